@@ -1,0 +1,33 @@
+# digest: `make demo` runs the daily job on the embedded defaults; `make test` runs the tests.
+# Both create .venv and install into it; nothing else needs installing by hand.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/digest init
+	$(BIN)/digest fetch
+	$(BIN)/digest subscribers import subscribers/example.csv --skip-existing
+	$(BIN)/digest send
+	$(BIN)/digest preview --out preview
+	@echo
+	@echo "Outbox (a Maildir; open it with any mail client, e.g. mutt -f outbox): $(CURDIR)/outbox"
+	@echo "Preview: open $(CURDIR)/preview/digest.html in a browser, or read preview/digest.txt"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) outbox preview subscribers/*.db subscribers/*.db-*

@@ -1,0 +1,319 @@
+"""Configuration: deployment settings and the newsletter definition.
+
+Two sources, two kinds of facts:
+
+- ``Settings`` (pydantic-settings): the environment and ``.env``, every name prefixed
+  ``DIGEST_``. Where things are and the secrets: database, relay, secret key, public URL.
+- ``Newsletter`` (the TOML file named by ``DIGEST_CONFIG``): the newsletter's shape, reviewed
+  by a person: its lists (sender, subject pattern, time zone, locale, postal address) and its
+  sections (slug, title, feeds, caps).
+
+``load()`` returns both or raises ``ConfigError`` with one line naming the setting at fault.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import unquote, urlsplit
+
+from email.utils import parseaddr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from digest.errors import ConfigError
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+SUBJECT_FIELDS = {"title", "date", "headline"}
+
+
+def _no_newlines(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError("must be one line (it goes into a mail header)")
+    return value
+
+
+OneLine = Annotated[str, AfterValidator(_no_newlines)]
+
+
+class SmtpRelay(BaseModel):
+    """A relay parsed from ``DIGEST_SMTP_URL`` (smtp://, smtp+starttls://, smtps://)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    port: int
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: str  # "implicit", "starttls" or "none"
+
+    @property
+    def display(self) -> str:
+        """The relay without its credentials, safe for logs and errors."""
+        return f"{self.host}:{self.port}"
+
+
+def parse_smtp_url(url: str) -> SmtpRelay:
+    parts = urlsplit(url)
+    schemes = {"smtp": ("starttls", 587), "smtp+starttls": ("starttls", 587),
+               "smtps": ("implicit", 465), "smtp+plain": ("none", 25)}
+    if parts.scheme not in schemes:
+        raise ValueError(
+            f"scheme {parts.scheme!r} is not one of smtp://, smtps://, smtp+plain://")
+    if not parts.hostname:
+        raise ValueError("has no host (e.g. smtp://user:pass@mail.example.com:587)")
+    tls, default_port = schemes[parts.scheme]
+    host = parts.hostname
+    # Plain SMTP is fine on loopback only; anywhere else credentials and mail would be exposed.
+    if parts.scheme == "smtp" and host in ("localhost", "127.0.0.1", "::1"):
+        tls = "none"
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return SmtpRelay(
+        host=host, port=port, tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=SecretStr(unquote(parts.password)) if parts.password else None,
+    )
+
+
+class Settings(BaseSettings):
+    """Deployment settings, from the environment and ``.env`` (prefix ``DIGEST_``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite:///subscribers/digest.db"
+    smtp_url: SecretStr | None = None
+    smtp_connections: int = Field(default=4, ge=1, le=64)
+    smtp_timeout: float = Field(default=60.0, gt=0)
+    outbox: Path = Path("outbox")
+    secret_key: SecretStr | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    config: Path = Path("digest.toml")
+    templates: Path | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            parse_smtp_url(value.get_secret_value())
+            return value
+        return None
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as https://news.example.com")
+        return value.rstrip("/")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("is too short: use at least 32 characters (`digest init` makes one)")
+        return value
+
+    @property
+    def relay(self) -> SmtpRelay | None:
+        return parse_smtp_url(self.smtp_url.get_secret_value()) if self.smtp_url else None
+
+    def require_secret(self) -> bytes:
+        if self.secret_key is None:
+            raise ConfigError(
+                "DIGEST_SECRET_KEY is not set",
+                "run `digest init` to write one into .env, or set it in the environment")
+        return self.secret_key.get_secret_value().encode()
+
+
+class SectionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slug: str
+    title: OneLine
+    feeds: tuple[str, ...] = ()
+    max_articles: int = Field(default=6, ge=1, le=50)
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not SLUG_RE.match(value):
+            raise ValueError("must be lower-case letters, digits and dashes, e.g. military-space")
+        return value
+
+
+class ListConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    title: OneLine
+    sender: OneLine
+    reply_to: OneLine | None = None
+    subject: OneLine = "{title}: {headline}"
+    timezone: str = "UTC"
+    locale: str = "en"
+    postal_address: str
+    privacy_url: str | None = None
+    sections: tuple[str, ...] | None = None  # None: every section of the newsletter
+    window_hours: int = Field(default=24, ge=1, le=24 * 14)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not SLUG_RE.match(value):
+            raise ValueError("must be lower-case letters, digits and dashes, e.g. daily")
+        return value
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        if "@" not in address:
+            raise ValueError("must be an address such as 'SpaceWar <news@spacewar.example>'")
+        return value
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        fields = set(re.findall(r"{(\w*)[^}]*}", value))
+        unknown = fields - SUBJECT_FIELDS
+        if unknown:
+            raise ValueError(
+                f"uses {{{sorted(unknown)[0]}}}; the fields are {{title}}, {{date}}, {{headline}}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone such as Europe/Paris") from None
+        return value
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def sender_address(self) -> str:
+        return parseaddr(self.sender)[1]
+
+
+class Newsletter(BaseModel):
+    """The newsletter definition: its lists and sections, from the TOML file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: OneLine
+    website: str
+    lists: tuple[ListConfig, ...]
+    sections: tuple[SectionConfig, ...]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Newsletter":
+        slugs = [s.slug for s in self.sections]
+        if len(set(slugs)) != len(slugs):
+            raise ValueError("sections: two sections share a slug")
+        names = [lst.name for lst in self.lists]
+        if not names:
+            raise ValueError("lists: define at least one [[lists]] table")
+        if len(set(names)) != len(names):
+            raise ValueError("lists: two lists share a name")
+        for lst in self.lists:
+            for slug in lst.sections or ():
+                if slug not in slugs:
+                    raise ValueError(f"lists.{lst.name}.sections: no section {slug!r}")
+        return self
+
+    def get_list(self, name: str | None) -> ListConfig:
+        if name is None:
+            if len(self.lists) == 1:
+                return self.lists[0]
+            raise ConfigError(
+                "this newsletter has several lists",
+                f"name one with --list ({', '.join(lst.name for lst in self.lists)})")
+        for lst in self.lists:
+            if lst.name == name:
+                return lst
+        raise ConfigError(f"no list named {name!r}",
+                          f"lists: {', '.join(lst.name for lst in self.lists)}")
+
+    def sections_of(self, lst: ListConfig) -> tuple[SectionConfig, ...]:
+        if lst.sections is None:
+            return self.sections
+        by_slug = {s.slug: s for s in self.sections}
+        return tuple(by_slug[slug] for slug in lst.sections)
+
+    def section(self, slug: str) -> SectionConfig | None:
+        return next((s for s in self.sections if s.slug == slug), None)
+
+
+def _first_error(exc: ValidationError, prefix: str = "") -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if p != "__root__")
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{prefix}{loc}: {msg}" if loc else f"{prefix}{msg}"
+
+
+def load_settings(**overrides) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = "DIGEST_" + str(err["loc"][0]).upper() if err["loc"] else "settings"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name} {msg}" if msg[0].islower() else f"{name}: {msg}") from None
+
+
+def load_newsletter(path: Path) -> Newsletter:
+    """Read and validate the newsletter definition; feed paths become relative to its folder."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"newsletter definition {path} not found",
+                          "set DIGEST_CONFIG or run digest where digest.toml is") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for section in data.get("sections", []) if isinstance(data.get("sections"), list) else []:
+        if isinstance(section, dict) and isinstance(section.get("feeds"), list):
+            section["feeds"] = [_resolve_feed(str(f), path.parent) for f in section["feeds"]]
+    try:
+        return Newsletter.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc, f"{path}: ")) from None
+
+
+def _resolve_feed(feed: str, base: Path) -> str:
+    if re.match(r"^[a-z][a-z0-9+.-]*://", feed):
+        return feed
+    return str((base / feed).resolve())
+
+
+def load(**overrides) -> tuple[Settings, Newsletter]:
+    settings = load_settings(**overrides)
+    return settings, load_newsletter(settings.config)

@@ -1,0 +1,67 @@
+"""The one exception tree of digest.
+
+Every error a user can meet says what went wrong, where, and what to do about it, in one line
+(its ``str``). The CLI prints that line and exits with the error's ``exit_code``; tracebacks are
+only shown with ``--verbose``.
+
+    DigestError
+    ├── ConfigError          a setting or the newsletter definition is invalid
+    ├── StoreError           the database cannot be opened or migrated
+    ├── FeedError            one feed cannot be fetched or parsed (others go on)
+    ├── ImportError_         rows of an import file were rejected (good rows are kept)
+    ├── SubscriberError      an address is invalid, unknown or already present
+    ├── SelectionError       no edition can be built (unknown list, ...)
+    ├── ComposeError         a template is missing or fails to render
+    └── SendError            the relay cannot be used at all (refused, auth, TLS)
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Base of every error digest raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(message if not hint else f"{message} ({hint})")
+
+
+class ConfigError(DigestError):
+    exit_code = 2
+
+
+class StoreError(DigestError):
+    exit_code = 3
+
+
+class FeedError(DigestError):
+    exit_code = 4
+
+
+class ImportError_(DigestError):
+    """Raised after an import when some rows were rejected; carries the rejects."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, rejects: list | None = None, hint: str | None = None):
+        super().__init__(message, hint)
+        self.rejects = rejects or []
+
+
+class SubscriberError(DigestError):
+    exit_code = 6
+
+
+class SelectionError(DigestError):
+    exit_code = 7
+
+
+class ComposeError(DigestError):
+    exit_code = 8
+
+
+class SendError(DigestError):
+    exit_code = 9

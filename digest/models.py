@@ -1,0 +1,134 @@
+"""The typed values passed between stages.
+
+Each stage (ingest -> store -> select -> compose -> send) talks to the next only through these
+plain, immutable values. None of them knows about SQL, HTTP, SMTP or the terminal.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article as ingested and stored.
+
+    ``key`` is the article's identity: the feed's GUID, else its canonical link, else a hash
+    of title and summary. ``first_seen_at`` is when digest first saw it; selection trusts that
+    rather than the feed's own date.
+    """
+
+    key: str
+    section: str
+    title: str
+    url: str
+    summary: str = ""
+    byline: str | None = None
+    dateline: str | None = None
+    image: str | None = None
+    published_at: datetime | None = None
+    first_seen_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section of an edition: its articles in order, the first one being the lead."""
+
+    slug: str
+    title: str
+    articles: tuple[Article, ...]
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One list's issue for one day, its article selection frozen when it was created."""
+
+    list_name: str
+    key: str  # the date in the list's time zone, e.g. "2026-11-26"
+    created_at: datetime
+    sections: tuple[Section, ...]
+    id: int | None = None
+
+    @property
+    def article_count(self) -> int:
+        return sum(len(s.articles) for s in self.sections)
+
+    def for_sections(self, slugs: frozenset[str] | None) -> tuple[Section, ...]:
+        """The sections a subscriber with these preferences gets (None: all of them)."""
+        if slugs is None:
+            return self.sections
+        return tuple(s for s in self.sections if s.slug in slugs)
+
+
+class SubscriberStatus(str, enum.Enum):
+    pending = "pending"
+    active = "active"
+    unsubscribed = "unsubscribed"
+    bounced = "bounced"
+    complained = "complained"
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A subscriber as one list sees it: ``sections`` None means every section."""
+
+    email: str
+    name: str = ""
+    status: SubscriberStatus = SubscriberStatus.active
+    sections: frozenset[str] | None = None
+    lists: tuple[str, ...] = ()
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class RenderedEdition:
+    """An edition composed for one set of sections, before personalization.
+
+    ``html`` is inlined; both bodies hold the recipient placeholders of ``digest.compose``.
+    """
+
+    section_slugs: tuple[str, ...]
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One recipient's message, as the exact bytes to hand to the relay."""
+
+    edition_id: int
+    subscriber_id: int
+    recipient: str
+    envelope_from: str
+    message_id: str
+    raw: bytes
+
+
+class DeliveryState(str, enum.Enum):
+    queued = "queued"
+    sending = "sending"  # claimed; committed before MAIL FROM
+    in_data = "in_data"  # committed just before DATA: the relay may now have the message
+    sent = "sent"
+    deferred = "deferred"  # temporary failure, retried by a later run
+    failed = "failed"  # permanent failure
+    unknown = "unknown"  # the body was written but no final reply came: maybe delivered
+    skipped = "skipped"  # unsubscribed or suppressed when its turn came
+
+
+FINAL_STATES = frozenset({DeliveryState.sent, DeliveryState.failed, DeliveryState.skipped})
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What became of one message."""
+
+    subscriber_id: int
+    state: DeliveryState
+    code: int | None = None
+    reply: str = ""
+    extra: dict = field(default_factory=dict)
