@@ -39,7 +39,14 @@ def _engine(url: str) -> Engine:
         raise StoreError(f"DIGEST_DATABASE_URL is not a database URL: {url!r}") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot open the database {url}: cannot create {folder}: "
+                                 f"{exc.strerror}",
+                                 "check DIGEST_DATABASE_URL and that the folder is writable"
+                                 ) from None
         engine = create_engine(parsed, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

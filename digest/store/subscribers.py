@@ -56,7 +56,8 @@ class SubscriberQueries:
         """Add subscribers in one transaction; all or nothing.
 
         ``existing`` says what to do with an address already stored: "error" (raise, nothing
-        is written), "skip", or "update" (name and subscriptions take the new values).
+        is written), "skip", or "update" (name and subscriptions take the new values; rows
+        that change nothing count as skipped).
         Suppressed addresses are refused unless ``allow_suppressed``.
         Returns counts: added, updated, skipped.
         """
@@ -73,27 +74,37 @@ class SubscriberQueries:
                 for name in item.lists:
                     if name not in list_ids:
                         raise SubscriberError(f"{item.email}: no list named {name!r}")
-                row = conn.execute(select(s.c.id).where(s.c.email_key == key)).first()
-                if row is not None:
-                    if existing == "error":
-                        raise SubscriberError(f"{item.email} is already a subscriber",
-                                              "use `digest subscribers show` to see it")
-                    if existing == "skip":
-                        counts["skipped"] += 1
-                        continue
-                    conn.execute(update(s).where(s.c.id == row.id).values(
-                        name=item.name, updated_at=now))
-                    subscriber_id = row.id
-                    counts["updated"] += 1
-                else:
+                row = conn.execute(select(s.c.id, s.c.name).where(s.c.email_key == key)).first()
+                if row is None:
                     subscriber_id = conn.execute(s.insert().values(
                         email=item.email.strip(), email_key=key, name=item.name,
                         status=item.status.value, consent_source=item.consent_source,
                         consent_at=now, created_at=now, updated_at=now)).inserted_primary_key[0]
                     counts["added"] += 1
+                elif existing == "error":
+                    raise SubscriberError(f"{item.email} is already a subscriber",
+                                          "use `digest subscribers show` to see it")
+                elif existing == "skip" or not self._differs(conn, row, item, list_ids):
+                    counts["skipped"] += 1
+                    continue
+                else:
+                    # The status is left alone: an import never re-subscribes someone who left.
+                    conn.execute(update(s).where(s.c.id == row.id).values(
+                        name=item.name, updated_at=now))
+                    subscriber_id = row.id
+                    counts["updated"] += 1
                 for name in item.lists:
                     self._subscribe(conn, subscriber_id, list_ids[name], item.sections, now)
         return counts
+
+    def _differs(self, conn: Connection, row, item: NewSubscriber, list_ids: dict[str, int]
+                 ) -> bool:
+        if row.name != item.name:
+            return True
+        current = {r.list_id: r.sections for r in conn.execute(
+            select(sub.c.list_id, sub.c.sections).where(sub.c.subscriber_id == row.id))}
+        return any(current.get(list_ids[name], "-") != _sections_in(item.sections)
+                   for name in item.lists)
 
     def _subscribe(self, conn: Connection, subscriber_id: int, list_id: int,
                    sections: frozenset[str] | None, now: datetime) -> None:

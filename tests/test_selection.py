@@ -1,0 +1,100 @@
+"""Selection is pure: these tests build articles by hand and check what makes an edition."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from digest.config import SectionConfig
+from digest.models import Article
+from digest.selection import edition_key, select_edition, window_start
+
+NOW = datetime(2026, 11, 26, 11, 0, tzinfo=timezone.utc)
+SECTIONS = (SectionConfig(slug="military-space", title="Military Space", max_articles=3),
+            SectionConfig(slug="internet-space", title="Internet Space", max_articles=3))
+
+
+def art(n: int, section: str = "military-space", *, hours_ago: float = 1,
+        published_hours_ago: float | None = None, url: str | None = None) -> Article:
+    seen = NOW - timedelta(hours=hours_ago)
+    published = None if published_hours_ago is None else NOW - timedelta(hours=published_hours_ago)
+    return Article(id=n, key=f"guid:{n}", section=section, title=f"Story {n}",
+                   url=url or f"https://news.example/{n}", first_seen_at=seen,
+                   published_at=published)
+
+
+def pick(candidates, *, already_sent=(), since=None):
+    return select_edition(list_name="daily", key="2026-11-26", sections=SECTIONS,
+                          candidates=candidates, already_sent=set(already_sent),
+                          since=since or NOW - timedelta(hours=24), now=NOW)
+
+
+def keys(edition, slug):
+    return [a.id for s in edition.sections if s.slug == slug for a in s.articles]
+
+
+def test_edition_key_is_the_date_in_the_lists_time_zone():
+    late_evening_utc = datetime(2026, 11, 26, 3, 30, tzinfo=timezone.utc)
+    assert edition_key(late_evening_utc, ZoneInfo("America/New_York")) == "2026-11-25"
+    assert edition_key(late_evening_utc, ZoneInfo("Asia/Seoul")) == "2026-11-26"
+
+
+def test_window_first_edition_then_since_previous():
+    assert window_start(NOW, None, 24) == NOW - timedelta(hours=24)
+    previous = NOW - timedelta(hours=20)
+    assert window_start(NOW, previous, 24) == previous
+
+
+def test_newest_first_and_capped_per_section():
+    edition = pick([art(1, published_hours_ago=5), art(2, published_hours_ago=1),
+                    art(3, published_hours_ago=3), art(4, published_hours_ago=4),
+                    art(5, "internet-space")])
+    assert keys(edition, "military-space") == [2, 3, 4]
+    assert keys(edition, "internet-space") == [5]
+    assert [s.slug for s in edition.sections] == ["military-space", "internet-space"]
+    assert edition.sections[0].title == "Military Space"
+
+
+def test_undated_articles_sort_by_first_seen():
+    edition = pick([art(1, hours_ago=3), art(2, hours_ago=1), art(3, hours_ago=2)])
+    assert keys(edition, "military-space") == [2, 3, 1]
+
+
+def test_never_an_article_already_sent():
+    edition = pick([art(1), art(2)], already_sent={"guid:1"})
+    assert keys(edition, "military-space") == [2]
+
+
+def test_only_articles_first_seen_in_the_window():
+    edition = pick([art(1, hours_ago=30), art(2, hours_ago=2)])
+    assert keys(edition, "military-space") == [2]
+
+
+def test_same_story_in_one_section_only():
+    same = "https://news.example/shared-story"
+    edition = pick([art(1, "military-space", url=same), art(2, "internet-space", url=same + "/"),
+                    art(3, "internet-space")])
+    assert keys(edition, "military-space") == [1]
+    assert keys(edition, "internet-space") == [3]
+
+
+def test_sections_with_nothing_new_are_left_out():
+    edition = pick([art(1, "internet-space")])
+    assert [s.slug for s in edition.sections] == ["internet-space"]
+
+
+def test_nothing_new_means_no_edition():
+    assert pick([]) is None
+    assert pick([art(1)], already_sent={"guid:1"}) is None
+
+
+def test_articles_of_other_sections_are_ignored():
+    assert pick([art(1, "launch-pad")]) is None
+
+
+def test_for_sections_filters_a_subscribers_preferences():
+    edition = pick([art(1), art(2, "internet-space")])
+    assert [s.slug for s in edition.for_sections(frozenset({"internet-space"}))] == [
+        "internet-space"]
+    assert len(edition.for_sections(None)) == 2
+    assert edition.for_sections(frozenset({"launch-pad"})) == ()

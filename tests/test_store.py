@@ -1,0 +1,93 @@
+"""The store on a real SQLite file: migrations, pragmas, editions and the ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from digest.errors import StoreError
+from digest.models import Article, DeliveryState, Edition, Section
+from digest.store import open_store
+from digest.store.migrations import MIGRATIONS, current_version
+from digest.store.subscribers import NewSubscriber
+
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+
+
+def test_migrations_apply_once_and_survive_reopening(db_url):
+    first = open_store(db_url)
+    assert current_version(first.engine) == MIGRATIONS[-1][0]
+    first.close()
+    second = open_store(db_url)
+    with second.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM schema_migrations").scalar() == len(
+            MIGRATIONS)
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    second.close()
+
+
+def test_unopenable_database_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot open the database"):
+        open_store(f"sqlite:///{blocker}/sub/digest.db")
+
+
+def _articles(store, n=3, section="launch-pad"):
+    store.sync_sections([(section, "Launch Pad", ["/feeds/x.xml"])])
+    items = [Article(key=f"guid:{i}", section=section, title=f"T{i}", url=f"https://x/{i}")
+             for i in range(n)]
+    assert store.save_articles(items, NOW) == (n, 0)
+    return store.articles(section=section)
+
+
+def test_saving_again_adds_nothing_and_updates_keep_first_seen(store):
+    stored = _articles(store)
+    later = NOW + timedelta(hours=5)
+    changed = Article(key="guid:1", section="launch-pad", title="T1 corrected", url="https://x/1")
+    assert store.save_articles([changed, *[
+        Article(key=a.key, section=a.section, title=a.title, url=a.url) for a in stored
+        if a.key != "guid:1"]], later) == (0, 1)
+    again = {a.key: a for a in store.articles()}
+    assert again["guid:1"].title == "T1 corrected"
+    assert again["guid:1"].first_seen_at == NOW
+
+
+def _edition(store):
+    store.ensure_lists([("daily", "Daily")])
+    arts = _articles(store)
+    edition = Edition(list_name="daily", key="2026-11-26", created_at=NOW,
+                      sections=(Section("launch-pad", "Launch Pad", tuple(arts[:2])),))
+    return store.create_edition(edition)
+
+
+def test_edition_is_frozen_and_created_once(store):
+    created = _edition(store)
+    assert created.id is not None
+    assert len(created.sections[0].articles) == 2
+    other = Edition(list_name="daily", key="2026-11-26", created_at=NOW + timedelta(hours=1),
+                    sections=())
+    assert store.create_edition(other) == created
+    assert store.sent_article_keys("daily") == {a.key for a in created.sections[0].articles}
+    assert store.previous_edition_time("daily", "2026-11-27") == NOW
+    assert store.previous_edition_time("daily", "2026-11-26") is None
+
+
+def test_ledger_rows_are_unique_and_recover_after_a_crash(store):
+    edition = _edition(store)
+    store.add_subscribers([NewSubscriber(email=f"r{i}@example.com", lists=("daily",))
+                           for i in range(4)], NOW)
+    ids = [s.id for s in store.recipients("daily")]
+    assert store.enqueue(edition.id, ids, NOW) == 4
+    assert store.enqueue(edition.id, ids, NOW) == 0
+    claimed = store.claim(edition.id, 3, NOW)
+    assert len(claimed) == 3
+    store.mark(claimed[0][0], DeliveryState.in_data, NOW)
+    store.mark(claimed[1][0], DeliveryState.sent, NOW)
+    assert store.counts(edition.id) == {"in_data": 1, "sent": 1, "sending": 1, "queued": 1}
+    assert store.recover(edition.id, NOW) == {"requeued": 1, "unknown": 1}
+    assert store.counts(edition.id) == {"unknown": 1, "sent": 1, "queued": 2}
+    assert len(store.claim(edition.id, 10, NOW)) == 2
+    assert len(store.claim(edition.id, 10, NOW)) == 0

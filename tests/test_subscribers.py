@@ -1,0 +1,178 @@
+"""Subscriber validation, import files and their round trip through a real SQLite store."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from digest import subscribers as subs
+from digest.errors import SubscriberError
+from digest.models import SubscriberStatus
+from digest.store.subscribers import NewSubscriber
+
+from conftest import ROOT
+
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+LISTS = ["daily"]
+SECTIONS = ["internet-space", "military-space", "drone-space", "missile-defense", "launch-pad"]
+
+
+def read(path: Path):
+    return subs.read_file(path, lists=LISTS, sections=SECTIONS, default_lists=("daily",))
+
+
+def write(tmp_path: Path, text: str, name: str = "in.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_csv_is_valid():
+    good, rejects = read(ROOT / "subscribers" / "example.csv")
+    assert rejects == []
+    assert len(good) == 6
+    grace = next(g for g in good if g.email.startswith("grace"))
+    assert grace.sections == frozenset({"military-space", "missile-defense"})
+    assert next(g for g in good if g.email.startswith("ada")).sections is None
+
+
+@pytest.mark.parametrize("address", ["not-an-address", "a@b", "two@@example.com",
+                                     "x@example.com\r\nBcc: y@example.com", ""])
+def test_invalid_addresses_are_refused(address):
+    with pytest.raises(SubscriberError):
+        subs.normalize_email(address)
+
+
+def test_internationalized_address_is_accepted():
+    assert subs.normalize_email("  José@exämple.com ") == "José@exämple.com"
+
+
+def test_name_with_line_break_is_refused():
+    with pytest.raises(SubscriberError, match="line break"):
+        subs.clean_name("Eve\r\nBcc: x@example.com")
+
+
+def test_bad_rows_reported_with_line_numbers_good_rows_kept(tmp_path):
+    path = write(tmp_path, (
+        "email,name,sections\n"
+        "ok1@example.com,One,\n"
+        "broken-address,Two,\n"
+        "ok2@example.com,Three,launch-pad\n"
+        "ok3@example.com,Four,no-such-section\n"
+        "OK1@example.com,Again,\n"
+        "ok4@example.com,Five,,extra\n"
+        '"ok5@example.com","Multi\nline",\n'))
+    good, rejects = read(path)
+    assert [g.email for g in good] == ["ok1@example.com", "ok2@example.com"]
+    by_line = {r.line: r.reason for r in rejects}
+    assert set(by_line) == {3, 5, 6, 7, 9}
+    assert "not a valid email address" in by_line[3]
+    assert "unknown section 'no-such-section'" in by_line[5]
+    assert "repeats line 2" in by_line[6]
+    assert "fields" in by_line[7]
+    assert "line break" in by_line[9]
+
+
+def test_header_without_email_column(tmp_path):
+    with pytest.raises(SubscriberError, match="no 'email' column"):
+        read(write(tmp_path, "mail,name\nx@example.com,X\n"))
+
+
+def test_not_utf8_is_a_clear_error(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("email,name\nx@example.com,Andr\xe9\n".encode("latin-1"))
+    with pytest.raises(SubscriberError, match="not UTF-8"):
+        read(path)
+
+
+def test_jsonl_import_format(tmp_path):
+    path = write(tmp_path, '{"email": "a@example.com", "sections": ["launch-pad"]}\n'
+                           '\n{not json\n["a list"]\n', "in.jsonl")
+    good, rejects = read(path)
+    assert good[0].sections == frozenset({"launch-pad"})
+    assert [(r.line, r.reason.split(":")[0]) for r in rejects] == [(3, "not JSON"),
+                                                                  (4, "not a JSON object")]
+
+
+def _seed(store):
+    store.ensure_lists([("daily", "Daily")])
+
+
+def test_store_import_is_idempotent_and_case_insensitive(store):
+    _seed(store)
+    good, _ = read(ROOT / "subscribers" / "example.csv")
+    assert store.add_subscribers(good, NOW, existing="update") == {
+        "added": 6, "updated": 0, "skipped": 0}
+    assert store.add_subscribers(good, NOW, existing="update") == {
+        "added": 0, "updated": 0, "skipped": 6}
+    shouting = NewSubscriber(email="ADA.LOVELACE@EXAMPLE.COM", name="Ada Lovelace",
+                             lists=("daily",))
+    with pytest.raises(SubscriberError, match="already a subscriber"):
+        store.add_subscribers([shouting], NOW)
+    assert len(store.subscribers()) == 6
+
+
+def test_failed_add_writes_nothing(store):
+    _seed(store)
+    items = [NewSubscriber(email="new@example.com", lists=("daily",)),
+             NewSubscriber(email="other@example.com", lists=("weekly",))]
+    with pytest.raises(SubscriberError, match="no list named 'weekly'"):
+        store.add_subscribers(items, NOW)
+    assert store.subscribers() == []
+
+
+def test_import_never_resubscribes_someone_who_left(store):
+    _seed(store)
+    item = NewSubscriber(email="left@example.com", name="Left", lists=("daily",))
+    store.add_subscribers([item], NOW)
+    store.set_status("left@example.com", SubscriberStatus.unsubscribed, NOW)
+    store.add_subscribers([NewSubscriber(email="left@example.com", name="Left again",
+                                         lists=("daily",))], NOW, existing="update")
+    assert store.subscriber("left@example.com").status is SubscriberStatus.unsubscribed
+
+
+def test_export_then_import_round_trips(store, tmp_path):
+    _seed(store)
+    good, _ = read(ROOT / "subscribers" / "example.csv")
+    store.add_subscribers(good, NOW)
+    buffer = io.StringIO()
+    assert subs.write_csv(store.subscribers(), buffer) == 6
+    exported = write(tmp_path, buffer.getvalue(), "export.csv")
+    again, rejects = read(exported)
+    assert rejects == []
+    original = {g.email: (g.name, g.sections, g.status) for g in good}
+    assert {g.email: (g.name, g.sections, g.status) for g in again} == original
+
+
+def test_erase_keeps_only_a_hash_and_blocks_re_adding(store):
+    _seed(store)
+    store.add_subscribers([NewSubscriber(email="gone@example.com", lists=("daily",))], NOW)
+    store.remove_subscriber("gone@example.com", NOW, erase=True)
+    assert store.subscriber("gone@example.com") is None
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT email, reason FROM suppressions").all()
+        dump = "\n".join(conn.connection.iterdump())
+    assert rows == [(None, "erased")]
+    assert "gone@example.com" not in dump
+    with pytest.raises(SubscriberError, match="suppression list"):
+        store.add_subscribers([NewSubscriber(email="Gone@Example.com", lists=("daily",))], NOW)
+    store.add_subscribers([NewSubscriber(email="gone@example.com", lists=("daily",))], NOW,
+                          allow_suppressed=True)
+
+
+def test_recipients_are_active_and_unsuppressed(store):
+    _seed(store)
+    good, _ = read(ROOT / "subscribers" / "example.csv")
+    store.add_subscribers(good, NOW)
+    store.suppress("valentina@example.net", "hard-bounce", NOW)
+    emails = {r.email for r in store.recipients("daily")}
+    assert "former.reader@example.com" not in emails  # unsubscribed in the file
+    assert "valentina@example.net" not in emails
+    assert len(emails) == 4
+    grace = store.subscriber("grace.hopper@example.com")
+    assert store.deliverable(grace.id, "daily")
+    store.set_status(grace.email, SubscriberStatus.unsubscribed, NOW)
+    assert not store.deliverable(grace.id, "daily")
