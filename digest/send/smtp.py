@@ -1,0 +1,241 @@
+"""The SMTP transport: long-lived aiosmtplib connections that hand over the exact message bytes.
+
+Each session owns one connection and reuses it for many messages (aiosmtplib serializes the
+commands of a connection, so concurrency comes from several sessions). Every message goes
+step by step: MAIL, RCPT, DATA, then the body, so the bytes on the wire are ``message.raw``
+(only dot-stuffed) and the engine can commit ``in_data`` right before the body.
+
+Outcomes are classified by phase and reply code, never by exception class:
+
+- 4xx on MAIL, RCPT or DATA: ``deferred``; 5xx on RCPT or DATA: ``failed``;
+- 5xx on MAIL: the relay refuses the sender itself, so ``SendError`` stops the run;
+- connection lost or timed out before the body was written: one retry on a new connection,
+  then ``deferred``; lost or timed out while waiting for the final reply: ``unknown``;
+- the relay cannot be reached, TLS or login fails: ``SendError`` with one line naming the
+  relay (never the password).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import aiosmtplib
+from aiosmtplib import (
+    SMTPAuthenticationError,
+    SMTPConnectTimeoutError,
+    SMTPException,
+    SMTPResponseException,
+    SMTPServerDisconnected,
+    SMTPTimeoutError,
+)
+
+from digest.config import SmtpRelay
+from digest.errors import SendError
+from digest.models import DeliveryResult, DeliveryState, OutgoingMessage
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+_CONNECTING = re.compile(r"^Error connecting to .+? on port \d+: ")  # we name the relay ourselves
+# Failures of the connection itself: the server may be fine, the channel is not.
+_DROPPED = (SMTPServerDisconnected, SMTPTimeoutError, ConnectionError, OSError)
+
+
+class _Dropped(Exception):
+    """The connection went away before the body was written: safe to retry elsewhere."""
+
+
+class SmtpTransport:
+    """Delivery through one SMTP relay over ``connections`` concurrent, reused connections."""
+
+    name = "smtp"
+
+    def __init__(self, relay: SmtpRelay, *, connections: int = 4, timeout: float = 60.0,
+                 data_timeout: float = 600.0):
+        self.relay = relay
+        self.concurrency = max(1, connections)
+        self.timeout = timeout
+        # RFC 5321 4.5.3.2.6: wait up to 10 minutes for the reply to the final dot.
+        self.data_timeout = data_timeout
+        self._local_hostname: str | None = None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[SmtpSession]:
+        """One connection, kept for many messages; entering raises ``SendError`` if unusable."""
+        session = SmtpSession(self, await self.connect())
+        try:
+            yield session
+        finally:
+            await session.close()
+
+    def _scrub(self, text: str) -> str:
+        password = self.relay.password.get_secret_value() if self.relay.password else ""
+        text = " ".join(text.split())
+        return text.replace(password, "***") if password else text
+
+    def error(self, what: str,
+              hint: str = "check DIGEST_SMTP_URL and that the relay is up") -> SendError:
+        return SendError(self._scrub(f"SMTP relay {self.relay.display} {what}"), hint)
+
+    async def connect(self) -> aiosmtplib.SMTP:
+        """A connected, greeted, TLS-protected and logged-in client, or ``SendError``."""
+        relay = self.relay
+        smtp = aiosmtplib.SMTP(
+            hostname=relay.host, port=relay.port, timeout=self.timeout,
+            username=relay.username,
+            password=relay.password.get_secret_value() if relay.password else None,
+            use_tls=relay.tls == "implicit",
+            # True, not None: None would quietly carry on in plain text without STARTTLS.
+            start_tls=True if relay.tls == "starttls" else False,
+            local_hostname=self._local_hostname)
+        try:
+            await smtp.connect()
+        except BaseException as exc:
+            smtp.close()
+            if isinstance(exc, Exception):
+                raise self._connect_error(exc) from None
+            raise
+        # Resolving our own name can be slow; do it once per transport, not per connection.
+        self._local_hostname = smtp.local_hostname
+        return smtp
+
+    def _connect_error(self, exc: Exception) -> SendError:
+        cause = _root_cause(exc)
+        if isinstance(exc, SMTPAuthenticationError):
+            user = self.relay.username or ""
+            return self.error(f"rejected the login of {user!r}: {exc.code} {exc.message}")
+        if isinstance(exc, SMTPConnectTimeoutError):
+            return self.error(f"did not answer within {self.timeout:g} s")
+        if isinstance(cause, ConnectionRefusedError):
+            return self.error("refused the connection")
+        if isinstance(cause, socket.gaierror):
+            return self.error(f"cannot be found: {cause.strerror or cause}")
+        if isinstance(cause, ssl.SSLError):
+            return self.error(f"failed the TLS handshake: {cause.reason or cause}")
+        if isinstance(exc, SMTPResponseException):
+            return self.error(f"refused the session: {exc.code} {exc.message}")
+        if isinstance(exc, SMTPException):
+            return self.error(f"cannot be used: {_CONNECTING.sub('', exc.message)}")
+        return self.error(f"cannot be reached: {_reason(cause)}")
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    # aiosmtplib wraps socket and TLS errors in its own; the original says what happened.
+    seen = {id(exc)}
+    while exc.__cause__ is not None and id(exc.__cause__) not in seen:
+        exc = exc.__cause__
+        seen.add(id(exc))
+    return exc
+
+
+class SmtpSession:
+    """One SMTP connection, reconnected when it goes away."""
+
+    def __init__(self, transport: SmtpTransport, smtp: aiosmtplib.SMTP):
+        self._transport = transport
+        self._smtp: aiosmtplib.SMTP | None = smtp
+
+    async def deliver(self, message: OutgoingMessage, *,
+                      before_data: Callable[[], None]) -> DeliveryResult:
+        reason = ""
+        for _ in range(2):  # one retry: relays close idle or busy connections at any time
+            smtp = await self._connected()
+            try:
+                return await self._transaction(smtp, message, before_data)
+            except _Dropped as exc:
+                self._drop()
+                reason = str(exc)
+        return _result(message, DeliveryState.deferred, None,
+                       f"connection lost before the message was sent: {reason}")
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        if self._smtp is None or not self._smtp.is_connected:
+            self._drop()
+            self._smtp = await self._transport.connect()
+        return self._smtp
+
+    async def _transaction(self, smtp: aiosmtplib.SMTP, message: OutgoingMessage,
+                           before_data: Callable[[], None]) -> DeliveryResult:
+        try:
+            await smtp.mail(message.envelope_from)
+            await smtp.rcpt(message.recipient)
+            before_data()
+            reply = await smtp.execute_command(b"DATA")
+        except SMTPResponseException as exc:
+            return await self._refused(smtp, message, exc)
+        except _DROPPED as exc:
+            raise _Dropped(_reason(exc)) from None
+        if reply.code != 354:
+            return await self._refused(smtp, message, SMTPResponseException(reply.code,
+                                                                            reply.message))
+        return await self._body(smtp, message)
+
+    async def _body(self, smtp: aiosmtplib.SMTP, message: OutgoingMessage) -> DeliveryResult:
+        raw = message.raw if message.raw.endswith(b"\r\n") else message.raw + b"\r\n"
+        protocol = smtp.protocol
+        try:
+            if protocol is None:
+                raise SMTPServerDisconnected("Connection lost")
+            # Written straight to the connection, not through data(): the final reply needs
+            # its own long timeout, and only here does a lost connection mean "maybe sent".
+            protocol.write(_LEADING_DOT.sub(b"..", raw) + b".\r\n")
+            reply = await protocol.read_response(timeout=self._transport.data_timeout)
+        except _DROPPED as exc:
+            self._drop()
+            return _result(message, DeliveryState.unknown, None,
+                           f"no reply after the message was sent: {_reason(exc)}")
+        if reply.code == 250:
+            return _result(message, DeliveryState.sent, reply.code, reply.message)
+        if reply.code == 421:
+            self._drop()
+        return _result(message, _classify(reply.code), reply.code, reply.message)
+
+    async def _refused(self, smtp: aiosmtplib.SMTP, message: OutgoingMessage,
+                       exc: SMTPResponseException) -> DeliveryResult:
+        if exc.code >= 500 and isinstance(exc, aiosmtplib.SMTPSenderRefused):
+            self._drop()
+            raise self._transport.error(
+                f"refused the sender {message.envelope_from}: {exc.code} {exc.message}",
+                "check the list's sender address and what the relay allows it to send as")
+        await self._reset(smtp)
+        return _result(message, _classify(exc.code), exc.code, exc.message)
+
+    async def _reset(self, smtp: aiosmtplib.SMTP) -> None:
+        """Clear the server's envelope so the next message starts clean."""
+        if not smtp.is_connected:
+            self._drop()
+            return
+        try:
+            await smtp.rset()
+        except (SMTPException, *_DROPPED):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+    async def close(self) -> None:
+        if self._smtp is not None and self._smtp.is_connected:
+            try:
+                await self._smtp.quit(timeout=min(self._transport.timeout, 10.0))
+            except (SMTPException, *_DROPPED):
+                pass  # The session is over either way.
+        self._drop()
+
+
+def _classify(code: int) -> DeliveryState:
+    # 5xx is permanent; 4xx and anything unexpected may succeed on a later run.
+    return DeliveryState.failed if 500 <= code < 600 else DeliveryState.deferred
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _result(message: OutgoingMessage, state: DeliveryState, code: int | None,
+            reply: str) -> DeliveryResult:
+    return DeliveryResult(subscriber_id=message.subscriber_id, state=state, code=code,
+                          reply=" ".join(reply.split())[:500])

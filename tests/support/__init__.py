@@ -1,0 +1,1 @@
+"""Real test servers shared by the test modules."""

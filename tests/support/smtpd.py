@@ -1,0 +1,223 @@
+"""A real, in-process SMTP server for tests: records what it receives, injects faults on request.
+
+``smtp_server()`` starts an aiosmtpd ``Controller`` (its own thread and event loop) on a free
+loopback port and yields a ``RecordingServer``. Tell its ``handler`` what to do:
+
+- ``rcpt_replies[address] = "450 4.2.0 Try later"``: answer RCPT for that address with it;
+- ``data_replies[address] = "550 5.7.1 Rejected"``: answer the final dot with it;
+- ``drop_after_data.add(address)``: record the message, then hang up without a reply;
+- ``drop_at_rcpt_once.add(address)``: hang up at that RCPT, once (the next attempt succeeds);
+- ``refuse_after_rcpt.add(address)``: hang up at that RCPT and on every later connection;
+- ``mail_reply = "553 5.7.1 Sender refused"``: answer every MAIL FROM with it;
+- ``max_connections = 1``: hang up at once on connections beyond that many open ones;
+- ``hold_after(n)``: from the n-th message on, record each one but withhold the final reply
+  until ``release()`` (the client is left waiting in DATA, as with a slow relay).
+
+``rcpt_attempts`` counts the RCPT commands per address, accepted or not.
+
+Each received message is a ``Received`` (mail_from, rcpt_tos, raw bytes as sent, peer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+from digest.config import SmtpRelay
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    raw: bytes
+    peer: tuple
+
+
+@dataclass
+class RecordingHandler:
+    rcpt_replies: dict[str, str] = field(default_factory=dict)
+    data_replies: dict[str, str] = field(default_factory=dict)
+    drop_after_data: set[str] = field(default_factory=set)
+    drop_at_rcpt_once: set[str] = field(default_factory=set)
+    refuse_after_rcpt: set[str] = field(default_factory=set)
+    mail_reply: str | None = None
+    refusing: bool = False  # hang up on every new connection at once
+    max_connections: int | None = None
+
+    def __post_init__(self) -> None:
+        self._changed = threading.Condition()
+        self._messages: list[Received] = []
+        self._connections = 0
+        self._open = 0
+        self.rcpt_attempts: Counter[str] = Counter()
+        self._hold_from: int | None = None
+        self._released = threading.Event()
+
+    def hold_after(self, count: int) -> None:
+        self._released.clear()
+        self._hold_from = count
+
+    def release(self) -> None:
+        self._hold_from = None
+        self._released.set()
+
+    # -- what the tests read --------------------------------------------------------------
+
+    @property
+    def messages(self) -> list[Received]:
+        with self._changed:
+            return list(self._messages)
+
+    @property
+    def connections(self) -> int:
+        with self._changed:
+            return self._connections
+
+    def recipients(self) -> list[str]:
+        return [r for m in self.messages for r in m.rcpt_tos]
+
+    def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[Received]:
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self._messages) >= count, timeout):
+                raise TimeoutError(f"{len(self._messages)} of {count} messages arrived")
+            return list(self._messages)
+
+    # -- aiosmtpd hooks -------------------------------------------------------------------
+
+    def forget_connections(self) -> None:
+        with self._changed:
+            self._connections = 0
+
+    def connection_opened(self) -> bool:
+        """Count a new connection; False if it must be refused."""
+        with self._changed:
+            self._connections += 1
+            self._changed.notify_all()
+            if self.refusing or (self.max_connections is not None
+                                 and self._open >= self.max_connections):
+                return False
+            self._open += 1
+            return True
+
+    def connection_closed(self) -> None:
+        with self._changed:
+            self._open -= 1
+            self._changed.notify_all()
+
+    def wait_until_idle(self, timeout: float = 10.0) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._open == 0, timeout):
+                raise TimeoutError(f"{self._open} connections still open")
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mail_reply is not None:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self._changed:
+            self.rcpt_attempts[address] += 1
+        if address in self.refuse_after_rcpt:
+            self.refusing = True
+        if address in self.drop_at_rcpt_once or address in self.refuse_after_rcpt:
+            self.drop_at_rcpt_once.discard(address)
+            server.transport.close()
+            return "250 OK"  # never reaches the client: the connection is gone
+        reply = self.rcpt_replies.get(address)
+        if reply is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        for address in envelope.rcpt_tos:
+            if address in self.data_replies:
+                return self.data_replies[address]
+        received = Received(envelope.mail_from, tuple(envelope.rcpt_tos),
+                            envelope.original_content, tuple(session.peer))
+        with self._changed:
+            self._messages.append(received)
+            self._changed.notify_all()
+        if any(address in self.drop_after_data for address in envelope.rcpt_tos):
+            server.transport.close()
+        elif self._hold_from is not None and len(self.messages) >= self._hold_from:
+            await asyncio.get_running_loop().run_in_executor(None, self._released.wait, 30)
+        return "250 2.0.0 Message accepted"
+
+
+class _CountingSMTP(SMTP):
+    _accepted = False
+
+    def connection_made(self, transport) -> None:
+        first = self.transport is None  # STARTTLS calls this again on the same connection
+        super().connection_made(transport)
+        if first:
+            self._accepted = self.event_handler.connection_opened()
+            if not self._accepted:
+                transport.close()
+
+    def connection_lost(self, error) -> None:
+        super().connection_lost(error)
+        if self._accepted:
+            self._accepted = False
+            self.event_handler.connection_closed()
+
+
+class _RecordingController(Controller):
+    def factory(self):
+        return _CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
+@dataclass
+class RecordingServer:
+    host: str
+    port: int
+    handler: RecordingHandler
+
+    def relay(self, **fields) -> SmtpRelay:
+        values = {"host": self.host, "port": self.port, "tls": "none"} | fields
+        return SmtpRelay(**values)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (aiosmtpd's Controller refuses port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def smtp_server(**smtp_options) -> Iterator[RecordingServer]:
+    """Run a recording SMTP server on loopback; extra options go to aiosmtpd's ``SMTP``."""
+    handler = RecordingHandler()
+    deadline = time.monotonic() + 10
+    while True:
+        port = free_port()
+        controller = _RecordingController(handler, hostname="127.0.0.1", port=port,
+                                          **smtp_options)
+        try:
+            controller.start()
+            break
+        except OSError:
+            # Another process took the port between the probe and the bind: pick another.
+            if time.monotonic() > deadline:
+                raise
+    # start() opened a connection itself to check the server is up: let it go, forget it.
+    handler.wait_until_idle()
+    handler.forget_connections()
+    try:
+        yield RecordingServer("127.0.0.1", port, handler)
+    finally:
+        controller.stop()
