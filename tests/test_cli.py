@@ -215,3 +215,12 @@ def test_verbose_shows_the_traceback(env, monkeypatch):
     assert "Traceback" not in quiet.stderr and "not found" in quiet.stderr
     loud = run("--verbose", "send", code=2)
     assert "Traceback" in loud.stderr
+
+
+def test_an_address_no_header_can_carry_fails_alone(loaded):
+    run("subscribers", "add", "josé@example.com")
+    result = run("send", "--json", code=11)
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "failed"
+    assert (summary["sent"], summary["failed"]) == (5, 1)
+    assert len(outbox_messages(loaded)) == 5

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from digest.errors import SendError
+from digest.errors import ComposeError, SendError
 from digest.models import DeliveryResult, DeliveryState, OutgoingMessage
 from digest.store import Store
 
@@ -138,7 +138,14 @@ class _Run:
         return self.pending.popleft() if self.pending else None
 
     async def process(self, session: TransportSession, row_id: int, subscriber_id: int) -> None:
-        message = self._message_for(subscriber_id)
+        try:
+            message = self._message_for(subscriber_id)
+        except ComposeError as exc:
+            # This recipient's message cannot be built (e.g. an address no header can carry):
+            # a permanent failure of that row alone, never of the run.
+            self._finish(row_id, DeliveryResult(subscriber_id, DeliveryState.failed,
+                                                reply=str(exc)))
+            return
         if message is None:
             self._finish(row_id, DeliveryResult(subscriber_id, DeliveryState.skipped))
             return

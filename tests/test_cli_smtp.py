@@ -1,0 +1,70 @@
+"""`digest send` over SMTP, against a real aiosmtpd server on loopback."""
+
+from __future__ import annotations
+
+import json
+from email import message_from_bytes, policy
+
+from support.smtpd import free_port, smtp_server
+from test_cli import ROOT, run
+
+import pytest
+
+
+@pytest.fixture
+def loaded(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIGEST_CONFIG", str(ROOT / "digest.toml"))
+    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("DIGEST_BASE_URL", "https://news.example.com")
+    monkeypatch.setenv("DIGEST_SMTP_CONNECTIONS", "2")
+    run("init")
+    run("fetch")
+    run("subscribers", "import", str(ROOT / "subscribers" / "example.csv"))
+    return monkeypatch
+
+
+def test_send_over_smtp_once_per_subscriber_and_never_twice(loaded):
+    with smtp_server() as server:
+        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        first = json.loads(run("send", "--json").stdout)
+        assert (first["status"], first["sent"], first["transport"]) == ("complete", 5, "smtp")
+        received = server.handler.messages
+        assert sorted(r.rcpt_tos[0] for r in received) == [
+            "ada.lovelace@example.com", "grace.hopper@example.com",
+            "margaret.hamilton@example.com", "valentina@example.net", "yuri@example.org"]
+        assert server.handler.connections <= 2
+        for item in received:
+            assert item.mail_from == "newsletter@orbital-dispatch.example"
+            message = message_from_bytes(item.raw, policy=policy.default)
+            assert message["To"].addresses[0].addr_spec == item.rcpt_tos[0]
+            assert message.get_content_type() == "multipart/alternative"
+        second = json.loads(run("send", "--json").stdout)
+        assert second["sent"] == 0 and second["already_sent"] == 5
+        assert len(server.handler.messages) == 5
+
+
+def test_relay_refusing_the_connection_stops_and_a_later_run_resumes(loaded):
+    loaded.setenv("DIGEST_SMTP_URL", f"smtp://127.0.0.1:{free_port()}")
+    result = run("send", "--json", code=12)
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "stopped" and "refused the connection" in summary["stopped"]
+    assert summary["sent"] == 0
+    with smtp_server() as server:
+        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        resumed = json.loads(run("send", "--json").stdout)
+        assert resumed["sent"] == 5 and len(server.handler.messages) == 5
+
+
+def test_temporary_and_permanent_refusals_are_recorded(loaded):
+    with smtp_server() as server:
+        server.handler.rcpt_replies["ada.lovelace@example.com"] = "450 4.2.1 Mailbox busy"
+        server.handler.rcpt_replies["yuri@example.org"] = "550 5.1.1 No such user"
+        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        summary = json.loads(run("send", "--json", code=10).stdout)
+        assert (summary["sent"], summary["deferred"], summary["failed"]) == (3, 1, 1)
+        assert summary["status"] == "incomplete"
+        del server.handler.rcpt_replies["ada.lovelace@example.com"]
+        retry = json.loads(run("send", "--json", code=0).stdout)
+        assert retry["sent"] == 1 and retry["already_sent"] == 3
+        assert server.handler.recipients().count("ada.lovelace@example.com") == 1
