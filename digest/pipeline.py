@@ -14,14 +14,13 @@ from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from digest import compose, feeds, ingest
+from digest import compose, ingest
 from digest.config import ListConfig, Newsletter, Settings, load_newsletter, load_settings
 from digest.errors import SelectionError, SubscriberError
 from digest.models import Edition, OutgoingMessage, Subscriber, SubscriberStatus
 from digest.selection import edition_key, select_edition, window_start
 from digest.send import MaildirTransport, SmtpTransport, Transport, send_edition
 from digest.store import Store, open_store
-from digest.store.subscribers import NewSubscriber
 from digest import subscribers as subs
 
 SAMPLE_RECIPIENT = compose.Recipient(subscriber_id=0, email="reader@example.com",

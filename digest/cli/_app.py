@@ -1,0 +1,102 @@
+"""What every command module shares: the app, the consoles, options, error handling, output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from digest import pipeline
+from digest.errors import DigestError
+
+app = typer.Typer(help="digest: daily newsletter digests for sectioned news sites.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+articles_app = typer.Typer(help="Ingested articles: import from a file, list.",
+                           no_args_is_help=True)
+subscribers_app = typer.Typer(help="Manage subscribers: add, remove, import, export, list.",
+                              no_args_is_help=True)
+app.add_typer(articles_app, name="articles")
+app.add_typer(subscribers_app, name="subscribers")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+_state = {"verbose": False}
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+ListOpt = Annotated[Optional[str], typer.Option("--list", "-l",
+                                                help="The list (default: the only one).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Turn errors into one line on stderr and an exit code."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except DigestError as exc:
+        if _state["verbose"]:
+            traceback.print_exc()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the next run resumes where this one stopped", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:  # a bug: still one line, details behind --verbose
+        if _state["verbose"]:
+            traceback.print_exc()
+        typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with --verbose for "
+                   "details)", err=True)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def context() -> Iterator[pipeline.Context]:
+    with errors():
+        ctx = pipeline.Context.open()
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
+def emit_json(obj) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+def print_rows(rows: list[dict], fmt: Format, columns: list[str]) -> None:
+    if fmt is Format.json:
+        for row in rows:
+            emit_json(row)
+    elif fmt is Format.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else columns,
+                                lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        table = Table(*columns, show_lines=False)
+        for row in rows:
+            table.add_row(*("" if row[c] is None else
+                            ";".join(row[c]) if isinstance(row[c], list) else str(row[c])
+                            for c in columns))
+        out.print(table)
+        out.print(f"{len(rows)} shown")
+
+
+# -- subscribers ------------------------------------------------------------------------------
