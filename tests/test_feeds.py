@@ -1,0 +1,404 @@
+"""Fetching (a real HTTP server, real files) and parsing (the sample feeds, real-world feeds)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from digest.errors import FeedError
+from digest.feeds import (
+    article_key,
+    fetch,
+    parse,
+    plain_text,
+    shorten,
+    split_dateline,
+)
+from support.httpd import FeedServer, Route
+
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+SAMPLES = ROOT / "samples" / "feeds"
+DATA = ROOT / "tests" / "data" / "feeds"
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+SAMPLE_COUNTS = {"internet-space.xml": 7, "military-space.xml": 7, "drone-space.atom": 6,
+                 "missile-defense.rdf": 6, "launch-pad.xml": 7}
+
+
+@pytest.fixture
+def server():
+    with FeedServer() as srv:
+        yield srv
+
+
+def parse_file(path: Path, section: str = "news", source: str | None = None):
+    return parse(path.read_bytes(), source=source or str(path), section=section, now=NOW)
+
+
+def rss(items: str, channel_link: str = "https://example.org/news/") -> bytes:
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+            f'xmlns:media="http://search.yahoo.com/mrss/"><channel><title>T</title>'
+            f"<link>{channel_link}</link>{items}</channel></rss>").encode()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/feed.xml"
+
+
+# -- the sample feeds -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,count", SAMPLE_COUNTS.items())
+def test_sample_feed_parses_into_clean_articles(name, count):
+    feed = parse_file(SAMPLES / name, section="space")
+    assert len(feed.articles) == count
+    assert feed.warnings == ()
+    assert feed.title.startswith("Orbital Dispatch - ")
+    assert len({a.key for a in feed.articles}) == count
+    for a in feed.articles:
+        assert a.section == "space"
+        assert a.title and "<" not in a.title and "\n" not in a.title
+        assert a.url.startswith("https://news.orbital-dispatch.example/")
+        assert re.fullmatch(r"[A-Z][\w .,]+ \([A-Z]{3}\) Nov 2\d, 2026", a.dateline)
+        assert a.summary and not a.summary.startswith(a.dateline)
+        for bad in ("<", ">", "script", "onclick", "javascript", "\n", "&amp;"):
+            assert bad not in a.summary
+        assert a.image is None or a.image.startswith("https://images.orbital-dispatch.example/")
+        assert a.byline and "@" not in a.byline
+        assert datetime(2026, 11, 20, tzinfo=timezone.utc) <= a.published_at < NOW
+        assert a.first_seen_at is None
+
+
+def test_sample_feeds_are_the_newsletter_sections(newsletter):
+    for section in newsletter.sections:
+        (feed,) = section.feeds
+        assert Path(feed).parent == SAMPLES and Path(feed).stem == section.slug
+
+
+def test_sample_images_come_from_media_content_enclosures_and_img_tags():
+    def images(name):
+        return [a.image for a in parse_file(SAMPLES / name).articles]
+
+    # media:content on items 1, 3, 5; image enclosures on 1, 2, 5; an <img> in Atom content.
+    assert [bool(i) for i in images("internet-space.xml")] == [1, 0, 1, 0, 1, 0, 0]
+    assert [bool(i) for i in images("launch-pad.xml")] == [1, 1, 0, 0, 1, 0, 0]
+    assert images("drone-space.atom")[2] == (
+        "https://images.orbital-dispatch.example/2026/11/stratolume-landing.jpg")
+    assert images("military-space.xml") == [None] * 7
+
+
+def test_script_and_event_handler_in_a_sample_are_stripped():
+    raw = (SAMPLES / "launch-pad.xml").read_text()
+    assert "<script>" in raw and "onclick=" in raw  # the sample does carry them
+    lunar = next(a for a in parse_file(SAMPLES / "launch-pad.xml").articles
+                 if "lunar" in a.title)
+    assert lunar.summary == (
+        "A two-week launch window for a commercial lunar cargo lander opens on Friday. "
+        "The lander carries eleven payloads, including a seismometer and a small rover built "
+        "by university students. Mission timeline.")
+
+
+def test_sample_details_survive_parsing():
+    first = parse_file(SAMPLES / "launch-pad.xml").articles[0]
+    assert first.dateline == "Cape Canaveral, Fla. (ODW) Nov 25, 2026"
+    assert first.summary.startswith("Meridian Launch fired all nine")
+    assert first.published_at == datetime(2026, 11, 25, 17, 15, tzinfo=timezone.utc)
+    rdf = parse_file(SAMPLES / "missile-defense.rdf").articles
+    assert rdf[1].published_at == datetime(2026, 11, 24, 1, 0, tzinfo=timezone.utc)  # +09:00
+    assert rdf[1].byline == "Kenji Arai"
+    assert parse_file(SAMPLES / "internet-space.xml").articles[1].byline == "Marc Delorme"
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,expected", [
+    ("Seoul (AFP) Nov 3, 2026 - North Korea fired",
+     ("Seoul (AFP) Nov 3, 2026", "North Korea fired")),
+    ("Cape Canaveral, Fla. (ODW) Nov 25, 2026 \u2013 The rocket",
+     ("Cape Canaveral, Fla. (ODW) Nov 25, 2026", "The rocket")),
+    ("Rio de Janeiro (MPA) November 21, 2026 \u2014 Text",
+     ("Rio de Janeiro (MPA) November 21, 2026", "Text")),
+    ("Washington DC (SPX) Nov 24, 2026 - ", ("Washington DC (SPX) Nov 24, 2026", "")),
+    ("Washington DC (SPX) Nov 24, 2026 The text",
+     (None, "Washington DC (SPX) Nov 24, 2026 The text")),
+    ("The rocket (ODW) Nov 3, 2026 - flew", (None, "The rocket (ODW) Nov 3, 2026 - flew")),
+    ("Officials said on Nov 3, 2026 - x", (None, "Officials said on Nov 3, 2026 - x")),
+    ("NASA (AFP) said on Friday - x", (None, "NASA (AFP) said on Friday - x")),
+])
+def test_split_dateline_is_conservative(text, expected):
+    assert split_dateline(text) == expected
+
+
+def test_plain_text_removes_all_markup_and_keeps_the_words():
+    html = ('<p>AT&amp;T &lt;b&gt; &#8220;quoted&#8221;</p><p>Second\r\n para<br>line</p>'
+            '<script>alert(1)</script><style>p{}</style><a href="x" onclick="y()">link</a>')
+    assert plain_text(html) == "AT&T <b> \u201cquoted\u201d Second para line link"
+    assert plain_text("a < b and <b> as text", is_html=False) == "a < b and <b> as text"
+
+
+def test_shorten_cuts_at_a_word_boundary():
+    text = " ".join(["word"] * 200)
+    short = shorten(text, 400)
+    assert len(short) <= 401 and short.endswith("word\u2026")
+    assert shorten("short", 400) == "short"
+
+
+def test_long_summaries_and_multiline_titles_are_cleaned():
+    body = "<p>" + "Satellites relay data. " * 60 + "</p>"
+    feed = parse(rss(f"<item><title>Line one\r\nline  two</title><link>https://e.org/1</link>"
+                     f"<description><![CDATA[{body}]]></description></item>"),
+                 source="f.xml", section="s", now=NOW)
+    (article,) = feed.articles
+    assert article.title == "Line one line two"
+    assert len(article.summary) <= 401 and article.summary.endswith("\u2026")
+    assert article.dateline is None  # no dateline in the feed, none invented
+
+
+# -- links, images, dates, identity -------------------------------------------------------------
+
+def test_relative_links_and_images_resolve_and_only_http_urls_are_kept():
+    items = (
+        '<item><title>A</title><link>/a/1</link><guid>a1</guid>'
+        '<description><![CDATA[<img src="/img/a.jpg"> text]]></description></item>'
+        '<item><title>B</title><link>https://e.org/b</link>'
+        '<media:content url="javascript:alert(1)" medium="image"/>'
+        '<description><![CDATA[<img src="data:image/png;base64,AAAA"> text]]></description></item>'
+        '<item><title>C</title><link>javascript:alert(1)</link></item>'
+        '<item><title>D</title><link>https://e.org/d</link>'
+        '<media:thumbnail url="https://img.e.org/d.png"/></item>')
+    feed = parse(rss(items), source="f.xml", section="s", now=NOW)
+    assert [(a.url, a.image) for a in feed.articles] == [
+        ("https://example.org/a/1", "https://example.org/img/a.jpg"),
+        ("https://e.org/b", None),
+        ("https://e.org/d", "https://img.e.org/d.png")]
+    assert feed.warnings == ("1 entry without a link skipped",)
+
+
+def test_relative_links_of_a_real_feed_resolve_against_the_url_it_came_from():
+    path = DATA / "node-feedparser" / "rss-with-relative-urls.xml"
+    local = parse_file(path)
+    assert local.articles == () and local.warnings == ("2 entries without a link skipped",)
+    remote = parse_file(path, source="https://www.arcgames.com/en/games/neverwinter/news/rss")
+    assert [a.url.split("/detail/")[0] for a in remote.articles] == [
+        "https://www.arcgames.com/en/games/neverwinter/news"] * 2
+
+
+def test_future_dates_are_clamped_and_absent_dates_stay_absent():
+    items = ('<item><title>Future</title><link>https://e.org/f</link>'
+             '<pubDate>Mon, 01 Jan 2035 00:00:00 GMT</pubDate></item>'
+             '<item><title>Undated</title><link>https://e.org/u</link></item>')
+    feed = parse(rss(items), source="f.xml", section="s", now=NOW)
+    assert [a.published_at for a in feed.articles] == [NOW, None]
+    assert feed.warnings == ("1 entry dated in the future (dated now instead)",)
+
+
+def test_entries_repeating_an_identity_are_kept_once():
+    item = '<item><title>A</title><link>https://e.org/a</link><guid>x</guid></item>'
+    feed = parse(rss(item * 3), source="f.xml", section="s", now=NOW)
+    assert len(feed.articles) == 1
+    assert feed.warnings == ("2 entries repeating an earlier entry's identity skipped",)
+
+
+def test_article_key_prefers_guid_then_canonical_link_then_content_hash():
+    assert article_key(" abc ", "https://e.org/1", "T", "S") == "guid:abc"
+    tracked = "https://Example.ORG:443/a/b?utm_source=rss&id=3&fbclid=x&utm_medium=mail&z#frag"
+    assert article_key("", tracked, "T", "S") == "url:https://example.org/a/b?id=3&z"
+    assert article_key(None, "https://example.org/a/b?id=3&z", "T", "S") == article_key(
+        "  ", tracked, "Other", "Other")
+    assert article_key(None, "http://e.org", "T", "S") == "url:http://e.org/"
+    hashed = "sha256:" + hashlib.sha256(b"Title\nSummary").hexdigest()
+    assert article_key(None, None, "Title", "Summary") == hashed
+    assert article_key(None, "", "Title", "Summary") == hashed
+    assert article_key(None, None, "Title", "Other summary") != hashed
+
+
+def test_keys_do_not_depend_on_where_the_feed_was_fetched_from():
+    items = ('<item><title>A</title><guid>abc-1</guid><link>/a</link></item>'
+             '<item><title>B</title><link>/b?utm_source=x</link></item>')
+    here = parse(rss(items), source="https://a.example/feed", section="s", now=NOW).articles
+    there = parse(rss(items), source="https://b.example/rss", section="s", now=NOW).articles
+    assert [a.key for a in here] == ["guid:abc-1", "url:https://a.example/b"]
+    assert [a.key for a in there] == ["guid:abc-1", "url:https://b.example/b"]
+    assert here[0].url == "https://a.example/a"
+
+
+def test_urls_are_made_safe_to_put_in_an_email():
+    items = ('<item><title>A</title><link>https://b\u00fccher.example/a b"c</link></item>')
+    (article,) = parse(rss(items.encode().decode("unicode_escape")), source="f.xml",
+                       section="s", now=NOW).articles
+    assert article.url == "https://xn--bcher-kva.example/a%20b%22c"
+
+
+def test_keys_are_stable_across_fetches_of_a_changed_feed():
+    before = parse_file(SAMPLES / "military-space.xml").articles
+    edited = (SAMPLES / "military-space.xml").read_bytes().replace(
+        b"Allied command stands up", b"Allied command opens")
+    after = parse(edited, source="x", section="news", now=NOW).articles
+    assert [a.key for a in before] == [a.key for a in after]
+    assert before[0].title != after[0].title
+
+
+# -- ill-formed and foreign documents -----------------------------------------------------------
+
+@pytest.mark.parametrize("content,reason", [
+    ((DATA / "illformed/node-feedparser/notafeed.html").read_bytes(), "an HTML page"),
+    ((DATA / "illformed/rss-parser/unrecognized.rss").read_bytes(), "an HTML page"),
+    (b"", "the document is empty"),
+    (b"just some text", "ill-formed XML: syntax error at line "),
+    (b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>',
+     "ill-formed XML: no element found at line 1"),
+])
+def test_a_document_that_is_no_feed_raises_a_one_line_feed_error(content, reason):
+    with pytest.raises(FeedError) as caught:
+        parse(content, source="https://e.org/feed", section="s", now=NOW)
+    message = str(caught.value)
+    assert message.startswith(f"https://e.org/feed: not a feed: {reason}")
+    assert "\n" not in message
+
+
+def test_an_ill_formed_feed_with_entries_is_used_with_a_warning():
+    feed = parse_file(DATA / "illformed/node-feedparser/saxerror.xml")
+    assert [a.title for a in feed.articles] == ["Good Item", "Bad Item", "Item After Error"]
+    assert feed.warnings == (
+        "ill-formed XML (used anyway): not well-formed (invalid token) at line 15",)
+
+
+def test_gzip_bytes_saved_as_a_feed_are_read():
+    packed = gzip.compress((SAMPLES / "launch-pad.xml").read_bytes())
+    assert len(parse(packed, source="f.xml", section="s", now=NOW).articles) == 7
+
+
+@pytest.mark.parametrize("path,count", [
+    ("rss-parser/craigslist.rss", 25),  # RSS 1.0
+    ("rss-parser/gulp-atom.atom", 10),  # Atom
+    ("node-feedparser/nondefaultnamespace.atom", 1),  # Atom in a prefixed namespace
+    ("node-feedparser/rss2sample.xml", 4),
+])
+def test_real_world_feeds_parse(path, count):
+    feed = parse_file(DATA / path)
+    assert len(feed.articles) == count
+    assert all(a.url.startswith(("http://", "https://")) and a.title for a in feed.articles)
+
+
+def test_every_corpus_file_parses_or_fails_with_a_feed_error():
+    if not CORPUS.is_dir():
+        pytest.skip(f"no corpus at {CORPUS}")
+    files = sorted(p for folder in ("feeds", "feeds_illformed")
+                   for p in (CORPUS / folder).rglob("*") if p.is_file() and p.suffix != ".md")
+    assert len(files) > 100
+    rejected = []
+    for path in files:
+        try:
+            feed = parse(path.read_bytes(), source=str(path), section="s", now=NOW)
+        except FeedError as exc:
+            assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
+            rejected.append(path.relative_to(CORPUS).parts[0])
+            continue
+        for a in feed.articles:
+            assert a.url.startswith(("http://", "https://")), path
+            assert a.title and "\n" not in a.title and "\r" not in a.title, path
+            assert len(a.summary) <= 401 and "\n" not in a.summary, path
+            assert a.image is None or a.image.startswith(("http://", "https://")), path
+            assert a.published_at is None or a.published_at <= NOW, path
+    assert "feeds" not in rejected  # every real, well-formed-enough feed is read
+
+
+# -- fetch ------------------------------------------------------------------------------------
+
+def test_fetch_reads_local_paths_and_file_urls():
+    path = SAMPLES / "launch-pad.xml"
+    for source in (str(path), path.as_uri()):
+        result = fetch(source)
+        assert (result.status, result.content, result.etag) == ("ok", path.read_bytes(), None)
+
+
+def test_fetch_of_a_missing_file_names_it(tmp_path):
+    with pytest.raises(FeedError, match=r"^/.*/gone\.xml: no such file$"):
+        fetch(str(tmp_path / "gone.xml"))
+    with pytest.raises(FeedError, match="is a folder"):
+        fetch(str(tmp_path))
+
+
+def test_conditional_get_round_trip(server):
+    body = (SAMPLES / "internet-space.xml").read_bytes()
+    url = server.add("/feed.xml", body=body, etag='"v1"',
+                     last_modified="Wed, 25 Nov 2026 16:10:00 GMT")
+    first = fetch(url)
+    assert (first.status, first.content, first.etag) == ("ok", body, '"v1"')
+    assert first.last_modified == "Wed, 25 Nov 2026 16:10:00 GMT"
+    second = fetch(url, etag=first.etag, last_modified=first.last_modified)
+    assert (second.status, second.content, second.etag) == ("not-modified", None, '"v1"')
+    asked = server.requests_to("/feed.xml")
+    assert "if-none-match" not in asked[0].headers
+    assert asked[1].headers["if-none-match"] == '"v1"'
+    assert asked[1].headers["if-modified-since"] == "Wed, 25 Nov 2026 16:10:00 GMT"
+    assert asked[0].headers["user-agent"].startswith("digest/")
+
+
+def test_conditional_get_with_last_modified_only(server):
+    url = server.add("/feed.xml", body=b"<rss/>", last_modified="Tue, 24 Nov 2026 08:00:00 GMT")
+    assert fetch(url, last_modified="Tue, 24 Nov 2026 08:00:00 GMT").status == "not-modified"
+    assert fetch(url, last_modified="Mon, 23 Nov 2026 08:00:00 GMT").status == "ok"
+
+
+def test_fetch_follows_up_to_five_redirects(server):
+    server.add("/feed.xml", body=b"<rss/>")
+    server.add("/r1", status=301, location="/r2")
+    server.add("/r2", status=302, location=server.url("/feed.xml"))
+    result = fetch(server.url("/r1"))
+    assert (result.status, result.content, result.source) == ("ok", b"<rss/>", server.url("/r1"))
+    server.add("/loop", status=307, location="/loop")
+    with pytest.raises(FeedError, match=r"/loop: more than 5 redirects$"):
+        fetch(server.url("/loop"))
+    assert len(server.requests_to("/loop")) == 6
+    server.add("/ftp", status=301, location="ftp://e.org/feed")
+    with pytest.raises(FeedError, match="redirected to a non-http"):
+        fetch(server.url("/ftp"))
+
+
+@pytest.mark.parametrize("status,message", [(404, "HTTP 404 Not Found"),
+                                            (500, "HTTP 500 Internal Server Error"),
+                                            (403, "HTTP 403 Forbidden")])
+def test_http_errors_name_the_feed_and_the_status(server, status, message):
+    url = server.add("/feed.xml", status=status, body=b"oops", content_type="text/plain")
+    with pytest.raises(FeedError) as caught:
+        fetch(url)
+    assert str(caught.value) == f"{url}: {message}"
+
+
+def test_unreachable_server_is_a_clear_feed_error():
+    url = closed_port_url()
+    with pytest.raises(FeedError) as caught:
+        fetch(url)
+    assert str(caught.value) == f"{url}: connection refused"
+
+
+def test_a_server_that_does_not_answer_times_out(server):
+    url = server.add("/slow", Route(hang=True))
+    with pytest.raises(FeedError) as caught:
+        fetch(url, timeout=0.3)
+    assert str(caught.value) == f"{url}: timed out after 0.3 s"
+
+
+def test_oversized_feeds_are_refused(server, tmp_path):
+    url = server.add("/big", body=b"x" * 5000)
+    with pytest.raises(FeedError, match=r"/big: larger than the 0\.001 MB limit$"):
+        fetch(url, max_bytes=1000)
+    big = tmp_path / "big.xml"
+    big.write_bytes(b"x" * 5000)
+    with pytest.raises(FeedError, match="larger than"):
+        fetch(str(big), max_bytes=1000)
+
+
+def test_unsupported_schemes_are_refused():
+    with pytest.raises(FeedError, match=r"^ftp://e\.org/feed: unsupported URL scheme ftp://"):
+        fetch("ftp://e.org/feed")

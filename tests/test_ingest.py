@@ -1,0 +1,220 @@
+"""The ingest stage end to end: feeds from a real HTTP server and files into a real SQLite store,
+and the JSON-lines import."""
+
+from __future__ import annotations
+
+import json
+import socket
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from conftest import ROOT
+from digest.config import ListConfig, Newsletter, SectionConfig
+from digest.errors import FeedError
+from digest.ingest import import_articles, ingest, read_jsonl
+from support.httpd import FeedServer
+
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+SAMPLES = ROOT / "samples" / "feeds"
+SAMPLE_COUNTS = {"internet-space": 7, "military-space": 7, "drone-space": 6,
+                 "missile-defense": 6, "launch-pad": 7}
+
+
+@pytest.fixture
+def server():
+    with FeedServer() as srv:
+        yield srv
+
+
+def newsletter_with(*sections: tuple[str, list[str]]) -> Newsletter:
+    return Newsletter(
+        name="Test Dispatch", website="https://news.test-dispatch.example",
+        lists=(ListConfig(name="daily", title="Daily", sender="News <news@example.org>",
+                          postal_address="1 Road, Town"),),
+        sections=tuple(SectionConfig(slug=slug, title=slug.title(), feeds=tuple(feeds))
+                       for slug, feeds in sections))
+
+
+def rss(*items: tuple[str, str]) -> bytes:
+    body = "".join(f"<item><title>{title}</title><guid>{guid}</guid>"
+                   f"<link>https://e.org/{guid}</link><description>About {title}.</description>"
+                   f"<pubDate>Tue, 24 Nov 2026 08:00:00 GMT</pubDate></item>"
+                   for guid, title in items)
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+            f"<link>https://e.org/</link>{body}</channel></rss>").encode()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/feed.xml"
+
+
+def test_ingest_of_the_sample_newsletter_fills_every_section(store, newsletter):
+    seen = []
+    report = ingest(store, newsletter, NOW, on_feed=seen.append)
+    assert report.added == sum(SAMPLE_COUNTS.values()) and report.failed == 0
+    assert list(seen) == list(report.feeds)
+    for outcome in report.feeds:
+        assert (outcome.status, outcome.added, outcome.error) == ("ok", outcome.entries, None)
+        assert outcome.entries == SAMPLE_COUNTS[outcome.section]
+        stored = store.articles(section=outcome.section)
+        assert len(stored) == outcome.entries
+        assert all(a.first_seen_at == NOW and a.dateline for a in stored)
+        assert store.feed(outcome.url).last_status == "ok"
+    again = ingest(store, newsletter, NOW + timedelta(hours=1))
+    assert (again.added, again.updated, again.failed) == (0, 0, 0)
+    assert len(store.articles()) == sum(SAMPLE_COUNTS.values())
+
+
+def test_conditional_get_round_trip_through_ingest(store, server):
+    url = server.add("/internet.xml", body=(SAMPLES / "internet-space.xml").read_bytes(),
+                     etag='"abc"', last_modified="Wed, 25 Nov 2026 16:10:00 GMT")
+    letter = newsletter_with(("internet-space", [url]))
+    first = ingest(store, letter, NOW)
+    assert [(f.status, f.added) for f in first.feeds] == [("ok", 7)]
+    assert store.feed(url).etag == '"abc"'
+    second = ingest(store, letter, NOW + timedelta(hours=1))
+    assert [(f.status, f.added, f.updated, f.error) for f in second.feeds] == [
+        ("not-modified", 0, 0, None)]
+    asked = server.requests_to("/internet.xml")
+    assert len(asked) == 2 and asked[1].headers["if-none-match"] == '"abc"'
+    assert asked[0].headers["user-agent"] == "digest/0.1.0 (+https://news.test-dispatch.example)"
+    record = store.feed(url)
+    assert (record.last_status, record.etag, record.entries) == ("not-modified", '"abc"', 7)
+    assert len(store.articles()) == 7
+
+
+def test_refetching_a_changed_feed_adds_only_what_is_new(store, server):
+    url = server.add("/feed.xml", body=rss(("a", "Alpha"), ("b", "Beta")), etag='"1"')
+    letter = newsletter_with(("news", [url]))
+    assert ingest(store, letter, NOW).added == 2
+    later = NOW + timedelta(hours=3)
+    server.add("/feed.xml", body=rss(("c", "Gamma"), ("a", "Alpha"), ("b", "Beta revised")),
+               etag='"2"')
+    report = ingest(store, letter, later)
+    assert (report.added, report.updated) == (1, 1)
+    stored = {a.key: a for a in store.articles()}
+    assert set(stored) == {"guid:a", "guid:b", "guid:c"}
+    assert stored["guid:b"].title == "Beta revised"
+    assert stored["guid:b"].first_seen_at == NOW  # a correction is not news
+    assert stored["guid:c"].first_seen_at == later
+    assert store.feed(url).etag == '"2"'
+
+
+def test_broken_feeds_are_recorded_and_the_others_go_on(store, server, tmp_path):
+    html = server.add("/page", body=b"<!DOCTYPE html><html><body>Hi</body></html>",
+                      content_type="text/html")
+    missing = server.add("/gone", status=404, body=b"gone", content_type="text/plain")
+    good = server.add("/good.xml", body=rss(("a", "Alpha")))
+    refused = closed_port_url()
+    absent = str(tmp_path / "absent.xml")
+    letter = newsletter_with(("one", [html, good]), ("two", [refused, absent, missing]))
+    seen = []
+    report = ingest(store, letter, NOW, on_feed=seen.append)
+    assert [(f.url, f.status) for f in seen] == [
+        (html, "error"), (good, "ok"), (refused, "error"), (absent, "error"), (missing, "error")]
+    assert (report.added, report.failed) == (1, 4)
+    errors = {f.url: f.error for f in report.feeds}
+    assert errors == {html: "not a feed: an HTML page, not RSS or Atom", good: None,
+                      refused: "connection refused", absent: "no such file",
+                      missing: "HTTP 404 Not Found"}
+    for url, error in errors.items():
+        record = store.feed(url)
+        assert (record.last_error, record.last_status) == (error, "error" if error else "ok")
+
+
+def test_an_article_stays_in_the_section_that_filed_it_first(store, server):
+    first = server.add("/first.xml", body=rss(("shared", "Shared story"), ("x", "Only first")))
+    second = server.add("/second.xml", body=rss(("shared", "Shared story"), ("y", "Only second")))
+    report = ingest(store, newsletter_with(("alpha", [first]), ("beta", [second])), NOW)
+    assert [(f.section, f.added) for f in report.feeds] == [("alpha", 2), ("beta", 1)]
+    assert report.feeds[1].warnings == (
+        "1 entry already filed under another section kept there",)
+    # The next run meets the sections in the other order; the stored article does not move.
+    ingest(store, newsletter_with(("beta", [second]), ("alpha", [first])), NOW)
+    assert {a.key: a.section for a in store.articles()} == {
+        "guid:shared": "alpha", "guid:x": "alpha", "guid:y": "beta"}
+
+
+def write_lines(path, *lines) -> None:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def good_row(**fields) -> str:
+    row = {"section": "news", "title": "A title", "url": "https://e.org/a"} | fields
+    return json.dumps(row)
+
+
+def test_read_jsonl_keeps_good_rows_and_names_the_bad_lines(tmp_path):
+    path = tmp_path / "articles.jsonl"
+    write_lines(
+        path,
+        good_row(summary="<p>Seoul (AFP) Nov 24, 2026 - Text <b>here</b>.</p><script>x()</script>",
+                 byline="Staff\r\nWriters", guid="g-1", published_at="2026-11-24T08:00:00+09:00",
+                 image="https://img.e.org/a.jpg"),
+        "",
+        '{"section": "news" "title": "x"}',
+        good_row(section="foo"),
+        good_row(url="/relative/path"),
+        good_row(title="  "),
+        good_row(url="https://e.org/b", published_at="2099-01-01T00:00:00"),
+        "[1, 2]",
+        good_row(image="javascript:alert(1)"),
+        good_row(published_at="yesterday"),
+        good_row(summery="typo"),
+        good_row(title=7),
+    )
+    articles, rejects = read_jsonl(path, sections={"news", "other"}, now=NOW)
+    assert rejects == [
+        (3, "not JSON: Expecting ',' delimiter"),
+        (4, "unknown section 'foo'"),
+        (5, "url must be an absolute http(s) URL"),
+        (6, "title is missing"),
+        (8, "not a JSON object"),
+        (9, "image must be an absolute http(s) URL"),
+        (10, "published_at 'yesterday' is not an ISO 8601 date"),
+        (11, "unknown field 'summery' (fields: byline, dateline, guid, image, published_at, "
+             "section, summary, title, url)"),
+        (12, "title must be a string"),
+    ]
+    first, future = articles
+    assert (first.key, first.dateline, first.summary, first.byline) == (
+        "guid:g-1", "Seoul (AFP) Nov 24, 2026", "Text here.", "Staff Writers")
+    assert first.published_at == datetime(2026, 11, 23, 23, 0, tzinfo=timezone.utc)
+    assert (future.key, future.published_at) == ("url:https://e.org/b", NOW)
+
+
+def test_import_articles_saves_the_good_rows_and_reports_the_rest(store, tmp_path):
+    store.sync_sections([("news", "News", []), ("other", "Other", [])])
+    store.save_articles([read_jsonl_one(tmp_path, good_row(section="other", guid="taken"))], NOW)
+    path = tmp_path / "import.jsonl"
+    write_lines(path,
+                good_row(guid="one"),
+                good_row(guid="two", url="https://e.org/two"),
+                good_row(section="nope"),
+                good_row(guid="one", title="Again"),
+                good_row(guid="taken"))
+    added, updated, rejects = import_articles(store, path, NOW, sections={"news", "other"})
+    assert (added, updated) == (2, 0)
+    assert rejects == [(3, "unknown section 'nope'"), (4, "the same article as line 1"),
+                       (5, "already stored under section 'other'")]
+    assert {a.key: a.section for a in store.articles()} == {
+        "guid:one": "news", "guid:two": "news", "guid:taken": "other"}
+    write_lines(path, good_row(guid="one", title="Corrected"))
+    assert import_articles(store, path, NOW, sections={"news"}) == (0, 1, [])
+
+
+def read_jsonl_one(tmp_path, line: str):
+    path = tmp_path / "one.jsonl"
+    write_lines(path, line)
+    (article,), rejects = read_jsonl(path, sections={"news", "other"}, now=NOW)
+    assert rejects == []
+    return article
+
+
+def test_importing_a_missing_file_is_a_feed_error(store, tmp_path):
+    with pytest.raises(FeedError, match=r"absent\.jsonl: no such file"):
+        import_articles(store, tmp_path / "absent.jsonl", NOW, sections={"news"})
