@@ -41,7 +41,8 @@ def init() -> None:
         out.print(f"wrote a new secret key to {done['env_file']}")
 
 
-from digest.cli import ingest, send, subscribers  # noqa: E402,F401  (registers the commands)
+# Each module registers its commands on the app; add new ones here.
+from digest.cli import ingest, preview, send, subscribers  # noqa: E402,F401
 
 
 def main() -> None:

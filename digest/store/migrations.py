@@ -1,28 +1,58 @@
 """Schema migrations: a list of small functions applied in order, each in its own transaction.
 
 A database records the versions it has in ``schema_migrations``; ``migrate()`` applies the
-missing ones. Add a new function at the end for every schema change; never edit an old one,
-so that every user's database reaches the same schema whatever version it started from.
+missing ones. ``schema.py`` always describes the newest shape; each migration brings an older
+database towards it and must be idempotent, because on a new database the first migration
+already creates every table in its newest shape: create new tables with ``create_tables``
+(checkfirst) and new columns with ``add_column`` (skipped when present). Add a function at
+the end for every schema change; never edit an old one.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Column, Connection, Engine, Table, inspect, select
+from sqlalchemy.schema import CreateIndex
 
 from digest.store import schema
+
+
+def create_tables(conn: Connection, *tables: Table) -> None:
+    """Create tables (and their indexes) that do not exist yet."""
+    schema.metadata.create_all(conn, tables=list(tables), checkfirst=True)
+
+
+def add_column(conn: Connection, table: Table, name: str) -> None:
+    """Add ``table.c[name]`` as declared in schema.py, unless the database has it already."""
+    if name in {c["name"] for c in inspect(conn).get_columns(table.name)}:
+        return
+    column: Column = table.c[name]
+    ddl_type = column.type.compile(dialect=conn.dialect)
+    default = ""
+    if column.server_default is not None:
+        default = f" DEFAULT {column.server_default.arg}"
+    conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN {name} {ddl_type}{default}')
+
+
+def add_index(conn: Connection, table: Table, index_name: str) -> None:
+    """Create one of ``table``'s declared indexes unless it exists."""
+    if index_name in {i["name"] for i in inspect(conn).get_indexes(table.name)}:
+        return
+    index = next(i for i in table.indexes if i.name == index_name)
+    conn.execute(CreateIndex(index))
 
 
 def _m001_initial(conn: Connection) -> None:
     tables = [schema.sections, schema.feeds, schema.articles, schema.lists, schema.subscribers,
               schema.subscriptions, schema.editions, schema.edition_articles,
               schema.deliveries, schema.suppressions]
-    schema.metadata.create_all(conn, tables=tables)
+    create_tables(conn, *tables)
 
 
 MIGRATIONS = [
     (1, "initial schema", _m001_initial),
+    # Numbers reserved: 2 sender, 3 subscribers and web, 4 feeds. Append, never reorder.
 ]
 
 
