@@ -1,53 +1,70 @@
-"""The ingest stage: the newsletter's feeds (or an import file) into the store.
+"""The ingest stage: the newsletter's feeds (or an import file) into the store, and their health.
 
-``ingest`` walks every feed of the newsletter: conditional fetch with the validators the store
-kept, parse, save, record how it went. One broken feed is recorded and reported; the others go
-on. ``read_jsonl`` reads the ``digest articles import`` format (one JSON object a line) with the
-same cleaning as feeds; ``import_articles`` stores its good rows in one transaction.
+``ingest`` fetches and parses every feed of the newsletter at once (a thread pool of
+``Settings.fetch_concurrency``: fetching waits on the network and the workers share one HTTP
+connection pool), then stores the results one feed after another in the newsletter's order,
+so the outcome does not depend on which server answered first. A conditional GET answered
+304 stores nothing and costs no parse (``FeedOutcome.parsed``). One broken feed, whatever
+breaks, is recorded with its reason and the others go on.
 
-The same article is never in two sections: an article whose identity is already stored under
-another section keeps that first section, and the copy from the later feed is dropped here,
-before the store would re-file it.
+A feed listed under ``[[routers]]`` covers several sections: each of its entries is filed by
+its categories (``digest.feeds.routing``). The same article is never in two sections: an
+article whose identity is already stored under another section keeps that first section,
+and the copy from the later feed is dropped here, before the store would re-file it.
+
+Each feed's health (last status and error, last success, entries, failures in a row and
+since when) is recorded on every run; ``feed_health`` lists it and ``failing_feeds`` names
+the feeds failing for days, for ``digest send``'s summary.
+
+``import_articles`` stores the good rows of a ``digest articles import`` file (read by
+``digest.feeds.jsonl``, with the same cleaning as feeds) in one transaction.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timezone
+import re
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 
 from digest.config import Newsletter
 from digest.errors import FeedError
-from digest.feeds import (
-    SUMMARY_CHARS,
-    article_key,
-    fetch,
-    http_url,
-    new_client,
-    one_line,
-    parse,
-    plain_text,
-    shorten,
-    split_dateline,
-)
+from digest.feeds import FetchPolicy, FetchResult, ParsedFeed, fetch, new_client, one_line, parse
+from digest.feeds.jsonl import jsonl_rows, read_jsonl
+from digest.feeds.routing import Router
 from digest.models import Article
 from digest.store import Store
+
+ROUTED = "(by category)"
+
+
+@dataclass(frozen=True)
+class FeedPlan:
+    """A feed of the newsletter: the section its row is filed under, and for a feed that
+    covers several sections, the router that files its entries."""
+
+    url: str
+    section: str
+    router: Router | None = None
 
 
 @dataclass(frozen=True)
 class FeedOutcome:
     url: str
-    section: str
+    section: str  # ROUTED for a feed whose entries are filed by category
     status: str  # "ok", "not-modified", "error"
     added: int
     updated: int
     entries: int
     warnings: tuple[str, ...]
     error: str | None  # the reason, without the feed's URL (that is ``url``)
+    parsed: bool = False  # whether the document was parsed (never after a 304)
+    sections: dict[str, int] = field(default_factory=dict)  # articles taken, per section
 
 
 @dataclass(frozen=True)
@@ -66,60 +83,129 @@ class IngestReport:
     def failed(self) -> int:
         return sum(1 for f in self.feeds if f.status == "error")
 
+    @property
+    def parses(self) -> int:
+        return sum(1 for f in self.feeds if f.parsed)
+
+
+def plan_feeds(newsletter: Newsletter) -> list[FeedPlan]:
+    """Every feed of the newsletter, in its order: sections' feeds, then routers' feeds."""
+    # A URL listed under two sections belongs to the last one, as sync_sections files it.
+    plans = {url: FeedPlan(url, s.slug) for s in newsletter.sections for url in s.feeds}
+    categorized = [(s.slug, s.categories) for s in newsletter.sections]
+    first = next((slug for slug, categories in categorized if categories), None)
+    for router in newsletter.routers:
+        rules = Router.build(categorized, router.fallback)
+        for url in router.feeds:
+            plans[url] = FeedPlan(url, router.fallback or first or "", rules)
+    return list(plans.values())
+
+
+def feed_source(source: str) -> str:
+    """``source`` as the newsletter definition spells its feeds: URLs as they are, paths
+    absolute."""
+    if re.match(r"^[a-z][a-z0-9+.-]*://", source, re.I):
+        return source
+    return str(Path(source).expanduser().resolve())
+
+
+def register(store: Store, newsletter: Newsletter) -> list[FeedPlan]:
+    """The newsletter's feeds, each with its row in the store."""
+    store.sync_sections((s.slug, s.title, s.feeds) for s in newsletter.sections)
+    plans = plan_feeds(newsletter)
+    store.register_feeds((p.url, p.section) for p in plans if p.router is not None)
+    return plans
+
 
 def ingest(store: Store, newsletter: Newsletter, now: datetime, *,
-           client: httpx.Client | None = None,
-           on_feed: Callable[[FeedOutcome], None] | None = None) -> IngestReport:
-    """Fetch every feed of the newsletter, one after another, and store what is new."""
-    store.sync_sections((s.slug, s.title, s.feeds) for s in newsletter.sections)
-    # A URL listed under two sections belongs to the last one, as sync_sections files it.
-    feed_sections = {url: s.slug for s in newsletter.sections for url in s.feeds}
-    filed = _stored_sections(store)
-    own_client = client is None
-    http = new_client(contact=newsletter.website) if own_client else client
+           client: httpx.Client | None = None, policy: FetchPolicy | None = None,
+           concurrency: int = 8, on_feed: Callable[[FeedOutcome], None] | None = None
+           ) -> IngestReport:
+    """Fetch every feed of the newsletter, several at once, and store what is new."""
+    policy = policy or FetchPolicy()
+    plans = register(store, newsletter)
+    known = {record.url: record for record in store.feeds()}
+    filed = store.article_sections()
+    http = client or new_client(policy=policy, contact=newsletter.website,
+                                connections=concurrency)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(plans) or 1)),
+                              thread_name_prefix="digest-fetch")
     outcomes: list[FeedOutcome] = []
     try:
-        for url, section in feed_sections.items():
-            outcome = _ingest_feed(store, url, section, now, http, filed)
+        futures = [pool.submit(_retrieve, plan.url, known.get(plan.url), http, policy, now,
+                               newsletter.summary_chars) for plan in plans]
+        for plan, future in zip(plans, futures):
+            outcome = _store(store, plan, future.result(), now, filed)
             outcomes.append(outcome)
             if on_feed is not None:
                 on_feed(outcome)
     finally:
-        if own_client:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if client is None:
             http.close()
     return IngestReport(tuple(outcomes))
 
 
-def _ingest_feed(store: Store, url: str, section: str, now: datetime, client: httpx.Client,
-                 filed: dict[str, str]) -> FeedOutcome:
-    known = store.feed(url)
+@dataclass(frozen=True)
+class _Retrieved:
+    fetched: FetchResult | None = None
+    parsed: ParsedFeed | None = None
+    error: str | None = None
+
+
+def _retrieve(url: str, known, client: httpx.Client, policy: FetchPolicy, now: datetime,
+              summary_chars: int) -> _Retrieved:
+    """Fetch and parse one feed (in a worker thread); never raises."""
     try:
         fetched = fetch(url, etag=known.etag if known else None,
-                        last_modified=known.last_modified if known else None, client=client)
+                        last_modified=known.last_modified if known else None, client=client,
+                        policy=policy)
         if fetched.status == "not-modified":
-            store.record_feed(url, status="not-modified", now=now)
-            return FeedOutcome(url, section, "not-modified", 0, 0, 0, (), None)
-        parsed = parse(fetched.content or b"", source=url, section=section, now=now)
+            return _Retrieved(fetched)
+        parsed = parse(fetched.content or b"", source=url, section="", now=now,
+                       summary_chars=summary_chars, content_type=fetched.content_type)
+        return _Retrieved(fetched, parsed)
     except FeedError as exc:
-        reason = _reason(exc, url)
-        store.record_feed(url, status="error", now=now, error=reason)
-        return FeedOutcome(url, section, "error", 0, 0, 0, (), reason)
-    articles, elsewhere = _first_section_wins(parsed.articles, filed)
+        return _Retrieved(error=str(exc).removeprefix(f"{url}: "))
+    except Exception as exc:  # a bug or a library's surprise: this feed fails, not the run
+        return _Retrieved(error=f"unexpected {type(exc).__name__}: {one_line(str(exc))[:300]}")
+
+
+def _store(store: Store, plan: FeedPlan, got: _Retrieved, now: datetime,
+           filed: dict[str, str]) -> FeedOutcome:
+    label = ROUTED if plan.router is not None else plan.section
+    if got.error is not None:
+        store.record_feed(plan.url, status="error", now=now, error=got.error)
+        return FeedOutcome(plan.url, label, "error", 0, 0, 0, (), got.error)
+    fetched, parsed = got.fetched, got.parsed
+    retried = fetched.notes if fetched else ()
+    if parsed is None:
+        store.record_feed(plan.url, status="not-modified", now=now)
+        return FeedOutcome(plan.url, label, "not-modified", 0, 0, 0, retried, None)
+    articles, unrouted = _file(parsed.articles, plan)
+    articles, elsewhere = _first_section_wins(articles, filed)
     added, updated = store.save_articles(articles, now)
     # Validators are kept only once the articles are safely stored: a crash before this line
     # means a full fetch next time, never a lost article.
-    store.record_feed(url, status="ok", now=now, etag=fetched.etag,
+    store.record_feed(plan.url, status="ok", now=now, etag=fetched.etag,
                       last_modified=fetched.last_modified, entries=len(parsed.articles))
-    warnings = parsed.warnings
-    if elsewhere:
-        warnings += (f"{elsewhere} {'entry' if elsewhere == 1 else 'entries'} already filed "
-                     "under another section kept there",)
-    return FeedOutcome(url, section, "ok", added, updated, len(parsed.articles), warnings, None)
+    warnings = retried + parsed.warnings
+    for count, what in ((unrouted, "matching no section's categories left out"),
+                        (elsewhere, "already filed under another section kept there")):
+        if count:
+            warnings += (f"{count} {'entry' if count == 1 else 'entries'} {what}",)
+    return FeedOutcome(plan.url, label, "ok", added, updated, len(parsed.articles), warnings,
+                       None, parsed=True, sections=dict(Counter(a.section for a in articles)))
 
 
-def _stored_sections(store: Store) -> dict[str, str]:
-    """Every stored article's key with its section."""
-    return {a.key: a.section for a in store.articles()}
+def _file(articles: Collection[Article], plan: FeedPlan) -> tuple[list[Article], int]:
+    """The articles with their section set (by category for a routed feed), and how many
+    no section takes."""
+    if plan.router is None:
+        return [replace(a, section=plan.section) for a in articles], 0
+    kept = [replace(a, section=section) for a in articles
+            if (section := plan.router.section_for(a.categories))]
+    return kept, len(articles) - len(kept)
 
 
 def _first_section_wins(articles: Iterable[Article], filed: dict[str, str]
@@ -137,15 +223,61 @@ def _first_section_wins(articles: Iterable[Article], filed: dict[str, str]
     return kept, elsewhere
 
 
-def _reason(exc: FeedError, url: str) -> str:
-    return str(exc).removeprefix(f"{url}: ")
+# -- health -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FeedHealth:
+    url: str
+    section: str
+    status: str | None  # None: never fetched
+    last_fetched_at: datetime | None
+    last_success_at: datetime | None
+    entries: int | None
+    failures: int
+    failing_since: datetime | None
+    error: str | None
+    failing_days: float  # 0 when the feed is not failing
+    flagged: bool  # failing for at least the threshold
+
+
+def feed_health(store: Store, newsletter: Newsletter, now: datetime, failing_days: int,
+                sections: Collection[str] | None = None) -> list[FeedHealth]:
+    """The health of each feed of the newsletter (of ``sections`` only, when given)."""
+    plans = register(store, newsletter)
+    records = {r.url: r for r in store.feeds()}
+    rows = []
+    for plan in plans:
+        if sections is not None and not _covers(plan, sections):
+            continue
+        r = records.get(plan.url)
+        since = r.failing_since if r else None
+        days = (now - since).total_seconds() / 86400 if since else 0.0
+        rows.append(FeedHealth(
+            url=plan.url, section=ROUTED if plan.router else plan.section,
+            status=r.last_status if r else None, last_fetched_at=r.last_fetched_at if r else None,
+            last_success_at=r.last_success_at if r else None, entries=r.entries if r else None,
+            failures=r.failures if r else 0, failing_since=since,
+            error=r.last_error if r else None, failing_days=days,
+            flagged=since is not None and now - since >= timedelta(days=failing_days)))
+    return rows
+
+
+def failing_feeds(store: Store, newsletter: Newsletter, now: datetime, failing_days: int,
+                  sections: Collection[str] | None = None) -> list[str]:
+    """One line for each feed failing for ``failing_days`` days or more."""
+    return [f"feed {h.url} ({h.section}) failing for {h.failing_days:.0f} days "
+            f"({h.failures} fetches in a row): {h.error}"
+            for h in feed_health(store, newsletter, now, failing_days, sections) if h.flagged]
+
+
+def _covers(plan: FeedPlan, sections: Collection[str]) -> bool:
+    if plan.router is None:
+        return plan.section in sections
+    return plan.router.fallback in sections or any(slug in sections
+                                                   for slug, _ in plan.router.rules)
 
 
 # -- JSON lines import ------------------------------------------------------------------------
-
-_JSONL_FIELDS = {"section", "title", "url", "summary", "byline", "dateline", "image",
-                 "published_at", "guid"}
-
 
 def import_articles(store: Store, path: Path, now: datetime, *, sections: Collection[str]
                     ) -> tuple[int, int, list[tuple[int, str]]]:
@@ -154,11 +286,11 @@ def import_articles(store: Store, path: Path, now: datetime, *, sections: Collec
     Returns (added, updated, rejects), rejects being (line number, reason). The sections must
     already be in the store (``Store.sync_sections``).
     """
-    filed = _stored_sections(store)
+    filed = store.article_sections()
     first_line: dict[str, int] = {}
     good: list[Article] = []
     rejects: list[tuple[int, str]] = []
-    for number, item in _jsonl_rows(path, sections=sections, now=now):
+    for number, item in jsonl_rows(path, sections=sections, now=now):
         if isinstance(item, str):
             rejects.append((number, item))
         elif item.key in first_line:
@@ -172,86 +304,4 @@ def import_articles(store: Store, path: Path, now: datetime, *, sections: Collec
     return added, updated, rejects
 
 
-def read_jsonl(path: Path, *, sections: Collection[str], now: datetime
-               ) -> tuple[list[Article], list[tuple[int, str]]]:
-    """The good articles of a JSON-lines file, and the rejects as (line number, reason)."""
-    good: list[Article] = []
-    rejects: list[tuple[int, str]] = []
-    for number, item in _jsonl_rows(path, sections=sections, now=now):
-        if isinstance(item, Article):
-            good.append(item)
-        else:
-            rejects.append((number, item))
-    return good, rejects
-
-
-def _jsonl_rows(path: Path, *, sections: Collection[str], now: datetime
-               ) -> Iterator[tuple[int, Article | str]]:
-    """Each non-blank line's number with its Article, or with the reason it was rejected."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise FeedError(f"{path}: no such file", "give the path of a JSON-lines file") from None
-    except OSError as exc:
-        raise FeedError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    for number, raw in enumerate(data.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            yield number, _jsonl_article(raw, sections, now)
-        except ValueError as exc:
-            yield number, str(exc)
-
-
-def _jsonl_article(raw: bytes, sections: Collection[str], now: datetime) -> Article:
-    try:
-        row = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc.msg}") from None
-    if not isinstance(row, dict):
-        raise ValueError("not a JSON object")
-    if unknown := sorted(set(row) - _JSONL_FIELDS):
-        raise ValueError(f"unknown field {unknown[0]!r} "
-                         f"(fields: {', '.join(sorted(_JSONL_FIELDS))})")
-    for name, value in row.items():
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"{name} must be a string")
-    section = row.get("section")
-    if not section:
-        raise ValueError("section is missing")
-    if section not in sections:
-        raise ValueError(f"unknown section {section!r}")
-    title = shorten(plain_text(row.get("title") or ""), 300)
-    if not title:
-        raise ValueError("title is missing")
-    url = http_url(row.get("url"))
-    if url is None:
-        raise ValueError("url must be an absolute http(s) URL")
-    image = None
-    if row.get("image"):
-        image = http_url(row["image"])
-        if image is None:
-            raise ValueError("image must be an absolute http(s) URL")
-    summary_dateline, summary = split_dateline(plain_text(row.get("summary") or ""))
-    summary = shorten(summary, SUMMARY_CHARS)
-    dateline = one_line(row.get("dateline") or "") or summary_dateline
-    return Article(key=article_key(row.get("guid"), url, title, summary), section=section,
-                   title=title, url=url, summary=summary,
-                   byline=one_line(row.get("byline") or "") or None, dateline=dateline,
-                   image=image, published_at=_iso_date(row.get("published_at"), now))
-
-
-def _iso_date(value: str | None, now: datetime) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError(f"published_at {value[:40]!r} is not an ISO 8601 date") from None
-    # A date without an offset is taken as UTC, the only reading that does not depend on
-    # where the import happens to run.
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return min(parsed.astimezone(timezone.utc), now)
+__all__ = ["ingest", "import_articles", "read_jsonl", "feed_health", "failing_feeds"]

@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT
 from digest.errors import FeedError
 from digest.feeds import (
+    FetchPolicy,
     article_key,
     fetch,
     parse,
@@ -24,6 +25,8 @@ from digest.feeds import (
 from support.httpd import FeedServer, Route
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+NO_RETRY = FetchPolicy(retries=0)
+QUICK_RETRY = FetchPolicy(retries=2, backoff=0.01)
 SAMPLES = ROOT / "samples" / "feeds"
 DATA = ROOT / "tests" / "data" / "feeds"
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -303,6 +306,7 @@ def test_every_corpus_file_parses_or_fails_with_a_feed_error():
             assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
             rejected.append(path.relative_to(CORPUS).parts[0])
             continue
+        assert not any("could not be read" in w for w in feed.warnings), (path, feed.warnings)
         for a in feed.articles:
             assert a.url.startswith(("http://", "https://")), path
             assert a.title and "\n" not in a.title and "\r" not in a.title, path
@@ -371,7 +375,7 @@ def test_fetch_follows_up_to_five_redirects(server):
 def test_http_errors_name_the_feed_and_the_status(server, status, message):
     url = server.add("/feed.xml", status=status, body=b"oops", content_type="text/plain")
     with pytest.raises(FeedError) as caught:
-        fetch(url)
+        fetch(url, policy=NO_RETRY)
     assert str(caught.value) == f"{url}: {message}"
 
 
@@ -385,7 +389,7 @@ def test_unreachable_server_is_a_clear_feed_error():
 def test_a_server_that_does_not_answer_times_out(server):
     url = server.add("/slow", Route(hang=True))
     with pytest.raises(FeedError) as caught:
-        fetch(url, timeout=0.3)
+        fetch(url, timeout=0.3, policy=NO_RETRY)
     assert str(caught.value) == f"{url}: timed out after 0.3 s"
 
 
@@ -402,3 +406,170 @@ def test_oversized_feeds_are_refused(server, tmp_path):
 def test_unsupported_schemes_are_refused():
     with pytest.raises(FeedError, match=r"^ftp://e\.org/feed: unsupported URL scheme ftp://"):
         fetch("ftp://e.org/feed")
+
+
+def test_every_ill_formed_corpus_file_is_flagged_or_refused_with_a_reason():
+    if not CORPUS.is_dir():
+        pytest.skip(f"no corpus at {CORPUS}")
+    files = sorted(p for p in (CORPUS / "feeds_illformed").rglob("*") if p.is_file()
+                   and p.suffix != ".md")
+    assert len(files) >= 25
+    used = refused = 0
+    for path in files:
+        try:
+            feed = parse(path.read_bytes(), source="f", section="s", now=NOW)
+        except FeedError as exc:
+            reason = str(exc).removeprefix("f: not a feed: ")
+            assert reason != str(exc) and len(reason) > 10 and "\n" not in reason, path
+            refused += 1
+            continue
+        # Used: then something says what was wrong with it.
+        assert feed.warnings, path
+        used += 1
+    assert used and refused
+
+
+# -- fetch: retries, compression, caps, content types, charsets ---------------------------------
+
+def test_a_5xx_is_retried_with_backoff_and_a_404_is_not(server):
+    url = server.add("/flaky.xml", body=rss(""), fail_first=2, fail_status=503)
+    result = fetch(url, policy=QUICK_RETRY)
+    assert (result.status, result.attempts) == ("ok", 3)
+    assert result.notes[0].startswith("attempt 1: HTTP 503 Service Unavailable; retried after")
+    assert len(server.requests_to("/flaky.xml")) == 3
+    server.add("/down.xml", body=rss(""), fail_first=10, fail_status=502, retry_after="0")
+    with pytest.raises(FeedError) as caught:
+        fetch(server.url("/down.xml"), policy=QUICK_RETRY)
+    assert str(caught.value).endswith(": HTTP 502 Bad Gateway (3 attempts)")
+    gone = server.add("/gone.xml", status=404, body=b"no", content_type="text/plain")
+    with pytest.raises(FeedError, match="HTTP 404 Not Found$"):
+        fetch(gone, policy=QUICK_RETRY)
+    assert len(server.requests_to("/gone.xml")) == 1
+
+
+def test_a_time_out_is_retried_then_reported(server):
+    url = server.add("/slow", Route(hang=True))
+    with pytest.raises(FeedError) as caught:
+        fetch(url, policy=FetchPolicy(read_timeout=0.2, retries=1, backoff=0.01))
+    assert str(caught.value) == f"{url}: timed out after 0.2 s (2 attempts)"
+    assert len(server.requests_to("/slow")) == 2
+
+
+def test_a_body_trickling_in_is_cut_off_at_the_total_budget(server):
+    url = server.add("/trickle.xml", body=b"<rss>" + b" " * 20_000 + b"</rss>", trickle=0.02)
+    with pytest.raises(FeedError, match=r"timed out after 0\.3 s reading the body"):
+        fetch(url, policy=FetchPolicy(read_timeout=0.1, retries=0))
+
+
+def test_gzip_encoded_responses_are_decoded_and_the_cap_counts_decoded_bytes(server):
+    body = (SAMPLES / "launch-pad.xml").read_bytes()
+    url = server.add("/gz.xml", body=body, gzip=True)
+    result = fetch(url)
+    assert result.content == body
+    assert server.requests_to("/gz.xml")[0].headers["accept-encoding"].startswith("gzip")
+    bomb = server.add("/bomb.xml", body=b"<rss>" + b"\0" * 3_000_000, gzip=True)
+    with pytest.raises(FeedError, match=r"larger than the 1 MB limit$"):
+        fetch(bomb, max_bytes=1_000_000)
+
+
+def test_a_huge_feed_is_refused_whether_or_not_it_says_its_length(server):
+    big = b"<rss>" + b"x" * 3_000_000 + b"</rss>"
+    declared = server.add("/declared.xml", body=big)
+    streamed = server.add("/streamed.xml", body=big, send_length=False)
+    for url in (declared, streamed):
+        with pytest.raises(FeedError, match=r"larger than the 1 MB limit$"):
+            fetch(url, max_bytes=1_000_000)
+
+
+def test_the_redirect_bound_is_a_setting(server):
+    server.add("/feed.xml", body=b"<rss/>")
+    server.add("/a", status=301, location="/b")
+    server.add("/b", status=301, location="/feed.xml")
+    assert fetch(server.url("/a"), policy=FetchPolicy(max_redirects=2)).redirects == 2
+    with pytest.raises(FeedError, match="more than 1 redirects"):
+        fetch(server.url("/a"), policy=FetchPolicy(max_redirects=1))
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/octet-stream",
+                                          "text/plain"])
+def test_a_feed_served_with_a_wrong_content_type_is_still_read(server, content_type):
+    url = server.add("/feed", body=(SAMPLES / "internet-space.xml").read_bytes(),
+                     content_type=content_type)
+    fetched = fetch(url)
+    assert fetched.content_type == content_type
+    feed = parse(fetched.content, source=url, section="s", now=NOW,
+                 content_type=fetched.content_type)
+    assert len(feed.articles) == 7
+
+
+def test_the_charset_named_by_the_server_is_used_for_an_undeclared_document():
+    text = "Новости Бузулука"
+    body = (f"<rss version='2.0'><channel><title>{text}</title><item><title>{text}</title>"
+            "<link>https://e.org/1</link></item></channel></rss>").encode("cp1251")
+    told = parse(body, source="f", section="s", now=NOW,
+                 content_type="application/rss+xml; charset=windows-1251")
+    assert (told.title, told.articles[0].title, told.warnings) == (text, text, ())
+
+
+def test_legacy_charsets_declared_or_guessed_come_out_as_unicode():
+    iconv = parse_file(DATA / "node-feedparser" / "iconv.xml")
+    assert iconv.articles[0].title.startswith("В Бузулуке главные стройплощадки")
+    guessed = parse_file(DATA / "illformed/feedparser/chardet/koi8r.xml")
+    assert guessed.ill_formed
+    assert guessed.warnings[0] == ("charset guessed: not utf-8 as declared or assumed, read as "
+                                   "KOI8-R (used anyway)")
+
+
+# -- parse: bases, categories, dates, tracking, sanitizing ------------------------------------
+
+def test_a_local_feed_resolves_relative_links_against_its_self_link_or_id():
+    feed = parse_file(DATA / "feedjira" / "SamRuby.xml")
+    assert len(feed.articles) == 20 and feed.warnings == ()
+    assert all(a.url.startswith("http://intertwingly.net/blog/") for a in feed.articles)
+
+
+def test_categories_are_read_for_routing():
+    (article,) = parse_file(DATA / "node-feedparser" / "category-feed.xml").articles
+    assert article.categories == ("Water Pollution", "Gowanus Canal (Brooklyn, NY)")
+
+
+def test_implausibly_old_dates_are_dropped_and_tracking_parameters_stripped():
+    items = ('<item><title>Epoch</title><link>https://e.org/e?utm_source=rss&amp;id=4</link>'
+             '<pubDate>Thu, 01 Jan 1970 00:00:00 GMT</pubDate></item>')
+    feed = parse(rss(items), source="f.xml", section="s", now=NOW)
+    (article,) = feed.articles
+    assert (article.published_at, article.url) == (None, "https://e.org/e?id=4")
+    assert feed.warnings == ("1 entry with an implausibly old date (taken as undated)",)
+
+
+def test_an_empty_feed_is_a_feed_with_a_warning_not_an_error():
+    feed = parse(rss(""), source="f.xml", section="s", now=NOW)
+    assert (feed.articles, feed.warnings, feed.version) == ((), ("the feed has no entries",),
+                                                            "rss20")
+
+
+HOSTILE = """<item><title><![CDATA[Launch <script>alert('t')</script><b onclick="x()">today</b>
+Bcc: victim@example.org]]></title>
+<link>https://e.org/a</link>
+<author>evil@example.org (Mallory<img src=x onerror=alert(1)>)</author>
+<description><![CDATA[<p style="x" onmouseover="steal()">Read <a href="javascript:alert(1)">this</a>
+<iframe src="https://evil.example/"></iframe><style>body{display:none}</style>
+<img src="javascript:alert(2)"><svg onload="alert(3)"></svg>&lt;script&gt;</p>]]></description>
+<media:content url="javascript:alert(4)" medium="image"/>
+</item>
+<item><title>B</title><link>javascript:alert(5)</link></item>
+<item><title>C</title><link>data:text/html,hi</link></item>"""
+
+
+def test_nothing_dangerous_from_a_feed_survives_parsing():
+    feed = parse(rss(HOSTILE), source="f.xml", section="s", now=NOW)
+    (article,) = feed.articles
+    assert article.title == "Launch today Bcc: victim@example.org"
+    assert article.summary == "Read this <script>"  # text now, escaped wherever it is shown
+    assert article.byline == "Mallory"
+    assert article.image is None
+    fields = " ".join(str(v) for v in (article.title, article.summary, article.byline,
+                                       article.url, article.image))
+    for bad in ("javascript:", "onclick", "onerror", "onmouseover", "onload", "iframe",
+                "display:none", "\n", "\r", "alert(1)"):
+        assert bad not in fields

@@ -10,10 +10,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import ROOT
-from digest.config import ListConfig, Newsletter, SectionConfig
+from digest import pipeline
+from digest.config import ListConfig, Newsletter, RouterConfig, SectionConfig
+from digest.feeds import FetchPolicy
 from digest.errors import FeedError
-from digest.ingest import import_articles, ingest, read_jsonl
-from support.httpd import FeedServer
+from digest.ingest import ROUTED, failing_feeds, feed_health, import_articles, ingest, read_jsonl
+from support.httpd import FeedServer, Route
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
 SAMPLES = ROOT / "samples" / "feeds"
@@ -27,20 +29,25 @@ def server():
         yield srv
 
 
-def newsletter_with(*sections: tuple[str, list[str]]) -> Newsletter:
+def newsletter_with(*sections: tuple[str, list[str]], categories: dict | None = None,
+                    routers: tuple[RouterConfig, ...] = ()) -> Newsletter:
+    categories = categories or {}
     return Newsletter(
         name="Test Dispatch", website="https://news.test-dispatch.example",
         lists=(ListConfig(name="daily", title="Daily", sender="News <news@example.org>",
                           postal_address="1 Road, Town"),),
-        sections=tuple(SectionConfig(slug=slug, title=slug.title(), feeds=tuple(feeds))
-                       for slug, feeds in sections))
+        sections=tuple(SectionConfig(slug=slug, title=slug.title(), feeds=tuple(feeds),
+                                     categories=tuple(categories.get(slug, ())))
+                       for slug, feeds in sections),
+        routers=routers)
 
 
-def rss(*items: tuple[str, str]) -> bytes:
+def rss(*items: tuple, ) -> bytes:
     body = "".join(f"<item><title>{title}</title><guid>{guid}</guid>"
                    f"<link>https://e.org/{guid}</link><description>About {title}.</description>"
-                   f"<pubDate>Tue, 24 Nov 2026 08:00:00 GMT</pubDate></item>"
-                   for guid, title in items)
+                   + "".join(f"<category>{c}</category>" for c in (cats[0] if cats else ()))
+                   + "<pubDate>Tue, 24 Nov 2026 08:00:00 GMT</pubDate></item>"
+                   for guid, title, *cats in items)
     return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
             f"<link>https://e.org/</link>{body}</channel></rss>").encode()
 
@@ -218,3 +225,116 @@ def read_jsonl_one(tmp_path, line: str):
 def test_importing_a_missing_file_is_a_feed_error(store, tmp_path):
     with pytest.raises(FeedError, match=r"absent\.jsonl: no such file"):
         import_articles(store, tmp_path / "absent.jsonl", NOW, sections={"news"})
+
+
+# -- concurrency, 304, routing, identity, health ------------------------------------------------
+
+QUICK = FetchPolicy(read_timeout=0.3, retries=0)
+
+
+def test_feeds_are_fetched_at_once_and_one_stuck_feed_stops_no_other(store, server):
+    urls = [server.add(f"/f{n}.xml", body=rss((f"a{n}", f"Story {n}"))) for n in range(10)]
+    stuck = server.add("/stuck.xml", Route(hang=True))
+    letter = newsletter_with(("one", urls[:5] + [stuck]), ("two", urls[5:]))
+    report = ingest(store, letter, NOW, policy=QUICK, concurrency=4)
+    # Reported in the newsletter's order, whatever order the servers answered in.
+    assert [f.url for f in report.feeds] == urls[:5] + [stuck] + urls[5:]
+    assert (report.added, report.failed) == (10, 1)
+    assert report.feeds[5].error == "timed out after 0.3 s"
+
+
+def test_a_304_costs_no_parse(store, server):
+    urls = [server.add(f"/f{n}.xml", body=rss((f"a{n}", "A")), etag=f'"{n}"')
+            for n in range(3)]
+    letter = newsletter_with(("news", urls))
+    assert ingest(store, letter, NOW).parses == 3
+    again = ingest(store, letter, NOW + timedelta(hours=1))
+    assert [f.status for f in again.feeds] == ["not-modified"] * 3
+    assert again.parses == 0 and not any(f.parsed for f in again.feeds)
+
+
+def test_a_changed_entry_updates_its_article_and_is_not_mailed_again(store, server):
+    url = server.add("/feed.xml", body=rss(("a", "Alpha"), ("b", "Beta")))
+    letter = newsletter_with(("news", [url]))
+    store.ensure_lists([("daily", "Daily")])
+    ctx = pipeline.Context(settings=None, newsletter=letter, store=store)
+    ingest(store, letter, NOW)
+    first = pipeline.current_edition(ctx, letter.lists[0], NOW, create=True)
+    assert {a.key for s in first.sections for a in s.articles} == {"guid:a", "guid:b"}
+    later = NOW + timedelta(days=1)
+    server.add("/feed.xml", body=rss(("c", "Gamma"), ("b", "Beta, corrected"),
+                                     ("a", "Alpha")))
+    report = ingest(store, letter, later)
+    assert (report.added, report.updated) == (1, 1)
+    stored = {a.key: a for a in store.articles()}
+    assert stored["guid:b"].title == "Beta, corrected" and stored["guid:b"].first_seen_at == NOW
+    second = pipeline.current_edition(ctx, letter.lists[0], later, create=True)
+    assert [a.key for s in second.sections for a in s.articles] == ["guid:c"]
+
+
+def test_one_feed_is_routed_to_several_sections_by_category(store, server):
+    url = server.add("/all.xml", body=rss(
+        ("1", "Interceptor test", ["Missile Defense"]),
+        ("2", "Drone swarm", ["Tech", "drones"]),
+        ("3", "Spy satellite", ["World > Military Space"]),
+        ("4", "Cooking", ["Food"])))
+    letter = newsletter_with(
+        ("missile-defense", []), ("drone-space", []), ("military-space", []),
+        categories={"missile-defense": ["missile defense", "ABM"], "drone-space": ["Drones"],
+                    "military-space": ["Military Space"]},
+        routers=(RouterConfig(feeds=(url,)),))
+    (outcome,) = ingest(store, letter, NOW).feeds
+    assert (outcome.section, outcome.added) == (ROUTED, 3)
+    assert outcome.sections == {"missile-defense": 1, "drone-space": 1, "military-space": 1}
+    assert outcome.warnings == ("1 entry matching no section's categories left out",)
+    assert {a.key: a.section for a in store.articles()} == {
+        "guid:1": "missile-defense", "guid:2": "drone-space", "guid:3": "military-space"}
+    with_fallback = newsletter_with(
+        ("missile-defense", []), ("misc", []), categories={"missile-defense": ["ABM"]},
+        routers=(RouterConfig(feeds=(url,), fallback="misc"),))
+    ingest(store, with_fallback, NOW + timedelta(hours=1))
+    assert store.articles(section="misc")[0].key == "guid:4"
+
+
+def test_feed_health_counts_failures_and_flags_a_feed_failing_for_days(store, server):
+    url = server.add("/feed.xml", body=rss(("a", "Alpha")))
+    letter = newsletter_with(("news", [url]))
+    ingest(store, letter, NOW)
+    server.add("/feed.xml", status=500, body=b"down", content_type="text/plain")
+    for day in range(1, 5):
+        ingest(store, letter, NOW + timedelta(days=day), policy=QUICK)
+    (health,) = feed_health(store, letter, NOW + timedelta(days=4), failing_days=3)
+    assert (health.status, health.failures, health.entries) == ("error", 4, 1)
+    assert health.failing_since == NOW + timedelta(days=1)
+    assert health.last_success_at == NOW and health.flagged
+    assert failing_feeds(store, letter, NOW + timedelta(days=4), 3) == [
+        f"feed {url} (news) failing for 3 days (4 fetches in a row): "
+        "HTTP 500 Internal Server Error"]
+    assert failing_feeds(store, letter, NOW + timedelta(days=4), 4) == []
+    assert failing_feeds(store, letter, NOW + timedelta(days=4), 3, sections=["other"]) == []
+    server.add("/feed.xml", body=rss(("a", "Alpha")))
+    ingest(store, letter, NOW + timedelta(days=5))
+    (healed,) = feed_health(store, letter, NOW + timedelta(days=5), failing_days=3)
+    assert (healed.failures, healed.failing_since, healed.flagged) == (0, None, False)
+
+
+
+def test_routers_in_the_newsletter_definition_are_resolved_and_checked(tmp_path):
+    from digest.config import load_newsletter
+    from digest.errors import ConfigError
+
+    base = (ROOT / "digest.toml").read_text(encoding="utf-8")
+    path = tmp_path / "digest.toml"
+    path.write_text(base + '\n[[routers]]\nfeeds = ["feeds/all.xml"]\nfallback = "launch-pad"\n',
+                    encoding="utf-8")
+    (router,) = load_newsletter(path).routers
+    assert router.feeds == (str(tmp_path / "feeds" / "all.xml"),)
+    for extra, message in [
+            ('[[routers]]\nfeeds = ["x.xml"]\nfallback = "nope"\n', "no section 'nope'"),
+            ('[[routers]]\nfeeds = ["x.xml"]\n', "no section has categories"),
+            ('[[routers]]\nfeeds = ["samples/feeds/launch-pad.xml"]\nfallback = "launch-pad"\n',
+             "is also a section's feed")]:
+        # Paths resolve against the definition's folder, the sections' and the routers' alike.
+        path.write_text(base + "\n" + extra, encoding="utf-8")
+        with pytest.raises(ConfigError, match=message):
+            load_newsletter(path)

@@ -1,4 +1,4 @@
-"""Queries on sections, feeds and articles."""
+"""Queries on sections, feeds (with their health) and articles."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, func, literal, select, update
 
 from digest.models import Article
 from digest.store import schema
 from digest.store._sql import insert_ignore
 
 _CONTENT = ("section", "title", "url", "summary", "byline", "dateline", "image", "published_at")
+# Keys looked up per query: well under SQLite's and PostgreSQL's bound-parameter limits.
+_LOOKUP_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class FeedRecord:
     last_fetched_at: datetime | None
     last_success_at: datetime | None
     entries: int | None
+    failures: int = 0  # failed fetches in a row
+    failing_since: datetime | None = None  # when the current run of failures began
 
 
 def article_from_row(row) -> Article:
@@ -33,6 +37,10 @@ def article_from_row(row) -> Article:
         id=row.id, key=row.key, section=row.section, title=row.title, url=row.url,
         summary=row.summary, byline=row.byline, dateline=row.dateline, image=row.image,
         published_at=row.published_at, first_seen_at=row.first_seen_at)
+
+
+def _feed_record(row) -> FeedRecord:
+    return FeedRecord(**{k: getattr(row, k) for k in FeedRecord.__dataclass_fields__})
 
 
 class ArticleQueries:
@@ -57,52 +65,79 @@ class ArticleQueries:
                     conn.execute(update(schema.feeds).where(schema.feeds.c.url == url)
                                  .values(section=slug))
 
+    def register_feeds(self, feeds: Iterable[tuple[str, str]]) -> None:
+        """Make sure each (feed URL, section) has its row; a known feed is re-pointed."""
+        with self.engine.begin() as conn:
+            for url, slug in feeds:
+                conn.execute(insert_ignore(self.dialect, schema.feeds, ["url"]).values(
+                    url=url, section=slug))
+                conn.execute(update(schema.feeds).where(schema.feeds.c.url == url)
+                             .values(section=slug))
+
     def feed(self, url: str) -> FeedRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(schema.feeds).where(schema.feeds.c.url == url)).first()
-        return None if row is None else FeedRecord(**{k: getattr(row, k) for k in
-                                                      FeedRecord.__dataclass_fields__})
+        return None if row is None else _feed_record(row)
 
     def feeds(self) -> list[FeedRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(schema.feeds).order_by(schema.feeds.c.section,
                                                               schema.feeds.c.url)).all()
-        return [FeedRecord(**{k: getattr(r, k) for k in FeedRecord.__dataclass_fields__})
-                for r in rows]
+        return [_feed_record(r) for r in rows]
 
     def record_feed(self, url: str, *, status: str, now: datetime, error: str | None = None,
                     etag: str | None = None, last_modified: str | None = None,
                     entries: int | None = None) -> None:
+        """Record one fetch: a success clears the failure count, a failure adds to it."""
+        f = schema.feeds
         values: dict = {"last_status": status, "last_error": error, "last_fetched_at": now}
         if error is None:
-            values.update(last_success_at=now)
+            values.update(last_success_at=now, failures=0, failing_since=None)
             if status != "not-modified":
                 values.update(etag=etag, last_modified=last_modified, entries=entries)
+        else:
+            values.update(failures=f.c.failures + 1, failing_since=func.coalesce(
+                f.c.failing_since, literal(now, schema.UTCDateTime())))
         with self.engine.begin() as conn:
-            conn.execute(update(schema.feeds).where(schema.feeds.c.url == url).values(**values))
+            conn.execute(update(f).where(f.c.url == url).values(**values))
 
     def save_articles(self, items: Iterable[Article], now: datetime) -> tuple[int, int]:
         """Insert new articles and update changed ones, in one transaction.
 
         Returns (added, updated). An article already stored keeps its first-seen time, so a
-        correction in the feed never makes it new again.
+        correction in the feed never makes it new again. The stored rows are looked up in
+        batches, not one query per article.
         """
+        items = list(items)
         added = updated = 0
+        a = schema.articles
         with self.engine.begin() as conn:
+            stored = {}
+            keys = [item.key for item in items]
+            for start in range(0, len(keys), _LOOKUP_BATCH):
+                batch = keys[start:start + _LOOKUP_BATCH]
+                for row in conn.execute(select(a.c.id, a.c.key, *(a.c[k] for k in _CONTENT))
+                                        .where(a.c.key.in_(batch))):
+                    stored[row.key] = row
             for item in items:
-                existing = conn.execute(select(schema.articles).where(
-                    schema.articles.c.key == item.key)).first()
+                existing = stored.get(item.key)
                 content = {k: getattr(item, k) for k in _CONTENT}
                 if existing is None:
-                    conn.execute(schema.articles.insert().values(
+                    conn.execute(a.insert().values(
                         key=item.key, first_seen_at=item.first_seen_at or now, updated_at=now,
                         **content))
                     added += 1
                 elif any(getattr(existing, k) != v for k, v in content.items()):
-                    conn.execute(update(schema.articles).where(
-                        schema.articles.c.id == existing.id).values(updated_at=now, **content))
+                    conn.execute(update(a).where(a.c.id == existing.id).values(
+                        updated_at=now, **content))
                     updated += 1
         return added, updated
+
+    def article_sections(self) -> dict[str, str]:
+        """Every stored article's key with its section."""
+        a = schema.articles
+        with self.engine.connect() as conn:
+            return {row.key: row.section for row in conn.execute(select(a.c.key, a.c.section))}
 
     def articles(self, *, section: str | None = None, since: datetime | None = None,
                  sections: Iterable[str] | None = None, limit: int | None = None
