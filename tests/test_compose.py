@@ -275,7 +275,7 @@ def test_subject_and_preheader(edition, newsletter, lst, env):
     rendered = render(edition, edition.sections, newsletter=newsletter, lst=french,
                       base_url=BASE, env=env)
     assert rendered.subject == "26 novembre 2026 — Orbital Dispatch Daily"
-    assert '<html lang="fr" dir="ltr">' in rendered.html
+    assert '<html lang="fr" dir="ltr"' in rendered.html
 
 
 def test_short_preheader_is_padded_to_forty_characters(newsletter, lst, env):
@@ -289,7 +289,7 @@ def test_right_to_left_locale_sets_dir(edition, newsletter, lst, env):
     arabic = lst.model_copy(update={"locale": "ar"})
     rendered = render(edition, edition.sections, newsletter=newsletter, lst=arabic,
                       base_url=BASE, env=env)
-    assert '<html lang="ar" dir="rtl">' in rendered.html
+    assert '<html lang="ar" dir="rtl"' in rendered.html
     assert 'role="article"' in rendered.html and 'dir="rtl"' in rendered.html
 
 
@@ -403,16 +403,76 @@ def test_html_stays_under_budget_for_a_big_edition(newsletter, lst, env):
         assert all(a.url in rendered.html and a.url in rendered.text for a in section.articles)
 
 
-def test_an_edition_too_big_to_fit_is_trimmed_the_same_in_both_parts(newsletter, lst, env):
+def oversized(sections: int, per_section: int) -> tuple[Edition, tuple[Section, ...]]:
     long = "Summary sentence with plenty of words in it. " * 40
-    sections = tuple(Section(f"s{i}", f"Section {i}", tuple(
+    chosen = tuple(Section(f"s{i}", f"Section {i}", tuple(
         article(f"s{i}", n, title="Headline about orbital matters " * 6, summary=long)
-        for n in range(12))) for i in range(10))
-    edition = Edition("daily", "2026-11-26", NOW, sections, id=1)
+        for n in range(per_section))) for i in range(sections))
+    return Edition("daily", "2026-11-26", NOW, chosen, id=1), chosen
+
+
+def test_an_edition_too_big_to_fit_is_trimmed_the_same_in_both_parts(newsletter, lst, env):
+    edition, sections = oversized(14, 16)
     rendered = render(edition, sections, newsletter=newsletter, lst=lst, base_url=BASE, env=env)
     assert len(rendered.html.encode()) <= HTML_BUDGET
     dropped = [a.url for s in sections for a in s.articles if a.url not in rendered.html]
     assert dropped and all(url not in rendered.text for url in dropped)
+    kept = [a.url for s in sections for a in s.articles if a.url in rendered.html]
+    assert all(url in rendered.text for url in kept)
+    # Every lead stays; only further headlines went, and the notes say how many.
+    assert all(s.articles[0].url in rendered.html for s in sections)
+    assert any(f"{len(dropped)} further headlines left out" in n for n in rendered.notes)
+    # The footer is never cut.
+    for body in (rendered.html, rendered.text):
+        assert UNSUBSCRIBE_URL in body and PREFERENCES_URL in body
+        assert lst.postal_address in " ".join(body.split())
+
+
+def test_trimming_drops_headlines_before_it_shortens_summaries(newsletter, lst, env):
+    edition, sections = oversized(14, 16)
+    rendered = render(edition, sections, newsletter=newsletter, lst=lst, base_url=BASE, env=env)
+    assert len(rendered.notes) == 1 and "headlines" in rendered.notes[0]
+    assert "summaries" not in " ".join(rendered.notes)
+    edition, sections = oversized(30, 6)
+    rendered = render(edition, sections, newsletter=newsletter, lst=lst, base_url=BASE, env=env)
+    assert len(rendered.html.encode()) <= HTML_BUDGET
+    assert any("headlines left out (2 kept per section)" in n for n in rendered.notes)
+    assert any("lead summaries shortened to" in n or "lead summaries left out" in n
+               for n in rendered.notes)
+
+
+def test_an_edition_that_fits_says_nothing_was_trimmed(edition, newsletter, lst, env):
+    rendered, _ = compose(edition, newsletter, lst, env)
+    assert rendered.notes == ()
+
+
+def long_edition() -> Edition:
+    """8 sections x 8 articles, long summaries, an image on every article: the size test."""
+    summary = ("The agency said the satellites reached their planned orbit and began sending "
+               "data within hours, a milestone for a programme that has faced repeated delays "
+               "and rising costs since it began. ") * 4
+    sections = tuple(Section(f"section-{i}", f"Section number {i} of the day", tuple(
+        article(f"section-{i}", n, summary=summary, byline="Ana Reporter-Longname",
+                title=f"A long headline about orbital matters and launches, story {n} of {i}",
+                dateline="Washington (AFP) Nov 25, 2026",
+                url=f"https://news.orbital-dispatch.example/section-{i}/2026/11/26/"
+                    f"a-long-article-slug-for-the-story-number-{n}.html",
+                image=f"https://img.orbital-dispatch.example/2026/11/26/section-{i}/{n}.jpg")
+        for n in range(8))) for i in range(8))
+    return Edition("daily", "2026-11-26", NOW, sections, id=88)
+
+
+def test_the_8x8_long_edition_fits_whole_and_passes_check(newsletter, lst, env):
+    from digest.check import check, errors
+
+    edition = long_edition()
+    rendered, template = compose(edition, newsletter, lst, env)
+    assert len(rendered.html.encode()) <= HTML_BUDGET == 90_000
+    assert rendered.notes == ()
+    for section in edition.sections:
+        assert all(a.url in rendered.html and a.url in rendered.text for a in section.articles)
+    raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET).raw
+    assert errors(check(raw)) == []
 
 
 def test_empty_edition_is_refused(newsletter, lst, env):
@@ -540,7 +600,9 @@ def golden_edition(newsletter) -> Edition:
 
 
 def _normalize(raw: str) -> str:
-    return re.sub(r"=_digest_[0-9a-f]+", "=_digest_BOUNDARY", raw.replace("\r\n", "\n"))
+    raw = re.sub(r"=_digest_[0-9a-f]+", "=_digest_BOUNDARY", raw.replace("\r\n", "\n"))
+    raw = re.sub(r"(?m)^Date: .*$", "Date: DATE", raw)
+    return re.sub(r"(?m)^Message-ID: <[^>]+>$", "Message-ID: <MESSAGE-ID>", raw)
 
 
 def test_golden_email(newsletter, lst, env):
@@ -560,3 +622,13 @@ def test_golden_email(newsletter, lst, env):
         assert content == expected, (
             f"{name} differs from tests/golden; if the change is intended, rerun with "
             "DIGEST_UPDATE_GOLDEN=1 and review the diff")
+
+
+def test_outlook_only_markup_survives_rendering_and_inlining(edition, newsletter, lst, env):
+    rendered, _ = compose(edition, newsletter, lst, env)
+    page = rendered.html
+    assert ("<!--[if mso]><style>table, td, h1, h2, h3, p, li, a { font-family: Arial, "
+            "Helvetica, sans-serif !important; }</style><![endif]-->") in page
+    assert "<o:PixelsPerInch>96</o:PixelsPerInch>" in page
+    assert 'xmlns:o="urn:schemas-microsoft-com:office:office"' in page
+    assert page.count("<!--[if mso]>") == 4 and page.count("<![endif]-->") == 4

@@ -5,9 +5,11 @@ of strings, built here), so formatting, trimming and scrubbing happen in one pla
 bodies carry the recipient placeholders of ``digest.compose.placeholders``.
 
 To stay clear of Gmail's clipping (about 102 KB) the inlined HTML must stay under
-``HTML_BUDGET``: when it does not, the edition is rendered again with shorter summaries and
-fewer further headlines (the plain text follows the same view, so both parts always say the
-same); if even the tightest view is too big, rendering fails and says so.
+``HTML_BUDGET``: when it does not, the edition is rendered again with fewer further headlines
+per section, then with shorter lead summaries (the plain text follows the same view, so both
+parts always say the same). The header and the footer are never trimmed. What was trimmed is
+reported in ``RenderedEdition.notes``; if even the tightest view is too big, rendering fails
+and says so.
 """
 
 from __future__ import annotations
@@ -33,8 +35,12 @@ HTML_BUDGET = 90_000  # bytes of UTF-8 after inlining
 TEXT_WIDTH = 78
 SUBJECT_MAX = 200
 PREHEADER_MIN, PREHEADER_MAX = 40, 150
-# Tried in order until the HTML fits: (summary characters, further headlines per section).
-TRIMS = ((600, 10), (280, 5), (140, 3), (0, 2))
+SUMMARY_CHARS = 600  # a lead summary's length by design, before any trimming
+# Tried in order until the HTML fits: (lead summary characters, further headlines per
+# section; None keeps them all). Headlines go first, summaries after: a lead story with its
+# summary is worth more to a reader than the fifth headline of a section.
+TRIMS = ((SUMMARY_CHARS, None), (SUMMARY_CHARS, 5), (SUMMARY_CHARS, 3), (SUMMARY_CHARS, 2),
+         (280, 2), (140, 2), (0, 2), (0, 0))
 
 
 def make_environment(user_templates: Path | None = None) -> jinja2.Environment:
@@ -81,10 +87,36 @@ def render(edition: Edition, sections: tuple[Section, ...], *, newsletter: Newsl
         if len(html.encode("utf-8")) <= HTML_BUDGET:
             text = _render(env, "digest.txt.j2", context)
             return RenderedEdition(tuple(s.slug for s in sections), subject, preheader,
-                                   html, _normalize_text(text))
+                                   html, _normalize_text(text),
+                                   notes=trim_notes(sections, summary_chars, more))
     raise ComposeError(f"edition {edition.key} of {lst.name} is over {HTML_BUDGET} bytes of HTML "
                        "even with summaries left out",
                        "lower max_articles of the sections, or shorten the templates")
+
+
+def trim_notes(sections: tuple[Section, ...], summary_chars: int, more: int | None
+               ) -> tuple[str, ...]:
+    """What a trim step left out of these sections, in words, one note per kind of cut."""
+    notes = []
+    dropped = [(s.title, len(s.articles) - 1 - more) for s in sections
+               if more is not None and len(s.articles) - 1 > more]
+    if dropped:
+        count = sum(n for _, n in dropped)
+        names = ", ".join(title for title, _ in dropped[:4])
+        if len(dropped) > 4:
+            names += f" and {len(dropped) - 4} more"
+        notes.append(f"to stay under {HTML_BUDGET // 1000} KB of HTML, {count} further "
+                     f"headline{'s' * (count != 1)} left out ({more} kept per section) in "
+                     f"{names}")
+    if summary_chars < SUMMARY_CHARS:
+        cut = sum(1 for s in sections
+                  if len(_one_line(s.articles[0].summary)) > summary_chars)
+        if cut:
+            what = (f"shortened to {summary_chars} characters" if summary_chars
+                    else "left out")
+            notes.append(f"to stay under {HTML_BUDGET // 1000} KB of HTML, {cut} lead "
+                         f"summar{'ies' if cut != 1 else 'y'} {what}")
+    return tuple(notes)
 
 
 def make_subject(lst: ListConfig, day: Date, headline: str) -> str:
@@ -131,8 +163,8 @@ def _locale(name: str) -> Locale:
 
 
 def _context(newsletter: Newsletter, lst: ListConfig, locale: Locale, day: Date, subject: str,
-             preheader: str, sections: tuple[Section, ...], summary_chars: int, more: int,
-             base_url: str) -> dict:
+             preheader: str, sections: tuple[Section, ...], summary_chars: int,
+             more: int | None, base_url: str) -> dict:
     clean = _cleaner()
     return {
         "newsletter": {"name": clean(newsletter.name), "website": _web_url(newsletter.website)},
@@ -153,11 +185,11 @@ def _context(newsletter: Newsletter, lst: ListConfig, locale: Locale, day: Date,
 
 
 def _section(section: Section, lst: ListConfig, locale: Locale, summary_chars: int,
-             more: int) -> dict:
+             more: int | None) -> dict:
     lead, *rest = section.articles
     return {"slug": section.slug, "title": _cleaner()(section.title),
             "lead": _article(lead, lst, locale, summary_chars),
-            "more": [_article(a, lst, locale, 0) for a in rest[:more]]}
+            "more": [_article(a, lst, locale, 0) for a in rest[:more]]}  # None: all
 
 
 def _article(article: Article, lst: ListConfig, locale: Locale, summary_chars: int) -> dict:

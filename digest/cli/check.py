@@ -1,0 +1,34 @@
+"""The editor's lint: is today's message safe to send? (``digest send`` runs it too.)"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from digest import pipeline
+from digest.cli._app import JsonOpt, ListOpt, app, context, emit_json, out
+
+
+@app.command()
+def check(lst: ListOpt = None, as_json: JsonOpt = False,
+          subscriber: Annotated[Optional[str], typer.Option(
+              help="Whose message (default: a sample reader with every section).")] = None
+          ) -> None:
+    """Lint today's composed message: structure, accessibility, contrast, headers, size.
+
+    Each finding says what and where. Exit codes: 0 no errors (warnings may remain);
+    13 errors (digest send would refuse to send)."""
+    with context() as ctx:
+        report = pipeline.check(ctx, lst, now=pipeline.utcnow(), subscriber_email=subscriber)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        for note in report.notes:
+            out.print(f"trimmed: {note}", markup=False)
+        for finding in report.findings:
+            out.print(str(finding), markup=False)
+        warnings = len(report.findings) - len(report.errors)
+        out.print(f"edition {report.edition} for {report.recipient}: {len(report.errors)} "
+                  f"error(s), {warnings} warning(s)", markup=False)
+    raise typer.Exit(report.exit_code)
