@@ -20,7 +20,7 @@ from aiosmtpd.smtp import AuthResult
 from digest.config import SmtpRelay
 from digest.errors import SendError
 from digest.models import DeliveryState, Edition, OutgoingMessage, SubscriberStatus
-from digest.send import MaildirTransport, SendReport, SmtpTransport, send_edition
+from digest.send import MaildirTransport, RetryPolicy, SendReport, SmtpTransport, send_edition
 from digest.store.subscribers import NewSubscriber
 from tests.support.smtpd import free_port, smtp_server
 
@@ -79,10 +79,12 @@ def message_for(edition_id: int, subscriber_id: int, email: str) -> OutgoingMess
 
 
 def builder(edition_id: int, emails: dict[int, str]):
-    return lambda subscriber_id: message_for(edition_id, subscriber_id, emails[subscriber_id])
+    return lambda subscriber: message_for(edition_id, subscriber.id, subscriber.email)
 
 
 def send(store, edition_id, emails, transport, **options) -> SendReport:
+    # A 4xx is left for the next run unless a test asks for retries within the run.
+    options.setdefault("retry", RetryPolicy(budget=0))
     run = send_edition(store, edition_id, "daily", builder(edition_id, emails), transport,
                        now=clock, **options)
     # A run that never ends is a failure, not a hung test suite.
@@ -197,9 +199,9 @@ def test_a_build_that_returns_none_skips_the_row(store, server):
     edition_id, emails = make_edition(store, 2)
     first = min(emails)
 
-    def build(subscriber_id: int) -> OutgoingMessage | None:
-        return None if subscriber_id == first else message_for(edition_id, subscriber_id,
-                                                                emails[subscriber_id])
+    def build(subscriber) -> OutgoingMessage | None:
+        return None if subscriber.id == first else message_for(edition_id, subscriber.id,
+                                                                subscriber.email)
 
     report = asyncio.run(send_edition(store, edition_id, "daily", build,
                                       SmtpTransport(server.relay()), now=clock))
@@ -313,10 +315,11 @@ def test_an_unknown_row_is_not_resent_twice_in_one_run(store, server):
 
 def test_a_crashed_run_is_recovered_sending_resent_in_data_unknown(store, server):
     edition_id, emails = make_edition(store, 6)
-    claimed = store.claim(edition_id, 4, NOW)  # a run took four rows, then died
-    for row_id, subscriber_id in claimed[2:]:
-        store.mark(row_id, DeliveryState.in_data, NOW, message_id=f"<{subscriber_id}@x>")
-    in_data = {emails[sid] for _, sid in claimed[2:]}
+    claimed = store.claim(edition_id, "daily", 4, NOW, "died")  # a run took four rows, died
+    for row in claimed[2:]:
+        store.mark_delivery(row.row_id, DeliveryState.in_data, NOW,
+                            message_id=f"<{row.subscriber_id}@x>")
+    in_data = {emails[row.subscriber_id] for row in claimed[2:]}
 
     report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=2))
 

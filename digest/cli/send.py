@@ -1,40 +1,54 @@
-"""The daily job: send today's edition."""
+"""The daily job: send today's edition; and `digest status`, where an edition stands."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import time
+from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
 from digest import pipeline
 from digest.cli._app import JsonOpt, ListOpt, app, context, emit_json, err, out
 
+STATES = ("queued", "sending", "in_data", "sent", "deferred", "failed", "unknown", "skipped")
+
+
 def _progress_printer():
-    """A rich progress bar on a terminal; a log line at each 10% otherwise."""
+    """A rich progress bar (rate, ETA) on a terminal; else a log line on stderr at each 10%."""
     if err.is_terminal:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
-                                   TimeRemainingColumn)
+                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn)
         bar = Progress("sending", BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                       TimeRemainingColumn(), console=err, transient=True)
+                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                       TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=True)
         task = None
+        started = time.monotonic()
 
         def update(done: int, total: int) -> None:
             nonlocal task
             if task is None:
                 bar.start()
-                task = bar.add_task("send", total=total)
-            bar.update(task, completed=done)
+                task = bar.add_task("send", total=total, rate="")
+            elapsed = time.monotonic() - started
+            rate = f"{done / elapsed:.0f} msg/s" if elapsed > 0 else ""
+            bar.update(task, completed=done, rate=rate)
             if done >= total:
                 bar.stop()
         return update, bar.stop
-    last = [-1]
+    last = [0]
+    started = time.monotonic()
 
     def log(done: int, total: int) -> None:
         tenth = done * 10 // max(total, 1)
         if tenth != last[0]:
             last[0] = tenth
-            typer.echo(f"progress: {done}/{total} ({tenth * 10}%)", err=True)
+            elapsed = time.monotonic() - started
+            rate = done / elapsed if elapsed > 0 else 0.0
+            eta = f", ETA {(total - done) / rate:.0f} s" if rate > 0 and done < total else ""
+            typer.echo(f"progress: {done}/{total} ({tenth * 10}%), {rate:.0f} msg/s{eta}",
+                       err=True)
     return log, lambda: None
 
 
@@ -42,20 +56,25 @@ def _progress_printer():
 def send(lst: ListOpt = None, as_json: JsonOpt = False,
          dry_run: Annotated[bool, typer.Option(
              help="Compose every message, send nothing, leave the ledger untouched.")] = False,
-         resend_unknown: Annotated[bool, typer.Option(
-             help="Resend messages whose delivery is unknown (same Message-ID).")] = False
+         resend_unknown: Annotated[Optional[bool], typer.Option(
+             "--resend-unknown/--no-resend-unknown", show_default=False,
+             help="Resend messages whose delivery is unknown, with the same Message-ID "
+                  "(default: DIGEST_SEND_RESEND_UNKNOWN, off).")] = None
          ) -> None:
     """Send today's edition. Safe to run again: nobody gets it twice.
 
     Exit codes: 0 all due messages delivered, or nothing to do; 10 some deferred or
     unknown (run again later); 11 some failed permanently; 12 the relay could not be
-    used and the run stopped (the next run resumes); 2 configuration; 3 store."""
+    used and the run stopped (the next run resumes); 13 digest check found errors in the
+    composed message and nothing was sent; 14 another run is sending this list and this one
+    sent nothing; 2 configuration; 3 store. Progress goes to stderr: a bar on a terminal,
+    a line at each 10% otherwise (cron), also with --json."""
     progress, stop = _progress_printer()
     with context() as ctx:
         try:
             summary = asyncio.run(pipeline.send(ctx, lst, dry_run=dry_run,
                                                 resend_unknown=resend_unknown,
-                                                on_progress=None if as_json else progress))
+                                                on_progress=progress))
         finally:
             stop()
     if as_json:
@@ -66,8 +85,21 @@ def send(lst: ListOpt = None, as_json: JsonOpt = False,
 
 
 def _print_summary(s: pipeline.SendSummary) -> None:
+    for warning in s.feed_warnings:
+        err.print(f"warning: {warning}", markup=False)
     if s.status == "skipped":
         out.print(f"list {s.list}, edition {s.edition}: {s.message}", markup=False)
+        return
+    if s.status == "locked":
+        err.print(s.message, markup=False)
+        return
+    for note in s.notes:
+        out.print(f"trimmed: {note}", markup=False)
+    if s.status == "check-failed":
+        for finding in s.findings:
+            if finding["severity"] == "error":
+                err.print(f"error: {finding['where']}: {finding['what']}", markup=False)
+        err.print(f"list {s.list}, edition {s.edition}: {s.message}", markup=False)
         return
     sections = ", ".join(f"{k} {v}" for k, v in s.articles.items())
     out.print(f"list {s.list}, edition {s.edition}: {sum(s.articles.values())} articles "
@@ -83,4 +115,36 @@ def _print_summary(s: pipeline.SendSummary) -> None:
     if s.stopped:
         err.print(f"stopped: {s.stopped}; the next run resumes where this one stopped",
                   markup=False)
+    if s.retries or s.suppressed:
+        out.print(f"retried within the run {s.retries}; addresses suppressed (no such user) "
+                  f"{s.suppressed}", markup=False)
+    if s.limit:
+        out.print(f"rate {s.rate:.1f} msg/s of the {s.limit:g} msg/s configured", markup=False)
+
+
+@app.command()
+def status(lst: ListOpt = None, as_json: JsonOpt = False,
+           edition: Annotated[Optional[str], typer.Option(
+               help="The edition key, e.g. 2026-11-26 (default: the latest).")] = None
+           ) -> None:
+    """Show an edition's delivery ledger: counts by state, latest errors, a run in progress."""
+    with context() as ctx:
+        report = pipeline.send_status(ctx, lst, edition)
+    if as_json:
+        emit_json(report)
+        return
+    out.print(f"list {report['list']}, edition {report['edition']}: {report['status']}, "
+              f"{report['total']} recipients", markup=False)
+    if report["running"]:
+        out.print(f"a run is sending it now ({report['running']})", markup=False)
+    table = Table("state", "rows", show_lines=False)
+    for state in STATES:
+        if report["counts"].get(state):
+            table.add_row(state, str(report["counts"][state]))
+    out.print(table)
+    if report["errors"]:
+        out.print("latest problems:", markup=False)
+        for e in report["errors"]:
+            code = f"{e['code']} " if e["code"] else ""
+            out.print(f"  {e['state']:<8} {e['email']}: {code}{e['reply'] or ''}", markup=False)
 

@@ -1,13 +1,19 @@
 """Sending: the ledger-driven engine and the transports it delivers through.
 
-``send_edition`` walks an edition's delivery ledger and hands each due message to a
-``Transport``: ``SmtpTransport`` (a relay, over several reused connections) or
-``MaildirTransport`` (the local outbox used when no relay is configured, and for previews).
+``send_edition`` walks an edition's delivery ledger and hands each due message to the
+transports: ``SmtpTransport`` (a relay, over several reused connections, paced by a
+``RateLimiter``) or ``MaildirTransport`` (the local outbox used when no relay is configured,
+and for previews). ``run_lock`` keeps runs of one list from overlapping; ``DkimSigner`` signs
+the exact bytes sent.
 """
 
-from digest.send.engine import SendReport, Transport, TransportSession, send_edition
+from digest.send.dkim import DkimSigner
+from digest.send.engine import RetryPolicy, SendReport, Transport, TransportSession, send_edition
+from digest.send.lock import RunLocked, run_lock
 from digest.send.outbox import MaildirTransport
+from digest.send.pacing import RateLimiter, TokenBucket
 from digest.send.smtp import SmtpTransport
 
-__all__ = ["MaildirTransport", "SendReport", "SmtpTransport", "Transport", "TransportSession",
-           "send_edition"]
+__all__ = ["DkimSigner", "MaildirTransport", "RateLimiter", "RetryPolicy", "RunLocked",
+           "SendReport", "SmtpTransport", "TokenBucket", "Transport", "TransportSession",
+           "run_lock", "send_edition"]

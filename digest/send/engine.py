@@ -3,41 +3,49 @@
 The delivery ledger (``digest.store.ledger``) is the single source of truth. A run:
 
 1. recovers what a crashed run left: ``sending`` rows go back to the queue (nothing was handed
-   over), ``in_data`` rows become ``unknown`` (the relay may have the message);
-2. claims due rows in small batches (``claim`` commits ``sending`` before MAIL FROM) and hands
-   them to ``transport.concurrency`` workers, each holding one long-lived transport session;
-3. re-checks, per row, that the subscriber may still be mailed, builds the message, commits
-   ``in_data`` just before the body is handed over, then commits the outcome.
+   over), ``in_data`` rows become ``unknown`` (the relay may have the message). The caller
+   holds the list's run lock, so no live run owns those rows;
+2. claims due rows in batches, stamped with this run's id (``claim`` commits ``sending``
+   before MAIL FROM, and re-reads each subscriber so an unsubscribe or a suppression made
+   since the edition was created counts), and hands them to the workers: per relay, as many
+   as it has connections, each holding one long-lived transport session;
+3. builds each message, commits ``in_data`` once the relay is ready for the body, then the
+   outcome. Outcomes are buffered and committed together with the next ``in_data`` write (one
+   transaction per message): a crash before that leaves the row ``in_data``, so ``unknown``,
+   never sent twice.
 
-A row that ends ``deferred`` (or ``unknown`` when ``resend_unknown`` is on) is due again for
-``claim``, yet must wait for the next run. Such rows are *held* by the run: they stay in a
-non-due state (``sending`` after a temporary refusal, ``in_data`` after a lost final reply,
-with the reply already recorded) and get their final state when the run ends. Should the run
-die instead, ``recover`` turns them into exactly what they were: queued (nothing was accepted)
-or unknown (maybe delivered).
+A deferred row (4xx) is committed ``deferred`` at once; this run retries it with exponential
+backoff while ``RetryPolicy.budget`` seconds have not passed since its first refusal, then
+leaves it to the next run. A run never re-claims a row it already handled (the run id), so an
+``unknown`` row is resent (``resend_unknown``) at most once per run.
 
-A ``SendError`` (the relay cannot be used at all) ends the session that met it; the message
-in hand goes back to the shared queue for the sessions still working (a relay may accept
-fewer connections than configured). When no session is left the run stops: rows claimed but
-not handed over go back to ``queued`` and ``SendReport.stopped`` says why.
+A ``SendError`` (the relay cannot be used) or ``max_failures`` consecutive failed messages
+end that relay's sessions; the message in hand goes back to the shared queue for the other
+sessions (a relay may accept fewer connections than configured, and other relays may be
+fine). When no session is left the run stops: rows claimed but not handed over go back to
+``queued`` and ``SendReport.stopped`` says why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
+import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from digest.errors import ComposeError, SendError
-from digest.models import DeliveryResult, DeliveryState, OutgoingMessage
+from digest.models import DeliveryResult, DeliveryState, OutgoingMessage, Subscriber
 from digest.store import Store
+from digest.store.ledger import Claimed, Outcome
 
-Build = Callable[[int], OutgoingMessage | None]
+Build = Callable[[Subscriber], OutgoingMessage | None]
+Progress = Callable[[int, int], None]
 
 
 class TransportSession(Protocol):
@@ -65,6 +73,14 @@ class Transport(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a run retries a deferred (4xx) message before leaving it to the next run."""
+
+    budget: float = 60.0  # seconds after the first refusal; 0: never retry within the run
+    backoff: float = 2.0  # the first wait, doubled at each further attempt
+
+
 @dataclass
 class SendReport:
     """What one run of an edition did, and where the edition stands after it."""
@@ -75,186 +91,250 @@ class SendReport:
     failed: int = 0
     unknown: int = 0
     skipped: int = 0
+    retries: int = 0  # deferred messages tried again within this run
+    suppressed: int = 0  # addresses suppressed after "no such user" (5.1.x)
     requeued_on_start: int = 0
     unknown_on_start: int = 0
     elapsed: float = 0.0
-    rate: float = 0.0  # messages accepted by the transport per second of the run
-    stopped: str | None = None  # why the run stopped early (relay unusable), else None
+    rate: float = 0.0  # messages accepted by the transports per second of the run
+    stopped: str | None = None  # why the run stopped early (no relay usable), else None
     counts: dict[str, int] = field(default_factory=dict)  # ledger states after the run
 
     def tally(self, state: DeliveryState) -> None:
-        if state is DeliveryState.sent:
-            self.sent += 1
-        elif state is DeliveryState.deferred:
-            self.deferred += 1
-        elif state is DeliveryState.failed:
-            self.failed += 1
-        elif state is DeliveryState.unknown:
-            self.unknown += 1
-        elif state is DeliveryState.skipped:
-            self.skipped += 1
+        if state.value in ("sent", "deferred", "failed", "unknown", "skipped"):
+            setattr(self, state.value, getattr(self, state.value) + 1)
 
     @property
     def done(self) -> int:
         return self.sent + self.deferred + self.failed + self.unknown + self.skipped
 
 
-@dataclass
-class _Held:
-    row_id: int
-    state: DeliveryState
-    code: int | None
-    reply: str
+def _label(transport: Transport) -> str:
+    return getattr(transport, "label", transport.name)
 
 
 class _Run:
-    """The shared state of one run: the claim queue, rows in flight, held outcomes."""
+    """The shared state of one run: the claim queue, the retry schedule, buffered writes."""
 
-    def __init__(self, store: Store, edition_id: int, list_name: str, build: Build,
+    def __init__(self, store: Store, edition_id: int, list_name: str, build: Build, *,
                  now: Callable[[], datetime], resend_unknown: bool, batch: int,
-                 on_progress: Callable[[int, int], None] | None, report: SendReport):
+                 retry: RetryPolicy, max_failures: int, suppress_after: int,
+                 on_progress: Progress | None, report: SendReport):
         self.store, self.edition_id, self.list_name = store, edition_id, list_name
         self.build, self.now, self.resend_unknown = build, now, resend_unknown
-        self.batch, self.on_progress, self.report = max(1, batch), on_progress, report
+        self.batch, self.retry, self.on_progress = max(1, batch), retry, on_progress
+        self.max_failures, self.suppress_after = max_failures, suppress_after
+        self.report = report
+        self.run_id = uuid.uuid4().hex
         self.total = 0
-        self.pending: deque[tuple[int, int]] = deque()
+        self.pending: deque[Claimed] = deque()
         self.exhausted = False
-        self.workers = 0  # workers still running
-        # Rows claimed and not yet in DATA: the ones to put back if the run stops.
-        self.not_handed_over: set[int] = set()
-        self.held: list[_Held] = []
+        self.retries: list[tuple[float, int, int]] = []  # (due, row id, subscriber id) heap
+        self.first_deferred: dict[int, tuple[float, int]] = {}  # row -> (when, attempts)
+        self.buffer: list[Outcome] = []
+        self.flushed_at = time.monotonic()
+        self.workers = 0
+        self.failures: dict[str, int] = {}  # relay -> consecutive failed messages
+        self.broken: dict[str, str] = {}  # relay -> why all its sessions must stop
+        self.reasons: dict[str, str] = {}  # relay -> why a session of it ended
 
-    def next_row(self) -> tuple[int, int] | None:
-        """The next claimed row, claiming another batch when the queue runs dry."""
-        if self.report.stopped is not None:
-            return None
-        if not self.pending and not self.exhausted:
-            # claim() is synchronous, so two workers can never claim at the same moment.
-            rows = self.store.claim(self.edition_id, self.batch, self.now(),
-                                    resend_unknown=self.resend_unknown)
-            self.exhausted = not rows
-            self.pending.extend(rows)
-            self.not_handed_over.update(row_id for row_id, _ in rows)
-        return self.pending.popleft() if self.pending else None
+    # -- what to send next ----------------------------------------------------------------
 
-    async def process(self, session: TransportSession, row_id: int, subscriber_id: int) -> None:
+    async def next_row(self, relay: str) -> Claimed | None:
+        """The next row for a session of ``relay``, or None when there is nothing left."""
+        while self.report.stopped is None and relay not in self.broken:
+            if self.retries and self.retries[0][0] <= time.monotonic():
+                _, row_id, _ = heapq.heappop(self.retries)
+                self.flush()  # its `deferred` may still be in the buffer
+                claimed = self.store.claim(self.edition_id, self.list_name, 1, self.now(),
+                                           self.run_id, row_ids=[row_id])
+                if claimed:
+                    self.report.retries += 1
+                    return claimed[0]
+                continue
+            if self.pending:
+                return self.pending.popleft()
+            if not self.exhausted:
+                # claim() is synchronous, so two workers can never claim at the same moment.
+                self.flush()
+                rows = self.store.claim(self.edition_id, self.list_name, self.batch,
+                                        self.now(), self.run_id,
+                                        resend_unknown=self.resend_unknown)
+                self.exhausted = not rows
+                self.pending.extend(rows)
+                continue
+            if not self.retries:
+                return None
+            # Only retries are left: wait for the earliest (checking now and then for a stop).
+            await asyncio.sleep(min(max(self.retries[0][0] - time.monotonic(), 0), 0.5))
+        return None
+
+    def has_work(self) -> bool:
+        return bool(self.pending or self.retries or not self.exhausted)
+
+    # -- one message ----------------------------------------------------------------------
+
+    async def process(self, session: TransportSession, relay: str, row: Claimed) -> None:
+        if row.subscriber is None:
+            # Unsubscribed, paused or suppressed since the edition was created.
+            self.finish(row, DeliveryResult(row.subscriber_id, DeliveryState.skipped), relay)
+            return
         try:
-            message = self._message_for(subscriber_id)
+            message = self.build(row.subscriber)
         except ComposeError as exc:
             # This recipient's message cannot be built (e.g. an address no header can carry):
             # a permanent failure of that row alone, never of the run.
-            self._finish(row_id, DeliveryResult(subscriber_id, DeliveryState.failed,
-                                                reply=str(exc)))
+            self.finish(row, DeliveryResult(row.subscriber_id, DeliveryState.failed,
+                                            reply=str(exc)), relay)
             return
         if message is None:
-            self._finish(row_id, DeliveryResult(subscriber_id, DeliveryState.skipped))
+            self.finish(row, DeliveryResult(row.subscriber_id, DeliveryState.skipped), relay)
             return
 
         def before_data() -> None:
-            self.store.mark(row_id, DeliveryState.in_data, self.now(),
-                            message_id=message.message_id)
-            self.not_handed_over.discard(row_id)
+            # Committed (with the buffered outcomes) before the first byte of the body.
+            self.buffer.append(Outcome(row.row_id, DeliveryState.in_data,
+                                       message_id=message.message_id, relay=relay))
+            self.flush()
 
         try:
             result = await session.deliver(message, before_data=before_data)
         except SendError:
-            # The transport's word: this message was not handed over. Another worker, or the
-            # next run, takes it.
-            self.not_handed_over.add(row_id)
-            self.pending.appendleft((row_id, subscriber_id))
+            # The transport's word: this message was not handed over. Another session, or
+            # the next run, takes it.
+            self.pending.appendleft(row)
             raise
-        self._finish(row_id, result)
+        self.finish(row, result, relay)
 
-    def _message_for(self, subscriber_id: int) -> OutgoingMessage | None:
-        # Unsubscribes and suppressions count from the moment the row's turn comes.
-        if not self.store.deliverable(subscriber_id, self.list_name):
-            return None
-        return self.build(subscriber_id)
-
-    def _finish(self, row_id: int, result: DeliveryResult) -> None:
-        state, code, reply = result.state, result.code, result.reply
-        self.not_handed_over.discard(row_id)
-        if state is DeliveryState.deferred:
-            # Keep the row out of this run's claims; recover() would requeue it.
-            self.store.mark(row_id, DeliveryState.sending, self.now(), code=code, reply=reply)
-            self.held.append(_Held(row_id, state, code, reply))
-        elif state is DeliveryState.unknown and self.resend_unknown:
-            # Keep it `in_data`: recover() would make it unknown, never resend it blindly.
-            self.store.mark(row_id, DeliveryState.in_data, self.now(), code=code, reply=reply)
-            self.held.append(_Held(row_id, state, code, reply))
-        else:
-            self.store.mark(row_id, state, self.now(), code=code, reply=reply)
+    def finish(self, row: Claimed, result: DeliveryResult, relay: str) -> None:
+        state = result.state
+        self.buffer.append(Outcome(row.row_id, state, result.code, result.reply or None,
+                                   relay=relay if state is not DeliveryState.skipped else None))
+        self._count_failure(relay, result)
+        if state is DeliveryState.deferred and self._schedule_retry(row):
+            self._maybe_flush()
+            return
+        self.first_deferred.pop(row.row_id, None)
+        if state is DeliveryState.failed and _no_such_user(result) and row.subscriber:
+            self._bounced(row)
         self.report.tally(state)
+        self._maybe_flush()
         if self.on_progress is not None:
             self.on_progress(self.report.done, self.total)
 
-    def worker_failed(self, reason: str) -> None:
-        """A session found the relay unusable; the run stops once no session is left."""
+    def _schedule_retry(self, row: Claimed) -> bool:
+        first, attempts = self.first_deferred.get(row.row_id, (time.monotonic(), 0))
+        due = time.monotonic() + self.retry.backoff * 2 ** attempts
+        if self.retry.budget <= 0 or due - first > self.retry.budget:
+            return False
+        self.first_deferred[row.row_id] = (first, attempts + 1)
+        heapq.heappush(self.retries, (due, row.row_id, row.subscriber_id))
+        return True
+
+    def _count_failure(self, relay: str, result: DeliveryResult) -> None:
+        if result.state is DeliveryState.sent:
+            self.failures[relay] = 0
+        elif result.state is not DeliveryState.skipped and result.extra.get("phase"):
+            # "No such user" speaks of the address, not of the relay.
+            if not _no_such_user(result):
+                self.failures[relay] = self.failures.get(relay, 0) + 1
+        if self.max_failures and self.failures.get(relay, 0) >= self.max_failures:
+            self.broken.setdefault(relay, f"relay {relay} failed {self.max_failures} messages "
+                                          f"in a row (last: {result.code or ''} "
+                                          f"{result.reply})".replace("  ", " "))
+
+    def _bounced(self, row: Claimed) -> None:
+        self.flush()  # the count below reads the ledger
+        if self.suppress_after and (self.store.hard_bounces(row.subscriber_id)
+                                    >= self.suppress_after):
+            self.store.suppress(row.subscriber.email, "hard-bounce", self.now())
+            self.report.suppressed += 1
+
+    # -- the ledger -------------------------------------------------------------------------
+
+    def _maybe_flush(self) -> None:
+        if len(self.buffer) >= self.batch or time.monotonic() - self.flushed_at > 0.5:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.store.write(self.buffer, self.now())
+            self.buffer = []
+        self.flushed_at = time.monotonic()
+
+    def worker_done(self, relay: str, reason: str | None) -> None:
+        """A session ended; the run stops once no session is left and work remains."""
         self.workers -= 1
-        # A relay may accept fewer connections than configured: the others carry on.
-        if self.workers == 0 and (self.pending or not self.exhausted):
-            self.report.stopped = self.report.stopped or reason
+        # A relay may take fewer connections than configured: its other sessions go on.
+        reason = self.broken.get(relay) or reason
+        if reason:
+            self.reasons[relay] = reason
+        if self.workers == 0 and self.has_work() and self.reasons:
+            self.report.stopped = self.report.stopped or "; ".join(self.reasons.values())
 
     def settle(self) -> None:
-        """Give held rows their final state and put rows never handed over back in the queue."""
-        now = self.now()
-        for held in self.held:
-            self.store.mark(held.row_id, held.state, now, code=held.code, reply=held.reply)
-        self.held.clear()
-        for row_id in sorted(self.not_handed_over):
-            self.store.mark(row_id, DeliveryState.queued, now)
-        self.not_handed_over.clear()
+        """Commit what is buffered; rows claimed but never handed over go back to the queue."""
+        self.flush()
+        self.store.release(self.run_id, self.now())
         self.pending.clear()
 
 
+def _no_such_user(result: DeliveryResult) -> bool:
+    # RFC 3463 5.1.x: a bad destination address (no such mailbox, bad syntax, ...).
+    return (result.code is not None and 500 <= result.code < 600
+            and result.reply.startswith("5.1."))
+
+
 async def _worker(run: _Run, transport: Transport) -> None:
+    relay = _label(transport)
     try:
         async with transport.session() as session:
-            while (row := run.next_row()) is not None:
-                await run.process(session, *row)
+            while (row := await run.next_row(relay)) is not None:
+                await run.process(session, relay, row)
     except SendError as exc:
-        run.worker_failed(exc.message)
+        run.worker_done(relay, exc.message)
     else:
-        run.workers -= 1
+        run.worker_done(relay, None)
 
 
-async def _run_workers(run: _Run, transport: Transport) -> None:
+async def _run_workers(run: _Run, transports: Sequence[Transport]) -> None:
     try:
-        # No more sessions than rows: each one is a connection to open and close.
-        run.workers = max(1, min(transport.concurrency, run.total))
         async with asyncio.TaskGroup() as group:
-            for _ in range(run.workers):
-                group.create_task(_worker(run, transport))
+            for transport in transports:
+                # No more sessions than rows: each one is a connection to open and close.
+                for _ in range(max(1, min(transport.concurrency, run.total))):
+                    run.workers += 1
+                    group.create_task(_worker(run, transport))
     except BaseExceptionGroup as group_error:
         # A worker failed unexpectedly; the group has already cancelled and awaited the rest.
         raise group_error.exceptions[0] from None
 
 
-def _due(counts: dict[str, int], resend_unknown: bool) -> int:
-    states = ["queued", "deferred"] + (["unknown"] if resend_unknown else [])
-    return sum(counts.get(state, 0) for state in states)
-
-
 async def send_edition(store: Store, edition_id: int, list_name: str, build: Build,
-                       transport: Transport, *, now: Callable[[], datetime],
-                       resend_unknown: bool = False, batch: int = 100,
-                       on_progress: Callable[[int, int], None] | None = None) -> SendReport:
-    """Deliver the due rows of an edition's ledger through ``transport``; see the module doc.
+                       transport: Transport | Sequence[Transport], *,
+                       now: Callable[[], datetime], resend_unknown: bool = False,
+                       batch: int = 100, retry: RetryPolicy = RetryPolicy(),
+                       max_failures: int = 20, suppress_after: int = 1,
+                       on_progress: Progress | None = None) -> SendReport:
+    """Deliver the due rows of an edition's ledger through the transports; see the module doc.
 
-    The caller has already enqueued the edition's rows (``store.enqueue``). Safe to run
-    again: rows that ended sent, failed or skipped are never touched twice.
+    The caller has already enqueued the edition's rows (``store.enqueue``) and holds the
+    list's run lock. Safe to run again: rows that ended sent, failed or skipped are never
+    touched twice.
     """
+    transports = [transport] if hasattr(transport, "session") else list(transport)
     started = time.monotonic()
     report = SendReport(edition_id=edition_id)
     recovered = store.recover(edition_id, now())
     report.requeued_on_start = recovered["requeued"]
     report.unknown_on_start = recovered["unknown"]
-    run = _Run(store, edition_id, list_name, build, now, resend_unknown, batch, on_progress,
-               report)
-    run.total = _due(store.counts(edition_id), resend_unknown)
+    run = _Run(store, edition_id, list_name, build, now=now, resend_unknown=resend_unknown,
+               batch=batch, retry=retry, max_failures=max_failures,
+               suppress_after=suppress_after, on_progress=on_progress, report=report)
+    run.total = store.due_count(edition_id, resend_unknown=resend_unknown)
     try:
         if run.total:
-            await _run_workers(run, transport)
+            await _run_workers(run, transports)
     finally:
         # Also on cancellation or an unexpected error: the ledger must not keep rows that
         # this run claimed but never handed over.

@@ -1,27 +1,36 @@
 """The SMTP transport: long-lived aiosmtplib connections that hand over the exact message bytes.
 
-Each session owns one connection and reuses it for many messages (aiosmtplib serializes the
-commands of a connection, so concurrency comes from several sessions). Every message goes
-step by step: MAIL, RCPT, DATA, then the body, so the bytes on the wire are ``message.raw``
-(only dot-stuffed) and the engine can commit ``in_data`` right before the body.
+Each session owns one connection and reuses it for ``rotate_after`` messages (aiosmtplib
+serializes the commands of a connection, so concurrency comes from several sessions). Every
+message goes step by step: MAIL, RCPT, DATA, then the body, so the bytes on the wire are
+``message.raw`` (only dot-stuffed) and the engine can commit ``in_data`` after the relay's 354
+and right before the body. A ``RateLimiter`` spaces the messages of all sessions of a relay.
 
 Outcomes are classified by phase and reply code, never by exception class:
 
 - 4xx on MAIL, RCPT or DATA: ``deferred``; 5xx on RCPT or DATA: ``failed``;
-- 5xx on MAIL: the relay refuses the sender itself, so ``SendError`` stops the run;
-- connection lost or timed out before the body was written: one retry on a new connection,
-  then ``deferred``; lost or timed out while waiting for the final reply: ``unknown``;
+- 5xx on MAIL: the relay refuses the sender itself, so ``SendError`` stops the relay;
+- 421, or the connection lost or timed out before the body was written: the message is tried
+  again on a new connection, with backoff, then ``deferred``;
+- lost or timed out while waiting for the final reply (``data_timeout``, RFC 5321's 10
+  minutes by default): ``unknown``, since the relay may have the message;
 - the relay cannot be reached, TLS or login fails: ``SendError`` with one line naming the
   relay (never the password).
+
+TLS: ``smtps://`` is implicit TLS; ``smtp://`` requires STARTTLS (plain text only on
+loopback). Certificates are verified against the system store or ``ca_file``. With
+``tls_relaxed`` a relay that offers no STARTTLS is used in plain text (opportunistic TLS).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiosmtplib
 from aiosmtplib import (
@@ -36,6 +45,7 @@ from aiosmtplib import (
 from digest.config import SmtpRelay
 from digest.errors import SendError
 from digest.models import DeliveryResult, DeliveryState, OutgoingMessage
+from digest.send.pacing import RateLimiter
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _CONNECTING = re.compile(r"^Error connecting to .+? on port \d+: ")  # we name the relay ourselves
@@ -53,12 +63,20 @@ class SmtpTransport:
     name = "smtp"
 
     def __init__(self, relay: SmtpRelay, *, connections: int = 4, timeout: float = 60.0,
-                 data_timeout: float = 600.0):
+                 data_timeout: float = 600.0, rotate_after: int = 0,
+                 limiter: RateLimiter | None = None, ca_file: Path | None = None,
+                 tls_relaxed: bool = False, reconnects: int = 3, backoff: float = 0.5):
         self.relay = relay
+        self.label = relay.display  # names the relay in the ledger and in messages
         self.concurrency = max(1, connections)
         self.timeout = timeout
         # RFC 5321 4.5.3.2.6: wait up to 10 minutes for the reply to the final dot.
         self.data_timeout = data_timeout
+        self.rotate_after = rotate_after  # messages per connection; 0: never rotate
+        self.limiter = limiter or RateLimiter()
+        self.ca_file = ca_file
+        self.tls_relaxed = tls_relaxed
+        self.reconnects, self.backoff = reconnects, backoff
         self._local_hostname: str | None = None
 
     @asynccontextmanager
@@ -86,9 +104,8 @@ class SmtpTransport:
             hostname=relay.host, port=relay.port, timeout=self.timeout,
             username=relay.username,
             password=relay.password.get_secret_value() if relay.password else None,
-            use_tls=relay.tls == "implicit",
-            # True, not None: None would quietly carry on in plain text without STARTTLS.
-            start_tls=True if relay.tls == "starttls" else False,
+            use_tls=relay.tls == "implicit", start_tls=self._start_tls(),
+            cert_bundle=str(self.ca_file) if self.ca_file else None,
             local_hostname=self._local_hostname)
         try:
             await smtp.connect()
@@ -100,6 +117,13 @@ class SmtpTransport:
         # Resolving our own name can be slow; do it once per transport, not per connection.
         self._local_hostname = smtp.local_hostname
         return smtp
+
+    def _start_tls(self) -> bool | None:
+        if self.relay.tls != "starttls":
+            return False
+        # True, not None: None quietly carries on in plain text when STARTTLS is not offered,
+        # which only an explicit DIGEST_SMTP_TLS_RELAXED allows.
+        return None if self.tls_relaxed else True
 
     def _connect_error(self, exc: Exception) -> SendError:
         cause = _root_cause(exc)
@@ -131,16 +155,22 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 class SmtpSession:
-    """One SMTP connection, reconnected when it goes away."""
+    """One SMTP connection, reconnected when it goes away and rotated every N messages."""
 
     def __init__(self, transport: SmtpTransport, smtp: aiosmtplib.SMTP):
         self._transport = transport
         self._smtp: aiosmtplib.SMTP | None = smtp
+        self._messages = 0  # on the current connection
 
     async def deliver(self, message: OutgoingMessage, *,
                       before_data: Callable[[], None]) -> DeliveryResult:
+        transport = self._transport
+        await transport.limiter.acquire()
         reason = ""
-        for _ in range(2):  # one retry: relays close idle or busy connections at any time
+        for attempt in range(transport.reconnects + 1):
+            if attempt:
+                # Relays close idle or busy connections at any time, and a 421 means "later".
+                await asyncio.sleep(transport.backoff * 2 ** (attempt - 1))
             smtp = await self._connected()
             try:
                 return await self._transaction(smtp, message, before_data)
@@ -148,28 +178,37 @@ class SmtpSession:
                 self._drop()
                 reason = str(exc)
         return _result(message, DeliveryState.deferred, None,
-                       f"connection lost before the message was sent: {reason}")
+                       f"connection lost before the message was sent: {reason}", "connect")
 
     async def _connected(self) -> aiosmtplib.SMTP:
+        rotate = self._transport.rotate_after
+        if rotate and self._messages >= rotate:
+            await self.close()  # a fresh connection: relays cap messages per connection
         if self._smtp is None or not self._smtp.is_connected:
             self._drop()
             self._smtp = await self._transport.connect()
+            self._messages = 0
         return self._smtp
 
     async def _transaction(self, smtp: aiosmtplib.SMTP, message: OutgoingMessage,
                            before_data: Callable[[], None]) -> DeliveryResult:
+        phase = "mail"
+        self._messages += 1
         try:
             await smtp.mail(message.envelope_from)
+            phase = "rcpt"
             await smtp.rcpt(message.recipient)
-            before_data()
+            phase = "data"
             reply = await smtp.execute_command(b"DATA")
         except SMTPResponseException as exc:
-            return await self._refused(smtp, message, exc)
+            return await self._refused(smtp, message, exc, phase)
         except _DROPPED as exc:
             raise _Dropped(_reason(exc)) from None
         if reply.code != 354:
-            return await self._refused(smtp, message, SMTPResponseException(reply.code,
-                                                                            reply.message))
+            return await self._refused(smtp, message,
+                                       SMTPResponseException(reply.code, reply.message), phase)
+        # The relay waits for the body: from here on it may end up with the message.
+        before_data()
         return await self._body(smtp, message)
 
     async def _body(self, smtp: aiosmtplib.SMTP, message: OutgoingMessage) -> DeliveryResult:
@@ -185,22 +224,26 @@ class SmtpSession:
         except _DROPPED as exc:
             self._drop()
             return _result(message, DeliveryState.unknown, None,
-                           f"no reply after the message was sent: {_reason(exc)}")
+                           f"no reply after the message was sent: {_reason(exc)}", "body")
         if reply.code == 250:
-            return _result(message, DeliveryState.sent, reply.code, reply.message)
+            return _result(message, DeliveryState.sent, reply.code, reply.message, "body")
         if reply.code == 421:
             self._drop()
-        return _result(message, _classify(reply.code), reply.code, reply.message)
+        return _result(message, _classify(reply.code), reply.code, reply.message, "body")
 
     async def _refused(self, smtp: aiosmtplib.SMTP, message: OutgoingMessage,
-                       exc: SMTPResponseException) -> DeliveryResult:
-        if exc.code >= 500 and isinstance(exc, aiosmtplib.SMTPSenderRefused):
+                       exc: SMTPResponseException, phase: str) -> DeliveryResult:
+        if exc.code == 421:
+            # The relay is closing this connection: try the message again on a new one.
+            self._drop()
+            raise _Dropped(f"{exc.code} {exc.message}")
+        if exc.code >= 500 and phase == "mail":
             self._drop()
             raise self._transport.error(
                 f"refused the sender {message.envelope_from}: {exc.code} {exc.message}",
                 "check the list's sender address and what the relay allows it to send as")
         await self._reset(smtp)
-        return _result(message, _classify(exc.code), exc.code, exc.message)
+        return _result(message, _classify(exc.code), exc.code, exc.message, phase)
 
     async def _reset(self, smtp: aiosmtplib.SMTP) -> None:
         """Clear the server's envelope so the next message starts clean."""
@@ -236,6 +279,6 @@ def _reason(exc: BaseException) -> str:
 
 
 def _result(message: OutgoingMessage, state: DeliveryState, code: int | None,
-            reply: str) -> DeliveryResult:
+            reply: str, phase: str) -> DeliveryResult:
     return DeliveryResult(subscriber_id=message.subscriber_id, state=state, code=code,
-                          reply=" ".join(reply.split())[:500])
+                          reply=" ".join(reply.split())[:500], extra={"phase": phase})

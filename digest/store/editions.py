@@ -39,6 +39,15 @@ class EditionQueries:
         return Edition(id=row.id, list_name=list_name, key=row.key, created_at=row.created_at,
                        sections=tuple(sections))
 
+    def edition_record(self, list_name: str, key: str | None = None) -> dict | None:
+        """An edition's id, key, status and times (the latest one when ``key`` is None)."""
+        query = (select(e.c.id, e.c.key, e.c.status, e.c.created_at, e.c.completed_at)
+                 .join(lst, lst.c.id == e.c.list_id).where(lst.c.name == list_name))
+        query = query.where(e.c.key == key) if key else query.order_by(e.c.key.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else dict(row._mapping)
+
     def edition_status(self, edition_id: int) -> str:
         with self.engine.connect() as conn:
             return conn.scalar(select(e.c.status).where(e.c.id == edition_id))

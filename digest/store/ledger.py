@@ -1,22 +1,55 @@
 """The delivery ledger: one row per (edition, subscriber), never two.
 
 States and when each is committed (see ``digest.models.DeliveryState``):
-queued -> sending (before MAIL FROM) -> in_data (just before DATA) -> sent | deferred |
-failed | unknown; skipped when the subscriber left before their turn.
+queued -> sending (claimed, before MAIL FROM) -> in_data (after the relay said 354, before
+the body is written) -> sent | deferred | failed | unknown; skipped when the subscriber left
+before their turn.
+
+Each claim stamps the row with the run's id, so a run never re-claims a row it already
+handled (a deferred row waits for the run's own retry schedule or for the next run), and
+``recover`` only ever has to look at states, never at timestamps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 
-from digest.models import DeliveryState
+from digest.models import DeliveryState, Subscriber, SubscriberStatus
 from digest.store import schema
-from digest.store._sql import insert_ignore
+from digest.store._sql import address_hash, insert_ignore
+from digest.store.subscribers import _sections_out
 
-d = schema.deliveries
+d, s, sub, lst, sup = (schema.deliveries, schema.subscribers, schema.subscriptions,
+                       schema.lists, schema.suppressions)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed row and its subscriber as of the claim (None: may no longer be mailed)."""
+
+    row_id: int
+    subscriber_id: int
+    subscriber: Subscriber | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A state change to write; ``LedgerQueries.write`` commits many in one transaction."""
+
+    row_id: int
+    state: DeliveryState
+    code: int | None = None
+    reply: str | None = None
+    message_id: str | None = None
+    relay: str | None = None
+
+
+def _due(resend_unknown: bool) -> list[str]:
+    return ["queued", "deferred"] + (["unknown"] if resend_unknown else [])
 
 
 class LedgerQueries:
@@ -25,57 +58,112 @@ class LedgerQueries:
 
     def enqueue(self, edition_id: int, subscriber_ids: Iterable[int], now: datetime) -> int:
         """Create the missing ledger rows of an edition; returns how many were new."""
-        rows = [{"edition_id": edition_id, "subscriber_id": sid, "state": "queued",
-                 "attempts": 0, "created_at": now, "updated_at": now} for sid in subscriber_ids]
-        if not rows:
-            return 0
-        before = self.counts(edition_id)
+        before = sum(self.counts(edition_id).values())
+        stmt = insert_ignore(self.dialect, d, ["edition_id", "subscriber_id"])
+        chunk: list[dict] = []
         with self.engine.begin() as conn:
-            stmt = insert_ignore(self.dialect, d, ["edition_id", "subscriber_id"])
-            for i in range(0, len(rows), 1000):
-                conn.execute(stmt, rows[i:i + 1000])
-        return sum(self.counts(edition_id).values()) - sum(before.values())
+            for sid in subscriber_ids:
+                chunk.append({"edition_id": edition_id, "subscriber_id": sid, "state": "queued",
+                              "attempts": 0, "created_at": now, "updated_at": now})
+                if len(chunk) == 1000:
+                    conn.execute(stmt, chunk)
+                    chunk = []
+            if chunk:
+                conn.execute(stmt, chunk)
+        return sum(self.counts(edition_id).values()) - before
 
     def recover(self, edition_id: int, now: datetime) -> dict[str, int]:
         """After a crash: `sending` rows were never handed over, so they go back to the queue;
-        `in_data` rows may have been delivered, so they become `unknown`."""
+        `in_data` rows may have been delivered, so they become `unknown`.
+
+        Only safe while no other run sends this edition: the caller holds the list's lock."""
         with self.engine.begin() as conn:
             requeued = conn.execute(update(d).where(d.c.edition_id == edition_id,
                                                     d.c.state == "sending")
                                     .values(state="queued", updated_at=now)).rowcount
             unknown = conn.execute(update(d).where(d.c.edition_id == edition_id,
                                                    d.c.state == "in_data")
-                                   .values(state="unknown", updated_at=now,
-                                           last_reply="interrupted after DATA began")).rowcount
+                                   .values(state="unknown", updated_at=now, last_code=None,
+                                           last_reply="interrupted after the message was "
+                                                      "handed over")).rowcount
         return {"requeued": requeued, "unknown": unknown}
 
-    def claim(self, edition_id: int, limit: int, now: datetime, *,
-              resend_unknown: bool = False) -> list[tuple[int, int]]:
-        """Take up to ``limit`` due rows and mark them `sending`; returns (row id, subscriber)."""
-        due = ["queued", "deferred"] + (["unknown"] if resend_unknown else [])
+    def claim(self, edition_id: int, list_name: str, limit: int, now: datetime, run_id: str,
+              *, resend_unknown: bool = False, row_ids: Sequence[int] | None = None
+              ) -> list[Claimed]:
+        """Take up to ``limit`` due rows this run has not handled yet (or exactly ``row_ids``,
+        for a retry) and mark them `sending`, with each subscriber as of now."""
+        due = _due(resend_unknown) if row_ids is None else ["deferred"]
+        where = [d.c.edition_id == edition_id, d.c.state.in_(due)]
+        if row_ids is None:
+            where.append(or_(d.c.run_id.is_(None), d.c.run_id != run_id))
+        else:
+            where.append(d.c.id.in_(list(row_ids)))
+        list_id = select(lst.c.id).where(lst.c.name == list_name).scalar_subquery()
+        query = (select(d.c.id, d.c.subscriber_id, s.c.email, s.c.name, s.c.status,
+                        sub.c.sections, sub.c.list_id, sub.c.state.label("sub_state"),
+                        sub.c.paused)
+                 .join(s, s.c.id == d.c.subscriber_id)
+                 .outerjoin(sub, and_(sub.c.subscriber_id == s.c.id, sub.c.list_id == list_id))
+                 .where(*where).order_by(d.c.id).limit(limit))
         with self.engine.begin() as conn:
-            rows = conn.execute(select(d.c.id, d.c.subscriber_id)
-                                .where(d.c.edition_id == edition_id, d.c.state.in_(due))
-                                .order_by(d.c.id).limit(limit)).all()
-            if rows:
-                conn.execute(update(d).where(d.c.id.in_([r.id for r in rows]),
-                                             d.c.state.in_(due))
-                             .values(state="sending", attempts=d.c.attempts + 1,
-                                     updated_at=now))
-        return [(r.id, r.subscriber_id) for r in rows]
+            rows = conn.execute(query).all()
+            if not rows:
+                return []
+            # Suppressions are matched by hash (erased addresses keep nothing else).
+            hashes = {r.id: address_hash(r.email) for r in rows}
+            suppressed = set(conn.scalars(select(sup.c.address_hash)
+                                          .where(sup.c.address_hash.in_(set(hashes.values())))))
+            conn.execute(update(d).where(d.c.id.in_([r.id for r in rows]), d.c.state.in_(due))
+                         .values(state="sending", attempts=d.c.attempts + 1, run_id=run_id,
+                                 updated_at=now))
+        return [Claimed(r.id, r.subscriber_id, _subscriber(r, hashes[r.id] in suppressed))
+                for r in rows]
 
-    def mark(self, delivery_id: int, state: DeliveryState, now: datetime, *,
-             code: int | None = None, reply: str | None = None,
-             message_id: str | None = None) -> None:
-        values: dict = {"state": state.value, "updated_at": now}
-        if code is not None or reply is not None:
-            values.update(last_code=code, last_reply=reply)
-        if message_id is not None:
-            values["message_id"] = message_id
-        if state is DeliveryState.sent:
-            values["sent_at"] = now
+    def write(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+        """Commit several state changes in one transaction (the ledger's batched writes)."""
+        if not outcomes:
+            return
+        stmt = (update(d).where(d.c.id == bindparam("row"))
+                .values(state=bindparam("st"), updated_at=now, last_code=bindparam("code"),
+                        last_reply=bindparam("reply"),
+                        message_id=func.coalesce(bindparam("mid"), d.c.message_id),
+                        relay=func.coalesce(bindparam("relay"), d.c.relay),
+                        sent_at=func.coalesce(bindparam("sent"), d.c.sent_at)))
+        params = [{"row": o.row_id, "st": o.state.value, "code": o.code, "reply": o.reply,
+                   "mid": o.message_id, "relay": o.relay,
+                   "sent": now if o.state is DeliveryState.sent else None} for o in outcomes]
         with self.engine.begin() as conn:
-            conn.execute(update(d).where(d.c.id == delivery_id).values(**values))
+            conn.execute(stmt, params)
+
+    def mark_delivery(self, delivery_id: int, state: DeliveryState, now: datetime, *,
+                      code: int | None = None, reply: str | None = None,
+                      message_id: str | None = None) -> None:
+        self.write([Outcome(delivery_id, state, code, reply, message_id)], now)
+
+    def release(self, run_id: str, now: datetime) -> int:
+        """Put back in the queue the rows a stopping run claimed but never handed over."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(d).where(d.c.run_id == run_id, d.c.state == "sending")
+                                .values(state="queued", updated_at=now)).rowcount
+
+    def due_count(self, edition_id: int, *, resend_unknown: bool = False) -> int:
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.count()).where(
+                d.c.edition_id == edition_id, d.c.state.in_(_due(resend_unknown))))
+
+    def sent_since(self, relay: str, since: datetime) -> int:
+        """Messages a relay accepted since ``since``, across editions (for hourly limits)."""
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.count()).where(d.c.relay == relay,
+                                                          d.c.sent_at > since))
+
+    def hard_bounces(self, subscriber_id: int) -> int:
+        """How many deliveries to this subscriber a relay refused as "no such user" (5.1.x)."""
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.count()).where(
+                d.c.subscriber_id == subscriber_id, d.c.state == "failed",
+                d.c.last_code >= 500, d.c.last_code < 600, d.c.last_reply.like("5.1.%")))
 
     def counts(self, edition_id: int) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -89,5 +177,34 @@ class LedgerQueries:
             rows = conn.execute(select(d.c.subscriber_id, d.c.state, d.c.last_code, d.c.last_reply)
                                 .where(d.c.edition_id == edition_id,
                                        d.c.state.in_(["deferred", "failed", "unknown"]))
-                                .order_by(d.c.updated_at.desc()).limit(limit)).all()
+                                .order_by(d.c.updated_at.desc(), d.c.id.desc())
+                                .limit(limit)).all()
         return [tuple(r) for r in rows]
+
+    def edition_errors(self, edition_id: int, limit: int = 10) -> list[dict]:
+        """The latest problems of an edition, with addresses, for ``digest status``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(s.c.email, d.c.state, d.c.last_code, d.c.last_reply,
+                                       d.c.relay, d.c.updated_at)
+                                .join(s, s.c.id == d.c.subscriber_id)
+                                .where(d.c.edition_id == edition_id,
+                                       d.c.state.in_(["deferred", "failed", "unknown"]))
+                                .order_by(d.c.updated_at.desc(), d.c.id.desc())
+                                .limit(limit)).all()
+        return [{"email": r.email, "state": r.state, "code": r.last_code, "reply": r.last_reply,
+                 "relay": r.relay, "at": r.updated_at} for r in rows]
+
+    def last_activity(self, edition_id: int) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.max(d.c.updated_at))
+                               .where(d.c.edition_id == edition_id))
+
+
+def _subscriber(row, suppressed: bool) -> Subscriber | None:
+    # Unsubscribes, bounces and suppressions count from the moment the row is claimed.
+    # The same rule as ``SubscriberQueries.deliverable``: active, subscribed, not paused.
+    if (suppressed or row.list_id is None or row.status != SubscriberStatus.active.value
+            or row.sub_state != "active" or row.paused):
+        return None
+    return Subscriber(email=row.email, name=row.name, sections=_sections_out(row.sections),
+                      id=row.subscriber_id)

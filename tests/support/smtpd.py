@@ -3,8 +3,13 @@
 ``smtp_server()`` starts an aiosmtpd ``Controller`` (its own thread and event loop) on a free
 loopback port and yields a ``RecordingServer``. Tell its ``handler`` what to do:
 
-- ``rcpt_replies[address] = "450 4.2.0 Try later"``: answer RCPT for that address with it;
-- ``data_replies[address] = "550 5.7.1 Rejected"``: answer the final dot with it;
+- ``rcpt_replies[address] = "450 4.2.0 Try later"``: answer RCPT for that address with it
+  (a list of replies is used up one per attempt, then the address is accepted);
+- ``data_replies[address] = "550 5.7.1 Rejected"``: answer the final dot with it (a list:
+  one per attempt, as above);
+- ``hangup_at_rcpt[address] = "421 4.3.2 Shutting down"``: answer RCPT with it and hang up
+  (a list: one per attempt);
+- ``data_delay = 0.2``: wait that long before answering the final dot (a slow relay);
 - ``drop_after_data.add(address)``: record the message, then hang up without a reply;
 - ``drop_at_rcpt_once.add(address)``: hang up at that RCPT, once (the next attempt succeeds);
 - ``refuse_after_rcpt.add(address)``: hang up at that RCPT and on every later connection;
@@ -22,12 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
@@ -53,6 +60,8 @@ class RecordingHandler:
     mail_reply: str | None = None
     refusing: bool = False  # hang up on every new connection at once
     max_connections: int | None = None
+    hangup_at_rcpt: dict[str, str | list[str]] = field(default_factory=dict)
+    data_delay: float = 0.0
 
     def __post_init__(self) -> None:
         self._changed = threading.Condition()
@@ -62,6 +71,7 @@ class RecordingHandler:
         self.rcpt_attempts: Counter[str] = Counter()
         self._hold_from: int | None = None
         self._released = threading.Event()
+        self.received_at: list[float] = []  # time.monotonic() of each message, in order
 
     def hold_after(self, count: int) -> None:
         self._released.clear()
@@ -135,26 +145,43 @@ class RecordingHandler:
             self.drop_at_rcpt_once.discard(address)
             server.transport.close()
             return "250 OK"  # never reaches the client: the connection is gone
-        reply = self.rcpt_replies.get(address)
+        hangup = _next(self.hangup_at_rcpt, address)
+        if hangup is not None:
+            # The reply is written first; closing after this step flushes it, then hangs up.
+            asyncio.get_running_loop().call_soon(server.transport.close)
+            return hangup
+        reply = _next(self.rcpt_replies, address)
         if reply is not None:
             return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         for address in envelope.rcpt_tos:
-            if address in self.data_replies:
-                return self.data_replies[address]
+            reply = _next(self.data_replies, address)
+            if reply is not None:
+                return reply
         received = Received(envelope.mail_from, tuple(envelope.rcpt_tos),
                             envelope.original_content, tuple(session.peer))
         with self._changed:
             self._messages.append(received)
+            self.received_at.append(time.monotonic())
             self._changed.notify_all()
         if any(address in self.drop_after_data for address in envelope.rcpt_tos):
             server.transport.close()
         elif self._hold_from is not None and len(self.messages) >= self._hold_from:
             await asyncio.get_running_loop().run_in_executor(None, self._released.wait, 30)
         return "250 2.0.0 Message accepted"
+
+
+def _next(replies: dict, address: str) -> str | None:
+    """The reply configured for an address: a string every time, a list one per attempt."""
+    reply = replies.get(address)
+    if isinstance(reply, list):
+        return reply.pop(0) if reply else None
+    return reply
 
 
 class _CountingSMTP(SMTP):
@@ -221,3 +248,58 @@ def smtp_server(**smtp_options) -> Iterator[RecordingServer]:
         yield RecordingServer("127.0.0.1", port, handler)
     finally:
         controller.stop()
+
+
+@dataclass(frozen=True)
+class Tls:
+    """A test certificate authority and a server certificate for 127.0.0.1 and localhost."""
+
+    ca_file: Path
+    server_context: ssl.SSLContext
+
+
+def make_tls(folder: Path) -> Tls:
+    """Generate a CA and a server certificate signed by it (the cryptography package)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def cert(subject: str, key, issuer_key, issuer_name, ca: bool) -> x509.Certificate:
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                   .issuer_name(issuer_name or
+                                x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=5))
+                   .not_valid_after(now + dt.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if ca:
+            builder = builder.add_extension(x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True,
+                content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        else:
+            builder = builder.add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = cert("digest test CA", ca_key, ca_key, None, True)
+    leaf = cert("127.0.0.1", key, ca_key, ca.subject, False)
+    pem = serialization.Encoding.PEM
+    ca_file, cert_file, key_file = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    ca_file.write_bytes(ca.public_bytes(pem))
+    cert_file.write_bytes(leaf.public_bytes(pem))
+    key_file.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return Tls(ca_file, context)
+

@@ -1,0 +1,186 @@
+"""`digest send` and `digest status` end to end: the run lock with a real second process,
+SIGKILL at random moments, DKIM on the bytes the relay received, progress and status."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections import Counter
+from email import message_from_bytes, policy
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from digest.send import run_lock
+from digest.send.lock import lock_file
+from tests.support.smtpd import smtp_server
+from digest.cli import app
+from tests.test_cli import ROOT, run, runner
+
+READERS = 30
+
+
+@pytest.fixture
+def loaded(monkeypatch, tmp_path):
+    """A store with today's articles and READERS subscribers, settings in the environment."""
+    env = {"DIGEST_CONFIG": str(ROOT / "digest.toml"),
+           "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+           "DIGEST_SECRET_KEY": "s" * 40, "DIGEST_BASE_URL": "https://news.example.com",
+           "DIGEST_SMTP_CONNECTIONS": "2", "DIGEST_SEND_RETRY_BUDGET": "0"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    csv = tmp_path / "readers.csv"
+    csv.write_text("email,name,lists\n" + "".join(
+        f"reader{i:03d}@example.org,Reader {i},daily\n" for i in range(READERS)))
+    run("init")
+    run("fetch")
+    run("subscribers", "import", str(csv))
+    return monkeypatch
+
+
+def child_env(server) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()}
+    env["DIGEST_SMTP_URL"] = f"smtp://{server.host}:{server.port}"
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def test_an_overlapping_run_of_the_same_list_sends_nothing(loaded, tmp_path):
+    with smtp_server() as server:
+        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        path = lock_file(None, f"sqlite:///{tmp_path / 'store.db'}", "daily")
+        with run_lock(path, "list daily"):  # this process is the run in progress
+            second = subprocess.run([sys.executable, "-m", "digest", "send", "--json"],
+                                    env=child_env(server), cwd=tmp_path, capture_output=True,
+                                    text=True, timeout=60)
+            # Nothing was created either: the locked run stopped before the edition.
+            run("status", "--json", code=7)
+        assert second.returncode == 14, second.stderr
+        summary = json.loads(second.stdout)
+        assert summary["status"] == "locked" and summary["sent"] == 0
+        assert "being sent by another run" in summary["message"]
+        assert f"pid {os.getpid()}" in summary["message"]
+        assert server.handler.messages == [] and server.handler.connections == 0
+        # The lock went with its holder: the next run sends.
+        after = json.loads(run("send", "--json").stdout)
+        assert after["sent"] == READERS and len(server.handler.messages) == READERS
+
+
+@pytest.mark.parametrize("seed", [11, 23, 37])
+def test_sigkill_at_random_moments_never_sends_twice_and_loses_no_one(loaded, tmp_path, seed):
+    rng = random.Random(seed)
+    with smtp_server() as server:
+        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        for _ in range(3):
+            received = len(server.handler.messages)
+            if received >= READERS - 2:
+                break
+            # Kill once the relay has taken a random number more; half the time while the
+            # relay withholds the final reply (the sender is in DATA), else right away.
+            kill_at = received + rng.randint(1, 6)
+            holding = rng.random() < 0.5
+            if holding:
+                server.handler.hold_after(kill_at)
+            child = subprocess.Popen([sys.executable, "-m", "digest", "send", "--json"],
+                                     env=child_env(server), cwd=tmp_path,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                server.handler.wait_for_messages(kill_at, timeout=60)
+            finally:
+                child.send_signal(signal.SIGKILL)
+                child.wait()
+                server.handler.release()
+        final = json.loads(runner.invoke(app, ["send", "--json"]).stdout)
+        status = json.loads(run("status", "--json").stdout)
+
+    ids = Counter(message_from_bytes(m.raw, policy=policy.default)["Message-ID"]
+                  for m in server.handler.messages)
+    assert max(ids.values()) == 1, f"a Message-ID arrived twice (seed {seed})"
+    got = Counter(server.handler.recipients())
+    unknown = status["counts"].get("unknown", 0)
+    assert status["counts"].get("sent", 0) + unknown == READERS, status["counts"]
+    assert len(got) >= READERS - unknown and set(got) <= {
+        f"reader{i:03d}@example.org" for i in range(READERS)}
+    # Every unknown row is one the relay may have; every other reader got it exactly once.
+    assert len(got) + unknown >= READERS
+    assert final["status"] in ("complete", "incomplete")
+
+
+def make_key(kind: str, folder) -> tuple:
+    key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "rsa"
+           else ed25519.Ed25519PrivateKey.generate())
+    path = folder / f"dkim-{kind}.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return path, key
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
+def test_dkim_signs_exactly_the_bytes_the_relay_received(loaded, tmp_path, kind):
+    from digest.send import DkimSigner
+
+    path, _ = make_key(kind, tmp_path)
+    loaded.setenv("DIGEST_DKIM_KEY_FILE", str(path))
+    loaded.setenv("DIGEST_DKIM_SELECTOR", "news2026")
+    record = DkimSigner.from_file(path, domain="orbital-dispatch.example",
+                                  selector="news2026").dns_record().encode()
+    asked: list[bytes] = []
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        asked.append(name)
+        return record
+
+    with smtp_server() as server:
+        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        assert json.loads(run("send", "--json").stdout)["sent"] == READERS
+    for item in server.handler.messages:
+        assert item.raw.startswith(b"DKIM-Signature: v=1;")
+        assert dkim.verify(item.raw, dnsfunc=dns), item.raw[:600]
+        header = message_from_bytes(item.raw, policy=policy.compat32)["DKIM-Signature"]
+        tags = dict(t.strip().split("=", 1) for t in header.replace("\r\n", "").split(";"))
+        assert tags["a"] == f"{kind}-sha256" and tags["d"] == "orbital-dispatch.example"
+        assert tags["h"].split(":") == ["from", "to", "subject", "date", "message-id",
+                                        "list-id", "list-unsubscribe",
+                                        "list-unsubscribe-post", "feedback-id"]
+    assert set(asked) == {b"news2026._domainkey.orbital-dispatch.example."}
+    # A changed byte breaks the signature: it covers what was sent, not a re-serialization.
+    tampered = server.handler.messages[0].raw.replace(b"Reader", b"Raider", 1)
+    assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_cron_progress_lines_and_the_json_summary(loaded):
+    with smtp_server() as server:
+        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        result = run("send", "--json")
+    summary = json.loads(result.stdout)
+    assert summary["sent"] == READERS and summary["limit"] is None
+    lines = [line for line in result.stderr.splitlines() if line.startswith("progress:")]
+    assert [line.split("(")[1].split("%")[0] for line in lines] == [
+        str(p) for p in range(10, 101, 10)]
+    assert lines[-1].startswith(f"progress: {READERS}/{READERS} (100%)")
+    assert "msg/s" in lines[-1]
+
+
+def test_status_shows_counts_and_the_latest_errors(loaded):
+    with smtp_server() as server:
+        server.handler.rcpt_replies["reader003@example.org"] = "550 5.1.1 No such user"
+        server.handler.rcpt_replies["reader004@example.org"] = "451 4.7.1 Greylisted"
+        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        summary = json.loads(run("send", "--json", code=10).stdout)
+    assert summary["suppressed"] == 1
+    status = json.loads(run("status", "--json").stdout)
+    assert status["counts"] == {"sent": READERS - 2, "failed": 1, "deferred": 1}
+    assert status["status"] == "open" and status["running"] is None
+    errors = {e["email"]: (e["state"], e["code"], e["reply"]) for e in status["errors"]}
+    assert errors == {"reader003@example.org": ("failed", 550, "5.1.1 No such user"),
+                      "reader004@example.org": ("deferred", 451, "4.7.1 Greylisted")}
+    text = run("status", "--edition", status["edition"]).stdout
+    assert "deferred" in text and "reader004@example.org: 451 4.7.1 Greylisted" in text
+    run("status", "--edition", "1999-01-01", code=7)
