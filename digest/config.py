@@ -90,6 +90,24 @@ def parse_smtp_url(url: str) -> SmtpRelay:
     )
 
 
+class RelaySetting(BaseModel):
+    """One more relay, an item of ``DIGEST_SMTP_RELAYS`` (JSON); unset limits take the
+    ``DIGEST_SMTP_*`` defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: SecretStr
+    connections: int | None = Field(default=None, ge=1, le=64)
+    per_second: float | None = Field(default=None, ge=0)
+    per_hour: int | None = Field(default=None, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        parse_smtp_url(value.get_secret_value())
+        return value
+
+
 class Settings(BaseSettings):
     """Deployment settings, from the environment and ``.env`` (prefix ``DIGEST_``)."""
 
@@ -100,11 +118,56 @@ class Settings(BaseSettings):
     smtp_url: SecretStr | None = None
     smtp_connections: int = Field(default=4, ge=1, le=64)
     smtp_timeout: float = Field(default=60.0, gt=0)
+    # Sending (docs/sending.md): more relays, pacing, retries, TLS, DKIM, the run lock.
+    smtp_relays: list[RelaySetting] = Field(default_factory=list)  # JSON list of relays
+    smtp_per_second: float = Field(default=0, ge=0)  # per relay; 0: no limit
+    smtp_per_hour: int = Field(default=0, ge=0)  # per relay; 0: no limit
+    smtp_rotate_after: int = Field(default=1000, ge=0)  # messages per connection; 0: never
+    smtp_max_failures: int = Field(default=20, ge=0)  # failed in a row stop a relay; 0: never
+    smtp_data_timeout: float = Field(default=600.0, gt=0)  # for the final reply (RFC 5321)
+    smtp_ca_file: Path | None = None  # trust these CAs instead of the system's
+    smtp_tls_relaxed: bool = False  # allow plain text to relays off loopback
+    send_retry_budget: float = Field(default=60.0, ge=0)  # seconds a 4xx is retried per run
+    send_retry_backoff: float = Field(default=2.0, gt=0)  # first wait; doubles
+    send_resend_unknown: bool = False
+    send_batch: int = Field(default=100, ge=1, le=10_000)  # rows claimed / written at once
+    suppress_after_bounces: int = Field(default=1, ge=0)  # "no such user" replies; 0: never
+    dkim_key_file: Path | None = None
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None  # default: the domain of the list's sender
+    run_dir: Path | None = None  # lock files; default: beside the SQLite database
     outbox: Path = Path("outbox")
     secret_key: SecretStr | None = None
     base_url: str = "http://127.0.0.1:8000"
     config: Path = Path("digest.toml")
     templates: Path | None = None
+    # The public edge and returned mail (docs/subscribers.md).
+    bounce_address: str | None = None  # set: a VERP envelope sender per delivery
+    soft_bounce_limit: float = Field(default=5.0, gt=0)
+    soft_bounce_half_life_days: float = Field(default=7.0, gt=0)
+    confirm_hours: int = Field(default=72, ge=1, le=24 * 30)
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", value.strip()):
+            raise ValueError("must be a plain address such as bounces@news.example.com")
+        return value.strip()
+
+    # Ingest: how many feeds are fetched at once, how long and how much each may take, how
+    # often a failing one is retried (backoff doubling from fetch_retry_backoff seconds), and
+    # after how many days of failing a feed is flagged in `digest send`'s summary.
+    fetch_concurrency: int = Field(default=8, ge=1, le=64)
+    fetch_connect_timeout: float = Field(default=10.0, gt=0, le=300)
+    fetch_read_timeout: float = Field(default=30.0, gt=0, le=600)
+    fetch_max_bytes: int = Field(default=10_000_000, ge=10_000, le=500_000_000)
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    fetch_retries: int = Field(default=2, ge=0, le=10)
+    fetch_retry_backoff: float = Field(default=1.0, ge=0, le=60)
+    feed_failing_days: int = Field(default=3, ge=1, le=365)
 
     @field_validator("database_url")
     @classmethod
@@ -157,6 +220,8 @@ class SectionConfig(BaseModel):
     title: OneLine
     feeds: tuple[str, ...] = ()
     max_articles: int = Field(default=6, ge=1, le=50)
+    # Feed categories this section takes from the feeds listed under [[routers]].
+    categories: tuple[OneLine, ...] = ()
 
     @field_validator("slug")
     @classmethod
@@ -164,6 +229,16 @@ class SectionConfig(BaseModel):
         if not SLUG_RE.match(value):
             raise ValueError("must be lower-case letters, digits and dashes, e.g. military-space")
         return value
+
+
+class RouterConfig(BaseModel):
+    """Feeds covering several sections: each entry goes to the section taking one of its
+    categories (``SectionConfig.categories``), else to ``fallback``, else nowhere."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    feeds: tuple[str, ...]
+    fallback: str | None = None
 
 
 class ListConfig(BaseModel):
@@ -233,6 +308,9 @@ class Newsletter(BaseModel):
     website: str
     lists: tuple[ListConfig, ...]
     sections: tuple[SectionConfig, ...]
+    routers: tuple[RouterConfig, ...] = ()
+    # Length (characters) a feed entry's summary is cut to at ingest.
+    summary_chars: int = Field(default=400, ge=60, le=5000)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Newsletter":
@@ -248,7 +326,21 @@ class Newsletter(BaseModel):
             for slug in lst.sections or ():
                 if slug not in slugs:
                     raise ValueError(f"lists.{lst.name}.sections: no section {slug!r}")
+        self._check_routers(slugs)
         return self
+
+    def _check_routers(self, slugs: list[str]) -> None:
+        listed = {url for s in self.sections for url in s.feeds}
+        for number, router in enumerate(self.routers, start=1):
+            if router.fallback is not None and router.fallback not in slugs:
+                raise ValueError(f"routers.{number}.fallback: no section {router.fallback!r}")
+            if twice := next((url for url in router.feeds if url in listed), None):
+                raise ValueError(f"routers.{number}.feeds: {twice} is also a section's feed; "
+                                 "list it in one place")
+            listed.update(router.feeds)
+            if router.fallback is None and not any(s.categories for s in self.sections):
+                raise ValueError(f"routers.{number}: no section has categories and there is "
+                                 "no fallback, so nothing would be taken")
 
     def get_list(self, name: str | None) -> ListConfig:
         if name is None:
@@ -302,6 +394,9 @@ def load_newsletter(path: Path) -> Newsletter:
     for section in data.get("sections", []) if isinstance(data.get("sections"), list) else []:
         if isinstance(section, dict) and isinstance(section.get("feeds"), list):
             section["feeds"] = [_resolve_feed(str(f), path.parent) for f in section["feeds"]]
+    for router in data.get("routers", []) if isinstance(data.get("routers"), list) else []:
+        if isinstance(router, dict) and isinstance(router.get("feeds"), list):
+            router["feeds"] = [_resolve_feed(str(f), path.parent) for f in router["feeds"]]
     try:
         return Newsletter.model_validate(data)
     except ValidationError as exc:

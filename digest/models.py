@@ -31,6 +31,9 @@ class Article:
     published_at: datetime | None = None
     first_seen_at: datetime | None = None
     id: int | None = None
+    # The feed's categories (tags) of the entry; they route it when its feed covers several
+    # sections. Not stored: a routed article keeps the section it was filed under.
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class RenderedEdition:
     preheader: str
     html: str
     text: str
+    notes: tuple[str, ...] = ()  # what was trimmed to fit the size budget, one line each
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,24 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from pathlib import Path
 
+from digest import check as lint
 from digest import compose, ingest
+from digest.feeds import SUMMARY_CHARS, FetchPolicy
+from digest.feeds.check import FeedCheck, check_feed as feeds_check
 from digest.config import ListConfig, Newsletter, Settings, load_newsletter, load_settings
-from digest.errors import SelectionError, SubscriberError
+from digest.errors import SelectionError, SendError, SubscriberError
 from digest.models import Edition, OutgoingMessage, Subscriber, SubscriberStatus
 from digest.selection import edition_key, select_edition, window_start
-from digest.send import MaildirTransport, SmtpTransport, Transport, send_edition
+from digest.send import (MaildirTransport, RetryPolicy, RunLocked, SmtpTransport, Transport,
+                         run_lock, send_edition)
+from digest.send.dkim import signer_for
+from digest.send.lock import lock_file, lock_holder
+from digest.send.relays import smtp_transports
 from digest.store import Store, open_store
 from digest import subscribers as subs
 
@@ -73,7 +80,34 @@ def init(settings: Settings, env_path: Path = Path(".env")) -> dict:
 # -- ingest -----------------------------------------------------------------------------------
 
 def fetch(ctx: Context, now: datetime, on_feed=None) -> ingest.IngestReport:
-    return ingest.ingest(ctx.store, ctx.newsletter, now, on_feed=on_feed)
+    return ingest.ingest(ctx.store, ctx.newsletter, now, on_feed=on_feed,
+                         policy=FetchPolicy.from_settings(ctx.settings),
+                         concurrency=ctx.settings.fetch_concurrency)
+
+
+def feed_health(ctx: Context, now: datetime) -> list[ingest.FeedHealth]:
+    return ingest.feed_health(ctx.store, ctx.newsletter, now, ctx.settings.feed_failing_days)
+
+
+def failing_feeds(ctx: Context, lst: ListConfig, now: datetime) -> list[str]:
+    """The feeds of the list's sections failing for ``feed_failing_days`` days or more."""
+    return ingest.failing_feeds(ctx.store, ctx.newsletter, now, ctx.settings.feed_failing_days,
+                                sections=[s.slug for s in ctx.newsletter.sections_of(lst)])
+
+
+def check_feed(settings: Settings, source: str, now: datetime) -> FeedCheck:
+    """Fetch and parse one feed, store nothing; the newsletter definition, when there is one,
+    gives the summary length, the User-Agent's contact and the feed's section or router."""
+    newsletter = load_newsletter(settings.config) if settings.config.exists() else None
+    plan = None
+    if newsletter is not None:
+        wanted = ingest.feed_source(source)
+        plan = next((p for p in ingest.plan_feeds(newsletter) if p.url == wanted), None)
+    return feeds_check(source, now=now, policy=FetchPolicy.from_settings(settings),
+                       contact=newsletter.website if newsletter else None,
+                       summary_chars=newsletter.summary_chars if newsletter else SUMMARY_CHARS,
+                       section=plan.section if plan and not plan.router else None,
+                       router=plan.router if plan else None)
 
 
 def import_articles(ctx: Context, path: Path, now: datetime):
@@ -112,6 +146,7 @@ class Composer:
         self.secret = ctx.settings.require_secret()
         self.env = compose.make_environment(ctx.settings.templates)
         self._templates: dict[tuple[str, ...], compose.MessageTemplate] = {}
+        self.notes: dict[tuple[str, ...], tuple[str, ...]] = {}  # what trimming did, per set
 
     def template(self, sections: frozenset[str] | None) -> compose.MessageTemplate | None:
         chosen = self.edition.for_sections(sections)
@@ -122,6 +157,7 @@ class Composer:
             rendered = compose.render(self.edition, chosen, newsletter=self.ctx.newsletter,
                                       lst=self.lst, base_url=self.ctx.settings.base_url,
                                       env=self.env)
+            self.notes[slugs] = rendered.notes
             self._templates[slugs] = compose.prepare(
                 rendered, self.edition, newsletter=self.ctx.newsletter, lst=self.lst,
                 base_url=self.ctx.settings.base_url, date=self.now)
@@ -133,7 +169,8 @@ class Composer:
             return None
         recipient = compose.Recipient(subscriber_id=subscriber.id or 0, email=subscriber.email,
                                       name=subscriber.name)
-        return compose.personalize(template, recipient, secret=self.secret)
+        message = compose.personalize(template, recipient, secret=self.secret)
+        return with_verp(self.ctx.settings, self.secret, message, self.lst.name)
 
     @property
     def variants(self) -> int:
@@ -143,6 +180,8 @@ class Composer:
 # -- sending ----------------------------------------------------------------------------------
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_FAILED, EXIT_STOPPED = 0, 10, 11, 12
+EXIT_CHECK = 13  # `digest check` found errors in the composed message: nothing was sent
+EXIT_LOCKED = 14  # another run is sending the list: this one sent nothing
 
 
 @dataclass
@@ -165,11 +204,20 @@ class SendSummary:
     stopped: str | None = None
     transport: str = ""
     message: str = ""
+    limit: float | None = None  # the configured rate (messages/s, all relays), None: no limit
+    retries: int = 0  # deferred messages tried again within the run
+    suppressed: int = 0  # addresses suppressed after "no such user"
+    requeued_on_start: int = 0  # left `sending` by an interrupted run: back in the queue
+    unknown_on_start: int = 0  # left `in_data` by an interrupted run: now unknown
+    feed_warnings: list[str] = field(default_factory=list)  # feeds failing for days
+    notes: list[str] = field(default_factory=list)  # what trimming left out to fit the budget
+    findings: list[dict] = field(default_factory=list)  # digest check's, errors first
 
     @property
     def exit_code(self) -> int:
         return {"stopped": EXIT_STOPPED, "incomplete": EXIT_INCOMPLETE,
-                "failed": EXIT_FAILED}.get(self.status, EXIT_OK)
+                "failed": EXIT_FAILED, "check-failed": EXIT_CHECK,
+                "locked": EXIT_LOCKED}.get(self.status, EXIT_OK)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -183,22 +231,54 @@ def make_transport(settings: Settings) -> Transport:
                          timeout=settings.smtp_timeout)
 
 
+def make_transports(ctx: Context, now: Callable[[], datetime]) -> list[Transport]:
+    """Every configured relay (each paced on its own), else the Maildir outbox."""
+    return smtp_transports(ctx.settings, ctx.store, now) or [MaildirTransport(ctx.settings.outbox)]
+
+
 async def send(ctx: Context, list_name: str | None, *, now: Callable[[], datetime] = utcnow,
-               dry_run: bool = False, resend_unknown: bool = False,
+               dry_run: bool = False, resend_unknown: bool | None = None,
                transport: Transport | None = None,
                on_progress: Callable[[int, int], None] | None = None) -> SendSummary:
-    """Send today's edition of a list; safe to run again and to resume after a crash."""
+    """Send today's edition of a list; safe to run again and to resume after a crash.
+
+    One run per list at a time: while another holds the list's lock this one sends nothing
+    and says so (status "locked"). ``resend_unknown`` None takes DIGEST_SEND_RESEND_UNKNOWN.
+    """
+    lst = ctx.newsletter.get_list(list_name)
+    if resend_unknown is None:
+        resend_unknown = ctx.settings.send_resend_unknown
+    options = dict(now=now, dry_run=dry_run, resend_unknown=resend_unknown,
+                   transport=transport, on_progress=on_progress)
+    if dry_run:
+        return await _send(ctx, list_name, **options)
+    path = lock_file(ctx.settings.run_dir, ctx.settings.database_url, lst.name)
+    try:
+        with run_lock(path, f"list {lst.name}"):
+            return await _send(ctx, list_name, **options)
+    except RunLocked as exc:
+        return SendSummary(list=lst.name, edition=None, status="locked", message=str(exc))
+
+
+async def _send(ctx: Context, list_name: str | None, *, now: Callable[[], datetime],
+                dry_run: bool, resend_unknown: bool, transport: Transport | None,
+                on_progress: Callable[[int, int], None] | None) -> SendSummary:
     lst = ctx.newsletter.get_list(list_name)
     ctx.settings.require_secret()
     started = now()
+    feed_warnings = failing_feeds(ctx, lst, started)
     edition = current_edition(ctx, lst, started, create=not dry_run)
     if edition is None:
         return SendSummary(list=lst.name, edition=edition_key(started, lst.tz), status="skipped",
+                           feed_warnings=feed_warnings,
                            message="nothing new since the previous edition; nothing sent")
     summary = SendSummary(list=lst.name, edition=edition.key, status="complete",
                           articles={s.slug: len(s.articles) for s in edition.sections})
+    summary.feed_warnings = feed_warnings
     recipients = {s.id: s for s in ctx.store.recipients(lst.name)}
     composer = Composer(ctx, edition, lst, started)
+    if not _checked(summary, composer):
+        return summary
     if dry_run:
         return _dry_run(summary, composer, recipients.values())
 
@@ -206,15 +286,31 @@ async def send(ctx: Context, list_name: str | None, *, now: Callable[[], datetim
         ctx.store.enqueue(edition.id, recipients, started)
     before = ctx.store.counts(edition.id)
     summary.already_sent = before.get("sent", 0)
-    transport = transport or make_transport(ctx.settings)
-    summary.transport = transport.name
+    transports = [transport] if transport is not None else make_transports(ctx, now)
+    summary.transport = transports[0].name
+    limits = [getattr(t, "limiter", None) for t in transports]
+    if all(limiter is not None and limiter.limit for limiter in limits):
+        summary.limit = sum(limiter.limit for limiter in limits)
+    settings = ctx.settings
+    signer = signer_for(settings.dkim_key_file, selector=settings.dkim_selector,
+                        domain=settings.dkim_domain,
+                        sender_domain=lst.sender_address.rpartition("@")[2])
 
-    def build(subscriber_id: int) -> OutgoingMessage | None:
-        subscriber = recipients.get(subscriber_id)
-        return None if subscriber is None else composer.message(subscriber)
+    def build(subscriber: Subscriber) -> OutgoingMessage | None:
+        # The subscriber as the ledger's claim read it: unsubscribes and section changes
+        # made since the edition was created count. DKIM signs the exact bytes sent.
+        message = composer.message(subscriber)
+        return message if message is None or signer is None else signer.sign_message(message)
 
-    report = await send_edition(ctx.store, edition.id, lst.name, build, transport, now=now,
-                                resend_unknown=resend_unknown, on_progress=on_progress)
+    report = await send_edition(
+        ctx.store, edition.id, lst.name, build, transports, now=now,
+        resend_unknown=resend_unknown, on_progress=on_progress, batch=settings.send_batch,
+        retry=RetryPolicy(settings.send_retry_budget, settings.send_retry_backoff),
+        max_failures=settings.smtp_max_failures,
+        suppress_after=settings.suppress_after_bounces)
+    summary.retries, summary.suppressed = report.retries, report.suppressed
+    summary.requeued_on_start = report.requeued_on_start
+    summary.unknown_on_start = report.unknown_on_start
     counts = report.counts
     summary.recipients = sum(counts.values())
     summary.sent, summary.deferred, summary.failed = report.sent, report.deferred, report.failed
@@ -233,6 +329,24 @@ async def send(ctx: Context, list_name: str | None, *, now: Callable[[], datetim
     return summary
 
 
+def send_status(ctx: Context, list_name: str | None, key: str | None = None, *,
+                errors: int = 10) -> dict:
+    """Where an edition stands (the list's latest when ``key`` is None): its ledger counts by
+    state, its latest problems, and whether a run holds the list right now."""
+    lst = ctx.newsletter.get_list(list_name)
+    record = ctx.store.edition_record(lst.name, key)
+    if record is None:
+        raise SelectionError(f"list {lst.name}: no edition {key}" if key else
+                             f"list {lst.name} has no edition yet", "run `digest send` first")
+    counts = ctx.store.counts(record["id"])
+    running = lock_holder(lock_file(ctx.settings.run_dir, ctx.settings.database_url, lst.name))
+    return {"list": lst.name, "edition": record["key"], "status": record["status"],
+            "created_at": record["created_at"], "completed_at": record["completed_at"],
+            "last_activity": ctx.store.last_activity(record["id"]),
+            "total": sum(counts.values()), "counts": counts, "running": running,
+            "errors": ctx.store.edition_errors(record["id"], errors)}
+
+
 def _dry_run(summary: SendSummary, composer: Composer, recipients) -> SendSummary:
     started = time.perf_counter()
     for subscriber in recipients:
@@ -249,20 +363,26 @@ def _dry_run(summary: SendSummary, composer: Composer, recipients) -> SendSummar
     return summary
 
 
-# -- preview ----------------------------------------------------------------------------------
+# -- preview and check -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Preview:
-    edition: str
-    recipient: str
-    html: Path
-    text: Path
-    eml: Path
+class Sample:
+    """One recipient's message of today's edition, composed exactly as ``send`` would."""
+
+    edition: Edition
+    list: ListConfig
+    message: OutgoingMessage
+    sections: tuple[str, ...]  # the slugs it holds
+    notes: tuple[str, ...] = ()  # what trimming left out to fit the size budget
 
 
-def preview(ctx: Context, list_name: str | None, out_dir: Path, *, now: datetime,
-            subscriber_email: str | None = None) -> Preview:
-    """Write one recipient's message as .html, .txt and .eml; changes nothing in the store."""
+def sample(ctx: Context, list_name: str | None, *, now: datetime,
+           subscriber_email: str | None = None,
+           sections: frozenset[str] | None = None) -> Sample:
+    """Compose one message of today's edition; changes nothing in the store.
+
+    The recipient is ``subscriber_email`` with their own section choice, else a sample reader
+    with ``sections`` (None: every section)."""
     lst = ctx.newsletter.get_list(list_name)
     edition = current_edition(ctx, lst, now, create=False)
     if edition is None:
@@ -276,12 +396,82 @@ def preview(ctx: Context, list_name: str | None, out_dir: Path, *, now: datetime
                                 sections=ctx.store.subscriptions(subscriber.email).get(lst.name))
     else:
         subscriber = Subscriber(id=SAMPLE_RECIPIENT.subscriber_id, email=SAMPLE_RECIPIENT.email,
-                                name=SAMPLE_RECIPIENT.name)
-    message = Composer(ctx, edition, lst, now).message(subscriber)
+                                name=SAMPLE_RECIPIENT.name, sections=sections)
+    composer = Composer(ctx, edition, lst, now)
+    message = composer.message(subscriber)
     if message is None:
         raise SelectionError(f"{subscriber.email} gets none of the sections in edition "
                              f"{edition.key}", "nothing would be sent to them")
-    return write_preview(message, out_dir, edition.key)
+    slugs = tuple(s.slug for s in edition.for_sections(subscriber.sections))
+    return Sample(edition, lst, message, slugs, composer.notes.get(slugs, ()))
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    edition: str
+    recipient: str
+    findings: tuple[lint.Finding, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def errors(self) -> list[lint.Finding]:
+        return lint.errors(list(self.findings))
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CHECK if self.errors else EXIT_OK
+
+    def as_dict(self) -> dict:
+        return {"edition": self.edition, "recipient": self.recipient,
+                "errors": len(self.errors), "warnings": len(self.findings) - len(self.errors),
+                "notes": list(self.notes), "findings": [f.as_dict() for f in self.findings]}
+
+
+def check(ctx: Context, list_name: str | None, *, now: datetime,
+          subscriber_email: str | None = None) -> CheckReport:
+    """Lint today's message (a sample reader's with every section, or one subscriber's)."""
+    composed = sample(ctx, list_name, now=now, subscriber_email=subscriber_email)
+    return _report(composed.edition.key, composed.message, composed.notes)
+
+
+def _report(key: str, message: OutgoingMessage, notes: tuple[str, ...]) -> CheckReport:
+    findings = lint.check(message.raw)
+    findings.sort(key=lambda f: f.severity != lint.ERROR)
+    return CheckReport(key, message.recipient, tuple(findings), notes)
+
+
+def _checked(summary: SendSummary, composer: Composer) -> bool:
+    """Check the edition's fullest message before anything is sent; False stops the run."""
+    full = Subscriber(id=SAMPLE_RECIPIENT.subscriber_id, email=SAMPLE_RECIPIENT.email,
+                      name=SAMPLE_RECIPIENT.name)
+    report = _report(composer.edition.key, composer.message(full),
+                     composer.notes.get(tuple(s.slug for s in composer.edition.sections), ()))
+    summary.notes = list(report.notes)
+    summary.findings = [f.as_dict() for f in report.findings]
+    if report.errors:
+        summary.status = "check-failed"
+        summary.message = (f"digest check found {len(report.errors)} error(s) in the composed "
+                           f"message; nothing sent (first: {report.errors[0]})")
+    return not report.errors
+
+
+@dataclass(frozen=True)
+class Preview:
+    edition: str
+    recipient: str
+    html: Path
+    text: Path
+    eml: Path
+    notes: tuple[str, ...] = ()
+
+
+def preview(ctx: Context, list_name: str | None, out_dir: Path, *, now: datetime,
+            subscriber_email: str | None = None) -> Preview:
+    """Write one recipient's message as .html, .txt and .eml; changes nothing in the store."""
+    composed = sample(ctx, list_name, now=now, subscriber_email=subscriber_email)
+    written = write_preview(composed.message, out_dir, composed.edition.key)
+    return Preview(written.edition, written.recipient, written.html, written.text, written.eml,
+                   composed.notes)
 
 
 def write_preview(message: OutgoingMessage, out_dir: Path, edition_key_: str) -> Preview:
@@ -332,9 +522,17 @@ def import_subscribers(ctx: Context, path: Path, now: datetime, *, dry_run: bool
     good, rejects = subs.read_file(path, lists=lists, sections=sections, default_lists=default)
     result = ImportResult(path=str(path), rows=len(good) + len(rejects), rejected=rejects,
                           dry_run=dry_run)
-    if dry_run or not good:
+    if not good:
         return result
-    counts = ctx.store.add_subscribers(good, now, existing=existing, allow_suppressed=force)
+    if not force:  # a suppressed address is a bad row of its own, not the end of the import
+        suppressed = ctx.store.suppressed_among([g.email for g in good])
+        result.rejected += [subs.Reject(g.line, f"{g.email} is on the suppression list "
+                                        f"({suppressed[g.email.casefold()]}); --force imports it")
+                            for g in good if g.email.casefold() in suppressed]
+        result.rejected.sort(key=lambda r: r.line)
+        good = [g for g in good if g.email.casefold() not in suppressed]
+    counts = ctx.store.add_subscribers(good, now, existing=existing, allow_suppressed=force,
+                                       dry_run=dry_run)
     result.added, result.updated, result.skipped = (counts["added"], counts["updated"],
                                                     counts["skipped"])
     return result
@@ -342,3 +540,193 @@ def import_subscribers(ctx: Context, path: Path, now: datetime, *, dry_run: bool
 
 def set_status(ctx: Context, email: str, status: SubscriberStatus, now: datetime) -> Subscriber:
     return ctx.store.set_status(subs.normalize_email(email), status, now)
+
+
+def unsubscribe(ctx: Context, email: str, list_name: str | None, now: datetime) -> Subscriber:
+    """Unsubscribe from one list, or (without a list) from everything."""
+    email = subs.normalize_email(email)
+    if list_name is None:
+        return ctx.store.set_status(email, SubscriberStatus.unsubscribed, now)
+    sid = ctx.store.subscriber_id_for(email)
+    if sid is None or not ctx.store.set_membership(sid, list_name, now, state="unsubscribed"):
+        raise SubscriberError(f"{email} is not on the list {list_name!r}")
+    return ctx.store.subscriber(email)
+
+
+def resubscribe(ctx: Context, email: str, list_name: str | None, now: datetime, *,
+                force: bool = False) -> Subscriber:
+    return ctx.store.resubscribe(subs.normalize_email(email), now, list_name,
+                                 lift_suppression=force)
+
+
+def set_preferences(ctx: Context, email: str, list_name: str | None, now: datetime, *,
+                    sections: str | None = None, paused: bool | None = None,
+                    join: bool = False) -> Subscriber:
+    """Change one subscription's sections ("" or "all": every section) or pause it; with
+    ``join``, subscribe to the list first."""
+    lst = ctx.newsletter.get_list(list_name)
+    email = subs.normalize_email(email)
+    sid = ctx.store.subscriber_id_for(email)
+    if sid is None:
+        raise SubscriberError(f"no subscriber {email}")
+    chosen: frozenset[str] | None | str = "keep"
+    if sections is not None:
+        known = [s.slug for s in ctx.newsletter.sections_of(lst)]
+        names = () if sections.strip().lower() == "all" else subs.parse_names(
+            sections, known, "section")
+        chosen = frozenset(names) if names else None
+    if not ctx.store.set_membership(sid, lst.name, now, sections=chosen, paused=paused,
+                                    create=join):
+        raise SubscriberError(f"{email} is not on the list {lst.name!r}",
+                              "pass --join to subscribe them to it")
+    return ctx.store.subscriber(email)
+
+
+# -- the public edge (digest.web calls these) -------------------------------------------------
+
+def with_verp(settings: Settings, secret: bytes, message: OutgoingMessage,
+              list_name: str) -> OutgoingMessage:
+    """The message with its VERP envelope sender, when DIGEST_BOUNCE_ADDRESS is set."""
+    from digest.bounces import verp_address
+
+    if settings.bounce_address is None or message.edition_id == 0 \
+            or message.subscriber_id >= 2**32:
+        return message
+    return replace(message, envelope_from=verp_address(
+        secret, settings.bounce_address, message.edition_id, message.subscriber_id, list_name))
+
+
+def view_in_browser(ctx: Context, list_name: str, key: str, subscriber_id: int,
+                    now: datetime) -> str | None:
+    """The HTML of an edition as this reader got it (their sections, their links), or None."""
+    record = ctx.store.record_by_id(subscriber_id)
+    membership = record.membership(list_name) if record else None
+    edition = ctx.store.edition(list_name, key)
+    if membership is None or edition is None:
+        return None
+    lst = ctx.newsletter.get_list(list_name)
+    reader = Subscriber(id=record.id, email=record.email, name=record.name,
+                        sections=membership.sections, lists=(list_name,))
+    message = Composer(ctx, edition, lst, edition.created_at).message(reader)
+    if message is None:
+        return None
+    parsed = message_from_bytes(message.raw, policy=policy.default)
+    return parsed.get_body(("html",)).get_content()
+
+
+async def request_subscription(ctx: Context, email: str, name: str, list_name: str,
+                               sections: frozenset[str] | None, now: datetime,
+                               ip: str | None, transport: Transport | None = None) -> bool:
+    """A web sign-up: store it pending and mail the confirm link (double opt-in).
+
+    False when nothing was mailed (a suppressed address, or a request repeated within ten
+    minutes); the web page answers the same either way, so it tells nobody who is subscribed.
+    """
+    from digest.tokens import make_token
+
+    lst = ctx.newsletter.get_list(list_name)
+    secret = ctx.settings.require_secret()
+    email = subs.normalize_email(email)
+    request = ctx.store.request_confirmation(email, subs.clean_name(name), lst.name, sections,
+                                             now, ip)
+    if request is None:
+        return False
+    request_id, subscriber_id = request
+    url = f"{ctx.settings.base_url}/c/{make_token(secret, request_id, lst.name, 'confirm')}"
+    message = subs.confirmation_message(
+        lst=lst, newsletter_name=ctx.newsletter.name, recipient=email, confirm_url=url,
+        subscriber_id=subscriber_id, request_id=request_id, date=now)
+    transport = transport or make_transport(ctx.settings)
+    try:
+        async with transport.session() as session:
+            result = await session.deliver(message, before_data=lambda: None)
+    except BaseException:
+        ctx.store.cancel_confirmation(request_id)
+        raise
+    if result.state.value != "sent":
+        # Not mailed: forget the request, so that trying again soon is not taken for a flood.
+        ctx.store.cancel_confirmation(request_id)
+        raise SendError(f"the confirmation mail to the relay failed: {result.code} "
+                        f"{result.reply}".strip())
+    return True
+
+
+@dataclass
+class BounceSummary:
+    messages: int = 0
+    reports: dict[str, int] = field(default_factory=dict)  # kind -> count
+    suppressed: int = 0
+    unsubscribed: int = 0
+    soft_counted: int = 0
+    unmatched: int = 0
+    already_seen: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def process_bounces(ctx: Context, path: Path, now: datetime) -> BounceSummary:
+    """Read returned mail and act on it: hard bounces and complaints suppress, soft bounces
+    count (with decay), mailed unsubscribes unsubscribe. Processing twice changes nothing."""
+    from digest import bounces
+
+    secret = ctx.settings.require_secret()
+    summary = BounceSummary()
+    try:
+        messages = list(bounces.read_mailbox(path))
+    except FileNotFoundError:
+        raise SubscriberError(f"{path}: no such Maildir, mbox or .eml file") from None
+    for _name, raw in messages:
+        summary.messages += 1
+        for report in bounces.classify(raw):
+            summary.reports[report.kind] = summary.reports.get(report.kind, 0) + 1
+            _apply_report(ctx, secret, report, now, summary)
+    return summary
+
+
+def _report_target(ctx: Context, secret: bytes, report) -> tuple[int | None, int | None,
+                                                                  str | None]:
+    """(subscriber id, edition id, list name) a report is about, best evidence first."""
+    from digest import bounces
+    from digest.tokens import read_token
+
+    if report.kind == "unsubscribe" and report.token:
+        found = read_token(secret, report.token, "unsubscribe")
+        return (found[0], None, found[1]) if found else (None, None, None)
+    if report.verp:
+        found = bounces.read_verp(secret, report.verp)
+        if found:
+            return found[1], found[0], found[2]
+    if report.recipient:
+        return ctx.store.subscriber_id_for(report.recipient), None, None
+    return None, None, None
+
+
+def _apply_report(ctx: Context, secret: bytes, report, now: datetime,
+                  summary: BounceSummary) -> None:
+    if report.kind not in ("hard", "soft", "complaint", "unsubscribe"):
+        return  # delays, auto-replies and the rest are not failures
+    sid, edition_id, list_name = _report_target(ctx, secret, report)
+    if sid is None or ctx.store.record_by_id(sid) is None:
+        summary.unmatched += 1
+        return
+    if not ctx.store.record_bounce(report.key, sid, edition_id, report.kind, report.status,
+                                   report.diagnostic, now):
+        summary.already_seen += 1
+        return
+    settings = ctx.settings
+    if report.kind == "hard":
+        ctx.store.mark(sid, SubscriberStatus.bounced, "hard-bounce", now)
+        summary.suppressed += 1
+    elif report.kind == "complaint":
+        ctx.store.mark(sid, SubscriberStatus.complained, "complaint", now)
+        summary.suppressed += 1
+    elif report.kind == "unsubscribe" and list_name:
+        ctx.store.set_membership(sid, list_name, now, state="unsubscribed")
+        summary.unsubscribed += 1
+    elif report.kind == "soft":
+        summary.soft_counted += 1
+        score = ctx.store.add_soft_bounce(sid, now, settings.soft_bounce_half_life_days)
+        if score >= settings.soft_bounce_limit:
+            ctx.store.mark(sid, SubscriberStatus.bounced, "soft-bounces", now)
+            summary.suppressed += 1

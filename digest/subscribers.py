@@ -1,29 +1,43 @@
 """Subscribers: address validation, section preferences, import and export files.
 
 Import files are CSV (a header row; ``email`` required; ``name``, ``lists``, ``sections``,
-``status`` optional; ``lists`` and ``sections`` hold semicolon-separated names) or JSON lines
-with the same keys. Reading never stops at a bad row: every bad row is reported with its line
-number and reason, and the good rows are returned for the caller to commit in one transaction.
+``status``, ``consent``, ``consent_at``, ``consent_ip`` optional) or JSON lines (``.jsonl``,
+``.ndjson``) with the same keys. ``lists`` and ``sections`` hold semicolon-separated names:
+
+- a list entry is ``daily`` (subscribed), or ``daily:paused``, ``daily:unsubscribed``,
+  ``daily:pending`` for a subscription in that state;
+- a section entry ``launch-pad`` applies to every list; ``weekly:launch-pad`` to one list
+  only (an export writes that form when a subscriber's lists have different sections).
+
+Reading never stops at a bad row: every bad row is reported with its line number and reason,
+and the good rows are returned for the caller to commit in one transaction. An export is in
+the import format, so export then import gives back the same subscribers.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
-from collections.abc import Collection, Iterable
+import re
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import SubscriberError
-from digest.models import Subscriber, SubscriberStatus
-from digest.store.subscribers import NewSubscriber
+from digest.models import SubscriberStatus
+from digest.store.subscribers import Membership, NewSubscriber, SubscriberRecord
 
-COLUMNS = ("email", "name", "lists", "sections", "status")
+COLUMNS = ("email", "name", "lists", "sections", "status", "consent", "consent_at",
+           "consent_ip")
 MAX_NAME = 200
+_STATE_WORDS = {"active": ("active", False), "paused": ("active", True),
+                "unsubscribed": ("unsubscribed", False), "pending": ("pending", False)}
 
 
 @dataclass(frozen=True)
@@ -42,24 +56,52 @@ def normalize_email(address: str) -> str:
         raise SubscriberError("the email address is empty")
     if any(ch in address for ch in "\r\n\t"):
         raise SubscriberError(f"{address!r} is not a valid email address: it holds a line break")
+    # Fast path for the common plain-ASCII address: its local part needs no normalization
+    # and its domain is checked (by email-validator, once per domain) from a cache. Anything
+    # else takes the full validator.
+    local, _, domain = address.rpartition("@")
+    if len(local) <= 64 and len(address) <= 254 and _SIMPLE_LOCAL.fullmatch(local):
+        normalized = _domain(domain)
+        if normalized is not None:
+            return f"{local}@{normalized}"
     try:
         return validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise SubscriberError(f"{address!r} is not a valid email address: {exc}") from None
 
 
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SIMPLE_LOCAL = re.compile(rf"{_ATOM}(\.{_ATOM})*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain(domain: str) -> str | None:
+    """The normalized form of a valid domain, or None (the full validator then explains)."""
+    if not domain.isascii():
+        return None
+    try:
+        return validate_email(f"a@{domain}", check_deliverability=False).domain
+    except EmailNotValidError:
+        return None
+
+
 def clean_name(name: str | None) -> str:
     name = (name or "").strip()
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    if _CONTROL.search(name):
         raise SubscriberError(f"name {name!r} holds a line break or control character")
     if len(name) > MAX_NAME:
         raise SubscriberError(f"name is longer than {MAX_NAME} characters")
     return name
 
 
+def _split(value: str | None) -> list[str]:
+    return [n.strip() for n in (value or "").replace(",", ";").split(";") if n.strip()]
+
+
 def parse_names(value: str | None, known: Collection[str], what: str) -> tuple[str, ...]:
     """Semicolon- (or comma-) separated names, each checked against ``known``."""
-    names = [n.strip() for n in (value or "").replace(",", ";").split(";") if n.strip()]
+    names = _split(value)
     for name in names:
         if name not in known:
             raise SubscriberError(
@@ -76,40 +118,92 @@ def parse_status(value: str | None) -> SubscriberStatus:
         raise SubscriberError(f"unknown status {value!r} (one of {allowed})") from None
 
 
+def parse_memberships(lists_value: str | None, sections_value: str | None, *,
+                      lists: Collection[str], sections: Collection[str],
+                      default_lists: tuple[str, ...]) -> tuple[Membership, ...]:
+    """The subscriptions a row asks for (see the module docstring for the notation)."""
+    states: dict[str, str] = {}
+    for entry in _split(lists_value):
+        name, _, word = entry.partition(":")
+        if name not in lists:
+            raise SubscriberError(f"unknown list {name!r} (known: {', '.join(sorted(lists))})")
+        if word and word not in _STATE_WORDS:
+            raise SubscriberError(f"unknown list state {word!r} in {entry!r} "
+                                  f"(one of {', '.join(_STATE_WORDS)})")
+        states[name] = word or "active"
+    if not states:
+        states = dict.fromkeys(default_lists, "active")
+    common: set[str] = set()
+    per_list: dict[str, set[str]] = {}
+    for entry in _split(sections_value):
+        scope, _, slug = entry.rpartition(":")
+        if slug not in sections:
+            raise SubscriberError(
+                f"unknown section {slug!r} (known: {', '.join(sorted(sections))})")
+        if scope and scope not in states:
+            raise SubscriberError(f"section {entry!r} names a list the row is not on")
+        (per_list.setdefault(scope, set()) if scope else common).add(slug)
+    out = []
+    for name, word in states.items():
+        chosen = per_list.get(name) or common
+        state, paused = _STATE_WORDS[word]
+        out.append(Membership(name, state, paused, frozenset(chosen) if chosen else None))
+    return tuple(out)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SubscriberError(f"consent_at {value!r} is not an ISO 8601 time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
 def new_subscriber(row: dict, *, lists: Collection[str], sections: Collection[str],
-                   default_lists: tuple[str, ...], source: str) -> NewSubscriber:
+                   default_lists: tuple[str, ...], source: str, line: int = 0) -> NewSubscriber:
     """One validated subscriber from a row of strings (CLI arguments or a file row)."""
-    chosen_lists = parse_names(row.get("lists"), lists, "list") or default_lists
-    chosen_sections = parse_names(row.get("sections"), sections, "section")
+    memberships = parse_memberships(row.get("lists"), row.get("sections"), lists=lists,
+                                    sections=sections, default_lists=default_lists)
+    ip = (row.get("consent_ip") or "").strip()[:64] or None
     return NewSubscriber(
         email=normalize_email(row.get("email") or ""),
         name=clean_name(row.get("name")),
-        lists=chosen_lists,
-        sections=frozenset(chosen_sections) if chosen_sections else None,
+        lists=tuple(m.list for m in memberships),
+        sections=memberships[0].sections if memberships else None,
         status=parse_status(row.get("status")),
-        consent_source=(row.get("consent") or source).strip()[:200] or source,
+        consent_source=clean_name((row.get("consent") or source)[:200]) or source,
+        consent_at=_parse_time(row.get("consent_at")),
+        consent_ip=clean_name(ip) or None,
+        memberships=memberships,
+        line=line,
     )
 
 
-def _rows(path: Path) -> Iterable[tuple[int, dict | str]]:
+def _json_rows(text: str) -> Iterator[tuple[int, dict | str]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, f"not JSON: {exc.msg}"
+            continue
+        if not isinstance(obj, dict):
+            yield number, "not a JSON object"
+            continue
+        for key in ("lists", "sections"):
+            if isinstance(obj.get(key), list):
+                obj[key] = ";".join(str(v) for v in obj[key])
+        yield number, {k: (v if v is None else str(v)) for k, v in obj.items()}
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict | str]]:
     """(line number, row dict) per data row; a string instead of a dict is a parse error."""
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, f"not JSON: {exc.msg}"
-                continue
-            if not isinstance(obj, dict):
-                yield number, "not a JSON object"
-                continue
-            for key in ("lists", "sections"):
-                if isinstance(obj.get(key), list):
-                    obj[key] = ";".join(str(v) for v in obj[key])
-            yield number, {k: (v if v is None else str(v)) for k, v in obj.items()}
+        yield from _json_rows(text)
         return
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in reader.fieldnames or []]
@@ -141,9 +235,13 @@ def read_file(path: Path, *, lists: Collection[str], sections: Collection[str],
                 continue
             try:
                 item = new_subscriber(row, lists=lists, sections=sections,
-                                      default_lists=default_lists, source=source)
+                                      default_lists=default_lists, source=source, line=number)
             except SubscriberError as exc:
                 rejects.append(Reject(number, str(exc)))
+                continue
+            if not item.lists:
+                rejects.append(Reject(number, "no list: this newsletter has several lists, "
+                                              "name them in a 'lists' column"))
                 continue
             key = item.email.casefold()
             if key in seen:
@@ -157,19 +255,100 @@ def read_file(path: Path, *, lists: Collection[str], sections: Collection[str],
     return good, rejects
 
 
-def write_csv(subscribers: Iterable[Subscriber], out: TextIO) -> int:
+# -- export -----------------------------------------------------------------------------------
+
+def _lists_cell(record: SubscriberRecord) -> list[str]:
+    words = {("active", False): "", ("active", True): ":paused",
+             ("unsubscribed", False): ":unsubscribed", ("unsubscribed", True): ":unsubscribed",
+             ("pending", False): ":pending", ("pending", True): ":pending"}
+    return [m.list + words[(m.state, m.paused)] for m in record.memberships]
+
+
+def _sections_cell(record: SubscriberRecord) -> list[str]:
+    chosen = {m.sections for m in record.memberships}
+    if len(chosen) <= 1:
+        only = next(iter(chosen), None)
+        return sorted(only) if only else []
+    return [f"{m.list}:{slug}" for m in record.memberships for slug in sorted(m.sections or ())]
+
+
+def as_dict(record: SubscriberRecord) -> dict:
+    """A subscriber as the JSON of ``list`` and ``export``: always ``email`` and ``status``."""
+    first = record.memberships[0].sections if record.memberships else None
+    return {"email": record.email, "name": record.name, "status": record.status.value,
+            "lists": _lists_cell(record), "sections": sorted(first) if first else None,
+            "consent": record.consent_source,
+            "consent_at": record.consent_at.isoformat() if record.consent_at else None,
+            "consent_ip": record.consent_ip}
+
+
+def export_row(record: SubscriberRecord) -> dict:
+    """A subscriber in the import format (CSV cells, or JSON lines with lists)."""
+    return as_dict(record) | {"sections": _sections_cell(record)}
+
+
+def write_csv(records: Iterable[SubscriberRecord], out: TextIO) -> int:
     """Export in the import format, so that an export imports back unchanged."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     count = 0
-    for sub in subscribers:
-        sections = ";".join(sorted(sub.sections)) if sub.sections else ""
-        writer.writerow([sub.email, sub.name, ";".join(sub.lists), sections, sub.status.value])
+    for record in records:
+        row = export_row(record)
+        writer.writerow(["" if row[c] is None else ";".join(row[c]) if isinstance(row[c], list)
+                         else row[c] for c in COLUMNS])
         count += 1
     return count
 
 
-def as_dict(sub: Subscriber) -> dict:
-    return {"email": sub.email, "name": sub.name, "status": sub.status.value,
-            "lists": list(sub.lists),
-            "sections": None if sub.sections is None else sorted(sub.sections)}
+def write_jsonl(records: Iterable[SubscriberRecord], out: TextIO) -> int:
+    count = 0
+    for record in records:
+        out.write(json.dumps(export_row(record), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def detail(record: SubscriberRecord, suppressed: str | None) -> dict:
+    """Everything ``show`` prints about one subscriber."""
+    return as_dict(record) | {
+        "subscriptions": {m.list: None if m.sections is None else sorted(m.sections)
+                          for m in record.memberships},
+        "memberships": {m.list: {"state": m.state, "paused": m.paused}
+                        for m in record.memberships},
+        "soft_bounces": round(record.soft_bounces, 2),
+        "suppressed": suppressed,
+    }
+
+
+# -- double opt-in ----------------------------------------------------------------------------
+
+def confirmation_message(*, lst, newsletter_name: str, recipient: str, confirm_url: str,
+                         subscriber_id: int, request_id: int, date: datetime,
+                         envelope_from: str | None = None):
+    """The confirmation mail of a web sign-up, as an ``OutgoingMessage``. Pure.
+
+    Plain text only, no tracking; the recipient's name is left out of the headers, so nothing
+    a stranger typed into the form reaches a header but a validated address.
+    """
+    from email.message import EmailMessage
+    from email.policy import SMTP
+    from email.utils import format_datetime, make_msgid
+
+    from digest.models import OutgoingMessage
+
+    domain = lst.sender_address.rpartition("@")[2]
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = lst.sender
+    msg["To"] = recipient
+    msg["Subject"] = f"Confirm your subscription to {lst.title}"
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = make_msgid(f"confirm.{request_id}", domain=domain)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(
+        f"Someone, probably you, asked to receive {lst.title} from {newsletter_name} at this\n"
+        f"address. To confirm, open this link:\n\n{confirm_url}\n\n"
+        "If you did not ask for it, ignore this message: you will get nothing more.\n\n"
+        f"-- \n{lst.postal_address}\n")
+    return OutgoingMessage(edition_id=0, subscriber_id=subscriber_id, recipient=recipient,
+                           envelope_from=envelope_from or lst.sender_address,
+                           message_id=msg["Message-ID"], raw=msg.as_bytes())

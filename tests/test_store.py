@@ -82,12 +82,12 @@ def test_ledger_rows_are_unique_and_recover_after_a_crash(store):
     ids = [s.id for s in store.recipients("daily")]
     assert store.enqueue(edition.id, ids, NOW) == 4
     assert store.enqueue(edition.id, ids, NOW) == 0
-    claimed = store.claim(edition.id, 3, NOW)
+    claimed = store.claim(edition.id, "daily", 3, NOW, "run-1")
     assert len(claimed) == 3
-    store.mark(claimed[0][0], DeliveryState.in_data, NOW)
-    store.mark(claimed[1][0], DeliveryState.sent, NOW)
+    store.mark_delivery(claimed[0].row_id, DeliveryState.in_data, NOW)
+    store.mark_delivery(claimed[1].row_id, DeliveryState.sent, NOW)
     assert store.counts(edition.id) == {"in_data": 1, "sent": 1, "sending": 1, "queued": 1}
     assert store.recover(edition.id, NOW) == {"requeued": 1, "unknown": 1}
     assert store.counts(edition.id) == {"unknown": 1, "sent": 1, "queued": 2}
-    assert len(store.claim(edition.id, 10, NOW)) == 2
-    assert len(store.claim(edition.id, 10, NOW)) == 0
+    assert len(store.claim(edition.id, "daily", 10, NOW, "run-2")) == 2
+    assert len(store.claim(edition.id, "daily", 10, NOW, "run-2")) == 0

@@ -7,13 +7,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from digest import subscribers as subs
 from digest.errors import SubscriberError
 from digest.models import SubscriberStatus
-from digest.store.subscribers import NewSubscriber
-
-from conftest import ROOT
+from digest.store.subscribers import Membership, NewSubscriber
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
 LISTS = ["daily"]
@@ -139,7 +138,7 @@ def test_export_then_import_round_trips(store, tmp_path):
     good, _ = read(ROOT / "subscribers" / "example.csv")
     store.add_subscribers(good, NOW)
     buffer = io.StringIO()
-    assert subs.write_csv(store.subscribers(), buffer) == 6
+    assert subs.write_csv(store.records(), buffer) == 6
     exported = write(tmp_path, buffer.getvalue(), "export.csv")
     again, rejects = read(exported)
     assert rejects == []
@@ -176,3 +175,76 @@ def test_recipients_are_active_and_unsuppressed(store):
     assert store.deliverable(grace.id, "daily")
     store.set_status(grace.email, SubscriberStatus.unsubscribed, NOW)
     assert not store.deliverable(grace.id, "daily")
+
+
+def _two_lists(store):
+    store.ensure_lists([("daily", "Daily"), ("weekly", "Weekly")])
+
+
+def test_export_keeps_list_states_sections_and_consent(store, tmp_path):
+    _two_lists(store)
+    consent_at = datetime(2025, 3, 1, 9, 30, tzinfo=timezone.utc)
+    store.add_subscribers([NewSubscriber(
+        email="many@example.com", name="Many", consent_source="paper form",
+        consent_at=consent_at, consent_ip="192.0.2.7",
+        memberships=(Membership("daily", "active", True, frozenset({"launch-pad"})),
+                     Membership("weekly", "unsubscribed", False, None)))], NOW)
+    for writer, name in ((subs.write_csv, "out.csv"), (subs.write_jsonl, "out.jsonl")):
+        buffer = io.StringIO()
+        writer(store.records(), buffer)
+        path = write(tmp_path, buffer.getvalue(), name)
+        good, rejects = subs.read_file(path, lists=["daily", "weekly"], sections=SECTIONS,
+                                       default_lists=())
+        assert rejects == []
+        (item,) = good
+        assert item.memberships == (
+            Membership("daily", "active", True, frozenset({"launch-pad"})),
+            Membership("weekly", "unsubscribed", False, None))
+        assert (item.consent_source, item.consent_at, item.consent_ip) == (
+            "paper form", consent_at, "192.0.2.7")
+
+
+def test_list_states_and_qualified_sections_in_a_file(tmp_path):
+    path = write(tmp_path, "email,lists,sections\n"
+                           "a@example.com,daily:paused;weekly,weekly:launch-pad\n"
+                           "b@example.com,daily:gone,\n"
+                           "c@example.com,daily,monthly:launch-pad\n")
+    good, rejects = subs.read_file(path, lists=["daily", "weekly"], sections=SECTIONS,
+                                   default_lists=())
+    assert good[0].memberships == (Membership("daily", "active", True, None),
+                                   Membership("weekly", "active", False,
+                                              frozenset({"launch-pad"})))
+    assert [(r.line, r.reason.split(" (")[0]) for r in rejects] == [
+        (3, "unknown list state 'gone' in 'daily:gone'"),
+        (4, "section 'monthly:launch-pad' names a list the row is not on")]
+
+
+def test_dry_run_counts_and_rolls_back(store):
+    _seed(store)
+    good, _ = read(ROOT / "subscribers" / "example.csv")
+    assert store.add_subscribers(good, NOW, existing="update", dry_run=True)["added"] == 6
+    assert store.records() == []
+
+
+def test_ids_of_removed_subscribers_are_never_reused(store):
+    _seed(store)
+    store.add_subscribers([NewSubscriber(email="a@example.com", lists=("daily",)),
+                           NewSubscriber(email="b@example.com", lists=("daily",))], NOW)
+    gone = store.subscriber("b@example.com").id
+    store.remove_subscriber("b@example.com", NOW, erase=True)
+    store.add_subscribers([NewSubscriber(email="c@example.com", lists=("daily",))], NOW)
+    assert store.subscriber("c@example.com").id > gone
+
+
+def test_leaving_the_last_list_unsubscribes_and_resubscribe_needs_force_when_suppressed(store):
+    _seed(store)
+    store.add_subscribers([NewSubscriber(email="l@example.com", lists=("daily",))], NOW)
+    sid = store.subscriber("l@example.com").id
+    assert store.set_membership(sid, "daily", NOW, state="unsubscribed")
+    assert store.subscriber("l@example.com").status is SubscriberStatus.unsubscribed
+    assert not store.deliverable(sid, "daily")
+    store.suppress("l@example.com", "complaint", NOW)
+    with pytest.raises(SubscriberError, match="suppression list"):
+        store.resubscribe("l@example.com", NOW)
+    store.resubscribe("l@example.com", NOW, lift_suppression=True)
+    assert store.deliverable(sid, "daily")

@@ -42,7 +42,8 @@ def init() -> None:
 
 
 # Each module registers its commands on the app; add new ones here.
-from digest.cli import ingest, preview, send, subscribers  # noqa: E402,F401
+from digest.cli import check, ingest, preview, send, subscribers  # noqa: E402,F401
+from digest.cli import bounces, lists, serve  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Commands that manage subscribers."""
+"""Commands that manage subscribers: add, remove, (un|re)subscribe, list, show, import,
+export, prefs. Each parses its arguments, calls ``digest.pipeline`` or the store, prints."""
 
 from __future__ import annotations
 
@@ -10,10 +11,24 @@ import typer
 
 from digest import pipeline
 from digest import subscribers as subs
-from digest.cli._app import (Format, JsonOpt, ListOpt, context, emit_json, err, out,
-                             print_rows, subscribers_app)
-from digest.errors import ImportError_
+from digest.cli._app import (
+    Format,
+    JsonOpt,
+    ListOpt,
+    context,
+    emit_json,
+    err,
+    out,
+    print_rows,
+    subscribers_app,
+)
+from digest.errors import ImportError_, SubscriberError
 from digest.models import SubscriberStatus
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f",
+                                           help="table (a terminal), csv or json (lines).")]
+COLUMNS = ["email", "name", "status", "lists", "sections"]
+
 
 @subscribers_app.command("add")
 def subscribers_add(
@@ -23,13 +38,16 @@ def subscribers_add(
                                                            help="A list (repeatable).")] = None,
         sections: Annotated[str, typer.Option(
             help="Section slugs, comma- or semicolon-separated (default: all).")] = "",
+        consent: Annotated[str, typer.Option(
+            help="Where the consent came from, e.g. 'paper form 2026-03'.")] = "cli",
         force: Annotated[bool, typer.Option(help="Add even a suppressed address.")] = False,
 ) -> None:
-    """Add a subscriber (active, with consent source 'cli')."""
+    """Add a subscriber (active, with the consent source given)."""
     with context() as ctx:
         sub = pipeline.add_subscriber(ctx, {"email": email, "name": name,
                                             "lists": ";".join(lists or []),
-                                            "sections": sections}, pipeline.utcnow(), force=force)
+                                            "sections": sections, "consent": consent},
+                                      pipeline.utcnow(), force=force)
     out.print(f"added {sub.email} to {', '.join(sub.lists)}", markup=False)
 
 
@@ -42,52 +60,90 @@ def subscribers_remove(email: str, erase: Annotated[bool, typer.Option(
     out.print(f"removed {email}" + (" and suppressed its hash" if erase else ""), markup=False)
 
 
-def _set_status(email: str, status: SubscriberStatus) -> None:
-    with context() as ctx:
-        sub = pipeline.set_status(ctx, email, status, pipeline.utcnow())
-    out.print(f"{sub.email}: {sub.status.value}", markup=False)
-
-
 @subscribers_app.command("unsubscribe")
-def subscribers_unsubscribe(email: str) -> None:
-    """Mark a subscriber unsubscribed: they get nothing more, even from a running send."""
-    _set_status(email, SubscriberStatus.unsubscribed)
+def subscribers_unsubscribe(email: str, lst: Annotated[Optional[str], typer.Option(
+        "--list", "-l", help="Only this list (default: every list).")] = None) -> None:
+    """Unsubscribe someone: they get nothing more, even from a running send."""
+    with context() as ctx:
+        sub = pipeline.unsubscribe(ctx, email, lst, pipeline.utcnow())
+    out.print(f"{sub.email}: {sub.status.value}" + (f" (left {lst})" if lst else ""),
+              markup=False)
 
 
 @subscribers_app.command("resubscribe")
-def subscribers_resubscribe(email: str) -> None:
+def subscribers_resubscribe(
+        email: str,
+        lst: Annotated[Optional[str], typer.Option(
+            "--list", "-l", help="Only this list (default: every list they left).")] = None,
+        force: Annotated[bool, typer.Option(
+            help="Also lift a suppression (bounce, complaint, erasure).")] = False) -> None:
     """Make an unsubscribed subscriber active again (only with their consent)."""
-    _set_status(email, SubscriberStatus.active)
+    with context() as ctx:
+        sub = pipeline.resubscribe(ctx, email, lst, pipeline.utcnow(), force=force)
+    out.print(f"{sub.email}: {sub.status.value}", markup=False)
 
 
 @subscribers_app.command("list")
 def subscribers_list(lst: ListOpt = None,
                      status: Annotated[Optional[SubscriberStatus], typer.Option()] = None,
-                     fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+                     fmt: FormatOpt = Format.table) -> None:
     """List subscribers, with their lists, sections and status."""
     with context() as ctx:
-        rows = [subs.as_dict(s) for s in ctx.store.subscribers(lst, status)]
-    print_rows(rows, fmt, ["email", "name", "status", "lists", "sections"])
+        rows = [subs.as_dict(r) for r in ctx.store.records(lst, status)]
+    print_rows(rows, fmt, COLUMNS)
 
 
 @subscribers_app.command("show")
-def subscribers_show(email: str, as_json: JsonOpt = False) -> None:
-    """Show one subscriber: status and, per list, the sections they get."""
+def subscribers_show(email: str, as_json: JsonOpt = False,
+                     fmt: Annotated[Optional[Format], typer.Option(
+                         "--format", "-f", help="table, csv or json.")] = None) -> None:
+    """Show one subscriber: status, consent and, per list, state and sections."""
     with context() as ctx:
-        sub = ctx.store.subscriber(subs.normalize_email(email))
-        if sub is None:
-            typer.echo(f"error: no subscriber {email}", err=True)
-            raise typer.Exit(6)
-        prefs = ctx.store.subscriptions(sub.email)
-    data = subs.as_dict(sub) | {"subscriptions": {k: (None if v is None else sorted(v))
-                                                  for k, v in prefs.items()}}
-    if as_json:
+        record = ctx.store.record(subs.normalize_email(email))
+        if record is None:
+            raise_missing(email)
+        data = subs.detail(record, ctx.store.suppression(record.email))
+    if as_json or fmt is Format.json:
         emit_json(data)
         return
-    out.print(f"{sub.email}  {sub.name}  [{sub.status.value}]", markup=False)
+    if fmt is Format.csv:
+        print_rows([subs.export_row(record)], Format.csv, list(subs.COLUMNS))
+        return
+    out.print(f"{data['email']}  {data['name']}  [{data['status']}]", markup=False)
+    out.print(f"  consent: {data['consent'] or '-'} at {data['consent_at'] or '-'}"
+              + (f" from {data['consent_ip']}" if data["consent_ip"] else ""), markup=False)
+    if data["suppressed"]:
+        out.print(f"  suppressed: {data['suppressed']}", markup=False)
     for name, sections in data["subscriptions"].items():
-        out.print(f"  {name}: {', '.join(sections) if sections else 'all sections'}",
+        state = data["memberships"][name]
+        label = state["state"] + (", paused" if state["paused"] else "")
+        out.print(f"  {name} ({label}): {', '.join(sections) if sections else 'all sections'}",
                   markup=False)
+
+
+def raise_missing(email: str) -> None:
+    raise SubscriberError(f"no subscriber {email}")
+
+
+@subscribers_app.command("prefs")
+def subscribers_prefs(
+        email: str, lst: ListOpt = None,
+        sections: Annotated[Optional[str], typer.Option(
+            help="Section slugs, comma-separated, or 'all'.")] = None,
+        pause: Annotated[Optional[bool], typer.Option(
+            "--pause/--resume", help="Pause the subscription, or resume it.")] = None,
+        join: Annotated[bool, typer.Option(
+            help="Subscribe them to the list if they are not on it.")] = False) -> None:
+    """Change the sections someone gets on a list, or pause it."""
+    with context() as ctx:
+        pipeline.set_preferences(ctx, email, lst, pipeline.utcnow(), sections=sections,
+                                 paused=pause, join=join)
+        record = ctx.store.record(subs.normalize_email(email))
+        data = subs.detail(record, None)
+    for name, chosen in data["subscriptions"].items():
+        paused = " (paused)" if data["memberships"][name]["paused"] else ""
+        out.print(f"{data['email']} {name}{paused}: "
+                  f"{', '.join(chosen) if chosen else 'all sections'}", markup=False)
 
 
 @subscribers_app.command("import")
@@ -99,9 +155,9 @@ def subscribers_import(
         force: Annotated[bool, typer.Option(help="Import suppressed addresses too.")] = False,
         as_json: JsonOpt = False,
 ) -> None:
-    """Import subscribers. Columns: email (required), name, lists, sections, status.
-    Bad rows are reported with their line number; the good rows are stored in one
-    transaction; the exit code is non-zero if any row was rejected."""
+    """Import subscribers. Columns: email (required), name, lists, sections, status, consent,
+    consent_at, consent_ip. Bad rows are reported with their line number; the good rows are
+    stored in one transaction; the exit code is 5 if any row was rejected."""
     with context() as ctx:
         result = pipeline.import_subscribers(ctx, path, pipeline.utcnow(), dry_run=dry_run,
                                              existing="skip" if skip_existing else "update",
@@ -110,9 +166,9 @@ def subscribers_import(
         err.print(f"{path}:{reject.line}: {reject.reason}", markup=False)
     if as_json:
         emit_json({"path": result.path, "rows": result.rows, "added": result.added,
-               "updated": result.updated, "unchanged": result.skipped,
-               "rejected": [{"line": r.line, "reason": r.reason} for r in result.rejected],
-               "dry_run": dry_run})
+                   "updated": result.updated, "unchanged": result.skipped,
+                   "rejected": [{"line": r.line, "reason": r.reason} for r in result.rejected],
+                   "dry_run": dry_run})
     else:
         verb = "would import" if dry_run else "imported"
         out.print(f"{verb} {path}: {result.added} added, {result.updated} updated, "
@@ -122,16 +178,21 @@ def subscribers_import(
 
 
 @subscribers_app.command("export")
-def subscribers_export(lst: ListOpt = None,
-                       output: Annotated[Optional[Path], typer.Option(
-                           "--out", "-o", help="Write here instead of stdout.")] = None) -> None:
-    """Export subscribers as CSV in the import format."""
+def subscribers_export(
+        lst: ListOpt = None,
+        status: Annotated[Optional[SubscriberStatus], typer.Option()] = None,
+        fmt: Annotated[Format, typer.Option(
+            "--format", "-f", help="csv (default) or json (JSON lines); both import back.")
+        ] = Format.csv,
+        output: Annotated[Optional[Path], typer.Option(
+            "--out", "-o", help="Write here instead of stdout.")] = None) -> None:
+    """Export subscribers in the import format (export then import loses nothing)."""
     with context() as ctx:
-        items = ctx.store.subscribers(lst)
+        records = ctx.store.records(lst, status)
+    write = subs.write_jsonl if fmt is Format.json else subs.write_csv
     if output is None:
-        subs.write_csv(items, sys.stdout)
+        write(records, sys.stdout)
         return
     with open(output, "w", encoding="utf-8", newline="") as fh:
-        count = subs.write_csv(items, fh)
+        count = write(records, fh)
     err.print(f"exported {count} subscribers to {output}", markup=False)
-

@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from digest.errors import StoreError
 from digest.store.articles import ArticleQueries
+from digest.store.edge import EdgeQueries
 from digest.store.editions import EditionQueries
 from digest.store.ledger import LedgerQueries
 from digest.store.migrations import migrate
@@ -55,7 +56,7 @@ def _engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
-class Store(ArticleQueries, SubscriberQueries, EditionQueries, LedgerQueries):
+class Store(ArticleQueries, SubscriberQueries, EditionQueries, LedgerQueries, EdgeQueries):
     def __init__(self, engine: Engine):
         self.engine = engine
 

@@ -50,9 +50,34 @@ def _m001_initial(conn: Connection) -> None:
     create_tables(conn, *tables)
 
 
+def _m003_subscribers_web(conn: Connection) -> None:
+    for name in ("consent_ip", "soft_bounces", "soft_bounce_at"):
+        add_column(conn, schema.subscribers, name)
+    for name in ("state", "paused", "updated_at"):
+        add_column(conn, schema.subscriptions, name)
+    create_tables(conn, schema.confirmations, schema.bounces, schema.counters)
+
+
+def _m002_sender(conn: Connection) -> None:
+    # The run that claimed a row (so a run never re-claims its own deferred rows) and the
+    # relay that took it (hourly rate limits count across runs).
+    add_column(conn, schema.deliveries, "run_id")
+    add_column(conn, schema.deliveries, "relay")
+    add_index(conn, schema.deliveries, "ix_deliveries_relay_sent")
+    add_index(conn, schema.deliveries, "ix_deliveries_subscriber")
+
+
+def _m004_feed_health(conn: Connection) -> None:
+    add_column(conn, schema.feeds, "failures")
+    add_column(conn, schema.feeds, "failing_since")
+
+
 MIGRATIONS = [
     (1, "initial schema", _m001_initial),
+    (2, "sender: run and relay of each delivery", _m002_sender),
     # Numbers reserved: 2 sender, 3 subscribers and web, 4 feeds. Append, never reorder.
+    (3, "subscriber states, consent address, confirmations, bounces", _m003_subscribers_web),
+    (4, "feed health: failures in a row and since when", _m004_feed_health),
 ]
 
 

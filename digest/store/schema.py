@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy import (
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -66,6 +68,9 @@ feeds = Table(
     Column("last_fetched_at", UTCDateTime),
     Column("last_success_at", UTCDateTime),
     Column("entries", Integer),
+    # Health: failed fetches in a row, and when the current run of failures began.
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("failing_since", UTCDateTime),
 )
 
 articles = Table(
@@ -103,6 +108,9 @@ subscribers = Table(
     Column("consent_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("consent_ip", String(64)),  # where a web sign-up was confirmed from
+    Column("soft_bounces", Float, nullable=False, server_default=text("0")),  # decaying score
+    Column("soft_bounce_at", UTCDateTime),
 )
 
 subscriptions = Table(
@@ -112,6 +120,44 @@ subscriptions = Table(
     Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True),
     Column("sections", Text),  # space-separated slugs; NULL means every section
     Column("created_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False, server_default=text("'active'")),  # or unsubscribed
+    Column("paused", Integer, nullable=False, server_default=text("0")),
+    Column("updated_at", UTCDateTime),
+)
+
+# Double opt-in requests: the confirm link's token names a row here, so it works once.
+confirmations = Table(
+    "confirmations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), nullable=False),
+    Column("sections", Text),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("requested_ip", String(64)),
+    Column("used_at", UTCDateTime),
+    Index("ix_confirmations_subscriber", "subscriber_id"),
+)
+
+# Processed bounces, complaints and mailed unsubscribes; ``key`` makes processing idempotent.
+bounces = Table(
+    "bounces", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE")),
+    Column("edition_id", Integer),
+    Column("kind", String(16), nullable=False),  # hard, soft, complaint, unsubscribe, ...
+    Column("status", String(16)),  # the DSN status code, e.g. 5.1.1
+    Column("diagnostic", Text),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
+# Named high-water marks; "subscriber_id" keeps ids of deleted subscribers from being reused,
+# so a link mailed to an erased subscriber can never act for a newer one.
+counters = Table(
+    "counters", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Integer, nullable=False),
 )
 
 editions = Table(
@@ -150,8 +196,12 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    Column("run_id", String(32)),  # the send run that last claimed the row
+    Column("relay", String(200)),  # host:port of the relay that last took the row
     UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
     Index("ix_deliveries_edition_state", "edition_id", "state"),
+    Index("ix_deliveries_relay_sent", "relay", "sent_at"),
+    Index("ix_deliveries_subscriber", "subscriber_id"),
 )
 
 suppressions = Table(

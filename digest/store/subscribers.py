@@ -1,12 +1,22 @@
-"""Queries on lists, subscribers, subscriptions and suppressions."""
+"""Queries on lists, subscribers, their subscriptions, consent and suppressions.
+
+A subscriber has one overall status (pending, active, unsubscribed, bounced, complained) and
+one subscription per list, each with its own state (active, pending, unsubscribed), a pause
+flag and its sections (NULL: every section). Mail goes only to an active subscriber's active,
+unpaused subscriptions whose address is not suppressed. Suppressions are keyed by a hash of
+the folded address, so an erased person leaves nothing else behind.
+
+Imports are batched: existing rows and suppressions are read in chunks and new rows written
+with executemany, in one transaction, so 100,000 rows take seconds, not minutes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, and_, delete, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 
 from digest.errors import SubscriberError
 from digest.models import Subscriber, SubscriberStatus
@@ -14,11 +24,27 @@ from digest.store import schema
 from digest.store._sql import address_hash, email_key, insert_ignore
 
 s, sub, lst, sup = schema.subscribers, schema.subscriptions, schema.lists, schema.suppressions
+CHUNK = 900  # bound values per IN (...): below SQLite's old limit of 999
+LIST_STATES = ("active", "pending", "unsubscribed")
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One subscription: a list, its state, whether it is paused, and its sections."""
+
+    list: str
+    state: str = "active"
+    paused: bool = False
+    sections: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
 class NewSubscriber:
-    """A subscriber to add or import: ``sections`` None means every section."""
+    """A subscriber to add or import: ``sections`` None means every section.
+
+    ``memberships`` overrides ``lists``/``sections`` per list when given (an export's rows
+    carry them, so that a round trip keeps per-list states and sections).
+    """
 
     email: str
     name: str = ""
@@ -26,6 +52,38 @@ class NewSubscriber:
     sections: frozenset[str] | None = None
     status: SubscriberStatus = SubscriberStatus.active
     consent_source: str | None = None
+    consent_at: datetime | None = None
+    consent_ip: str | None = None
+    memberships: tuple[Membership, ...] | None = None
+    line: int = 0  # where it was read from, for reporting
+
+    def all_memberships(self) -> tuple[Membership, ...]:
+        if self.memberships is not None:
+            return self.memberships
+        return tuple(Membership(name, sections=self.sections) for name in self.lists)
+
+
+@dataclass(frozen=True)
+class SubscriberRecord:
+    """Everything stored about one subscriber (for show and export)."""
+
+    id: int
+    email: str
+    name: str
+    status: SubscriberStatus
+    consent_source: str | None
+    consent_at: datetime | None
+    consent_ip: str | None
+    created_at: datetime
+    soft_bounces: float = 0.0
+    memberships: tuple[Membership, ...] = field(default=())
+
+    @property
+    def lists(self) -> tuple[str, ...]:
+        return tuple(m.list for m in self.memberships)
+
+    def membership(self, list_name: str) -> Membership | None:
+        return next((m for m in self.memberships if m.list == list_name), None)
 
 
 def _sections_out(value: str | None) -> frozenset[str] | None:
@@ -36,9 +94,16 @@ def _sections_in(value: frozenset[str] | None) -> str | None:
     return None if value is None else " ".join(sorted(value))
 
 
+def _chunks(items: Sequence, size: int = CHUNK):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
 class SubscriberQueries:
     engine: Engine
     dialect: str
+
+    # -- lists ------------------------------------------------------------------------------
 
     def ensure_lists(self, items: Iterable[tuple[str, str]]) -> None:
         with self.engine.begin() as conn:
@@ -50,139 +115,226 @@ class SubscriberQueries:
     def _list_ids(self, conn: Connection) -> dict[str, int]:
         return {r.name: r.id for r in conn.execute(select(lst.c.name, lst.c.id))}
 
+    def list_counts(self) -> dict[str, dict[str, int]]:
+        """Per list, how many subscriptions are in each state (paused ones counted apart)."""
+        out: dict[str, dict[str, int]] = {}
+        query = (select(lst.c.name, sub.c.state, sub.c.paused, s.c.status, func.count())
+                 .select_from(lst).join(sub, sub.c.list_id == lst.c.id, isouter=True)
+                 .join(s, s.c.id == sub.c.subscriber_id, isouter=True)
+                 .group_by(lst.c.name, sub.c.state, sub.c.paused, s.c.status))
+        with self.engine.connect() as conn:
+            for name, state, paused, status, count in conn.execute(query):
+                counts = out.setdefault(name, {})
+                if state is None:
+                    continue
+                key = ("paused" if paused else state) if status == "active" else status
+                counts[key] = counts.get(key, 0) + count
+        return out
+
+    # -- adding -----------------------------------------------------------------------------
+
+    def _next_ids(self, conn: Connection, count: int) -> int:
+        """The first of ``count`` fresh subscriber ids, never one a deleted subscriber had."""
+        floor = conn.scalar(select(schema.counters.c.value)
+                            .where(schema.counters.c.name == "subscriber_id")) or 0
+        top = conn.scalar(select(func.max(s.c.id))) or 0
+        first = max(floor, top) + 1
+        self._raise_floor(conn, first + count - 1)
+        return first
+
+    def _raise_floor(self, conn: Connection, value: int) -> None:
+        c = schema.counters
+        conn.execute(insert_ignore(self.dialect, c, ["name"]).values(name="subscriber_id",
+                                                                     value=value))
+        conn.execute(update(c).where(c.c.name == "subscriber_id", c.c.value < value)
+                     .values(value=value))
+
     def add_subscribers(self, items: Sequence[NewSubscriber], now: datetime, *,
-                        existing: str = "error", allow_suppressed: bool = False
-                        ) -> dict[str, int]:
+                        existing: str = "error", allow_suppressed: bool = False,
+                        dry_run: bool = False) -> dict[str, int]:
         """Add subscribers in one transaction; all or nothing.
 
         ``existing`` says what to do with an address already stored: "error" (raise, nothing
-        is written), "skip", or "update" (name and subscriptions take the new values; rows
-        that change nothing count as skipped).
-        Suppressed addresses are refused unless ``allow_suppressed``.
-        Returns counts: added, updated, skipped.
+        is written), "skip", or "update" (name, sections and new lists take the new values;
+        rows that change nothing count as skipped). An update never changes a status: an
+        import never re-subscribes someone who left. Suppressed addresses are refused unless
+        ``allow_suppressed``. With ``dry_run`` everything is checked and counted, then rolled
+        back. Returns counts: added, updated, skipped.
         """
         counts = {"added": 0, "updated": 0, "skipped": 0}
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn, conn.begin() as transaction:
             list_ids = self._list_ids(conn)
             suppressed = self._suppressed_keys(conn, [i.email for i in items])
+            stored = self._stored(conn, [email_key(i.email) for i in items])
+            new: list[NewSubscriber] = []
+            changed: list[tuple[int, NewSubscriber]] = []
             for item in items:
                 key = email_key(item.email)
                 if key in suppressed and not allow_suppressed:
                     raise SubscriberError(
                         f"{item.email} is on the suppression list ({suppressed[key]})",
                         "pass --force to add it anyway, with the person's consent")
-                for name in item.lists:
-                    if name not in list_ids:
-                        raise SubscriberError(f"{item.email}: no list named {name!r}")
-                row = conn.execute(select(s.c.id, s.c.name).where(s.c.email_key == key)).first()
-                if row is None:
-                    subscriber_id = conn.execute(s.insert().values(
-                        email=item.email.strip(), email_key=key, name=item.name,
-                        status=item.status.value, consent_source=item.consent_source,
-                        consent_at=now, created_at=now, updated_at=now)).inserted_primary_key[0]
-                    counts["added"] += 1
+                for m in item.all_memberships():
+                    if m.list not in list_ids:
+                        raise SubscriberError(f"{item.email}: no list named {m.list!r}")
+                current = stored.get(key)
+                if current is None:
+                    new.append(item)
                 elif existing == "error":
                     raise SubscriberError(f"{item.email} is already a subscriber",
                                           "use `digest subscribers show` to see it")
-                elif existing == "skip" or not self._differs(conn, row, item, list_ids):
+                elif existing == "skip" or not _differs(current, item):
                     counts["skipped"] += 1
-                    continue
                 else:
-                    # The status is left alone: an import never re-subscribes someone who left.
-                    conn.execute(update(s).where(s.c.id == row.id).values(
-                        name=item.name, updated_at=now))
-                    subscriber_id = row.id
-                    counts["updated"] += 1
-                for name in item.lists:
-                    self._subscribe(conn, subscriber_id, list_ids[name], item.sections, now)
+                    changed.append((current.id, item))
+            self._insert(conn, new, list_ids, now)
+            self._update(conn, changed, stored, list_ids, now)
+            if dry_run:
+                transaction.rollback()
+        counts["added"], counts["updated"] = len(new), len(changed)
         return counts
 
-    def _differs(self, conn: Connection, row, item: NewSubscriber, list_ids: dict[str, int]
-                 ) -> bool:
-        if row.name != item.name:
-            return True
-        current = {r.list_id: r.sections for r in conn.execute(
-            select(sub.c.list_id, sub.c.sections).where(sub.c.subscriber_id == row.id))}
-        return any(current.get(list_ids[name], "-") != _sections_in(item.sections)
-                   for name in item.lists)
+    def _insert(self, conn: Connection, items: list[NewSubscriber], list_ids: dict[str, int],
+                now: datetime) -> None:
+        if not items:
+            return
+        first = self._next_ids(conn, len(items))
+        people, memberships = [], []
+        for offset, item in enumerate(items):
+            sid = first + offset
+            people.append({"id": sid, "email": item.email.strip(),
+                           "email_key": email_key(item.email), "name": item.name,
+                           "status": item.status.value, "consent_source": item.consent_source,
+                           "consent_at": item.consent_at or now, "consent_ip": item.consent_ip,
+                           "created_at": now, "updated_at": now, "soft_bounces": 0.0})
+            memberships += [_membership_row(sid, list_ids[m.list], m, now)
+                            for m in item.all_memberships()]
+        for chunk in _chunks(people, 5000):
+            conn.execute(s.insert(), chunk)
+        for chunk in _chunks(memberships, 5000):
+            conn.execute(sub.insert(), chunk)
 
-    def _subscribe(self, conn: Connection, subscriber_id: int, list_id: int,
-                   sections: frozenset[str] | None, now: datetime) -> None:
-        conn.execute(insert_ignore(self.dialect, sub, ["subscriber_id", "list_id"]).values(
-            subscriber_id=subscriber_id, list_id=list_id, sections=_sections_in(sections),
-            created_at=now))
-        conn.execute(update(sub).where(and_(sub.c.subscriber_id == subscriber_id,
-                                            sub.c.list_id == list_id))
-                     .values(sections=_sections_in(sections)))
+    def _update(self, conn: Connection, changed: list[tuple[int, NewSubscriber]],
+                stored: dict[str, SubscriberRecord], list_ids: dict[str, int],
+                now: datetime) -> None:
+        for sid, item in changed:
+            conn.execute(update(s).where(s.c.id == sid).values(name=item.name, updated_at=now))
+            have = {m.list for m in stored[email_key(item.email)].memberships}
+            for m in item.all_memberships():
+                if m.list not in have:
+                    conn.execute(sub.insert().values(_membership_row(sid, list_ids[m.list], m,
+                                                                     now)))
+                else:
+                    # Sections follow the file; a state someone chose (unsubscribed) stays.
+                    conn.execute(update(sub).where(and_(sub.c.subscriber_id == sid,
+                                                        sub.c.list_id == list_ids[m.list]))
+                                 .values(sections=_sections_in(m.sections), updated_at=now))
+
+    def _stored(self, conn: Connection, keys: Sequence[str]) -> dict[str, SubscriberRecord]:
+        found: dict[str, SubscriberRecord] = {}
+        unique = list(dict.fromkeys(keys))
+        for chunk in _chunks(unique):
+            rows = conn.execute(select(s).where(s.c.email_key.in_(chunk))).all()
+            members = self._memberships(conn, [r.id for r in rows])
+            for r in rows:
+                found[r.email_key] = _record(r, members.get(r.id, ()))
+        return found
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _memberships(self, conn: Connection, ids: Sequence[int] | None
+                     ) -> dict[int, tuple[Membership, ...]]:
+        query = (select(sub.c.subscriber_id, lst.c.name, sub.c.state, sub.c.paused,
+                        sub.c.sections).join(lst, lst.c.id == sub.c.list_id)
+                 .order_by(lst.c.name))
+        out: dict[int, list[Membership]] = {}
+        batches = [None] if ids is None else list(_chunks(list(ids)))
+        for batch in batches:
+            q = query if batch is None else query.where(sub.c.subscriber_id.in_(batch))
+            for r in conn.execute(q):
+                out.setdefault(r.subscriber_id, []).append(
+                    Membership(r.name, r.state, bool(r.paused), _sections_out(r.sections)))
+        return {k: tuple(v) for k, v in out.items()}
+
+    def record(self, email: str) -> SubscriberRecord | None:
+        with self.engine.connect() as conn:
+            return self._stored(conn, [email_key(email)]).get(email_key(email))
+
+    def record_by_id(self, subscriber_id: int) -> SubscriberRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(s).where(s.c.id == subscriber_id)).first()
+            if row is None:
+                return None
+            return _record(row, self._memberships(conn, [row.id]).get(row.id, ()))
+
+    def records(self, list_name: str | None = None,
+                status: SubscriberStatus | None = None) -> list[SubscriberRecord]:
+        """Every subscriber (of a list), ordered by address, with all their memberships."""
+        query = select(s).order_by(s.c.email_key)
+        if status is not None:
+            query = query.where(s.c.status == status.value)
+        if list_name is not None:
+            query = query.where(s.c.id.in_(select(sub.c.subscriber_id).join(
+                lst, lst.c.id == sub.c.list_id).where(lst.c.name == list_name)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            members = self._memberships(conn, None)
+        return [_record(r, members.get(r.id, ())) for r in rows]
 
     def subscriber(self, email: str) -> Subscriber | None:
         """One subscriber with the lists it is on (sections: those of its first list)."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(s).where(s.c.email_key == email_key(email))).first()
-            if row is None:
-                return None
-            subs = conn.execute(select(lst.c.name, sub.c.sections).join(
-                lst, lst.c.id == sub.c.list_id).where(sub.c.subscriber_id == row.id)
-                .order_by(lst.c.name)).all()
-        return Subscriber(id=row.id, email=row.email, name=row.name,
-                          status=SubscriberStatus(row.status),
-                          sections=_sections_out(subs[0].sections) if subs else None,
-                          lists=tuple(r.name for r in subs))
+        record = self.record(email)
+        return None if record is None else _subscriber(record)
 
     def subscriptions(self, email: str) -> dict[str, frozenset[str] | None]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(lst.c.name, sub.c.sections)
-                                .join(lst, lst.c.id == sub.c.list_id)
-                                .join(s, s.c.id == sub.c.subscriber_id)
-                                .where(s.c.email_key == email_key(email))).all()
-        return {r.name: _sections_out(r.sections) for r in rows}
+        record = self.record(email)
+        return {} if record is None else {m.list: m.sections for m in record.memberships}
 
     def subscribers(self, list_name: str | None = None,
                     status: SubscriberStatus | None = None) -> list[Subscriber]:
         """Subscribers ordered by address; with a list, only its members and their sections."""
-        query = select(s.c.id, s.c.email, s.c.name, s.c.status).order_by(s.c.email_key)
-        if status is not None:
-            query = query.where(s.c.status == status.value)
-        with self.engine.connect() as conn:
-            if list_name is not None:
-                query = (query.add_columns(sub.c.sections)
-                         .join(sub, sub.c.subscriber_id == s.c.id)
-                         .join(lst, lst.c.id == sub.c.list_id).where(lst.c.name == list_name))
-                return [Subscriber(id=r.id, email=r.email, name=r.name,
-                                   status=SubscriberStatus(r.status), lists=(list_name,),
-                                   sections=_sections_out(r.sections)) for r in conn.execute(query)]
-            memberships: dict[int, list[tuple[str, str | None]]] = {}
-            for r in conn.execute(select(sub.c.subscriber_id, lst.c.name, sub.c.sections)
-                                  .join(lst, lst.c.id == sub.c.list_id).order_by(lst.c.name)):
-                memberships.setdefault(r.subscriber_id, []).append((r.name, r.sections))
-            out = []
-            for r in conn.execute(query):
-                ms = memberships.get(r.id, [])
-                out.append(Subscriber(id=r.id, email=r.email, name=r.name,
-                                      status=SubscriberStatus(r.status),
-                                      lists=tuple(m[0] for m in ms),
-                                      sections=_sections_out(ms[0][1]) if ms else None))
-            return out
+        return [_subscriber(r, list_name) for r in self.records(list_name, status)]
 
     def recipients(self, list_name: str) -> list[Subscriber]:
-        """The active, unsuppressed subscribers of a list, with their sections."""
-        # Suppressions are matched by hash: erased addresses keep nothing else.
-        members = self.subscribers(list_name, SubscriberStatus.active)
+        """Who gets the list's next edition: active, subscribed, not paused, not suppressed."""
+        query = (select(s.c.id, s.c.email, s.c.name, sub.c.sections)
+                 .join(sub, sub.c.subscriber_id == s.c.id).join(lst, lst.c.id == sub.c.list_id)
+                 .where(lst.c.name == list_name, s.c.status == "active",
+                        sub.c.state == "active", sub.c.paused == 0)
+                 .order_by(s.c.email_key))
         with self.engine.connect() as conn:
+            # Suppressions are matched by hash: erased addresses keep nothing else.
             hashes = set(conn.scalars(select(sup.c.address_hash)))
-        return [m for m in members if address_hash(m.email) not in hashes]
+            rows = conn.execute(query).all()
+        return [Subscriber(id=r.id, email=r.email, name=r.name, lists=(list_name,),
+                           sections=_sections_out(r.sections))
+                for r in rows if address_hash(r.email) not in hashes]
 
     def deliverable(self, subscriber_id: int, list_name: str) -> bool:
         """Whether a subscriber may still be mailed on this list, checked at claim time."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(s.c.email, s.c.status)
+            row = conn.execute(select(s.c.email, s.c.status, sub.c.state, sub.c.paused)
                                .join(sub, sub.c.subscriber_id == s.c.id)
                                .join(lst, lst.c.id == sub.c.list_id)
                                .where(s.c.id == subscriber_id, lst.c.name == list_name)).first()
-            if row is None or row.status != SubscriberStatus.active.value:
+            if (row is None or row.status != "active" or row.state != "active"
+                    or row.paused):
                 return False
             return conn.execute(select(sup.c.id).where(
                 sup.c.address_hash == address_hash(row.email))).first() is None
+
+    def suppressed_among(self, emails: Sequence[str]) -> dict[str, str]:
+        """The suppressed ones of ``emails`` (by folded address) with their reasons."""
+        with self.engine.connect() as conn:
+            return self._suppressed_keys(conn, emails)
+
+    def suppression(self, email: str) -> str | None:
+        """The reason an address is suppressed, or None."""
+        with self.engine.connect() as conn:
+            return conn.scalar(select(sup.c.reason).where(
+                sup.c.address_hash == address_hash(email)))
+
+    # -- changing ---------------------------------------------------------------------------
 
     def set_status(self, email: str, status: SubscriberStatus, now: datetime) -> Subscriber:
         with self.engine.begin() as conn:
@@ -192,12 +344,82 @@ class SubscriberQueries:
             raise SubscriberError(f"no subscriber {email}")
         return self.subscriber(email)
 
+    def set_membership(self, subscriber_id: int, list_name: str, now: datetime, *,
+                       state: str | None = None, paused: bool | None = None,
+                       sections: frozenset[str] | None | str = "keep",
+                       create: bool = False) -> bool:
+        """Change one subscription; False when there is none (and ``create`` is off).
+
+        Leaving the last list makes the subscriber ``unsubscribed`` overall; joining one
+        makes a pending or unsubscribed subscriber ``active``.
+        """
+        values: dict = {"updated_at": now}
+        if state is not None:
+            values["state"] = state
+        if paused is not None:
+            values["paused"] = int(paused)
+        if sections != "keep":
+            values["sections"] = _sections_in(sections)  # type: ignore[arg-type]
+        with self.engine.begin() as conn:
+            list_id = conn.scalar(select(lst.c.id).where(lst.c.name == list_name))
+            if list_id is None:
+                return False
+            where = and_(sub.c.subscriber_id == subscriber_id, sub.c.list_id == list_id)
+            if conn.execute(update(sub).where(where).values(**values)).rowcount == 0:
+                if not create:
+                    return False
+                conn.execute(sub.insert().values(
+                    subscriber_id=subscriber_id, list_id=list_id, created_at=now,
+                    **{"state": "active", "paused": 0, "sections": None} | values))
+            self._settle_status(conn, subscriber_id, now)
+        return True
+
+    def _settle_status(self, conn: Connection, subscriber_id: int, now: datetime) -> None:
+        status = conn.scalar(select(s.c.status).where(s.c.id == subscriber_id))
+        subscribed = conn.scalar(select(func.count()).where(
+            sub.c.subscriber_id == subscriber_id, sub.c.state == "active"))
+        if status == "active" and not subscribed:
+            new = "unsubscribed"
+        elif status in ("pending", "unsubscribed") and subscribed:
+            new = "active"
+        else:
+            return
+        conn.execute(update(s).where(s.c.id == subscriber_id)
+                     .values(status=new, updated_at=now))
+
+    def resubscribe(self, email: str, now: datetime, list_name: str | None = None, *,
+                    lift_suppression: bool = False) -> Subscriber:
+        """Make a subscriber active again (on one list, or every list they left)."""
+        record = self.record(email)
+        if record is None:
+            raise SubscriberError(f"no subscriber {email}")
+        reason = self.suppression(record.email)
+        if reason and not lift_suppression:
+            raise SubscriberError(f"{record.email} is on the suppression list ({reason})",
+                                  "pass --force to lift it, with the person's consent")
+        with self.engine.begin() as conn:
+            if reason:
+                conn.execute(delete(sup).where(sup.c.address_hash == address_hash(email)))
+            target = sub.c.subscriber_id == record.id
+            if list_name is not None:
+                if record.membership(list_name) is None:
+                    raise SubscriberError(f"{record.email} is not on the list {list_name!r}",
+                                          "add the list with `digest subscribers prefs`")
+                target = and_(target, sub.c.list_id == select(lst.c.id).where(
+                    lst.c.name == list_name).scalar_subquery())
+            conn.execute(update(sub).where(target).values(state="active", updated_at=now))
+            conn.execute(update(s).where(s.c.id == record.id).values(
+                status="active", soft_bounces=0.0, updated_at=now))
+        return self.subscriber(email)
+
     def remove_subscriber(self, email: str, now: datetime, *, erase: bool = False) -> None:
         """Delete a subscriber; with ``erase``, keep only a hashed suppression entry."""
         with self.engine.begin() as conn:
             row = conn.execute(select(s.c.id).where(s.c.email_key == email_key(email))).first()
             if row is None:
                 raise SubscriberError(f"no subscriber {email}")
+            self._raise_floor(conn, row.id)
+            conn.execute(delete(schema.bounces).where(schema.bounces.c.subscriber_id == row.id))
             conn.execute(delete(s).where(s.c.id == row.id))
             if erase:
                 h = address_hash(email)
@@ -214,9 +436,41 @@ class SubscriberQueries:
     def _suppressed_keys(self, conn: Connection, emails: Sequence[str]) -> dict[str, str]:
         by_hash = {address_hash(e): email_key(e) for e in emails}
         found: dict[str, str] = {}
-        hashes = list(by_hash)
-        for i in range(0, len(hashes), 500):
+        for chunk in _chunks(list(by_hash)):
             for r in conn.execute(select(sup.c.address_hash, sup.c.reason)
-                                  .where(sup.c.address_hash.in_(hashes[i:i + 500]))):
+                                  .where(sup.c.address_hash.in_(chunk))):
                 found[by_hash[r.address_hash]] = r.reason
         return found
+
+
+def _membership_row(subscriber_id: int, list_id: int, m: Membership, now: datetime) -> dict:
+    return {"subscriber_id": subscriber_id, "list_id": list_id, "state": m.state,
+            "paused": int(m.paused), "sections": _sections_in(m.sections), "created_at": now,
+            "updated_at": now}
+
+
+def _record(row, memberships: tuple[Membership, ...]) -> SubscriberRecord:
+    return SubscriberRecord(
+        id=row.id, email=row.email, name=row.name, status=SubscriberStatus(row.status),
+        consent_source=row.consent_source, consent_at=row.consent_at,
+        consent_ip=row.consent_ip, created_at=row.created_at,
+        soft_bounces=row.soft_bounces or 0.0, memberships=memberships)
+
+
+def _subscriber(record: SubscriberRecord, list_name: str | None = None) -> Subscriber:
+    chosen = record.membership(list_name) if list_name else (
+        record.memberships[0] if record.memberships else None)
+    return Subscriber(id=record.id, email=record.email, name=record.name,
+                      status=record.status, lists=(list_name,) if list_name else record.lists,
+                      sections=chosen.sections if chosen else None)
+
+
+def _differs(current: SubscriberRecord, item: NewSubscriber) -> bool:
+    if current.name != item.name:
+        return True
+    have = {m.list: m.sections for m in current.memberships}
+    return any(have.get(m.list, "-") != m.sections for m in item.all_memberships())
+
+
+__all__ = ["Membership", "NewSubscriber", "SubscriberQueries", "SubscriberRecord",
+           "LIST_STATES"]

@@ -1,0 +1,151 @@
+"""Queries of the public edge: double opt-in confirmations and processed bounces.
+
+A confirmation row is what a confirm link's token names, so each link works once. A bounce
+row records one processed report under a key (a hash of the report and its recipient), so
+processing the same mailbox twice counts nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, and_, func, select, update
+
+from digest.models import SubscriberStatus
+from digest.store import schema
+from digest.store._sql import address_hash, email_key, insert_ignore
+from digest.store.subscribers import _sections_in
+
+s, sub, lst, sup = schema.subscribers, schema.subscriptions, schema.lists, schema.suppressions
+
+
+class EdgeQueries:
+    engine: Engine
+    dialect: str
+
+    # -- double opt-in ----------------------------------------------------------------------
+
+    def request_confirmation(self, email: str, name: str, list_name: str,
+                             sections: frozenset[str] | None, now: datetime, ip: str | None,
+                             *, quiet_seconds: int = 600) -> tuple[int, int] | None:
+        """Record a sign-up to confirm: ``(confirmation id, subscriber id)``, or None when the
+        address is suppressed or had a confirmation mailed within ``quiet_seconds`` (so the
+        form cannot be used to flood someone's inbox). A new address is stored ``pending``."""
+        if self.suppression(email):
+            return None
+        key = email_key(email)
+        with self.engine.begin() as conn:
+            list_id = conn.scalar(select(lst.c.id).where(lst.c.name == list_name))
+            sid = conn.scalar(select(s.c.id).where(s.c.email_key == key))
+            if sid is None:
+                sid = self._next_ids(conn, 1)
+                conn.execute(s.insert().values(
+                    id=sid, email=email, email_key=key, name=name, status="pending",
+                    consent_source=None, created_at=now, updated_at=now, soft_bounces=0.0))
+            c = schema.confirmations
+            last = conn.scalar(select(func.max(c.c.requested_at)).where(
+                c.c.subscriber_id == sid, c.c.list_id == list_id))
+            if last is not None and (now - last).total_seconds() < quiet_seconds:
+                return None
+            cid = conn.execute(c.insert().values(
+                subscriber_id=sid, list_id=list_id, sections=_sections_in(sections),
+                requested_at=now, requested_ip=ip)).inserted_primary_key[0]
+        return cid, sid
+
+    def cancel_confirmation(self, confirmation_id: int) -> None:
+        c = schema.confirmations
+        with self.engine.begin() as conn:
+            conn.execute(c.delete().where(c.c.id == confirmation_id, c.c.used_at.is_(None)))
+
+    def confirmation_open(self, confirmation_id: int, list_name: str, now: datetime, *,
+                          max_age_seconds: int) -> bool:
+        """Whether a confirm link still works (unused, fresh, its subscriber still there)."""
+        c = schema.confirmations
+        with self.engine.connect() as conn:
+            row = conn.execute(select(c.c.used_at, c.c.requested_at, lst.c.name)
+                               .join(lst, lst.c.id == c.c.list_id)
+                               .where(c.c.id == confirmation_id)).first()
+        return (row is not None and row.name == list_name and row.used_at is None
+                and (now - row.requested_at).total_seconds() <= max_age_seconds)
+
+    def confirm(self, confirmation_id: int, list_name: str, now: datetime, ip: str | None, *,
+                max_age_seconds: int) -> int | None:
+        """Use a confirmation once: the subscription becomes active and the consent is
+        recorded. Returns the subscriber id, or None if unknown, used, stale or suppressed."""
+        c = schema.confirmations
+        with self.engine.begin() as conn:
+            row = conn.execute(select(c, lst.c.name, s.c.email).join(lst, lst.c.id == c.c.list_id)
+                               .join(s, s.c.id == c.c.subscriber_id)
+                               .where(c.c.id == confirmation_id)).first()
+            if (row is None or row.name != list_name or row.used_at is not None
+                    or (now - row.requested_at).total_seconds() > max_age_seconds):
+                return None
+            if conn.execute(select(sup.c.id).where(
+                    sup.c.address_hash == address_hash(row.email))).first() is not None:
+                return None
+            conn.execute(update(c).where(c.c.id == row.id).values(used_at=now))
+            # Later requests for the same list are void once one is confirmed.
+            conn.execute(update(c).where(c.c.subscriber_id == row.subscriber_id,
+                                         c.c.list_id == row.list_id, c.c.used_at.is_(None))
+                         .values(used_at=now))
+            where = and_(sub.c.subscriber_id == row.subscriber_id, sub.c.list_id == row.list_id)
+            values = {"state": "active", "paused": 0, "sections": row.sections,
+                      "updated_at": now}
+            if conn.execute(update(sub).where(where).values(**values)).rowcount == 0:
+                conn.execute(sub.insert().values(subscriber_id=row.subscriber_id,
+                                                 list_id=row.list_id, created_at=now, **values))
+            conn.execute(update(s).where(s.c.id == row.subscriber_id).values(
+                status="active", consent_source="web:double-opt-in", consent_at=now,
+                consent_ip=ip, updated_at=now))
+        return row.subscriber_id
+
+    # -- bounces ----------------------------------------------------------------------------
+
+    def record_bounce(self, key: str, subscriber_id: int | None, edition_id: int | None,
+                      kind: str, status: str | None, diagnostic: str, now: datetime) -> bool:
+        """Store one processed report; False if this very report was processed before."""
+        b = schema.bounces
+        with self.engine.begin() as conn:
+            if conn.execute(select(b.c.id).where(b.c.key == key)).first() is not None:
+                return False
+            conn.execute(b.insert().values(key=key, subscriber_id=subscriber_id,
+                                           edition_id=edition_id, kind=kind, status=status,
+                                           diagnostic=diagnostic[:500], received_at=now))
+        return True
+
+    def add_soft_bounce(self, subscriber_id: int, now: datetime, half_life_days: float
+                        ) -> float:
+        """Add one soft bounce to a score that halves every ``half_life_days``; the new score."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(s.c.soft_bounces, s.c.soft_bounce_at)
+                               .where(s.c.id == subscriber_id)).first()
+            if row is None:
+                return 0.0
+            score = row.soft_bounces or 0.0
+            if row.soft_bounce_at is not None:
+                days = max(0.0, (now - row.soft_bounce_at).total_seconds() / 86400)
+                score *= 0.5 ** (days / half_life_days)
+            score += 1.0
+            conn.execute(update(s).where(s.c.id == subscriber_id).values(
+                soft_bounces=score, soft_bounce_at=now))
+        return score
+
+    def mark(self, subscriber_id: int, status: SubscriberStatus, reason: str | None,
+             now: datetime) -> str | None:
+        """Set a subscriber's status after a bounce or complaint, suppressing the address
+        when ``reason`` is given. Returns the address, or None for an unknown subscriber."""
+        with self.engine.begin() as conn:
+            email = conn.scalar(select(s.c.email).where(s.c.id == subscriber_id))
+            if email is None:
+                return None
+            conn.execute(update(s).where(s.c.id == subscriber_id)
+                         .values(status=status.value, updated_at=now))
+            if reason:
+                conn.execute(insert_ignore(self.dialect, sup, ["address_hash"]).values(
+                    address_hash=address_hash(email), email=email, reason=reason,
+                    created_at=now))
+        return email
+
+    def subscriber_id_for(self, email: str) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.scalar(select(s.c.id).where(s.c.email_key == email_key(email)))

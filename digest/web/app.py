@@ -1,0 +1,226 @@
+"""The Starlette app: routes and thin handlers over ``digest.pipeline`` and the store.
+
+Every token page answers the same 404 page for a forged, stale or used token and for one of
+a subscriber who is gone, so a response never tells whether an address is subscribed. GET
+never changes anything (mail scanners prefetch links); POST does, and the one-click
+unsubscribe POST answers 200 without a redirect (RFC 8058). Store calls run in the thread
+pool so a slow disk never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timezone
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.routing import Route
+
+from digest import pipeline
+from digest.config import ListConfig, Newsletter, Settings
+from digest.errors import DigestError, SubscriberError
+from digest.store import Store
+from digest.store.subscribers import Membership, SubscriberRecord
+from digest.tokens import make_token, read_token
+from digest.web.pages import Pages
+from digest.web.security import SecurityHeaders
+
+log = logging.getLogger("digest.web")
+_EDITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Edge:
+    """The handlers, sharing the pipeline context, the secret and the page renderer."""
+
+    def __init__(self, ctx: pipeline.Context, pages: Pages):
+        self.ctx, self.pages = ctx, pages
+        self.secret = ctx.settings.require_secret()
+        self.store: Store = ctx.store
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _list(self, name: str) -> ListConfig | None:
+        return next((lst for lst in self.ctx.newsletter.lists if lst.name == name), None)
+
+    async def _reader(self, token: str, purpose: str
+                      ) -> tuple[SubscriberRecord, Membership, ListConfig] | None:
+        found = read_token(self.secret, token, purpose)
+        if found is None or self._list(found[1]) is None:
+            return None
+        record = await run_in_threadpool(self.store.record_by_id, found[0])
+        membership = record.membership(found[1]) if record else None
+        if membership is None:
+            return None
+        return record, membership, self._list(found[1])
+
+    def invalid(self) -> Response:
+        return self.pages.render("invalid.html.j2", status=404, title="Link not valid")
+
+    def _token(self, record: SubscriberRecord, lst: ListConfig, purpose: str) -> str:
+        return make_token(self.secret, record.id, lst.name, purpose)
+
+    # -- unsubscribe (RFC 8058) -------------------------------------------------------------
+
+    async def unsubscribe(self, request: Request) -> Response:
+        reader = await self._reader(request.path_params["token"], "unsubscribe")
+        if reader is None:
+            return self.invalid()
+        record, membership, lst = reader
+        prefs = f"/p/{self._token(record, lst, 'preferences')}"
+        if request.method == "GET":
+            return self.pages.render("unsubscribe.html.j2", title="Unsubscribe", lst=lst,
+                                     already=membership.state == "unsubscribed",
+                                     preferences=prefs)
+        await run_in_threadpool(self.store.set_membership, record.id, lst.name, _now(),
+                                state="unsubscribed")
+        return self.pages.render("unsubscribed.html.j2", title="Unsubscribed", lst=lst,
+                                 preferences=prefs)
+
+    # -- preferences ------------------------------------------------------------------------
+
+    async def preferences(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        reader = await self._reader(token, "preferences")
+        if reader is None:
+            return self.invalid()
+        record, membership, lst = reader
+        sections = self.ctx.newsletter.sections_of(lst)
+        if request.method == "POST":
+            form = await request.form()
+            error = await self._save(record, lst, form, [s.slug for s in sections])
+            if error is None:
+                return RedirectResponse(f"/p/{token}?saved=1", status_code=303)
+        else:
+            error = None
+        suppressed = await run_in_threadpool(self.store.suppression, record.email)
+        chosen = membership.sections
+        return self.pages.render(
+            "preferences.html.j2", title="Your preferences", lst=lst, membership=membership,
+            sections=[(s.slug, s.title, chosen is None or s.slug in chosen) for s in sections],
+            saved="saved" in request.query_params and error is None, error=error,
+            blocked=bool(suppressed) or record.status.value in ("bounced", "complained"),
+            status=400 if error else 200)
+
+    async def _save(self, record: SubscriberRecord, lst: ListConfig, form, known: list[str]
+                    ) -> str | None:
+        action, now = form.get("action", "save"), _now()
+        if action == "unsubscribe":
+            await run_in_threadpool(self.store.set_membership, record.id, lst.name, now,
+                                    state="unsubscribed")
+        elif action == "resubscribe":
+            if await run_in_threadpool(self.store.suppression, record.email):
+                return "This address cannot be subscribed again from here."
+            await run_in_threadpool(self.store.set_membership, record.id, lst.name, now,
+                                    state="active", paused=False)
+        else:
+            chosen = [slug for slug in form.getlist("section") if slug in known]
+            if not chosen:
+                return "Choose at least one section, or unsubscribe."
+            await run_in_threadpool(
+                self.store.set_membership, record.id, lst.name, now,
+                sections=None if set(chosen) == set(known) else frozenset(chosen),
+                paused=form.get("pause") == "on")
+        return None
+
+    # -- view in browser --------------------------------------------------------------------
+
+    async def view(self, request: Request) -> Response:
+        key = request.path_params["key"]
+        reader = await self._reader(request.path_params["token"], "view")
+        if reader is None or not _EDITION_KEY.fullmatch(key):
+            return self.invalid()
+        record, _membership, lst = reader
+        html = await run_in_threadpool(pipeline.view_in_browser, self.ctx, lst.name, key,
+                                       record.id, _now())
+        return self.invalid() if html is None else HTMLResponse(html)
+
+    # -- sign-up with double opt-in ---------------------------------------------------------
+
+    async def subscribe(self, request: Request) -> Response:
+        lists = self.ctx.newsletter.lists
+        lst = self._list(request.query_params.get("list", "")) or lists[0]
+        values: dict = {"email": "", "name": ""}
+        error, status = None, 200
+        if request.method == "POST":
+            form = await request.form()
+            lst = self._list(str(form.get("list", ""))) or lst
+            values = {"email": str(form.get("email", ""))[:320],
+                      "name": str(form.get("name", ""))[:200]}
+            if form.get("website"):  # the field people never see: a bot filled it in
+                return self.pages.render("check_inbox.html.j2", title="Check your inbox")
+            known = [s.slug for s in self.ctx.newsletter.sections_of(lst)]
+            chosen = [slug for slug in form.getlist("section") if slug in known]
+            try:
+                await pipeline.request_subscription(
+                    self.ctx, values["email"], values["name"], lst.name,
+                    None if not chosen or set(chosen) == set(known) else frozenset(chosen),
+                    _now(), request.client.host if request.client else None)
+                return self.pages.render("check_inbox.html.j2", title="Check your inbox")
+            except SubscriberError as exc:
+                error, status = exc.message, 400
+            except DigestError as exc:
+                log.error("sign-up: the confirmation mail could not be sent: %s", exc)
+                return self.pages.render("unavailable.html.j2", status=503,
+                                         title="Please try again later")
+        return self.pages.render(
+            "subscribe.html.j2", title=f"Subscribe to {lst.title}", lst=lst, lists=lists,
+            sections=self.ctx.newsletter.sections_of(lst), values=values, error=error,
+            status=status)
+
+    async def confirm(self, request: Request) -> Response:
+        found = read_token(self.secret, request.path_params["token"], "confirm")
+        lst = self._list(found[1]) if found else None
+        if found is None or lst is None:
+            return self.invalid()
+        max_age = self.ctx.settings.confirm_hours * 3600
+        if request.method == "GET":
+            ok = await run_in_threadpool(self.store.confirmation_open, found[0], lst.name,
+                                         _now(), max_age_seconds=max_age)
+            return (self.pages.render("confirm.html.j2", title="Confirm your subscription",
+                                      lst=lst) if ok else self.invalid())
+        ip = request.client.host if request.client else None
+        sid = await run_in_threadpool(self.store.confirm, found[0], lst.name, _now(), ip,
+                                      max_age_seconds=max_age)
+        if sid is None:
+            return self.invalid()
+        prefs = f"/p/{make_token(self.secret, sid, lst.name, 'preferences')}"
+        return self.pages.render("confirmed.html.j2", title="You are subscribed", lst=lst,
+                                 preferences=prefs)
+
+
+def create_app(settings: Settings, newsletter: Newsletter, store: Store) -> Starlette:
+    """The ASGI app of the public edge, on an open store."""
+    store.ensure_lists((lst.name, lst.title) for lst in newsletter.lists)
+    store.sync_sections((s.slug, s.title, s.feeds) for s in newsletter.sections)
+    edge = Edge(pipeline.Context(settings, newsletter, store),
+                Pages(settings.templates, newsletter))
+
+    async def health(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    routes = [
+        Route("/", edge.subscribe, methods=["GET"]),
+        Route("/subscribe", edge.subscribe, methods=["GET", "POST"]),
+        Route("/c/{token}", edge.confirm, methods=["GET", "POST"]),
+        Route("/u/{token}", edge.unsubscribe, methods=["GET", "POST"]),
+        Route("/p/{token}", edge.preferences, methods=["GET", "POST"]),
+        Route("/e/{key}/{token}", edge.view, methods=["GET"]),
+        Route("/healthz", health, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+                     exception_handlers={404: lambda r, e: edge.invalid(),
+                                         405: lambda r, e: PlainTextResponse(
+                                             "method not allowed", status_code=405)})

@@ -1,0 +1,291 @@
+"""The public edge over real HTTP: a uvicorn server on a loopback port, a real SQLite file,
+a real SMTP server (aiosmtpd) for the confirmation mail and the digests, headless chromium
+for the confirm page."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
+
+import httpx
+import pytest
+import uvicorn
+from conftest import ROOT
+from support.smtpd import smtp_server
+
+from digest import pipeline
+from digest.config import load_newsletter, load_settings
+from digest.models import Article, SubscriberStatus
+from digest.store import open_store
+from digest.store.subscribers import NewSubscriber
+from digest.tokens import make_token
+from digest.web import create_app
+from digest.web.server import server_config
+
+SECRET = "w" * 48
+
+
+@dataclass
+class Site:
+    url: str
+    ctx: pipeline.Context
+    smtp: object
+    http: httpx.Client
+
+    def token(self, sid: int, purpose: str, list_name: str = "daily") -> str:
+        return make_token(SECRET.encode(), sid, list_name, purpose)
+
+
+@contextmanager
+def serve(app, settings, sock: socket.socket) -> Iterator[None]:
+    server = uvicorn.Server(server_config(app, settings, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the web server did not start")
+        time.sleep(0.01)  # polling the server's own flag, with a deadline
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def site(tmp_path) -> Iterator[Site]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with smtp_server() as smtp:
+        settings = load_settings(
+            config=ROOT / "digest.toml", database_url=f"sqlite:///{tmp_path / 'web.db'}",
+            secret_key=SECRET, base_url=url, smtp_url=f"smtp://127.0.0.1:{smtp.port}",
+            outbox=tmp_path / "outbox")
+        newsletter = load_newsletter(settings.config)
+        store = open_store(settings.database_url)
+        app = create_app(settings, newsletter, store)
+        ctx = pipeline.Context(settings, newsletter, store)
+        with serve(app, settings, sock), httpx.Client(base_url=url, timeout=10) as http:
+            yield Site(url, ctx, smtp, http)
+        store.close()
+
+
+def add(site: Site, email: str, **fields) -> int:
+    site.ctx.store.add_subscribers([NewSubscriber(email=email, lists=("daily",), **fields)],
+                                   datetime.now(timezone.utc))
+    return site.ctx.store.subscriber(email).id
+
+
+def state(site: Site, email: str) -> tuple[str, str, bool]:
+    record = site.ctx.store.record(email)
+    membership = record.membership("daily")
+    return record.status.value, membership.state, membership.paused
+
+
+def links(raw: bytes) -> dict[str, str]:
+    msg = message_from_bytes(raw, policy=policy.default)
+    header = str(msg["List-Unsubscribe"])
+    return {"unsubscribe": re.search(r"<(https?://[^>]+)>", header).group(1),
+            "post": str(msg["List-Unsubscribe-Post"]),
+            "html": msg.get_body(("html",)).get_content()}
+
+
+def test_the_whole_loop_subscribe_confirm_send_one_click_unsubscribe(site):
+    other = add(site, "stays@example.com")
+    page = site.http.post("/subscribe", data={"email": "Reader@Example.com", "name": "Rea",
+                                              "section": ["launch-pad", "drone-space"],
+                                              "list": "daily"})
+    assert page.status_code == 200 and "Check your inbox" in page.text
+    confirmation = site.smtp.handler.wait_for_messages(1)[0]
+    assert confirmation.rcpt_tos == ("Reader@example.com",)
+    confirm_url = re.search(rb"(http://\S+/c/[A-Za-z0-9_-]+)", confirmation.raw).group(1).decode()
+    assert site.ctx.store.record("reader@example.com").status is SubscriberStatus.pending
+
+    # A scanner fetching the link confirms nothing; the button does, once.
+    assert "Confirm my subscription" in site.http.get(confirm_url).text
+    assert site.ctx.store.record("reader@example.com").status is SubscriberStatus.pending
+    done = site.http.post(confirm_url)
+    assert done.status_code == 200 and "You are subscribed" in done.text
+    record = site.ctx.store.record("reader@example.com")
+    assert record.status is SubscriberStatus.active and record.consent_ip == "127.0.0.1"
+    assert record.consent_source == "web:double-opt-in"
+    assert record.membership("daily").sections == frozenset({"launch-pad", "drone-space"})
+    reused = site.http.post(confirm_url)
+    assert reused.status_code == 404
+
+    # The first edition reaches both readers.
+    now = datetime.now(timezone.utc)
+    pipeline.fetch(site.ctx, now)
+    summary = asyncio.run(pipeline.send(site.ctx, "daily", now=lambda: now))
+    assert summary.sent == 2, summary
+    digest = next(m for m in site.smtp.handler.wait_for_messages(3)[1:]
+                  if m.rcpt_tos == ("Reader@example.com",))
+    found = links(digest.raw)
+    assert found["post"] == "List-Unsubscribe=One-Click"
+
+    # GET shows a button and changes nothing; POST unsubscribes at once, 200, no redirect.
+    shown = site.http.get(found["unsubscribe"])
+    assert shown.status_code == 200 and "<form method=\"post\">" in shown.text
+    assert state(site, "reader@example.com") == ("active", "active", False)
+    gone = site.http.post(found["unsubscribe"], content=b"List-Unsubscribe=One-Click",
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert gone.status_code == 200 and "location" not in gone.headers
+    assert state(site, "reader@example.com") == ("unsubscribed", "unsubscribed", False)
+
+    # The next edition skips that reader and still reaches the other one.
+    later = now + timedelta(days=1)
+    site.ctx.store.save_articles([Article(key="next-day", section="launch-pad",
+                                          title="Next day launch", url="https://x.example/n")],
+                                 later - timedelta(hours=1))
+    again = asyncio.run(pipeline.send(site.ctx, "daily", now=lambda: later))
+    assert again.sent == 1, again
+    last = site.smtp.handler.wait_for_messages(4)[-1]
+    assert last.rcpt_tos == ("stays@example.com",)
+    assert site.ctx.store.subscriber("stays@example.com").id == other
+
+
+def test_forged_stale_and_foreign_tokens_change_nothing_and_tell_nothing(site):
+    sid = add(site, "victim@example.com")
+    good = site.token(sid, "unsubscribe")
+    tampered = good[:-2] + ("AA" if good[-2:] != "AA" else "BB")
+    nobody = site.token(987654, "unsubscribe")
+    wrong_purpose = site.token(sid, "preferences")
+    answers = [site.http.post(f"/u/{t}") for t in (tampered, nobody, wrong_purpose, "x" * 300)]
+    assert {a.status_code for a in answers} == {404}
+    assert len({a.text for a in answers}) == 1
+    assert state(site, "victim@example.com") == ("active", "active", False)
+    # An erased subscriber's links die with them, even once a newcomer is added.
+    erased = site.token(sid, "preferences")
+    site.ctx.store.remove_subscriber("victim@example.com", datetime.now(timezone.utc),
+                                     erase=True)
+    newcomer = add(site, "newcomer@example.com")
+    assert newcomer != sid
+    assert site.http.get(f"/p/{erased}").status_code == 404
+    assert site.http.post(f"/u/{good}").status_code == 404
+
+
+def test_security_headers_on_every_page(site):
+    sid = add(site, "h@example.com")
+    for path in ("/subscribe", f"/u/{site.token(sid, 'unsubscribe')}", "/u/forged"):
+        headers = site.http.get(path).headers
+        assert "default-src 'none'" in headers["content-security-policy"]
+        assert "script-src" not in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["cache-control"] == "no-store"
+        assert "server" not in headers
+
+
+def test_preferences_choose_sections_pause_and_unsubscribe(site):
+    sid = add(site, "p@example.com")
+    url = f"/p/{site.token(sid, 'preferences')}"
+    page = site.http.get(url)
+    assert page.text.count('type="checkbox" name="section"') == 5
+    saved = site.http.post(url, data={"action": "save", "section": ["launch-pad"],
+                                      "pause": "on"})
+    assert saved.status_code == 303
+    assert "Saved." in site.http.get(saved.headers["location"]).text
+    record = site.ctx.store.record("p@example.com")
+    assert record.membership("daily") .sections == frozenset({"launch-pad"})
+    assert record.membership("daily").paused
+    assert site.ctx.store.recipients("daily") == []
+    empty = site.http.post(url, data={"action": "save"})
+    assert empty.status_code == 400 and "at least one section" in empty.text
+    site.http.post(url, data={"action": "unsubscribe"})
+    assert state(site, "p@example.com")[:2] == ("unsubscribed", "unsubscribed")
+    site.http.post(url, data={"action": "resubscribe"})
+    assert state(site, "p@example.com") == ("active", "active", False)
+
+
+def test_view_in_browser_shows_that_readers_copy_only(site):
+    one = add(site, "one@example.com", sections=frozenset({"launch-pad"}))
+    add(site, "two@example.com")
+    now = datetime.now(timezone.utc)
+    pipeline.fetch(site.ctx, now)
+    edition = pipeline.current_edition(site.ctx, site.ctx.newsletter.get_list("daily"), now,
+                                       create=True)
+    page = site.http.get(f"/e/{edition.key}/{site.token(one, 'view')}")
+    assert page.status_code == 200 and "Launch Pad" in page.text
+    assert "Military Space" not in page.text
+    assert "two@example.com" not in page.text
+    assert site.token(one, "unsubscribe") in page.text  # their own links
+    assert site.http.get(f"/e/1999-01-01/{site.token(one, 'view')}").status_code == 404
+    assert site.http.get(f"/e/{edition.key}/{site.token(one, 'unsubscribe')}").status_code == 404
+
+
+def test_sign_up_reveals_nothing_and_does_not_flood(site):
+    add(site, "known@example.com")
+    site.ctx.store.suppress("blocked@example.com", "complaint", datetime.now(timezone.utc))
+    answers = [site.http.post("/subscribe", data={"email": e, "list": "daily"})
+               for e in ("known@example.com", "blocked@example.com", "fresh@example.com",
+                         "fresh@example.com")]
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.text for a in answers}) == 1
+    got = site.smtp.handler.wait_for_messages(2)
+    assert sorted(m.rcpt_tos[0] for m in got) == ["fresh@example.com", "known@example.com"]
+    assert state(site, "known@example.com") == ("active", "active", False)
+    bad = site.http.post("/subscribe", data={"email": "not-an-address", "list": "daily"})
+    assert bad.status_code == 400 and "not a valid email address" in bad.text
+    bot = site.http.post("/subscribe", data={"email": "bot@example.com", "website": "x"})
+    assert bot.status_code == 200 and site.ctx.store.record("bot@example.com") is None
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_confirm_page_in_headless_chromium(site, tmp_path):
+    sid = add(site, "c@example.com")
+    url = f"{site.url}/u/{site.token(sid, 'unsubscribe')}"
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", url],
+        capture_output=True, text=True, timeout=60).stdout
+    assert "Unsubscribe from Orbital Dispatch Daily?" in dom
+    assert re.search(r'<form method="post">\s*<button type="submit"', dom)
+    # The browser's GET (as a mail scanner's) changed nothing.
+    assert state(site, "c@example.com") == ("active", "active", False)
+
+
+def test_digest_serve_binds_loopback_and_answers(tmp_path):
+    import os
+    import signal
+    import sys
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")} | {
+        "DIGEST_CONFIG": str(ROOT / "digest.toml"), "DIGEST_SECRET_KEY": SECRET,
+        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
+    proc = subprocess.Popen([sys.executable, "-m", "digest", "serve", "--port", str(port)],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError(proc.stderr.read() if proc.poll() is not None
+                                         else "digest serve did not answer")
+                time.sleep(0.05)  # polling the port with a deadline
+        assert answer.text == "ok" and answer.headers["x-frame-options"] == "DENY"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=20)
+    assert f"on http://127.0.0.1:{port}" in err
