@@ -111,6 +111,9 @@ class OutgoingMessage:
     envelope_from: str
     message_id: str
     raw: bytes
+    # No line of ``raw`` starts with "." (checked when it was built): SMTP's dot-stuffing,
+    # a scan of the whole message per recipient, can be skipped.
+    dot_safe: bool = False
 
 
 class DeliveryState(str, enum.Enum):

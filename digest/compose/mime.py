@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import format_datetime, parseaddr
 
@@ -57,6 +57,7 @@ class MessageTemplate:
     head_rest: bytes  # MIME-Version and List-Id: before List-Unsubscribe
     # The last headers, then both parts: encoded bytes and (placeholder, is_html) gaps.
     body: tuple[bytes | tuple[str, bool], ...]
+    dot_safe: bool = False  # no line of the constant bytes starts with "."
 
 
 def prepare(rendered: RenderedEdition, edition: Edition, *, newsletter: Newsletter,
@@ -87,12 +88,14 @@ def prepare(rendered: RenderedEdition, edition: Edition, *, newsletter: Newslett
     body = [head_tail.encode("ascii"), *_pieces(rendered.text, is_html=False),
             f"\r\n--{boundary}\r\n{_part_head('html')}".encode("ascii"),
             *_pieces(rendered.html, is_html=True), f"\r\n--{boundary}--\r\n".encode("ascii")]
-    return MessageTemplate(
+    template = MessageTemplate(
         edition_id=0 if edition.id is None else edition.id, edition_key=edition.key,
         list_name=lst.name, envelope_from=checked_address(lst.sender_address), domain=domain,
         base_url=base_url, head_from=head_from.encode("ascii"),
         head_subject=text_header("Subject", rendered.subject).encode("ascii"),
         head_rest=head_rest.encode("ascii"), body=_merge(body))
+    return replace(template, dot_safe=_dot_safe(template.head_from, template.head_subject,
+                                                template.head_rest, *template.body))
 
 
 def personalize(template: MessageTemplate, recipient: Recipient, *,
@@ -127,7 +130,14 @@ def personalize(template: MessageTemplate, recipient: Recipient, *,
         chunks.append(encoded[piece])
     return OutgoingMessage(edition_id=t.edition_id, subscriber_id=sid, recipient=email,
                            envelope_from=t.envelope_from, message_id=message_id,
-                           raw=b"".join(chunks))
+                           raw=b"".join(chunks),
+                           dot_safe=t.dot_safe and _dot_safe(head, *encoded.values()))
+
+
+def _dot_safe(*pieces: bytes | tuple) -> bool:
+    # A line starting with "." is either inside one piece or at the start of one, so
+    # checking every piece on its own checks the message they join into.
+    return not any(type(p) is bytes and (p.startswith(b".") or b"\n." in p) for p in pieces)
 
 
 def _pieces(body: str, *, is_html: bool) -> list[bytes | tuple[str, bool]]:

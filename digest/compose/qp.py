@@ -8,6 +8,8 @@ original text.
 
 from __future__ import annotations
 
+import re
+
 MAX_LINE = 76
 # Leave room for a trailing space becoming "=20" and for the soft break's "=".
 _FILL = MAX_LINE - 3
@@ -19,6 +21,7 @@ for _byte in range(33, 127):
 _TOKENS[ord(" ")] = " "
 _TOKENS[ord("\t")] = "\t"
 _AT_LINE_END = {" ": "=20", "\t": "=09"}
+_LITERAL = re.compile(r"[\x21-\x3c\x3e-\x7e]*")  # printable ASCII but "=": kept as is
 
 
 def encode(text: str, *, soft_end: bool) -> bytes:
@@ -43,6 +46,10 @@ def encode(text: str, *, soft_end: bool) -> bytes:
 
 def _encode_line(line: str) -> str:
     """One hard line, cut into physical lines joined by soft breaks."""
+    if _LITERAL.fullmatch(line):
+        # Nothing to escape (a URL, an address): only the soft breaks. The same bytes as
+        # the loop below gives, at a fraction of its cost per recipient.
+        return "=\r\n".join([line[i:i + _FILL] for i in range(0, len(line), _FILL)])
     physical, current, size = [], [], 0
     for byte in line.encode("utf-8"):
         token = _TOKENS[byte]

@@ -128,7 +128,10 @@ class DkimSigner:
         return header.encode() + b"\r\n" + raw
 
     def sign_message(self, message: OutgoingMessage) -> OutgoingMessage:
-        return replace(message, raw=self.sign(message.raw))
+        signed = self.sign(message.raw)
+        # The header's folded lines start with a tab: the message stays as dot-safe as it was.
+        header = signed[:len(signed) - len(message.raw)]
+        return replace(message, raw=signed, dot_safe=message.dot_safe and b"\n." not in header)
 
     def _signature(self, data: bytes) -> bytes:
         if self.algorithm == "ed25519-sha256":

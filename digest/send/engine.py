@@ -10,9 +10,11 @@ The delivery ledger (``digest.store.ledger``) is the single source of truth. A r
    since the edition was created counts), and hands them to the workers: per relay, as many
    as it has connections, each holding one long-lived transport session;
 3. builds each message, commits ``in_data`` once the relay is ready for the body, then the
-   outcome. Outcomes are buffered and committed together with the next ``in_data`` write (one
-   transaction per message): a crash before that leaves the row ``in_data``, so ``unknown``,
-   never sent twice.
+   outcome. Outcomes are buffered and committed together with the next ``in_data`` write: a
+   crash before that leaves the row ``in_data``, so ``unknown``, never sent twice. The
+   ``in_data`` marks of the sessions that reach DATA in the same turn of the event loop share
+   one transaction (a group commit) over one connection held for the run; no body goes
+   before the commit holding its mark has returned.
 
 A deferred row (4xx) is committed ``deferred`` at once; this run retries it with exponential
 backoff while ``RetryPolicy.budget`` seconds have not passed since its first refusal, then
@@ -33,7 +35,7 @@ import heapq
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,14 +48,18 @@ from digest.store.ledger import Claimed, Outcome
 
 Build = Callable[[Subscriber], OutgoingMessage | None]
 Progress = Callable[[int, int], None]
+# Called when the relay is ready for the body; an awaitable it returns is awaited before the
+# first byte of the body goes (the engine's group commit of `in_data`).
+BeforeData = Callable[[], Awaitable[None] | None]
 
 
 class TransportSession(Protocol):
     """One open channel to a destination (an SMTP connection, a Maildir), used sequentially."""
 
     async def deliver(self, message: OutgoingMessage, *,
-                      before_data: Callable[[], None]) -> DeliveryResult:
-        """Hand ``message.raw`` over, calling ``before_data()`` just before the body goes.
+                      before_data: BeforeData) -> DeliveryResult:
+        """Hand ``message.raw`` over, calling ``before_data()`` (and awaiting what it returns,
+        if anything) just before the body goes.
 
         Per-message problems are classified into the result, never raised. ``SendError``
         means the destination cannot be used at all, and that this message was not handed
@@ -132,6 +138,8 @@ class _Run:
         self.retries: list[tuple[float, int, int]] = []  # (due, row id, subscriber id) heap
         self.first_deferred: dict[int, tuple[float, int]] = {}  # row -> (when, attempts)
         self.buffer: list[Outcome] = []
+        self.writer = store.ledger_writer()
+        self.group: asyncio.Future | None = None  # the pending group commit
         self.flushed_at = time.monotonic()
         self.workers = 0
         self.failures: dict[str, int] = {}  # relay -> consecutive failed messages
@@ -191,11 +199,11 @@ class _Run:
             self.finish(row, DeliveryResult(row.subscriber_id, DeliveryState.skipped), relay)
             return
 
-        def before_data() -> None:
+        def before_data() -> Awaitable[None]:
             # Committed (with the buffered outcomes) before the first byte of the body.
             self.buffer.append(Outcome(row.row_id, DeliveryState.in_data,
                                        message_id=message.message_id, relay=relay))
-            self.flush()
+            return self.committed()
 
         try:
             result = await session.deliver(message, before_data=before_data)
@@ -256,9 +264,33 @@ class _Run:
         if len(self.buffer) >= self.batch or time.monotonic() - self.flushed_at > 0.5:
             self.flush()
 
+    def committed(self) -> Awaitable[None]:
+        """Done once everything buffered so far is committed: a group commit.
+
+        The commit runs at the next turn of the event loop, so the sessions that reach DATA
+        in the same turn share one transaction (and the outcomes buffered since the last
+        one ride along); each session's body waits for it all the same.
+        """
+        if self.group is None:
+            loop = asyncio.get_running_loop()
+            self.group = loop.create_future()
+            loop.call_soon(self._commit_group, self.group)
+        # Shielded: a session cancelled while it waits must not cancel the others' commit.
+        return asyncio.shield(self.group)
+
+    def _commit_group(self, group: asyncio.Future) -> None:
+        self.group = None
+        try:
+            self.flush()
+        except Exception as exc:  # noqa: BLE001 - whatever it is, every waiter must get it
+            group.set_exception(exc)
+            group.exception()  # the waiters get it; never "exception was never retrieved"
+        else:
+            group.set_result(None)
+
     def flush(self) -> None:
         if self.buffer:
-            self.store.write(self.buffer, self.now())
+            self.writer.write(self.buffer, self.now())
             self.buffer = []
         self.flushed_at = time.monotonic()
 
@@ -274,7 +306,10 @@ class _Run:
 
     def settle(self) -> None:
         """Commit what is buffered; rows claimed but never handed over go back to the queue."""
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            self.writer.close()
         self.store.release(self.run_id, self.now())
         self.pending.clear()
 

@@ -13,12 +13,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digest.errors import SendError
 from digest.models import DeliveryResult, DeliveryState, OutgoingMessage
+
+if TYPE_CHECKING:
+    from digest.send.engine import BeforeData
 
 
 def maildir_key(message_id: str) -> str:
@@ -55,9 +59,11 @@ class MaildirSession:
         self._read_keys = read_keys
 
     async def deliver(self, message: OutgoingMessage, *,
-                      before_data: Callable[[], None]) -> DeliveryResult:
+                      before_data: BeforeData) -> DeliveryResult:
         key = maildir_key(message.message_id)
-        before_data()
+        marked = before_data()
+        if marked is not None:
+            await marked
         if key not in self._read_keys:
             try:
                 # fsync blocks; keep the event loop (and other tasks) running meanwhile.

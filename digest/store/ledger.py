@@ -12,11 +12,11 @@ handled (a deferred row waits for the run's own retry schedule or for the next r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 
 from digest.models import DeliveryState, Subscriber, SubscriberStatus
 from digest.store import schema
@@ -48,6 +48,86 @@ class Outcome:
     relay: str | None = None
 
 
+# Built once: a run commits thousands of small batches, and building the statement (not
+# running it) was most of the cost of each.
+_WRITE = (update(d).where(d.c.id == bindparam("row"))
+          .values(state=bindparam("st"), updated_at=bindparam("at"),
+                  last_code=bindparam("code"), last_reply=bindparam("reply"),
+                  message_id=func.coalesce(bindparam("mid"), d.c.message_id),
+                  relay=func.coalesce(bindparam("relay"), d.c.relay),
+                  sent_at=func.coalesce(bindparam("sent"), d.c.sent_at)))
+
+
+def _write_params(outcomes: Sequence[Outcome], now: datetime) -> list[dict]:
+    return [{"row": o.row_id, "st": o.state.value, "at": now, "code": o.code,
+             "reply": o.reply, "mid": o.message_id, "relay": o.relay,
+             "sent": now if o.state is DeliveryState.sent else None} for o in outcomes]
+
+
+class LedgerWriter:
+    """Commits a run's outcomes over one connection kept open for the run (a connection per
+    commit, from the pool, cost as much as the commit itself)."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    def write(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+        """Commit ``outcomes`` in one transaction; on return they are durable."""
+        if not outcomes:
+            return
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        try:
+            with self._conn.begin():
+                self._conn.execute(_WRITE, _write_params(outcomes, now))
+        except BaseException:
+            self.close()  # a connection that failed mid-transaction is not reused
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+ENQUEUE_BATCH = 1000  # subscribers read and ledger rows written per statement
+
+
+def _chunks(items: Iterable[int], size: int) -> Iterator[list[int]]:
+    chunk: list[int] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _queued(edition_id: int, subscriber_ids: Sequence[int], now: datetime) -> list[dict]:
+    return [{"edition_id": edition_id, "subscriber_id": sid, "state": "queued", "attempts": 0,
+             "created_at": now, "updated_at": now} for sid in subscriber_ids]
+
+
+def _recipient_batches(conn: Connection, list_name: str, size: int) -> Iterator[list]:
+    """The list's recipients in batches of at most ``size`` rows, by subscriber id (keyset
+    paging: each batch is one short query, whatever the size of the list)."""
+    query = (select(s.c.id, s.c.email, s.c.name, sub.c.sections)
+             .join(sub, sub.c.subscriber_id == s.c.id).join(lst, lst.c.id == sub.c.list_id)
+             .where(lst.c.name == list_name, s.c.status == SubscriberStatus.active.value,
+                    sub.c.state == "active", sub.c.paused == 0)
+             .order_by(s.c.id).limit(size))
+    last = 0
+    while rows := conn.execute(query.where(s.c.id > last)).all():
+        last = rows[-1].id
+        # Suppressions are matched by hash (erased addresses keep nothing else).
+        hashes = {r.id: address_hash(r.email) for r in rows}
+        suppressed = set(conn.scalars(select(sup.c.address_hash)
+                                      .where(sup.c.address_hash.in_(set(hashes.values())))))
+        yield [r for r in rows if hashes[r.id] not in suppressed]
+
+
 def _due(resend_unknown: bool) -> list[str]:
     return ["queued", "deferred"] + (["unknown"] if resend_unknown else [])
 
@@ -57,20 +137,43 @@ class LedgerQueries:
     dialect: str
 
     def enqueue(self, edition_id: int, subscriber_ids: Iterable[int], now: datetime) -> int:
-        """Create the missing ledger rows of an edition; returns how many were new."""
-        before = sum(self.counts(edition_id).values())
+        """Create the missing ledger rows of an edition; returns how many were new.
+
+        ``subscriber_ids`` is consumed as it goes, 1,000 rows per statement, so a generator
+        never has to be held in memory whole."""
+        before = self._rows(edition_id)
         stmt = insert_ignore(self.dialect, d, ["edition_id", "subscriber_id"])
-        chunk: list[dict] = []
         with self.engine.begin() as conn:
-            for sid in subscriber_ids:
-                chunk.append({"edition_id": edition_id, "subscriber_id": sid, "state": "queued",
-                              "attempts": 0, "created_at": now, "updated_at": now})
-                if len(chunk) == 1000:
-                    conn.execute(stmt, chunk)
-                    chunk = []
-            if chunk:
-                conn.execute(stmt, chunk)
-        return sum(self.counts(edition_id).values()) - before
+            for chunk in _chunks(subscriber_ids, ENQUEUE_BATCH):
+                conn.execute(stmt, _queued(edition_id, chunk, now))
+        return self._rows(edition_id) - before
+
+    def enqueue_list(self, edition_id: int, list_name: str, now: datetime) -> int:
+        """Create the missing ledger rows for everyone the list's edition goes to (active,
+        subscribed, not paused, not suppressed); returns how many were new.
+
+        Streamed: the subscribers are read ``ENQUEUE_BATCH`` at a time, in order of id, and
+        each batch is written before the next is read, so memory stays flat whatever the
+        size of the list."""
+        before = self._rows(edition_id)
+        stmt = insert_ignore(self.dialect, d, ["edition_id", "subscriber_id"])
+        with self.engine.begin() as conn:
+            for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH):
+                conn.execute(stmt, _queued(edition_id, [r.id for r in rows], now))
+        return self._rows(edition_id) - before
+
+    def recipient_stream(self, list_name: str) -> Iterator[Subscriber]:
+        """The list's current recipients one by one, read ``ENQUEUE_BATCH`` at a time (for a
+        dry run over a list of any size)."""
+        with self.engine.connect() as conn:
+            for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH):
+                for r in rows:
+                    yield Subscriber(id=r.id, email=r.email, name=r.name, lists=(list_name,),
+                                     sections=_sections_out(r.sections))
+
+    def _rows(self, edition_id: int) -> int:
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.count()).where(d.c.edition_id == edition_id))
 
     def recover(self, edition_id: int, now: datetime) -> dict[str, int]:
         """After a crash: `sending` rows were never handed over, so they go back to the queue;
@@ -94,47 +197,54 @@ class LedgerQueries:
         """Take up to ``limit`` due rows this run has not handled yet (or exactly ``row_ids``,
         for a retry) and mark them `sending`, with each subscriber as of now."""
         due = _due(resend_unknown) if row_ids is None else ["deferred"]
-        where = [d.c.edition_id == edition_id, d.c.state.in_(due)]
-        if row_ids is None:
-            where.append(or_(d.c.run_id.is_(None), d.c.run_id != run_id))
-        else:
-            where.append(d.c.id.in_(list(row_ids)))
         list_id = select(lst.c.id).where(lst.c.name == list_name).scalar_subquery()
         query = (select(d.c.id, d.c.subscriber_id, s.c.email, s.c.name, s.c.status,
                         sub.c.sections, sub.c.list_id, sub.c.state.label("sub_state"),
                         sub.c.paused)
                  .join(s, s.c.id == d.c.subscriber_id)
                  .outerjoin(sub, and_(sub.c.subscriber_id == s.c.id, sub.c.list_id == list_id))
-                 .where(*where).order_by(d.c.id).limit(limit))
+                 .where(d.c.edition_id == edition_id).order_by(d.c.id))
         with self.engine.begin() as conn:
-            rows = conn.execute(query).all()
+            if row_ids is not None:
+                rows = conn.execute(query.where(d.c.state.in_(due), d.c.id.in_(list(row_ids)))
+                                    .limit(limit)).all()
+            else:
+                # One state at a time, queued first: the (edition, state) index then yields
+                # the rows in id order and the LIMIT stops the scan. With all due states at
+                # once every remaining row is read and sorted per claim, and a run of N
+                # rows costs N squared.
+                rows = []
+                for state in due:
+                    rows += conn.execute(query.where(
+                        d.c.state == state, or_(d.c.run_id.is_(None), d.c.run_id != run_id))
+                        .limit(limit - len(rows))).all()
+                    if len(rows) >= limit:
+                        break
             if not rows:
                 return []
             # Suppressions are matched by hash (erased addresses keep nothing else).
             hashes = {r.id: address_hash(r.email) for r in rows}
             suppressed = set(conn.scalars(select(sup.c.address_hash)
                                           .where(sup.c.address_hash.in_(set(hashes.values())))))
-            conn.execute(update(d).where(d.c.id.in_([r.id for r in rows]), d.c.state.in_(due))
-                         .values(state="sending", attempts=d.c.attempts + 1, run_id=run_id,
-                                 updated_at=now))
+            # Only the rows this UPDATE changed are ours: on PostgreSQL (READ COMMITTED) a
+            # concurrent claim may have taken some of those read above since.
+            taken = set(conn.scalars(update(d).where(d.c.id.in_([r.id for r in rows]),
+                                                     d.c.state.in_(due))
+                                     .values(state="sending", attempts=d.c.attempts + 1,
+                                             run_id=run_id, updated_at=now)
+                                     .returning(d.c.id)))
         return [Claimed(r.id, r.subscriber_id, _subscriber(r, hashes[r.id] in suppressed))
-                for r in rows]
+                for r in rows if r.id in taken]
 
     def write(self, outcomes: Sequence[Outcome], now: datetime) -> None:
         """Commit several state changes in one transaction (the ledger's batched writes)."""
-        if not outcomes:
-            return
-        stmt = (update(d).where(d.c.id == bindparam("row"))
-                .values(state=bindparam("st"), updated_at=now, last_code=bindparam("code"),
-                        last_reply=bindparam("reply"),
-                        message_id=func.coalesce(bindparam("mid"), d.c.message_id),
-                        relay=func.coalesce(bindparam("relay"), d.c.relay),
-                        sent_at=func.coalesce(bindparam("sent"), d.c.sent_at)))
-        params = [{"row": o.row_id, "st": o.state.value, "code": o.code, "reply": o.reply,
-                   "mid": o.message_id, "relay": o.relay,
-                   "sent": now if o.state is DeliveryState.sent else None} for o in outcomes]
-        with self.engine.begin() as conn:
-            conn.execute(stmt, params)
+        if outcomes:
+            with self.engine.begin() as conn:
+                conn.execute(_WRITE, _write_params(outcomes, now))
+
+    def ledger_writer(self) -> LedgerWriter:
+        """A writer holding one connection for a run's many small commits."""
+        return LedgerWriter(self.engine)
 
     def mark_delivery(self, delivery_id: int, state: DeliveryState, now: datetime, *,
                       code: int | None = None, reply: str | None = None,

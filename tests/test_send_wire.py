@@ -1,0 +1,155 @@
+"""The bytes on the wire: a message the composer marks dot-safe goes out without SMTP's
+dot-stuffing scan, and the relay still receives exactly ``message.raw``; any other message
+is dot-stuffed. Against a real aiosmtpd server."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from dataclasses import replace
+
+from digest.compose import Recipient, make_environment, personalize, prepare, render
+from digest.config import SmtpRelay
+from digest.models import DeliveryResult, DeliveryState, OutgoingMessage
+from digest.send import SmtpTransport
+from tests.support.smtpd import smtp_server
+from tests.test_compose import BASE, NOW, SECRET, make_edition
+
+SAFE = "dot_safe"
+
+
+def no_line_starts_with_a_dot(raw: bytes) -> bool:
+    return not raw.startswith(b".") and b"\n." not in raw
+
+
+def composed(newsletter, text_tail: str = "") -> OutgoingMessage:
+    lst = newsletter.get_list("daily")
+    edition = make_edition(newsletter)
+    rendered = render(edition, edition.sections, newsletter=newsletter, lst=lst, base_url=BASE,
+                      env=make_environment())
+    rendered = replace(rendered, text=rendered.text + text_tail)
+    template = prepare(rendered, edition, newsletter=newsletter, lst=lst, base_url=BASE,
+                       date=NOW)
+    return personalize(template, Recipient(3, "reader@example.org", "Reader"), secret=SECRET)
+
+
+def deliver_all(server, messages: list[OutgoingMessage]) -> None:
+    transport = SmtpTransport(SmtpRelay(host=server.host, port=server.port, tls="none"),
+                              connections=1)
+
+    async def go() -> None:
+        async with transport.session() as session:
+            for message in messages:
+                result = await session.deliver(message, before_data=lambda: None)
+                assert result.state.value == "sent", result
+
+    asyncio.run(go())
+
+
+def test_the_composer_says_dot_safe_exactly_when_no_line_starts_with_a_dot(newsletter):
+    plain = composed(newsletter)
+    assert getattr(plain, SAFE) and no_line_starts_with_a_dot(plain.raw)
+    for tail in ("\n.a line of the text that starts with a dot\n", "\n.", "\n..\n"):
+        dotted = composed(newsletter, tail)
+        assert not getattr(dotted, SAFE) and not no_line_starts_with_a_dot(dotted.raw)
+
+
+def test_the_relay_receives_exactly_the_raw_bytes_either_way(newsletter):
+    safe = composed(newsletter)
+    dotted = composed(newsletter, "\n.a line of the text that starts with a dot\n..and two\n")
+    assert getattr(safe, SAFE) and not getattr(dotted, SAFE)
+    assert not no_line_starts_with_a_dot(dotted.raw)
+    with smtp_server() as server:
+        deliver_all(server, [safe, dotted])
+        got = [m.raw for m in server.handler.messages]
+    assert got == [safe.raw, dotted.raw]
+
+
+def test_a_dkim_signature_keeps_a_message_dot_safe(newsletter):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from digest.send import DkimSigner
+
+    pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
+    signer = DkimSigner(pem, domain="orbital-dispatch.example", selector="s1")
+    signed = signer.sign_message(composed(newsletter))
+    assert signed.raw.startswith(b"DKIM-Signature:")
+    assert getattr(signed, SAFE) and no_line_starts_with_a_dot(signed.raw)
+    dotted = signer.sign_message(composed(newsletter, "\n.x\n"))
+    assert not getattr(dotted, SAFE)
+
+
+# -- `in_data` is committed before the body -----------------------------------------------------
+
+class _LedgerCheckingSession:
+    """A transport session that, once ``before_data`` is done, reads the row's state through
+    a connection of its own: what a crash at that instant would leave in the ledger."""
+
+    def __init__(self, db_url: str, seen: list[str]):
+        self._db_url, self._seen = db_url, seen
+
+    async def deliver(self, message, *, before_data):
+        marked = before_data()
+        if marked is not None:
+            await marked
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self._db_url)
+        with engine.connect() as conn:
+            self._seen.append(conn.scalar(text(
+                "SELECT state FROM deliveries WHERE edition_id = :e AND subscriber_id = :s"),
+                {"e": message.edition_id, "s": message.subscriber_id}))
+        engine.dispose()
+        await asyncio.sleep(0)  # let the other sessions reach DATA meanwhile
+        return DeliveryResult(message.subscriber_id, DeliveryState.sent, 250, "OK")
+
+
+class _CheckingTransport:
+    name = label = "checking"
+
+    def __init__(self, db_url: str, concurrency: int):
+        self.concurrency, self.seen = concurrency, []
+        self._db_url = db_url
+
+    @asynccontextmanager
+    async def session(self):
+        yield _LedgerCheckingSession(self._db_url, self.seen)
+
+
+def test_every_body_waits_for_its_in_data_commit_even_when_sessions_share_one(store, db_url):
+    from tests.test_send import make_edition as ledger_edition
+    from tests.test_send import send
+
+    edition_id, emails = ledger_edition(store, 24)
+    transport = _CheckingTransport(db_url, concurrency=6)
+    report = send(store, edition_id, emails, transport, batch=8)
+    assert report.sent == 24 and report.counts == {"sent": 24}
+    assert transport.seen == ["in_data"] * 24
+
+
+def test_a_failed_in_data_commit_means_the_body_is_never_written(newsletter):
+    message = composed(newsletter)
+
+    async def go(server) -> None:
+        loop = asyncio.get_running_loop()
+        transport = SmtpTransport(server.relay(), connections=1)
+
+        def before_data():
+            failed = loop.create_future()
+            failed.set_exception(OSError("disk I/O error"))
+            return failed
+
+        async with transport.session() as session:
+            try:
+                await session.deliver(message, before_data=before_data)
+            except OSError:
+                return
+        raise AssertionError("the failed commit did not stop the delivery")
+
+    with smtp_server() as server:
+        asyncio.run(go(server))
+        server.handler.wait_until_idle()  # the server has read all the client ever wrote
+        assert server.handler.messages == []
