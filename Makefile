@@ -26,6 +26,8 @@ demo: $(STAMP)
 	@echo "Outbox (a Maildir; open it with any mail client, e.g. mutt -f outbox): $(CURDIR)/outbox"
 	@echo "Preview: open $(CURDIR)/preview/digest.html in a browser, or read preview/digest.txt"
 
+# With DIGEST_TEST_POSTGRES_URL=postgresql://user:pw@host/db (a role with CREATEDB; .ci/run sets
+# one up), every store test also runs on PostgreSQL; without it the run says it was skipped.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 

@@ -275,15 +275,16 @@ async def _send(ctx: Context, list_name: str | None, *, now: Callable[[], dateti
     summary = SendSummary(list=lst.name, edition=edition.key, status="complete",
                           articles={s.slug: len(s.articles) for s in edition.sections})
     summary.feed_warnings = feed_warnings
-    recipients = {s.id: s for s in ctx.store.recipients(lst.name)}
     composer = Composer(ctx, edition, lst, started)
     if not _checked(summary, composer):
         return summary
     if dry_run:
-        return _dry_run(summary, composer, recipients.values())
+        return _dry_run(summary, composer, ctx.store.recipient_stream(lst.name))
 
     if ctx.store.edition_status(edition.id) == "open":
-        ctx.store.enqueue(edition.id, recipients, started)
+        # Streamed from the subscriptions into the ledger; each message is built from the
+        # subscriber as the claim reads it, so no run holds the whole list in memory.
+        ctx.store.enqueue_list(edition.id, lst.name, started)
     before = ctx.store.counts(edition.id)
     summary.already_sent = before.get("sent", 0)
     transports = [transport] if transport is not None else make_transports(ctx, now)

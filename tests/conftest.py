@@ -1,13 +1,72 @@
-"""Shared fixtures. A developer's own DIGEST_* settings never leak into a test."""
+"""Shared fixtures. A developer's own DIGEST_* settings never leak into a test.
+
+Every test that uses the store (``db_url``, ``store``, ``make_db_url``) runs once per engine:
+on SQLite always, and on PostgreSQL too when ``DIGEST_TEST_POSTGRES_URL`` names a server
+(``postgresql://user:password@host/database``; the role needs CREATEDB). Each PostgreSQL test
+gets a fresh database, copied from a template database migrated once per session, and dropped
+after the test. Tests that check SQLite itself are marked ``sqlite_only``. Without the URL the
+run ends with a line saying that the PostgreSQL suite was skipped.
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
+import time
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL", "").strip()
+ENGINES = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+# Databases of this session are named <prefix><pid>_<n>; a killed session's are dropped later.
+_PREFIX = "digest_test_"
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: checks SQLite itself (pragmas, files); "
+                                       "not run on PostgreSQL")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    deselected = []
+    for item in items:
+        engine = getattr(item, "callspec", None) and item.callspec.params.get("engine")
+        if engine == "postgresql" and item.get_closest_marker("sqlite_only"):
+            deselected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [i for i in items if i not in deselected]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if POSTGRES_URL:
+        counts = {engine: {} for engine in ENGINES}
+        for outcome in ("passed", "failed", "error", "skipped"):
+            for report in terminalreporter.stats.get(outcome, []):
+                engine = _engine_of(report.nodeid)
+                if engine and (outcome != "passed" or report.when == "call"):
+                    counts[engine][outcome] = counts[engine].get(outcome, 0) + 1
+        said = "; ".join(f"{engine}: " + ", ".join(f"{n} {o}" for o, n in c.items())
+                         for engine, c in counts.items())
+        terminalreporter.write_line(f"PostgreSQL: store tests ran on both engines ({said}) "
+                                    f"against {_safe(POSTGRES_URL)}")
+    else:
+        terminalreporter.write_line("PostgreSQL: skipped, the store tests ran on SQLite only "
+                                    "(set DIGEST_TEST_POSTGRES_URL, or run .ci/run, to run them "
+                                    "on PostgreSQL too)", yellow=True, bold=True)
+
+
+def _engine_of(nodeid: str) -> str | None:
+    found = re.search(r"[\[-](sqlite|postgresql)(?=[\]-])", nodeid)
+    return found.group(1) if found else None
+
+
+def _safe(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
 @pytest.fixture(autouse=True)
@@ -19,9 +78,120 @@ def _clean_environment(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
 
+class _PostgresDatabases:
+    """Creates and drops the session's PostgreSQL test databases."""
+
+    def __init__(self, url: str):
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        self.url = make_url(url).set(drivername="postgresql+psycopg")
+        self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        self.names = (f"{_PREFIX}{os.getpid()}_{n}" for n in itertools.count())
+        self.template = f"{_PREFIX}{os.getpid()}_template"
+
+    def _sql(self, statement: str) -> None:
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(statement)
+
+    def url_of(self, name: str) -> str:
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def start(self) -> None:
+        from digest.store import open_store
+
+        self._drop_stale()
+        self._sql(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+        self._sql(f'CREATE DATABASE "{self.template}"')
+        open_store(self.url_of(self.template)).close()  # migrated once, copied per test
+
+    def _drop_stale(self) -> None:
+        with self.admin.connect() as conn:
+            names = conn.exec_driver_sql("SELECT datname FROM pg_database WHERE datname LIKE "
+                                         f"'{_PREFIX}%%'").scalars().all()
+        for name in names:
+            pid = int(m.group(1)) if (m := re.match(rf"{_PREFIX}(\d+)_", name)) else 0
+            if pid != os.getpid() and not _alive(pid):
+                self.drop(name)
+
+    def create(self, template: str | None = None) -> str:
+        """A new database: a copy of the migrated template, or of ``template``."""
+        name = next(self.names)
+        self._sql(f'CREATE DATABASE "{name}" TEMPLATE "{template or self.template}"')
+        return name
+
+    def drop(self, name: str) -> None:
+        """Drop a test database. An autovacuum worker (a superuser's process, which this role
+        may not terminate) can hold a fresh database for a moment: poll with a deadline, and
+        leave the rest to the next session's sweep of stale databases."""
+        from sqlalchemy.exc import DBAPIError
+
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                self._sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except DBAPIError:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.drop(self.template)
+        self.admin.dispose()
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[_PostgresDatabases]:
+    """The PostgreSQL server of DIGEST_TEST_POSTGRES_URL (skips the test without one)."""
+    if not POSTGRES_URL:
+        pytest.skip("set DIGEST_TEST_POSTGRES_URL to run it")
+    databases = _PostgresDatabases(POSTGRES_URL)
+    databases.start()
+    yield databases
+    databases.stop()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request) -> str:
+    """The database engine the test runs on: "sqlite" or "postgresql"."""
+    return request.param
+
+
 @pytest.fixture
-def db_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'digest.db'}"
+def make_db_url(engine, tmp_path, request) -> Iterator[Callable[[str], str]]:
+    """A function giving a fresh, empty database URL on the test's engine; ``name`` is the
+    SQLite file's name in the test's folder (PostgreSQL: a new database each call)."""
+    if engine == "sqlite":
+        yield lambda name="digest.db": f"sqlite:///{tmp_path / name}"
+        return
+    databases: _PostgresDatabases = request.getfixturevalue("postgres")
+    created: list[str] = []
+
+    def make(name: str = "digest.db") -> str:
+        created.append(databases.create())
+        return databases.url_of(created[-1])
+
+    yield make
+    for name in created:
+        databases.drop(name)
+
+
+@pytest.fixture
+def db_url(make_db_url) -> str:
+    return make_db_url("digest.db")
 
 
 @pytest.fixture

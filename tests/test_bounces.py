@@ -70,9 +70,9 @@ def test_every_corpus_bounce_is_read_without_error():
 
 
 @pytest.fixture
-def ctx(tmp_path):
+def ctx(tmp_path, db_url):
     settings = load_settings(config=ROOT / "digest.toml", secret_key=SECRET,
-                             database_url=f"sqlite:///{tmp_path / 'b.db'}",
+                             database_url=db_url,
                              bounce_address="bounces@orbital-dispatch.example",
                              soft_bounce_limit=3, soft_bounce_half_life_days=7)
     context = pipeline.Context.open(settings)

@@ -24,9 +24,9 @@ SECRET = "k" * 48
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path):
+def env(monkeypatch, tmp_path, db_url):
     monkeypatch.setenv("DIGEST_CONFIG", str(ROOT / "digest.toml"))
-    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
     monkeypatch.setenv("DIGEST_OUTBOX", str(tmp_path / "outbox"))
     monkeypatch.setenv("DIGEST_SECRET_KEY", SECRET)
     monkeypatch.setenv("DIGEST_BASE_URL", "https://news.example.com")

@@ -33,7 +33,8 @@ def run(*args: str, code: int = 0):
     return result
 
 
-def newsletter(tmp_path, monkeypatch, *feeds: str, routed: str | None = None):
+def newsletter(tmp_path, monkeypatch, *feeds: str, routed: str | None = None,
+               db_url: str | None = None):
     """A digest.toml with one section per feed (and optionally a routed feed)."""
     sections = "".join(f'[[sections]]\nslug = "s{n}"\ntitle = "Section {n}"\nfeeds = ["{f}"]\n'
                        f'categories = ["Cat {n}"]\n\n' for n, f in enumerate(feeds))
@@ -50,7 +51,7 @@ postal_address = "1 Road, Town"
 window_hours = 48
 {sections}{routers}''', encoding="utf-8")
     monkeypatch.setenv("DIGEST_CONFIG", str(tmp_path / "digest.toml"))
-    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url or f"sqlite:///{tmp_path / 'store.db'}")
     monkeypatch.setenv("DIGEST_OUTBOX", str(tmp_path / "outbox"))
     monkeypatch.setenv("DIGEST_SECRET_KEY", SECRET)
     monkeypatch.setenv("DIGEST_FETCH_RETRIES", "0")
@@ -115,13 +116,13 @@ def test_fetch_then_feeds_list_shows_each_feeds_health(server, tmp_path, monkeyp
     assert rows[1]["error"] == "HTTP 503 Service Unavailable"
 
 
-def test_send_flags_a_feed_failing_for_days(server, tmp_path, monkeypatch):
+def test_send_flags_a_feed_failing_for_days(server, tmp_path, monkeypatch, db_url):
     good = str(SAMPLES / "launch-pad.xml")
     bad = server.add("/bad.xml", status=500, body=b"", content_type="text/plain")
-    newsletter(tmp_path, monkeypatch, good, bad)
+    newsletter(tmp_path, monkeypatch, good, bad, db_url=db_url)
     run("init")
     run("subscribers", "add", "reader@example.org")  # the feeds have their rows from here on
-    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    store = open_store(db_url)
     long_ago = datetime.now(timezone.utc) - timedelta(days=4, minutes=1)
     try:
         store.record_feed(bad, status="error", now=long_ago, error="HTTP 500 Internal Server Error")

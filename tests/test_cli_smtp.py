@@ -12,9 +12,9 @@ import pytest
 
 
 @pytest.fixture
-def loaded(monkeypatch, tmp_path):
+def loaded(monkeypatch, tmp_path, db_url):
     monkeypatch.setenv("DIGEST_CONFIG", str(ROOT / "digest.toml"))
-    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
     monkeypatch.setenv("DIGEST_SECRET_KEY", "s" * 40)
     monkeypatch.setenv("DIGEST_BASE_URL", "https://news.example.com")
     monkeypatch.setenv("DIGEST_SMTP_CONNECTIONS", "2")

@@ -18,9 +18,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path):
+def env(monkeypatch, tmp_path, db_url):
     monkeypatch.setenv("DIGEST_CONFIG", str(ROOT / "digest.toml"))
-    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
     monkeypatch.setenv("DIGEST_OUTBOX", str(tmp_path / "outbox"))
     monkeypatch.setenv("DIGEST_SECRET_KEY", "s" * 48)
     run("init")
@@ -83,13 +83,13 @@ def test_erase_keeps_only_a_hash_and_import_respects_it(env):
     assert any(r["email"] == "Ada.Lovelace@example.com" for r in listed())
 
 
-def test_export_import_round_trip_in_both_formats(env, tmp_path, monkeypatch):
+def test_export_import_round_trip_in_both_formats(env, tmp_path, monkeypatch, make_db_url):
     run("subscribers", "unsubscribe", "yuri@example.org")
     run("subscribers", "prefs", "valentina@example.net", "--pause")
     before = {r["email"]: r for r in listed()}
     for fmt, name in (("csv", "all.csv"), ("json", "all.jsonl")):
         run("subscribers", "export", "-f", fmt, "--out", name)
-        monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / (name + '.db')}")
+        monkeypatch.setenv("DIGEST_DATABASE_URL", make_db_url(name + ".db"))
         result = run("subscribers", "import", name, "--json")
         assert json.loads(result.stdout)["added"] == 6
         assert {r["email"]: r for r in listed()} == before

@@ -27,10 +27,10 @@ READERS = 30
 
 
 @pytest.fixture
-def loaded(monkeypatch, tmp_path):
+def loaded(monkeypatch, tmp_path, db_url):
     """A store with today's articles and READERS subscribers, settings in the environment."""
     env = {"DIGEST_CONFIG": str(ROOT / "digest.toml"),
-           "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+           "DIGEST_DATABASE_URL": db_url,
            "DIGEST_SECRET_KEY": "s" * 40, "DIGEST_BASE_URL": "https://news.example.com",
            "DIGEST_SMTP_CONNECTIONS": "2", "DIGEST_SEND_RETRY_BUDGET": "0"}
     for name, value in env.items():
@@ -51,10 +51,10 @@ def child_env(server) -> dict[str, str]:
     return env
 
 
-def test_an_overlapping_run_of_the_same_list_sends_nothing(loaded, tmp_path):
+def test_an_overlapping_run_of_the_same_list_sends_nothing(loaded, tmp_path, db_url):
     with smtp_server() as server:
         loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
-        path = lock_file(None, f"sqlite:///{tmp_path / 'store.db'}", "daily")
+        path = lock_file(None, db_url, "daily")
         with run_lock(path, "list daily"):  # this process is the run in progress
             second = subprocess.run([sys.executable, "-m", "digest", "send", "--json"],
                                     env=child_env(server), cwd=tmp_path, capture_output=True,

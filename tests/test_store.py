@@ -15,6 +15,7 @@ from digest.store.subscribers import NewSubscriber
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
 
 
+@pytest.mark.sqlite_only  # WAL, foreign keys: SQLite pragmas (see test_postgres.py)
 def test_migrations_apply_once_and_survive_reopening(db_url):
     first = open_store(db_url)
     assert current_version(first.engine) == MIGRATIONS[-1][0]

@@ -30,14 +30,14 @@ def run(*args: str, code: int = 0):
 
 
 @pytest.fixture
-def project(monkeypatch, tmp_path):
+def project(monkeypatch, tmp_path, db_url):
     """The sample newsletter with its articles fetched, a user template folder, subscribers."""
     config = tmp_path / "digest.toml"
     config.write_text((ROOT / "digest.toml").read_text().replace(
         '"samples/', f'"{ROOT}/samples/'), encoding="utf-8")
     (tmp_path / "templates").mkdir()
     monkeypatch.setenv("DIGEST_CONFIG", str(config))
-    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
     monkeypatch.setenv("DIGEST_OUTBOX", str(tmp_path / "outbox"))
     monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 48)
     monkeypatch.setenv("DIGEST_BASE_URL", "https://news.example.com")

@@ -146,6 +146,7 @@ def test_export_then_import_round_trips(store, tmp_path):
     assert {g.email: (g.name, g.sections, g.status) for g in again} == original
 
 
+@pytest.mark.sqlite_only  # iterdump is SQLite's (see test_postgres.py)
 def test_erase_keeps_only_a_hash_and_blocks_re_adding(store):
     _seed(store)
     store.add_subscribers([NewSubscriber(email="gone@example.com", lists=("daily",))], NOW)

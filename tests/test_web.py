@@ -64,14 +64,14 @@ def serve(app, settings, sock: socket.socket) -> Iterator[None]:
 
 
 @pytest.fixture
-def site(tmp_path) -> Iterator[Site]:
+def site(tmp_path, db_url) -> Iterator[Site]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     with smtp_server() as smtp:
         settings = load_settings(
-            config=ROOT / "digest.toml", database_url=f"sqlite:///{tmp_path / 'web.db'}",
+            config=ROOT / "digest.toml", database_url=db_url,
             secret_key=SECRET, base_url=url, smtp_url=f"smtp://127.0.0.1:{smtp.port}",
             outbox=tmp_path / "outbox")
         newsletter = load_newsletter(settings.config)
@@ -258,7 +258,7 @@ def test_confirm_page_in_headless_chromium(site, tmp_path):
     assert state(site, "c@example.com") == ("active", "active", False)
 
 
-def test_digest_serve_binds_loopback_and_answers(tmp_path):
+def test_digest_serve_binds_loopback_and_answers(tmp_path, db_url):
     import os
     import signal
     import sys
@@ -269,7 +269,7 @@ def test_digest_serve_binds_loopback_and_answers(tmp_path):
     sock.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")} | {
         "DIGEST_CONFIG": str(ROOT / "digest.toml"), "DIGEST_SECRET_KEY": SECRET,
-        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
+        "DIGEST_DATABASE_URL": db_url}
     proc = subprocess.Popen([sys.executable, "-m", "digest", "serve", "--port", str(port)],
                             env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

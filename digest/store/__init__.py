@@ -3,10 +3,18 @@
 ``Store`` wraps a SQLAlchemy engine (SQLite by default, PostgreSQL for scale-out) and offers
 the queries the other stages need, grouped by table family in the mixins below. Every write
 that must be all-or-nothing runs in one transaction.
+
+The same tables, queries and migrations serve both engines; PostgreSQL goes through psycopg 3
+(``postgresql://`` URLs are read as ``postgresql+psycopg://``). What differs is kept here:
+SQLite's pragmas, PostgreSQL's connect timeout, and ``list_lock``, a server-side lock that
+several machines sharing one PostgreSQL database can take.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -53,7 +61,15 @@ def _engine(url: str) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True)
+    # libpq waits forever for an unreachable host by default; a cron job should not.
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_lock (a hash: Python's is salted)."""
+    return int.from_bytes(hashlib.sha256(f"digest:{name}".encode()).digest()[:8], "big",
+                          signed=True)
 
 
 class Store(ArticleQueries, SubscriberQueries, EditionQueries, LedgerQueries, EdgeQueries):
@@ -66,6 +82,33 @@ class Store(ArticleQueries, SubscriberQueries, EditionQueries, LedgerQueries, Ed
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def list_lock(self, list_name: str) -> Iterator[bool]:
+        """Try to take the server-wide lock of a list for the block; yields whether it is held.
+
+        On PostgreSQL this is a session advisory lock on a connection kept for the block, so
+        it excludes runs on every machine sharing the database, and the server releases it
+        when the holder's connection ends, however the holder ends. SQLite has no server:
+        there it always yields True, and the run lock file beside the database is the lock.
+        """
+        if self.dialect != "postgresql":
+            yield True
+            return
+        key = _lock_key(f"list:{list_name}")
+        with self.engine.connect() as conn:
+            held = bool(conn.exec_driver_sql("SELECT pg_try_advisory_lock(%(k)s)",
+                                             {"k": key}).scalar())
+            conn.commit()  # no transaction left open (and no snapshot held) for the block
+            try:
+                yield held
+            finally:
+                if held:
+                    try:
+                        conn.exec_driver_sql("SELECT pg_advisory_unlock(%(k)s)", {"k": key})
+                        conn.commit()
+                    except OperationalError:
+                        conn.invalidate()  # a lost connection took its lock with it
 
 
 def open_store(url: str, *, migrate_schema: bool = True) -> Store:
@@ -80,8 +123,10 @@ def open_store(url: str, *, migrate_schema: bool = True) -> Store:
                 pass
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        raise StoreError(f"cannot open the database {safe}: {reason}",
-                         "check DIGEST_DATABASE_URL and that the folder is writable") from None
+        hint = ("check DIGEST_DATABASE_URL (host, port, user, password, database) and that "
+                "the server is running" if engine.dialect.name == "postgresql" else
+                "check DIGEST_DATABASE_URL and that the folder is writable")
+        raise StoreError(f"cannot open the database {safe}: {reason}", hint) from None
     except ModuleNotFoundError as exc:
         raise StoreError(f"cannot open the database {safe}: driver {exc.name} is not installed",
                          "pip install 'psycopg[binary]' for PostgreSQL") from None

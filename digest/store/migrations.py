@@ -81,8 +81,25 @@ MIGRATIONS = [
 ]
 
 
+# pg_advisory_lock key held while migrating: machines starting at once migrate one at a time.
+_MIGRATION_LOCK = 0x6469676573740001
+
+
 def migrate(engine: Engine) -> list[int]:
     """Bring the database to the newest schema; return the versions applied now."""
+    if engine.dialect.name != "postgresql":
+        return _migrate(engine)
+    with engine.connect() as lock:
+        lock.exec_driver_sql("SELECT pg_advisory_lock(%(k)s)", {"k": _MIGRATION_LOCK})
+        lock.commit()
+        try:
+            return _migrate(engine)
+        finally:
+            lock.exec_driver_sql("SELECT pg_advisory_unlock(%(k)s)", {"k": _MIGRATION_LOCK})
+            lock.commit()
+
+
+def _migrate(engine: Engine) -> list[int]:
     schema.metadata.create_all(engine, tables=[schema.schema_migrations])
     applied: list[int] = []
     with engine.connect() as conn:

@@ -38,7 +38,9 @@ class UTCDateTime(TypeDecorator):
     def process_result_value(self, value: datetime | None, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+        # PostgreSQL answers in the session's time zone: bring it back to UTC.
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(
+            timezone.utc)
 
 
 metadata = MetaData()

@@ -135,8 +135,13 @@ class SubscriberQueries:
 
     def _next_ids(self, conn: Connection, count: int) -> int:
         """The first of ``count`` fresh subscriber ids, never one a deleted subscriber had."""
-        floor = conn.scalar(select(schema.counters.c.value)
-                            .where(schema.counters.c.name == "subscriber_id")) or 0
+        c = schema.counters
+        # The counter row is locked (FOR UPDATE, on PostgreSQL) before the ids are read, so
+        # concurrent sign-ups and imports take their ids in turn, never the same ones.
+        conn.execute(insert_ignore(self.dialect, c, ["name"]).values(name="subscriber_id",
+                                                                     value=0))
+        floor = conn.scalar(select(c.c.value).where(c.c.name == "subscriber_id")
+                            .with_for_update()) or 0
         top = conn.scalar(select(func.max(s.c.id))) or 0
         first = max(floor, top) + 1
         self._raise_floor(conn, first + count - 1)
