@@ -321,7 +321,8 @@ async def _send(ctx: Context, list_name: str | None, *, now: Callable[[], dateti
     pending = sum(counts.get(s, 0) for s in ("queued", "sending", "in_data", "deferred"))
     if report.stopped:
         summary.status = "stopped"
-    elif pending or counts.get("unknown", 0) and resend_unknown:
+    elif pending or report.unknown or (counts.get("unknown", 0) and resend_unknown):
+        # Unknown outcomes of this run are not "delivered": cron should hear of them.
         summary.status = "incomplete"
     elif counts.get("failed", 0) and report.failed:
         summary.status = "failed"

@@ -70,3 +70,15 @@ def test_temporary_and_permanent_refusals_are_recorded(loaded):
         retry = json.loads(run("send", "--json", code=0).stdout)
         assert retry["sent"] == 1 and retry["already_sent"] == 3
         assert server.handler.recipients().count("ada.lovelace@example.com") == 1
+
+
+def test_a_drop_after_data_is_unknown_and_not_a_success(loaded):
+    with smtp_server() as server:
+        server.handler.drop_after_data.add("grace.hopper@example.com")
+        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        summary = json.loads(run("send", "--json", code=10).stdout)
+        assert (summary["status"], summary["sent"], summary["unknown"]) == ("incomplete", 4, 1)
+        server.handler.drop_after_data.clear()
+        again = json.loads(run("send", "--json", code=0).stdout)
+        assert again["sent"] == 0  # unknown is not resent without --resend-unknown
+        assert server.handler.recipients().count("grace.hopper@example.com") == 1
