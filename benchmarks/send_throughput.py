@@ -168,14 +168,16 @@ def sample_message(env: dict[str, str]) -> bytes:
 
 # -- runs ---------------------------------------------------------------------------------------
 
-def digest_send(env: dict[str, str], port: int, folder: Path, **settings: str) -> dict:
-    """`digest send --json` in a child process; its summary, wall time and peak RSS."""
+def digest_send(env: dict[str, str], port: int, folder: Path, *args: str, full: bool = False,
+                **settings: str) -> dict:
+    """`digest send --json [args]` in a child process; its summary, wall time and peak RSS
+    (``full``: with the whole JSON summary under "summary")."""
     run_env = dict(os.environ, **env, DIGEST_SMTP_URL=f"smtp://127.0.0.1:{port}",
                    PYTHONPATH=str(ROOT), **settings)
     output = folder / "summary.json"
     started = time.perf_counter()
     with output.open("w") as stdout:
-        process = subprocess.Popen([sys.executable, "-m", "digest", "send", "--json"],
+        process = subprocess.Popen([sys.executable, "-m", "digest", "send", "--json", *args],
                                    env=run_env, cwd=folder, stdout=stdout,
                                    stderr=subprocess.DEVNULL)
         # wait4, not wait: the resource usage of this child alone (ru_maxrss in KiB).
@@ -188,7 +190,7 @@ def digest_send(env: dict[str, str], port: int, folder: Path, **settings: str) -
             "rate_process": round(summary["sent"] / elapsed, 1), "limit": summary["limit"],
             "cpu_seconds": {"user": round(usage.ru_utime, 2), "system": round(usage.ru_stime, 2)},
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "settings": settings or None}
+            "settings": settings or None, **({"summary": summary} if full else {})}
 
 
 def dkim_cost(raw: bytes, rounds: int = 300) -> dict:

@@ -131,6 +131,8 @@ class Settings(BaseSettings):
     send_retry_backoff: float = Field(default=2.0, gt=0)  # first wait; doubles
     send_resend_unknown: bool = False
     send_batch: int = Field(default=100, ge=1, le=10_000)  # rows claimed / written at once
+    send_workers: int = Field(default=1, ge=1, le=64)  # processes per `digest send` (PostgreSQL)
+    send_lease: float = Field(default=60.0, ge=1)  # seconds a dead worker's claims are held
     suppress_after_bounces: int = Field(default=1, ge=0)  # "no such user" replies; 0: never
     dkim_key_file: Path | None = None
     dkim_selector: str | None = None

@@ -76,7 +76,7 @@ def test_migrations_build_the_schema_once_with_native_types(empty_url):
         assert columns["created_at"]["type"].timezone is True  # timestamptz, not text
         assert str(columns["id"]["type"]) == "INTEGER" and columns["id"]["autoincrement"]
         indexes = {i["name"] for i in inspect(store.engine).get_indexes("deliveries")}
-        assert {"ix_deliveries_edition_state", "ix_deliveries_relay_sent",
+        assert {"ix_deliveries_edition_state_id", "ix_deliveries_relay_sent",
                 "ix_deliveries_subscriber"} <= indexes
     finally:
         store.close()

@@ -59,7 +59,12 @@ def send(lst: ListOpt = None, as_json: JsonOpt = False,
          resend_unknown: Annotated[Optional[bool], typer.Option(
              "--resend-unknown/--no-resend-unknown", show_default=False,
              help="Resend messages whose delivery is unknown, with the same Message-ID "
-                  "(default: DIGEST_SEND_RESEND_UNKNOWN, off).")] = None
+                  "(default: DIGEST_SEND_RESEND_UNKNOWN, off).")] = None,
+         workers: Annotated[Optional[int], typer.Option(
+             min=1, max=64, show_default=False,
+             help="Worker processes sending the edition together, each with its own relay "
+                  "connections and a share of each relay's rate (default: "
+                  "DIGEST_SEND_WORKERS, 1). Needs PostgreSQL; on SQLite one runs.")] = None
          ) -> None:
     """Send today's edition. Safe to run again: nobody gets it twice.
 
@@ -74,7 +79,7 @@ def send(lst: ListOpt = None, as_json: JsonOpt = False,
         try:
             summary = asyncio.run(pipeline.send(ctx, lst, dry_run=dry_run,
                                                 resend_unknown=resend_unknown,
-                                                on_progress=progress))
+                                                on_progress=progress, workers=workers))
         finally:
             stop()
     if as_json:
@@ -85,7 +90,7 @@ def send(lst: ListOpt = None, as_json: JsonOpt = False,
 
 
 def _print_summary(s: pipeline.SendSummary) -> None:
-    for warning in s.feed_warnings:
+    for warning in s.feed_warnings + s.warnings:
         err.print(f"warning: {warning}", markup=False)
     if s.status == "skipped":
         out.print(f"list {s.list}, edition {s.edition}: {s.message}", markup=False)
@@ -118,6 +123,14 @@ def _print_summary(s: pipeline.SendSummary) -> None:
     if s.retries or s.suppressed:
         out.print(f"retried within the run {s.retries}; addresses suppressed (no such user) "
                   f"{s.suppressed}", markup=False)
+    for w in s.workers:
+        if "sent" in w:
+            out.print(f"  worker {w['pid']}: sent {w['sent']}, deferred {w['deferred']}, "
+                      f"failed {w['failed']}, unknown {w['unknown']}, peak memory "
+                      f"{w['peak_rss_mb']:g} MB", markup=False)
+    if s.taken_over or s.lost_leases:
+        out.print(f"taken over from workers whose lease expired {s.taken_over}; lost to "
+                  f"others {s.lost_leases}", markup=False)
     if s.limit:
         out.print(f"rate {s.rate:.1f} msg/s of the {s.limit:g} msg/s configured", markup=False)
 
@@ -137,6 +150,10 @@ def status(lst: ListOpt = None, as_json: JsonOpt = False,
               f"{report['total']} recipients", markup=False)
     if report["running"]:
         out.print(f"a run is sending it now ({report['running']})", markup=False)
+    for w in report["workers"]:
+        out.print(f"worker {w['run_id'][:8]} on {w['host']} (pid {w['pid']}) since "
+                  f"{w['started_at']:%Y-%m-%d %H:%M:%S}, relays {' '.join(w['relays'])}",
+                  markup=False)
     table = Table("state", "rows", show_lines=False)
     for state in STATES:
         if report["counts"].get(state):

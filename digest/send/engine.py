@@ -21,6 +21,16 @@ backoff while ``RetryPolicy.budget`` seconds have not passed since its first ref
 leaves it to the next run. A run never re-claims a row it already handled (the run id), so an
 ``unknown`` row is resent (``resend_unknown``) at most once per run.
 
+Several workers (processes, on one machine or many, sharing a PostgreSQL database) may send
+one edition at once: each registers with a lease that its heartbeat renews
+(``digest.store.workers``), claims batches of rows (``SELECT ... FOR UPDATE SKIP LOCKED``
+then one UPDATE that takes only rows still due, so two claims never take the same row and
+never wait for each other), and takes its share of each relay's rate limit, recomputed as workers come and go. A worker
+whose lease has expired is dead to the others: its rows are recovered as after a crash, and
+its own writes are fenced off by the claim's (run id, attempt). A worker with nothing left to
+claim waits while others still hold rows, and takes over the rows of any whose lease expires,
+so the edition completes even if a worker is killed.
+
 A ``SendError`` (the relay cannot be used) or ``max_failures`` consecutive failed messages
 end that relay's sessions; the message in hand goes back to the shared queue for the other
 sessions (a relay may accept fewer connections than configured, and other relays may be
@@ -44,7 +54,7 @@ from typing import Protocol
 from digest.errors import ComposeError, SendError
 from digest.models import DeliveryResult, DeliveryState, OutgoingMessage, Subscriber
 from digest.store import Store
-from digest.store.ledger import Claimed, Outcome
+from digest.store.ledger import Claimed, LeaseLost, Outcome
 
 Build = Callable[[Subscriber], OutgoingMessage | None]
 Progress = Callable[[int, int], None]
@@ -101,6 +111,8 @@ class SendReport:
     suppressed: int = 0  # addresses suppressed after "no such user" (5.1.x)
     requeued_on_start: int = 0
     unknown_on_start: int = 0
+    taken_over: int = 0  # rows of workers whose lease expired, recovered during the run
+    lost_leases: int = 0  # rows this run had claimed that another worker took over
     elapsed: float = 0.0
     rate: float = 0.0  # messages accepted by the transports per second of the run
     stopped: str | None = None  # why the run stopped early (no relay usable), else None
@@ -125,12 +137,13 @@ class _Run:
     def __init__(self, store: Store, edition_id: int, list_name: str, build: Build, *,
                  now: Callable[[], datetime], resend_unknown: bool, batch: int,
                  retry: RetryPolicy, max_failures: int, suppress_after: int,
-                 on_progress: Progress | None, report: SendReport):
+                 on_progress: Progress | None, report: SendReport, exclusive: bool = True):
         self.store, self.edition_id, self.list_name = store, edition_id, list_name
         self.build, self.now, self.resend_unknown = build, now, resend_unknown
         self.batch, self.retry, self.on_progress = max(1, batch), retry, on_progress
         self.max_failures, self.suppress_after = max_failures, suppress_after
         self.report = report
+        self.exclusive = exclusive
         self.run_id = uuid.uuid4().hex
         self.total = 0
         self.pending: deque[Claimed] = deque()
@@ -138,7 +151,10 @@ class _Run:
         self.retries: list[tuple[float, int, int]] = []  # (due, row id, subscriber id) heap
         self.first_deferred: dict[int, tuple[float, int]] = {}  # row -> (when, attempts)
         self.buffer: list[Outcome] = []
-        self.writer = store.ledger_writer()
+        # Shared editions fence every write by the claim; a run holding the list's lock
+        # alone needs no fence and keeps the plain, faster writes.
+        self.writer = store.ledger_writer(None if exclusive else self.run_id)
+        self.lost: set[int] = set()  # rows whose `in_data` mark found the claim gone
         self.group: asyncio.Future | None = None  # the pending group commit
         self.flushed_at = time.monotonic()
         self.workers = 0
@@ -202,11 +218,16 @@ class _Run:
         def before_data() -> Awaitable[None]:
             # Committed (with the buffered outcomes) before the first byte of the body.
             self.buffer.append(Outcome(row.row_id, DeliveryState.in_data,
-                                       message_id=message.message_id, relay=relay))
-            return self.committed()
+                                       message_id=message.message_id, relay=relay,
+                                       attempt=row.attempt))
+            return self.committed() if self.exclusive else self._still_ours(row)
 
         try:
             result = await session.deliver(message, before_data=before_data)
+        except LeaseLost:
+            # Another worker took this row over (our lease expired): not ours to write.
+            self.report.lost_leases += 1
+            return
         except SendError:
             # The transport's word: this message was not handed over. Another session, or
             # the next run, takes it.
@@ -214,10 +235,17 @@ class _Run:
             raise
         self.finish(row, result, relay)
 
+    async def _still_ours(self, row: Claimed) -> None:
+        await self.committed()
+        if row.row_id in self.lost:
+            self.lost.discard(row.row_id)
+            raise LeaseLost(f"row {row.row_id} was taken over by another worker")
+
     def finish(self, row: Claimed, result: DeliveryResult, relay: str) -> None:
         state = result.state
         self.buffer.append(Outcome(row.row_id, state, result.code, result.reply or None,
-                                   relay=relay if state is not DeliveryState.skipped else None))
+                                   relay=relay if state is not DeliveryState.skipped else None,
+                                   attempt=row.attempt))
         self._count_failure(relay, result)
         if state is DeliveryState.deferred and self._schedule_retry(row):
             self._maybe_flush()
@@ -290,7 +318,7 @@ class _Run:
 
     def flush(self) -> None:
         if self.buffer:
-            self.writer.write(self.buffer, self.now())
+            self.lost |= self.writer.write(self.buffer, self.now())
             self.buffer = []
         self.flushed_at = time.monotonic()
 
@@ -312,6 +340,33 @@ class _Run:
             self.writer.close()
         self.store.release(self.run_id, self.now())
         self.pending.clear()
+
+
+async def _send_due(run: _Run, transports: Sequence[Transport], lease: float) -> None:
+    """Send what can be claimed; then, while other workers hold rows of the edition, wait
+    and take over the rows of any whose lease expires."""
+    store, edition_id = run.store, run.edition_id
+    while True:
+        run.exhausted = False
+        run.total = store.due_count(edition_id, resend_unknown=run.resend_unknown)
+        if run.total:
+            await _run_workers(run, transports)
+        # Outcomes still buffered are rows the others would wait for.
+        run.flush()
+        while True:
+            if run.exclusive or run.report.stopped is not None:
+                return
+            if not store.in_flight(edition_id, other_than=run.run_id):
+                # Rows the others released or left deferred when they finished.
+                if not store.claimable(edition_id, run.run_id,
+                                       resend_unknown=run.resend_unknown):
+                    return
+                break
+            await asyncio.sleep(min(1.0, lease / 4))
+            taken = store.recover(edition_id, run.now(), exclusive=False)
+            run.report.taken_over += taken["requeued"] + taken["unknown"]
+            if store.claimable(edition_id, run.run_id, resend_unknown=run.resend_unknown):
+                break
 
 
 def _no_such_user(result: DeliveryResult) -> bool:
@@ -345,35 +400,76 @@ async def _run_workers(run: _Run, transports: Sequence[Transport]) -> None:
         raise group_error.exceptions[0] from None
 
 
+def _apply_shares(run: _Run, transports: Sequence[Transport]) -> None:
+    """Give each relay's limiter this worker's share: 1 / the live workers using the relay."""
+    live = run.store.live_workers()
+    for transport in transports:
+        limiter = getattr(transport, "limiter", None)
+        if limiter is not None:
+            label = _label(transport)
+            limiter.set_share(1 / max(1, sum(label in w["relays"] for w in live)))
+
+
+async def _heartbeat(run: _Run, transports: Sequence[Transport], lease: float) -> None:
+    """Renew the run's lease every quarter of it; follow the rate shares every second."""
+    renewed = time.monotonic()
+    while True:
+        await asyncio.sleep(min(1.0, lease / 4))
+        try:
+            if time.monotonic() - renewed >= lease / 4:
+                if not run.store.renew_worker(run.run_id, lease):
+                    run.report.stopped = run.report.stopped or (
+                        f"this worker's lease ({lease:g} s) expired before its heartbeat "
+                        "renewed it; other workers take over its rows")
+                    return
+                renewed = time.monotonic()
+            _apply_shares(run, transports)
+        except Exception as exc:  # noqa: BLE001 - the run must stop, not die silently
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            run.report.stopped = run.report.stopped or f"the database stopped answering: {reason}"
+            return
+
+
 async def send_edition(store: Store, edition_id: int, list_name: str, build: Build,
                        transport: Transport | Sequence[Transport], *,
                        now: Callable[[], datetime], resend_unknown: bool = False,
                        batch: int = 100, retry: RetryPolicy = RetryPolicy(),
                        max_failures: int = 20, suppress_after: int = 1,
-                       on_progress: Progress | None = None) -> SendReport:
+                       on_progress: Progress | None = None, exclusive: bool = True,
+                       lease: float = 60.0) -> SendReport:
     """Deliver the due rows of an edition's ledger through the transports; see the module doc.
 
-    The caller has already enqueued the edition's rows (``store.enqueue``) and holds the
-    list's run lock. Safe to run again: rows that ended sent, failed or skipped are never
-    touched twice.
+    The caller has already enqueued the edition's rows (``store.enqueue``). ``exclusive``:
+    the caller holds the list's run lock, so every row left in flight is a crashed run's;
+    otherwise other workers may share the edition, each holding its claims for ``lease``
+    seconds past its last heartbeat. Safe to run again: rows that ended sent, failed or
+    skipped are never touched twice.
     """
     transports = [transport] if hasattr(transport, "session") else list(transport)
     started = time.monotonic()
     report = SendReport(edition_id=edition_id)
-    recovered = store.recover(edition_id, now())
-    report.requeued_on_start = recovered["requeued"]
-    report.unknown_on_start = recovered["unknown"]
     run = _Run(store, edition_id, list_name, build, now=now, resend_unknown=resend_unknown,
                batch=batch, retry=retry, max_failures=max_failures,
-               suppress_after=suppress_after, on_progress=on_progress, report=report)
-    run.total = store.due_count(edition_id, resend_unknown=resend_unknown)
+               suppress_after=suppress_after, on_progress=on_progress, report=report,
+               exclusive=exclusive)
+    # Registered before the first claim: from here on the rows this run claims are leased.
+    store.register_worker(run.run_id, edition_id, [_label(t) for t in transports], lease,
+                          now())
+    heartbeat = asyncio.create_task(_heartbeat(run, transports, lease))
     try:
-        if run.total:
-            await _run_workers(run, transports)
+        recovered = store.recover(edition_id, now(), exclusive=exclusive)
+        report.requeued_on_start = recovered["requeued"]
+        report.unknown_on_start = recovered["unknown"]
+        _apply_shares(run, transports)
+        await _send_due(run, transports, lease)
     finally:
+        heartbeat.cancel()
         # Also on cancellation or an unexpected error: the ledger must not keep rows that
         # this run claimed but never handed over.
-        run.settle()
+        try:
+            run.settle()
+        finally:
+            store.unregister_worker(run.run_id)
     report.elapsed = time.monotonic() - started
     report.rate = report.sent / report.elapsed if report.elapsed > 0 else 0.0
     report.counts = store.counts(edition_id)

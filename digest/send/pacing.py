@@ -23,12 +23,29 @@ class TokenBucket:
         self.rate, self.capacity, self._clock = rate, capacity, clock
         self._tokens = capacity if tokens is None else min(tokens, capacity)
         self._at = clock()
+        self._base = (rate, capacity)
+        self._share = 1.0
 
-    def reserve(self) -> float:
-        """Take one token; return how long to wait before using it (0 if available now)."""
+    def share(self, fraction: float) -> None:
+        """Run at ``fraction`` of the configured rate (and allowance), from now on: the
+        tokens saved so far are scaled alike, so shares of a common limit add up to it."""
+        if fraction <= 0 or fraction == self._share:
+            return
+        self._refill()
+        factor = fraction / self._share
+        rate, capacity = self._base
+        self.rate, self.capacity = rate * fraction, max(1.0, capacity * fraction)
+        self._tokens = min(self.capacity, self._tokens * factor)
+        self._share = fraction
+
+    def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
         self._at = now
+
+    def reserve(self) -> float:
+        """Take one token; return how long to wait before using it (0 if available now)."""
+        self._refill()
         self._tokens -= 1
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
@@ -55,6 +72,12 @@ class RateLimiter:
         """The sustained rate in messages per second this limiter allows, None if unlimited."""
         rates = [b.rate for b in self._buckets]
         return min(rates) if rates else None
+
+    def set_share(self, fraction: float) -> None:
+        """Hold this process to ``fraction`` of the relay's limits (several workers share a
+        relay: each takes 1 / their number)."""
+        for bucket in self._buckets:
+            bucket.share(fraction)
 
     async def acquire(self) -> None:
         wait = max((bucket.reserve() for bucket in self._buckets), default=0.0)

@@ -28,6 +28,7 @@ from digest.store.editions import EditionQueries
 from digest.store.ledger import LedgerQueries
 from digest.store.migrations import migrate
 from digest.store.subscribers import SubscriberQueries
+from digest.store.workers import WorkerQueries
 
 __all__ = ["Store", "open_store"]
 
@@ -72,7 +73,8 @@ def _lock_key(name: str) -> int:
                           signed=True)
 
 
-class Store(ArticleQueries, SubscriberQueries, EditionQueries, LedgerQueries, EdgeQueries):
+class Store(ArticleQueries, SubscriberQueries, EditionQueries, LedgerQueries, EdgeQueries,
+            WorkerQueries):
     def __init__(self, engine: Engine):
         self.engine = engine
 
@@ -84,8 +86,9 @@ class Store(ArticleQueries, SubscriberQueries, EditionQueries, LedgerQueries, Ed
         self.engine.dispose()
 
     @contextmanager
-    def list_lock(self, list_name: str) -> Iterator[bool]:
-        """Try to take the server-wide lock of a list for the block; yields whether it is held.
+    def list_lock(self, list_name: str, *, wait: bool = False) -> Iterator[bool]:
+        """Take the server-wide lock of a list for the block (``wait``: until it is free, else
+        only if it is free now); yields whether it is held.
 
         On PostgreSQL this is a session advisory lock on a connection kept for the block, so
         it excludes runs on every machine sharing the database, and the server releases it
@@ -96,9 +99,10 @@ class Store(ArticleQueries, SubscriberQueries, EditionQueries, LedgerQueries, Ed
             yield True
             return
         key = _lock_key(f"list:{list_name}")
+        take = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
         with self.engine.connect() as conn:
-            held = bool(conn.exec_driver_sql("SELECT pg_try_advisory_lock(%(k)s)",
-                                             {"k": key}).scalar())
+            result = conn.exec_driver_sql(f"SELECT {take}(%(k)s)", {"k": key}).scalar()
+            held = True if wait else bool(result)
             conn.commit()  # no transaction left open (and no snapshot held) for the block
             try:
                 yield held

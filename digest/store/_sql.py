@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import Table
+from sqlalchemy import Float, Table, cast, extract, func
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -21,3 +21,11 @@ def email_key(email: str) -> str:
 
 def address_hash(email: str) -> str:
     return hashlib.sha256(email_key(email).encode()).hexdigest()
+
+
+def db_clock(dialect: str):
+    """The database server's clock in seconds since the epoch, as an SQL expression: leases
+    shared by several machines are timed by the one clock they all see."""
+    if dialect == "postgresql":
+        return cast(extract("epoch", func.clock_timestamp()), Float)
+    return (func.julianday("now") - 2440587.5) * 86400.0

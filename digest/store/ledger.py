@@ -5,9 +5,12 @@ queued -> sending (claimed, before MAIL FROM) -> in_data (after the relay said 3
 the body is written) -> sent | deferred | failed | unknown; skipped when the subscriber left
 before their turn.
 
-Each claim stamps the row with the run's id, so a run never re-claims a row it already
-handled (a deferred row waits for the run's own retry schedule or for the next run), and
-``recover`` only ever has to look at states, never at timestamps.
+Each claim stamps the row with the run's id and counts an attempt, so a run never re-claims a
+row it already handled (a deferred row waits for the run's own retry schedule or for the next
+run). When several workers share an edition (``digest.store.workers``), the pair (run id,
+attempt) is the claim's fencing token: a worker whose lease expired, and whose rows were taken
+over, finds that its writes match nothing, and its ``in_data`` mark fails, so the body never
+goes.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
+from sqlalchemy import (Connection, Engine, and_, bindparam, func, literal, or_, select, tuple_,
+                        update)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from digest.models import DeliveryState, Subscriber, SubscriberStatus
 from digest.store import schema
@@ -34,6 +39,7 @@ class Claimed:
     row_id: int
     subscriber_id: int
     subscriber: Subscriber | None
+    attempt: int = 0  # the row's attempt count as this claim set it: with the run id, a fence
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,11 @@ class Outcome:
     reply: str | None = None
     message_id: str | None = None
     relay: str | None = None
+    attempt: int | None = None  # the claim's attempt: written only while the claim holds
+
+
+class LeaseLost(Exception):
+    """The row is no longer this run's claim (its lease expired and another worker took it)."""
 
 
 # Built once: a run commits thousands of small batches, and building the statement (not
@@ -58,29 +69,63 @@ _WRITE = (update(d).where(d.c.id == bindparam("row"))
                   sent_at=func.coalesce(bindparam("sent"), d.c.sent_at)))
 
 
-def _write_params(outcomes: Sequence[Outcome], now: datetime) -> list[dict]:
+# The same, written only while the run's claim holds (shared editions).
+_WRITE_FENCED = _WRITE.where(d.c.run_id == bindparam("run"), d.c.attempts == bindparam("att"))
+
+
+def _write_params(outcomes: Sequence[Outcome], now: datetime, run_id: str | None = None
+                  ) -> list[dict]:
     return [{"row": o.row_id, "st": o.state.value, "at": now, "code": o.code,
              "reply": o.reply, "mid": o.message_id, "relay": o.relay,
-             "sent": now if o.state is DeliveryState.sent else None} for o in outcomes]
+             "sent": now if o.state is DeliveryState.sent else None,
+             **({"run": run_id, "att": o.attempt} if run_id else {})} for o in outcomes]
+
+
+def _fenced_write(conn: Connection, outcomes: Sequence[Outcome], now: datetime,
+                  run_id: str) -> set[int]:
+    """Write outcomes only where ``run_id``'s claim still holds; return the rows whose
+    ``in_data`` mark failed (the body must not go)."""
+    marks = [o for o in outcomes if o.state is DeliveryState.in_data]
+    lost: set[int] = set()
+    if marks:
+        # Taking `in_data` is the one step that must know it succeeded: one statement for
+        # the group, that says which rows it took.
+        taken = set(conn.scalars(
+            update(d).where(tuple_(d.c.id, d.c.attempts).in_([(o.row_id, o.attempt)
+                                                              for o in marks]),
+                            d.c.run_id == run_id, d.c.state == "sending")
+            .values(state="in_data", updated_at=now).returning(d.c.id)))
+        lost = {o.row_id for o in marks} - taken
+    rest = [o for o in outcomes if o.row_id not in lost]
+    if rest:
+        conn.execute(_WRITE_FENCED, _write_params(rest, now, run_id))
+    return lost
 
 
 class LedgerWriter:
     """Commits a run's outcomes over one connection kept open for the run (a connection per
-    commit, from the pool, cost as much as the commit itself)."""
+    commit, from the pool, cost as much as the commit itself).
 
-    def __init__(self, engine: Engine):
+    With ``run_id`` (an edition shared by several workers) every write is fenced by the claim
+    (run id and attempt) and ``write`` returns the rows whose ``in_data`` mark failed."""
+
+    def __init__(self, engine: Engine, run_id: str | None = None):
         self._engine = engine
+        self._run_id = run_id
         self._conn: Connection | None = None
 
-    def write(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+    def write(self, outcomes: Sequence[Outcome], now: datetime) -> set[int]:
         """Commit ``outcomes`` in one transaction; on return they are durable."""
         if not outcomes:
-            return
+            return set()
         if self._conn is None:
             self._conn = self._engine.connect()
         try:
             with self._conn.begin():
+                if self._run_id is not None:
+                    return _fenced_write(self._conn, outcomes, now, self._run_id)
                 self._conn.execute(_WRITE, _write_params(outcomes, now))
+                return set()
         except BaseException:
             self.close()  # a connection that failed mid-transaction is not reused
             raise
@@ -128,6 +173,24 @@ def _recipient_batches(conn: Connection, list_name: str, size: int) -> Iterator[
         yield [r for r in rows if hashes[r.id] not in suppressed]
 
 
+def _enqueue_on_server(edition_id: int, list_name: str, now: datetime):
+    """INSERT ... SELECT of the list's recipients into the ledger (PostgreSQL).
+
+    The same rule as ``_recipient_batches``; a suppression is matched by the SHA-256 of the
+    stored case-folded address, which is what ``address_hash`` computes in Python."""
+    folded_hash = func.encode(func.sha256(func.convert_to(s.c.email_key, "UTF8")), "hex")
+    recipients = (select(literal(edition_id), s.c.id, literal("queued"), literal(0),
+                         literal(now, d.c.created_at.type), literal(now, d.c.updated_at.type))
+                  .join(sub, sub.c.subscriber_id == s.c.id).join(lst, lst.c.id == sub.c.list_id)
+                  .where(lst.c.name == list_name, s.c.status == SubscriberStatus.active.value,
+                         sub.c.state == "active", sub.c.paused == 0,
+                         ~select(sup.c.id).where(sup.c.address_hash == folded_hash).exists())
+                  .order_by(s.c.id))
+    return (pg_insert(d).from_select(["edition_id", "subscriber_id", "state", "attempts",
+                                      "created_at", "updated_at"], recipients)
+            .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"]))
+
+
 def _due(resend_unknown: bool) -> list[str]:
     return ["queued", "deferred"] + (["unknown"] if resend_unknown else [])
 
@@ -158,8 +221,16 @@ class LedgerQueries:
         before = self._rows(edition_id)
         stmt = insert_ignore(self.dialect, d, ["edition_id", "subscriber_id"])
         with self.engine.begin() as conn:
-            for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH):
-                conn.execute(stmt, _queued(edition_id, [r.id for r in rows], now))
+            if self.dialect == "postgresql":
+                # The server does it in one statement, suppressions hashed there too.
+                conn.execute(_enqueue_on_server(edition_id, list_name, now))
+            else:
+                for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH):
+                    conn.execute(stmt, _queued(edition_id, [r.id for r in rows], now))
+            # In the same transaction: an edition is `sending` once its ledger is whole.
+            conn.execute(update(schema.editions).where(schema.editions.c.id == edition_id,
+                                                       schema.editions.c.status == "open")
+                         .values(status="sending"))
         return self._rows(edition_id) - before
 
     def recipient_stream(self, list_name: str) -> Iterator[Subscriber]:
@@ -175,21 +246,33 @@ class LedgerQueries:
         with self.engine.connect() as conn:
             return conn.scalar(select(func.count()).where(d.c.edition_id == edition_id))
 
-    def recover(self, edition_id: int, now: datetime) -> dict[str, int]:
+    def recover(self, edition_id: int, now: datetime, *, exclusive: bool = True
+                ) -> dict[str, int]:
         """After a crash: `sending` rows were never handed over, so they go back to the queue;
         `in_data` rows may have been delivered, so they become `unknown`.
 
-        Only safe while no other run sends this edition: the caller holds the list's lock."""
+        ``exclusive``: the caller holds the list's run lock, so no live run owns any of the
+        edition's rows. Otherwise only the rows of runs whose lease has expired (or that
+        never registered) are taken over; live workers keep theirs."""
+        orphan = [d.c.edition_id == edition_id]
+        if not exclusive:
+            orphan.append(or_(d.c.run_id.is_(None), d.c.run_id.not_in(self.live_runs())))
         with self.engine.begin() as conn:
-            requeued = conn.execute(update(d).where(d.c.edition_id == edition_id,
-                                                    d.c.state == "sending")
+            requeued = conn.execute(update(d).where(*orphan, d.c.state == "sending")
                                     .values(state="queued", updated_at=now)).rowcount
-            unknown = conn.execute(update(d).where(d.c.edition_id == edition_id,
-                                                   d.c.state == "in_data")
+            unknown = conn.execute(update(d).where(*orphan, d.c.state == "in_data")
                                    .values(state="unknown", updated_at=now, last_code=None,
                                            last_reply="interrupted after the message was "
                                                       "handed over")).rowcount
+        self.reap_workers()
         return {"requeued": requeued, "unknown": unknown}
+
+    def in_flight(self, edition_id: int, *, other_than: str) -> int:
+        """Rows of the edition that another run has claimed and not finished."""
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.count()).where(
+                d.c.edition_id == edition_id, d.c.state.in_(["sending", "in_data"]),
+                d.c.run_id != other_than))
 
     def claim(self, edition_id: int, list_name: str, limit: int, now: datetime, run_id: str,
               *, resend_unknown: bool = False, row_ids: Sequence[int] | None = None
@@ -215,9 +298,11 @@ class LedgerQueries:
                 # rows costs N squared.
                 rows = []
                 for state in due:
-                    rows += conn.execute(query.where(
-                        d.c.state == state, or_(d.c.run_id.is_(None), d.c.run_id != run_id))
-                        .limit(limit - len(rows))).all()
+                    # SKIP LOCKED (PostgreSQL): rows another worker is claiming right now are
+                    # passed over, not waited for and then found taken.
+                    rows += conn.execute(query.where(*self._claimable(state, run_id))
+                                         .limit(limit - len(rows))
+                                         .with_for_update(of=d, skip_locked=True)).all()
                     if len(rows) >= limit:
                         break
             if not rows:
@@ -228,13 +313,32 @@ class LedgerQueries:
                                           .where(sup.c.address_hash.in_(set(hashes.values())))))
             # Only the rows this UPDATE changed are ours: on PostgreSQL (READ COMMITTED) a
             # concurrent claim may have taken some of those read above since.
-            taken = set(conn.scalars(update(d).where(d.c.id.in_([r.id for r in rows]),
-                                                     d.c.state.in_(due))
-                                     .values(state="sending", attempts=d.c.attempts + 1,
-                                             run_id=run_id, updated_at=now)
-                                     .returning(d.c.id)))
-        return [Claimed(r.id, r.subscriber_id, _subscriber(r, hashes[r.id] in suppressed))
-                for r in rows if r.id in taken]
+            taken = dict(conn.execute(update(d).where(d.c.id.in_([r.id for r in rows]),
+                                                      d.c.state.in_(due))
+                                      .values(state="sending", attempts=d.c.attempts + 1,
+                                              run_id=run_id, updated_at=now)
+                                      .returning(d.c.id, d.c.attempts)).all())
+        return [Claimed(r.id, r.subscriber_id, _subscriber(r, hashes[r.id] in suppressed),
+                        taken[r.id]) for r in rows if r.id in taken]
+
+    def _claimable(self, state: str, run_id: str) -> list:
+        """Which rows in a due ``state`` ``run_id`` may claim: any queued row; a deferred or
+        unknown row unless this run handled it already (it waits for the next run) or a live
+        worker did (it is that worker's to retry)."""
+        if state == "queued":
+            return [d.c.state == state]
+        return [d.c.state == state,
+                or_(d.c.run_id.is_(None),
+                    and_(d.c.run_id != run_id, d.c.run_id.not_in(self.live_runs())))]
+
+    def claimable(self, edition_id: int, run_id: str, *, resend_unknown: bool = False
+                  ) -> bool:
+        """Whether ``claim`` would find a row for ``run_id`` now."""
+        with self.engine.connect() as conn:
+            return any(conn.scalar(select(d.c.id).where(d.c.edition_id == edition_id,
+                                                        *self._claimable(state, run_id))
+                                   .limit(1)) is not None
+                       for state in _due(resend_unknown))
 
     def write(self, outcomes: Sequence[Outcome], now: datetime) -> None:
         """Commit several state changes in one transaction (the ledger's batched writes)."""
@@ -242,9 +346,10 @@ class LedgerQueries:
             with self.engine.begin() as conn:
                 conn.execute(_WRITE, _write_params(outcomes, now))
 
-    def ledger_writer(self) -> LedgerWriter:
-        """A writer holding one connection for a run's many small commits."""
-        return LedgerWriter(self.engine)
+    def ledger_writer(self, run_id: str | None = None) -> LedgerWriter:
+        """A writer holding one connection for a run's many small commits (fenced by the
+        claims of ``run_id`` when given)."""
+        return LedgerWriter(self.engine, run_id)
 
     def mark_delivery(self, delivery_id: int, state: DeliveryState, now: datetime, *,
                       code: int | None = None, reply: str | None = None,

@@ -72,12 +72,20 @@ def _m004_feed_health(conn: Connection) -> None:
     add_column(conn, schema.feeds, "failing_since")
 
 
+def _m005_send_workers(conn: Connection) -> None:
+    create_tables(conn, schema.send_workers)
+    add_index(conn, schema.deliveries, "ix_deliveries_edition_state_id")
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_deliveries_edition_state")
+
+
 MIGRATIONS = [
     (1, "initial schema", _m001_initial),
     (2, "sender: run and relay of each delivery", _m002_sender),
     # Numbers reserved: 2 sender, 3 subscribers and web, 4 feeds. Append, never reorder.
     (3, "subscriber states, consent address, confirmations, bounces", _m003_subscribers_web),
     (4, "feed health: failures in a row and since when", _m004_feed_health),
+    (5, "send workers and their leases; claims in id order on every engine",
+     _m005_send_workers),
 ]
 
 

@@ -167,7 +167,7 @@ editions = Table(
     Column("id", Integer, primary_key=True),
     Column("list_id", Integer, ForeignKey("lists.id"), nullable=False),
     Column("key", String(32), nullable=False),
-    Column("status", String(16), nullable=False),  # open, complete
+    Column("status", String(16), nullable=False),  # open, sending (ledger filled), complete
     Column("created_at", UTCDateTime, nullable=False),
     Column("completed_at", UTCDateTime),
     UniqueConstraint("list_id", "key", name="uq_editions_list_key"),
@@ -201,7 +201,9 @@ deliveries = Table(
     Column("run_id", String(32)),  # the send run that last claimed the row
     Column("relay", String(200)),  # host:port of the relay that last took the row
     UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
-    Index("ix_deliveries_edition_state", "edition_id", "state"),
+    # Claims read one state of one edition in id order and stop at the batch: with the id in
+    # the index (SQLite has it there implicitly) no claim sorts the rows that remain.
+    Index("ix_deliveries_edition_state_id", "edition_id", "state", "id"),
     Index("ix_deliveries_relay_sent", "relay", "sent_at"),
     Index("ix_deliveries_subscriber", "subscriber_id"),
 )
@@ -213,4 +215,19 @@ suppressions = Table(
     Column("email", Text),  # NULL once erased
     Column("reason", String(32), nullable=False),  # hard-bounce, complaint, erased, manual
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# The send workers running now, on any machine sharing the database: one row per `digest send`
+# process. A worker's claims are leases kept alive by its heartbeat: each beat moves
+# ``expires_at`` a lease ahead, by the database server's clock (machines' clocks may differ).
+# Rows claimed by a worker whose lease has expired are taken over by the others.
+send_workers = Table(
+    "send_workers", metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("edition_id", Integer, ForeignKey("editions.id", ondelete="CASCADE"), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("relays", Text, nullable=False),  # space-separated labels of the relays it uses
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("expires_at", Float, nullable=False),  # seconds since the epoch, database clock
 )

@@ -47,12 +47,15 @@ class Context:
     store: Store
 
     @classmethod
-    def open(cls, settings: Settings | None = None) -> "Context":
+    def open(cls, settings: Settings | None = None, *, sync: bool = True) -> "Context":
+        """``sync``: bring the store's lists and sections in line with the newsletter
+        definition (a send worker started by a run that did it already skips it)."""
         settings = settings or load_settings()
         newsletter = load_newsletter(settings.config)
-        store = open_store(settings.database_url)
-        store.ensure_lists((lst.name, lst.title) for lst in newsletter.lists)
-        store.sync_sections((s.slug, s.title, s.feeds) for s in newsletter.sections)
+        store = open_store(settings.database_url, migrate_schema=sync)
+        if sync:
+            store.ensure_lists((lst.name, lst.title) for lst in newsletter.lists)
+            store.sync_sections((s.slug, s.title, s.feeds) for s in newsletter.sections)
         return cls(settings, newsletter, store)
 
     def close(self) -> None:
@@ -209,6 +212,10 @@ class SendSummary:
     suppressed: int = 0  # addresses suppressed after "no such user"
     requeued_on_start: int = 0  # left `sending` by an interrupted run: back in the queue
     unknown_on_start: int = 0  # left `in_data` by an interrupted run: now unknown
+    taken_over: int = 0  # rows of workers whose lease expired, recovered during the run
+    lost_leases: int = 0  # rows this run's workers lost to others after their lease expired
+    workers: list[dict] = field(default_factory=list)  # per worker process (--workers N)
+    warnings: list[str] = field(default_factory=list)
     feed_warnings: list[str] = field(default_factory=list)  # feeds failing for days
     notes: list[str] = field(default_factory=list)  # what trimming left out to fit the budget
     findings: list[dict] = field(default_factory=list)  # digest check's, errors first
@@ -239,52 +246,57 @@ def make_transports(ctx: Context, now: Callable[[], datetime]) -> list[Transport
 async def send(ctx: Context, list_name: str | None, *, now: Callable[[], datetime] = utcnow,
                dry_run: bool = False, resend_unknown: bool | None = None,
                transport: Transport | None = None,
-               on_progress: Callable[[int, int], None] | None = None) -> SendSummary:
+               on_progress: Callable[[int, int], None] | None = None,
+               workers: int | None = None) -> SendSummary:
     """Send today's edition of a list; safe to run again and to resume after a crash.
 
-    One run per list at a time: while another holds the list's lock this one sends nothing
-    and says so (status "locked"). ``resend_unknown`` None takes DIGEST_SEND_RESEND_UNKNOWN.
+    On SQLite one run per list at a time: while another holds the list's lock this one sends
+    nothing and says so (status "locked"), and one worker runs whatever ``workers`` asks. On
+    PostgreSQL runs of a list cooperate, on one machine or many: the first creates the
+    edition and its ledger (the others wait for it), then every worker sends its share.
+    ``workers`` None takes DIGEST_SEND_WORKERS; ``resend_unknown`` None takes
+    DIGEST_SEND_RESEND_UNKNOWN.
     """
     lst = ctx.newsletter.get_list(list_name)
+    settings = ctx.settings
     if resend_unknown is None:
-        resend_unknown = ctx.settings.send_resend_unknown
+        resend_unknown = settings.send_resend_unknown
+    workers = settings.send_workers if workers is None else workers
     options = dict(now=now, dry_run=dry_run, resend_unknown=resend_unknown,
                    transport=transport, on_progress=on_progress)
     if dry_run:
-        return await _send(ctx, list_name, **options)
-    path = lock_file(ctx.settings.run_dir, ctx.settings.database_url, lst.name)
+        return await _send(ctx, lst, shared=False, workers=1, **options)
+    if ctx.store.dialect == "postgresql":
+        return await _send(ctx, lst, shared=True, workers=workers, **options)
+    warnings = [] if workers <= 1 else [
+        f"{workers} workers asked, one runs: SQLite lets one process write at a time; "
+        "several workers need PostgreSQL (DIGEST_DATABASE_URL=postgresql://...)"]
+    path = lock_file(settings.run_dir, settings.database_url, lst.name)
     try:
         with run_lock(path, f"list {lst.name}"):
-            return await _send(ctx, list_name, **options)
+            summary = await _send(ctx, lst, shared=False, workers=1, **options)
     except RunLocked as exc:
-        return SendSummary(list=lst.name, edition=None, status="locked", message=str(exc))
+        summary = SendSummary(list=lst.name, edition=None, status="locked", message=str(exc))
+    summary.warnings = warnings + summary.warnings
+    return summary
 
 
-async def _send(ctx: Context, list_name: str | None, *, now: Callable[[], datetime],
-                dry_run: bool, resend_unknown: bool, transport: Transport | None,
-                on_progress: Callable[[int, int], None] | None) -> SendSummary:
-    lst = ctx.newsletter.get_list(list_name)
+async def _send(ctx: Context, lst: ListConfig, *, now: Callable[[], datetime], dry_run: bool,
+                resend_unknown: bool, transport: Transport | None,
+                on_progress: Callable[[int, int], None] | None, shared: bool,
+                workers: int) -> SendSummary:
     ctx.settings.require_secret()
     started = now()
-    feed_warnings = failing_feeds(ctx, lst, started)
-    edition = current_edition(ctx, lst, started, create=not dry_run)
-    if edition is None:
-        return SendSummary(list=lst.name, edition=edition_key(started, lst.tz), status="skipped",
-                           feed_warnings=feed_warnings,
-                           message="nothing new since the previous edition; nothing sent")
-    summary = SendSummary(list=lst.name, edition=edition.key, status="complete",
-                          articles={s.slug: len(s.articles) for s in edition.sections})
-    summary.feed_warnings = feed_warnings
-    composer = Composer(ctx, edition, lst, started)
-    if not _checked(summary, composer):
-        return summary
+    # Creating the edition and its ledger is one machine's job: on PostgreSQL the others
+    # wait for it here, then all send.
+    with ctx.store.list_lock(lst.name, wait=True):
+        prepared = _prepare(ctx, lst, started, dry_run=dry_run)
+    if isinstance(prepared, SendSummary):
+        return prepared
+    summary, edition, composer = prepared
     if dry_run:
         return _dry_run(summary, composer, ctx.store.recipient_stream(lst.name))
 
-    if ctx.store.edition_status(edition.id) == "open":
-        # Streamed from the subscriptions into the ledger; each message is built from the
-        # subscriber as the claim reads it, so no run holds the whole list in memory.
-        ctx.store.enqueue_list(edition.id, lst.name, started)
     before = ctx.store.counts(edition.id)
     summary.already_sent = before.get("sent", 0)
     transports = [transport] if transport is not None else make_transports(ctx, now)
@@ -292,26 +304,20 @@ async def _send(ctx: Context, list_name: str | None, *, now: Callable[[], dateti
     limits = [getattr(t, "limiter", None) for t in transports]
     if all(limiter is not None and limiter.limit for limiter in limits):
         summary.limit = sum(limiter.limit for limiter in limits)
-    settings = ctx.settings
-    signer = signer_for(settings.dkim_key_file, selector=settings.dkim_selector,
-                        domain=settings.dkim_domain,
-                        sender_domain=lst.sender_address.rpartition("@")[2])
+    if workers > 1 and transport is None:
+        from digest.pipeline.workers import run_workers
 
-    def build(subscriber: Subscriber) -> OutgoingMessage | None:
-        # The subscriber as the ledger's claim read it: unsubscribes and section changes
-        # made since the edition was created count. DKIM signs the exact bytes sent.
-        message = composer.message(subscriber)
-        return message if message is None or signer is None else signer.sign_message(message)
-
-    report = await send_edition(
-        ctx.store, edition.id, lst.name, build, transports, now=now,
-        resend_unknown=resend_unknown, on_progress=on_progress, batch=settings.send_batch,
-        retry=RetryPolicy(settings.send_retry_budget, settings.send_retry_backoff),
-        max_failures=settings.smtp_max_failures,
-        suppress_after=settings.suppress_after_bounces)
+        report = await run_workers(ctx, lst, edition, started, workers,
+                                   resend_unknown=resend_unknown, on_progress=on_progress)
+        summary.workers, summary.warnings = report.workers, report.problems
+    else:
+        report = await deliver(ctx, lst, edition, composer, transports, now=now,
+                               resend_unknown=resend_unknown, on_progress=on_progress,
+                               exclusive=not shared)
     summary.retries, summary.suppressed = report.retries, report.suppressed
     summary.requeued_on_start = report.requeued_on_start
     summary.unknown_on_start = report.unknown_on_start
+    summary.taken_over, summary.lost_leases = report.taken_over, report.lost_leases
     counts = report.counts
     summary.recipients = sum(counts.values())
     summary.sent, summary.deferred, summary.failed = report.sent, report.deferred, report.failed
@@ -331,10 +337,60 @@ async def _send(ctx: Context, list_name: str | None, *, now: Callable[[], dateti
     return summary
 
 
+def _prepare(ctx: Context, lst: ListConfig, started: datetime, *, dry_run: bool
+             ) -> SendSummary | tuple[SendSummary, Edition, Composer]:
+    """Today's edition, checked, with its ledger filled; or the summary that ends the run."""
+    feed_warnings = failing_feeds(ctx, lst, started)
+    edition = current_edition(ctx, lst, started, create=not dry_run)
+    if edition is None:
+        return SendSummary(list=lst.name, edition=edition_key(started, lst.tz), status="skipped",
+                           feed_warnings=feed_warnings,
+                           message="nothing new since the previous edition; nothing sent")
+    summary = SendSummary(list=lst.name, edition=edition.key, status="complete",
+                          articles={s.slug: len(s.articles) for s in edition.sections})
+    summary.feed_warnings = feed_warnings
+    composer = Composer(ctx, edition, lst, started)
+    if not _checked(summary, composer):
+        return summary
+    if not dry_run and ctx.store.edition_status(edition.id) == "open":
+        # Streamed from the subscriptions into the ledger (on PostgreSQL by the server); each
+        # message is built from the subscriber as the claim reads it, so no run holds the
+        # whole list in memory. The edition turns `sending` in the same transaction.
+        ctx.store.enqueue_list(edition.id, lst.name, started)
+    return summary, edition, composer
+
+
+async def deliver(ctx: Context, lst: ListConfig, edition: Edition, composer: Composer,
+                  transports: list[Transport], *, now: Callable[[], datetime],
+                  resend_unknown: bool, on_progress: Callable[[int, int], None] | None,
+                  exclusive: bool):
+    """One worker's part of an edition: its due rows through the transports (the ledger is
+    filled already)."""
+    settings = ctx.settings
+    signer = signer_for(settings.dkim_key_file, selector=settings.dkim_selector,
+                        domain=settings.dkim_domain,
+                        sender_domain=lst.sender_address.rpartition("@")[2])
+
+    def build(subscriber: Subscriber) -> OutgoingMessage | None:
+        # The subscriber as the ledger's claim read it: unsubscribes and section changes
+        # made since the edition was created count. DKIM signs the exact bytes sent.
+        message = composer.message(subscriber)
+        return message if message is None or signer is None else signer.sign_message(message)
+
+    return await send_edition(
+        ctx.store, edition.id, lst.name, build, transports, now=now,
+        resend_unknown=resend_unknown, on_progress=on_progress, batch=settings.send_batch,
+        retry=RetryPolicy(settings.send_retry_budget, settings.send_retry_backoff),
+        max_failures=settings.smtp_max_failures,
+        suppress_after=settings.suppress_after_bounces, exclusive=exclusive,
+        lease=settings.send_lease)
+
+
 def send_status(ctx: Context, list_name: str | None, key: str | None = None, *,
                 errors: int = 10) -> dict:
     """Where an edition stands (the list's latest when ``key`` is None): its ledger counts by
-    state, its latest problems, and whether a run holds the list right now."""
+    state, its latest problems, whether a run holds the list's lock (SQLite) and the live
+    send workers (any engine; on PostgreSQL from every machine)."""
     lst = ctx.newsletter.get_list(list_name)
     record = ctx.store.edition_record(lst.name, key)
     if record is None:
@@ -346,6 +402,7 @@ def send_status(ctx: Context, list_name: str | None, key: str | None = None, *,
             "created_at": record["created_at"], "completed_at": record["completed_at"],
             "last_activity": ctx.store.last_activity(record["id"]),
             "total": sum(counts.values()), "counts": counts, "running": running,
+            "workers": ctx.store.live_workers(record["id"]),
             "errors": ctx.store.edition_errors(record["id"], errors)}
 
 

@@ -1,0 +1,151 @@
+"""`digest send --workers N`: N processes send one edition of a list together (PostgreSQL).
+
+The run that calls ``run_workers`` has created the edition and filled its ledger. Each worker
+is a fresh process (spawned, not forked: no inherited connections or event loop) that opens
+its own store connections and relay connections and sends its share of the edition, exactly
+as a `digest send` on another machine would (``digest.send.engine``: leases, fenced claims,
+rate shares). This process only watches: it reports the edition's progress from the ledger
+and gathers each worker's report when it ends. A worker that dies without a report is named
+in the summary; the others take over its rows once its lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import resource
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from digest.config import ListConfig, Settings
+from digest.errors import DigestError
+from digest.models import Edition
+
+# Ledger states still to be sent (deferred rows may be retried by the run).
+_PENDING = ("queued", "sending", "in_data", "deferred")
+_TALLIES = ("sent", "deferred", "failed", "unknown", "skipped", "retries", "suppressed",
+            "requeued_on_start", "unknown_on_start", "taken_over", "lost_leases")
+
+
+@dataclass
+class WorkersReport:
+    """The workers' reports added up, shaped like ``SendReport`` for the summary."""
+
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    unknown: int = 0
+    skipped: int = 0
+    retries: int = 0
+    suppressed: int = 0
+    requeued_on_start: int = 0
+    unknown_on_start: int = 0
+    taken_over: int = 0
+    lost_leases: int = 0
+    elapsed: float = 0.0
+    rate: float = 0.0
+    stopped: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    workers: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # workers that stopped or died
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
+def _worker(settings: Settings, list_name: str, edition_key: str, started: datetime,
+            resend_unknown: bool, results) -> None:
+    """A worker process: send this edition's rows until none is left, then report."""
+    from digest import pipeline  # in the child: the whole package, loaded fresh
+
+    outcome: dict = {"pid": os.getpid()}
+    try:
+        ctx = pipeline.Context.open(settings, sync=False)
+        try:
+            lst = ctx.newsletter.get_list(list_name)
+            edition = ctx.store.edition(lst.name, edition_key)
+            composer = pipeline.Composer(ctx, edition, lst, started)
+            transports = pipeline.make_transports(ctx, pipeline.utcnow)
+            report = asyncio.run(pipeline.deliver(
+                ctx, lst, edition, composer, transports, now=pipeline.utcnow,
+                resend_unknown=resend_unknown, on_progress=None, exclusive=False))
+            outcome.update({k: getattr(report, k) for k in _TALLIES},
+                           stopped=report.stopped, elapsed=round(report.elapsed, 3))
+        finally:
+            ctx.close()
+    except DigestError as exc:
+        outcome["stopped"] = str(exc)
+    except KeyboardInterrupt:
+        outcome["stopped"] = "interrupted"
+    outcome["peak_rss_mb"] = _peak_rss_mb()
+    results.put(outcome)
+
+
+async def run_workers(ctx, lst: ListConfig, edition: Edition, started: datetime, count: int,
+                      *, resend_unknown: bool,
+                      on_progress: Callable[[int, int], None] | None) -> WorkersReport:
+    """Start ``count`` worker processes on the edition and wait for all of them."""
+    store = ctx.store
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    processes = [spawn.Process(target=_worker, name=f"digest-send-{n + 1}",
+                               args=(ctx.settings, lst.name, edition.key, started,
+                                     resend_unknown, results))
+                 for n in range(count)]
+    total = _pending(store.counts(edition.id))
+    for process in processes:
+        process.start()
+    outcomes: dict[int, dict] = {}
+    try:
+        while True:
+            _drain(results, outcomes)
+            if on_progress is not None:
+                on_progress(max(0, total - _pending(store.counts(edition.id))), total)
+            if not any(p.is_alive() for p in processes):
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        for process in processes:
+            process.join(timeout=None if process.exitcode is not None else 30)
+            if process.is_alive():
+                process.terminate()
+        _drain(results, outcomes)
+    report = WorkersReport(elapsed=loop.time() - began)
+    stops: list[str] = []
+    for process in processes:
+        got = outcomes.get(process.pid)
+        if got is None:
+            stops.append(f"worker {process.pid} ended (exit code {process.exitcode}) without a "
+                         "report; its rows were left to the others")
+            report.workers.append({"pid": process.pid, "exit_code": process.exitcode})
+            continue
+        for key in _TALLIES:
+            setattr(report, key, getattr(report, key) + got.get(key, 0))
+        if got.get("stopped"):
+            stops.append(f"worker {process.pid}: {got['stopped']}")
+        report.workers.append(got)
+    report.counts = store.counts(edition.id)
+    report.problems = list(dict.fromkeys(stops))
+    # A worker that ended early is not a stopped run when the others finished the edition.
+    if stops and _pending(report.counts):
+        report.stopped = "; ".join(report.problems)
+    report.rate = report.sent / report.elapsed if report.elapsed > 0 else 0.0
+    return report
+
+
+def _pending(counts: dict[str, int]) -> int:
+    return sum(counts.get(state, 0) for state in _PENDING)
+
+
+def _drain(results, outcomes: dict[int, dict]) -> None:
+    while True:
+        try:
+            got = results.get_nowait()
+        except Exception:  # noqa: BLE001 - queue.Empty, from the multiprocessing module
+            return
+        outcomes[got["pid"]] = got
