@@ -12,13 +12,13 @@ import` does), freezes today's edition of the list "daily" of digest.toml, then:
   when Postfix is missing; see benchmarks/send_throughput.py): messages sent, wall time, the
   rate inside the run, the peak RSS of each worker process, and the scaling factor (rate with
   N workers / rate with one). ``--send-limit`` caps the rows put back in the queue for each
-  count (default: all of them).
+  count (default: all of them); ``--full-last`` sends the whole ledger with the last count.
 
 Prints one JSON object; the database is dropped at the end unless ``--keep``.
 
     .venv/bin/python benchmarks/scale.py --url postgresql://user:pw@127.0.0.1/postgres \\
-        [--subscribers 1000000] [--workers 1,2,4] [--send-limit N] [--connections 4] \\
-        [--no-send]
+        [--subscribers 1000000] [--workers 1,2,4] [--send-limit N] [--full-last] \\
+        [--connections 4] [--no-send]
 
 ``--url`` defaults to DIGEST_TEST_POSTGRES_URL (what .ci/run sets).
 """
@@ -103,19 +103,31 @@ def _requeue(store, edition_id: int, limit: int | None) -> int:
     return queued
 
 
+def _cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def _send(url: str, port: int, workers: int, folder: Path, connections: int) -> dict:
     env = {"DIGEST_DATABASE_URL": url, "DIGEST_CONFIG": str(ROOT / "digest.toml"),
            "DIGEST_SECRET_KEY": SECRET, "DIGEST_BASE_URL": "https://news.example.com",
            "DIGEST_SMTP_CONNECTIONS": str(connections)}
     folder.mkdir(parents=True, exist_ok=True)
+    busy, total = _cpu()
     run = digest_send(env, port, folder, "--workers", str(workers), full=True)
+    busy, total = (a - b for a, b in zip(_cpu(), (busy, total)))
     summary = run.pop("summary")
     per_worker = [w["peak_rss_mb"] for w in summary["workers"]] or [run["peak_rss_mb"]]
     return {**run, "workers": workers, "worker_peak_rss_mb": per_worker,
             "max_worker_peak_rss_mb": max(per_worker),
             "watcher_peak_rss_mb": run["peak_rss_mb"] if summary["workers"] else None,
             "sent_per_worker": [w.get("sent") for w in summary["workers"]] or [run["sent"]],
-            "taken_over": summary["taken_over"], "lost_leases": summary["lost_leases"]}
+            "taken_over": summary["taken_over"], "lost_leases": summary["lost_leases"],
+            # Every process of the machine (PostgreSQL and the sink too): how close to
+            # saturated the CPUs were while this count sent.
+            "machine_cpu_busy": round(busy / total, 2) if total else None}
 
 
 def _enqueue(store, edition_id: int) -> int:
@@ -131,6 +143,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4", help="worker counts to send with")
     parser.add_argument("--send-limit", type=int, default=None,
                         help="rows to send per worker count (default: the whole ledger)")
+    parser.add_argument("--full-last", action="store_true",
+                        help="the last worker count sends the whole ledger, whatever "
+                             "--send-limit says")
     parser.add_argument("--connections", type=int, default=4,
                         help="DIGEST_SMTP_CONNECTIONS of each worker (digest's default: 4)")
     parser.add_argument("--no-send", dest="send", action="store_false",
@@ -163,8 +178,10 @@ def main() -> None:
         sends = []
         if args.send:
             with sink() as (port, server), tempfile.TemporaryDirectory() as folder:
-                for count in [int(n) for n in args.workers.split(",")]:
-                    queued = _requeue(store, edition_id, args.send_limit)
+                counts = [int(n) for n in args.workers.split(",")]
+                for index, count in enumerate(counts):
+                    whole = args.full_last and index == len(counts) - 1
+                    queued = _requeue(store, edition_id, None if whole else args.send_limit)
                     sends.append({"queued": queued, "server": server,
                                   **_send(url, port, count, Path(folder) / f"w{count}",
                                            args.connections)})

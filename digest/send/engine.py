@@ -3,8 +3,9 @@
 The delivery ledger (``digest.store.ledger``) is the single source of truth. A run:
 
 1. recovers what a crashed run left: ``sending`` rows go back to the queue (nothing was handed
-   over), ``in_data`` rows become ``unknown`` (the relay may have the message). The caller
-   holds the list's run lock, so no live run owns those rows;
+   over), ``in_data`` rows become ``unknown`` (the relay may have the message). A caller
+   holding the list's run lock (``exclusive``, SQLite) knows no live run owns such rows; a
+   worker sharing the edition takes over only the rows of workers whose lease expired;
 2. claims due rows in batches, stamped with this run's id (``claim`` commits ``sending``
    before MAIL FROM, and re-reads each subscriber so an unsubscribe or a suppression made
    since the edition was created counts), and hands them to the workers: per relay, as many
@@ -25,11 +26,12 @@ Several workers (processes, on one machine or many, sharing a PostgreSQL databas
 one edition at once: each registers with a lease that its heartbeat renews
 (``digest.store.workers``), claims batches of rows (``SELECT ... FOR UPDATE SKIP LOCKED``
 then one UPDATE that takes only rows still due, so two claims never take the same row and
-never wait for each other), and takes its share of each relay's rate limit, recomputed as workers come and go. A worker
-whose lease has expired is dead to the others: its rows are recovered as after a crash, and
-its own writes are fenced off by the claim's (run id, attempt). A worker with nothing left to
-claim waits while others still hold rows, and takes over the rows of any whose lease expires,
-so the edition completes even if a worker is killed.
+never wait for each other), and takes its share of each relay's rate limit, recomputed as
+workers come and go. A worker whose lease has expired is dead to the others: its rows are
+recovered as after a crash, and its own writes are fenced off by the claim's (run id,
+attempt). A worker with nothing left to claim waits while others still hold rows, and takes
+over the rows of any whose lease expires, so the edition completes even if a worker is
+killed.
 
 A ``SendError`` (the relay cannot be used) or ``max_failures`` consecutive failed messages
 end that relay's sessions; the message in hand goes back to the shared queue for the other
