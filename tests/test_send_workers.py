@@ -276,3 +276,18 @@ def test_on_sqlite_one_worker_runs_and_says_why(monkeypatch, tmp_path, engine, d
         result = run("send", "--workers", "3")
     assert "3 workers asked, one runs" in result.stderr and "PostgreSQL" in result.stderr
     assert len(server.handler.messages) == 5
+
+
+def test_workers_share_a_relay_s_rate_limit(pg_env, monkeypatch):
+    # Two workers, one relay limited to 40 messages a second: together they keep to it.
+    monkeypatch.setenv("DIGEST_SMTP_PER_SECOND", "40")
+    with smtp_server() as server:
+        summary = _finish(_digest(server, "--list", "daily", "--workers", "2"))
+        stamps = server.handler.received_at
+
+    assert summary["status"] == "complete" and summary["limit"] == 40
+    assert all(w["sent"] for w in summary["workers"])  # both sent, each at its share
+    # From the 21st message on, both workers are running and know of each other.
+    steady = stamps[20:]
+    rate = (len(steady) - 1) / (steady[-1] - steady[0])
+    assert 0.8 * 40 <= rate <= 1.1 * 40, rate
