@@ -29,6 +29,34 @@ def test_migrations_apply_once_and_survive_reopening(db_url):
     second.close()
 
 
+def test_a_database_of_the_previous_release_gains_send_workers_and_the_claim_index(db_url):
+    from sqlalchemy import inspect
+
+    store = open_store(db_url)
+    with store.engine.begin() as conn:  # back to version 4's shape, with a ledger row in it
+        conn.exec_driver_sql("DROP TABLE send_workers")
+        conn.exec_driver_sql("DROP INDEX ix_deliveries_edition_state_id")
+        conn.exec_driver_sql("CREATE INDEX ix_deliveries_edition_state "
+                             "ON deliveries (edition_id, state)")
+        conn.exec_driver_sql("DELETE FROM schema_migrations WHERE version = 5")
+    store.ensure_lists([("daily", "Daily")])
+    store.add_subscribers([NewSubscriber(email="a@example.org", lists=("daily",))], NOW)
+    edition = store.create_edition(Edition(list_name="daily", key="2026-11-26", created_at=NOW,
+                                           sections=()))
+    store.enqueue_list(edition.id, "daily", NOW)
+    store.close()
+
+    upgraded = open_store(db_url)
+    assert current_version(upgraded.engine) == 5
+    indexes = {i["name"] for i in inspect(upgraded.engine).get_indexes("deliveries")}
+    assert "ix_deliveries_edition_state_id" in indexes
+    assert "ix_deliveries_edition_state" not in indexes
+    upgraded.register_worker("r", edition.id, ["relay"], 60, NOW)
+    assert [w["run_id"] for w in upgraded.live_workers(edition.id)] == ["r"]
+    assert [c.attempt for c in upgraded.claim(edition.id, "daily", 5, NOW, "r")] == [1]
+    upgraded.close()
+
+
 def test_unopenable_database_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
