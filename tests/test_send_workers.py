@@ -291,3 +291,46 @@ def test_workers_share_a_relay_s_rate_limit(pg_env, monkeypatch):
     steady = stamps[20:]
     rate = (len(steady) - 1) / (steady[-1] - steady[0])
     assert 0.8 * 40 <= rate <= 1.1 * 40, rate
+
+
+def test_a_worker_taken_over_while_alive_never_sends_a_row_it_lost(store):
+    # Worker A is slow, not dead: while the relay holds its two connections in DATA, its
+    # lease is declared expired and its rows recovered. Once released, A must not send the
+    # rows still in its hands (each `in_data` mark fails), nor claim more; B finishes.
+    edition_id, emails = make_edition(store, 30)
+    other = open_store(store.engine.url.render_as_string(hide_password=False),
+                       migrate_schema=False)
+    taken: list[dict] = []
+
+    def send(server, **options):
+        return asyncio.run(asyncio.wait_for(send_edition(
+            store, edition_id, "daily", builder(edition_id, emails),
+            [SmtpTransport(server.relay(), connections=2)], now=lambda: NOW, exclusive=False,
+            batch=10, **options), timeout=60))
+
+    def take_over(server) -> None:
+        server.handler.wait_for_messages(5, timeout=30)
+        with other.engine.begin() as conn:
+            conn.execute(update(schema.send_workers).values(expires_at=0))
+        taken.append(other.recover(edition_id, NOW, exclusive=False))
+        server.handler.release()
+
+    with smtp_server() as server:
+        server.handler.hold_after(5)
+        rival = threading.Thread(target=take_over, args=(server,))
+        rival.start()
+        try:
+            slow = send(server, lease=60)
+        finally:
+            rival.join()
+        done = send(server)
+    other.close()
+
+    got = Counter(server.handler.recipients())
+    assert max(got.values()) == 1, "a row was sent by both workers"
+    assert taken[0]["requeued"] >= 4  # the rest of A's batch went back to the queue
+    assert slow.lost_leases >= 4 and "lease" in (slow.stopped or "")
+    # A's messages held in DATA did reach the relay: recovered as unknown, then A's reply
+    # (its claim still matched) recorded them as sent.
+    assert done.counts == {"sent": 30}, done.counts
+    assert set(got) == set(emails.values())

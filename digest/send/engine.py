@@ -139,13 +139,14 @@ class _Run:
     def __init__(self, store: Store, edition_id: int, list_name: str, build: Build, *,
                  now: Callable[[], datetime], resend_unknown: bool, batch: int,
                  retry: RetryPolicy, max_failures: int, suppress_after: int,
-                 on_progress: Progress | None, report: SendReport, exclusive: bool = True):
+                 on_progress: Progress | None, report: SendReport, exclusive: bool = True,
+                 lease: float = 60.0):
         self.store, self.edition_id, self.list_name = store, edition_id, list_name
         self.build, self.now, self.resend_unknown = build, now, resend_unknown
         self.batch, self.retry, self.on_progress = max(1, batch), retry, on_progress
         self.max_failures, self.suppress_after = max_failures, suppress_after
         self.report = report
-        self.exclusive = exclusive
+        self.exclusive, self.lease = exclusive, lease
         self.run_id = uuid.uuid4().hex
         self.total = 0
         self.pending: deque[Claimed] = deque()
@@ -181,6 +182,10 @@ class _Run:
             if self.pending:
                 return self.pending.popleft()
             if not self.exhausted:
+                # A worker never claims without a lease: one taken over stops here.
+                if not self.exclusive and not self.store.renew_worker(self.run_id, self.lease):
+                    self.lease_lost()
+                    return None
                 # claim() is synchronous, so two workers can never claim at the same moment.
                 self.flush()
                 rows = self.store.claim(self.edition_id, self.list_name, self.batch,
@@ -194,6 +199,11 @@ class _Run:
             # Only retries are left: wait for the earliest (checking now and then for a stop).
             await asyncio.sleep(min(max(self.retries[0][0] - time.monotonic(), 0), 0.5))
         return None
+
+    def lease_lost(self) -> None:
+        self.report.stopped = self.report.stopped or (
+            f"this worker's lease ({self.lease:g} s) expired before its heartbeat renewed it; "
+            "other workers take over its rows")
 
     def has_work(self) -> bool:
         return bool(self.pending or self.retries or not self.exhausted)
@@ -420,9 +430,7 @@ async def _heartbeat(run: _Run, transports: Sequence[Transport], lease: float) -
         try:
             if time.monotonic() - renewed >= lease / 4:
                 if not run.store.renew_worker(run.run_id, lease):
-                    run.report.stopped = run.report.stopped or (
-                        f"this worker's lease ({lease:g} s) expired before its heartbeat "
-                        "renewed it; other workers take over its rows")
+                    run.lease_lost()
                     return
                 renewed = time.monotonic()
             _apply_shares(run, transports)
@@ -453,7 +461,7 @@ async def send_edition(store: Store, edition_id: int, list_name: str, build: Bui
     run = _Run(store, edition_id, list_name, build, now=now, resend_unknown=resend_unknown,
                batch=batch, retry=retry, max_failures=max_failures,
                suppress_after=suppress_after, on_progress=on_progress, report=report,
-               exclusive=exclusive)
+               exclusive=exclusive, lease=lease)
     # Registered before the first claim: from here on the rows this run claims are leased.
     store.register_worker(run.run_id, edition_id, [_label(t) for t in transports], lease,
                           now())
