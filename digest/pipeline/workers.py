@@ -22,6 +22,7 @@ from typing import Callable
 from digest.config import ListConfig, Settings
 from digest.errors import DigestError
 from digest.models import Edition
+from digest.send import SendReport
 
 # Ledger states still to be sent (deferred rows may be retried by the run).
 _PENDING = ("queued", "sending", "in_data", "deferred")
@@ -30,24 +31,9 @@ _TALLIES = ("sent", "deferred", "failed", "unknown", "skipped", "retries", "supp
 
 
 @dataclass
-class WorkersReport:
-    """The workers' reports added up, shaped like ``SendReport`` for the summary."""
+class WorkersReport(SendReport):
+    """The workers' reports added up, with each worker's own."""
 
-    sent: int = 0
-    deferred: int = 0
-    failed: int = 0
-    unknown: int = 0
-    skipped: int = 0
-    retries: int = 0
-    suppressed: int = 0
-    requeued_on_start: int = 0
-    unknown_on_start: int = 0
-    taken_over: int = 0
-    lost_leases: int = 0
-    elapsed: float = 0.0
-    rate: float = 0.0
-    stopped: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
     workers: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # workers that stopped or died
 
@@ -115,7 +101,7 @@ async def run_workers(ctx, lst: ListConfig, edition: Edition, started: datetime,
             if process.is_alive():
                 process.terminate()
         _drain(results, outcomes)
-    report = WorkersReport(elapsed=loop.time() - began)
+    report = WorkersReport(edition_id=edition.id, elapsed=loop.time() - began)
     stops: list[str] = []
     for process in processes:
         got = outcomes.get(process.pid)
