@@ -1,0 +1,141 @@
+"""Previewing and checking: a sample message, `digest check`, preview files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from digest import check as lint
+from digest.config import ListConfig
+from digest.errors import SelectionError, SubscriberError
+from digest.models import Edition, OutgoingMessage, Subscriber
+from digest.pipeline.context import Context
+from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition
+from digest.pipeline.exits import EXIT_CHECK, EXIT_OK
+
+if TYPE_CHECKING:
+    from digest.pipeline.sending import SendSummary
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One recipient's message of today's edition, composed exactly as ``send`` would."""
+
+    edition: Edition
+    list: ListConfig
+    message: OutgoingMessage
+    sections: tuple[str, ...]  # the slugs it holds
+    notes: tuple[str, ...] = ()  # what trimming left out to fit the size budget
+
+
+def sample(ctx: Context, list_name: str | None, *, now: datetime,
+           subscriber_email: str | None = None,
+           sections: frozenset[str] | None = None) -> Sample:
+    """Compose one message of today's edition; changes nothing in the store.
+
+    The recipient is ``subscriber_email`` with their own section choice, else a sample reader
+    with ``sections`` (None: every section)."""
+    lst = ctx.newsletter.get_list(list_name)
+    edition = current_edition(ctx, lst, now, create=False)
+    if edition is None:
+        raise SelectionError(f"list {lst.name}: no articles for an edition",
+                             "run `digest fetch` first, or widen window_hours")
+    if subscriber_email:
+        subscriber = ctx.store.subscriber(subscriber_email)
+        if subscriber is None:
+            raise SubscriberError(f"no subscriber {subscriber_email}")
+        subscriber = Subscriber(id=subscriber.id, email=subscriber.email, name=subscriber.name,
+                                sections=ctx.store.subscriptions(subscriber.email).get(lst.name))
+    else:
+        subscriber = Subscriber(id=SAMPLE_RECIPIENT.subscriber_id, email=SAMPLE_RECIPIENT.email,
+                                name=SAMPLE_RECIPIENT.name, sections=sections)
+    composer = Composer(ctx, edition, lst, now)
+    message = composer.message(subscriber)
+    if message is None:
+        raise SelectionError(f"{subscriber.email} gets none of the sections in edition "
+                             f"{edition.key}", "nothing would be sent to them")
+    slugs = tuple(s.slug for s in edition.for_sections(subscriber.sections))
+    return Sample(edition, lst, message, slugs, composer.notes.get(slugs, ()))
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    edition: str
+    recipient: str
+    findings: tuple[lint.Finding, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def errors(self) -> list[lint.Finding]:
+        return lint.errors(list(self.findings))
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CHECK if self.errors else EXIT_OK
+
+    def as_dict(self) -> dict:
+        return {"edition": self.edition, "recipient": self.recipient,
+                "errors": len(self.errors), "warnings": len(self.findings) - len(self.errors),
+                "notes": list(self.notes), "findings": [f.as_dict() for f in self.findings]}
+
+
+def check(ctx: Context, list_name: str | None, *, now: datetime,
+          subscriber_email: str | None = None) -> CheckReport:
+    """Lint today's message (a sample reader's with every section, or one subscriber's)."""
+    composed = sample(ctx, list_name, now=now, subscriber_email=subscriber_email)
+    return _report(composed.edition.key, composed.message, composed.notes)
+
+
+def _report(key: str, message: OutgoingMessage, notes: tuple[str, ...]) -> CheckReport:
+    findings = lint.check(message.raw)
+    findings.sort(key=lambda f: f.severity != lint.ERROR)
+    return CheckReport(key, message.recipient, tuple(findings), notes)
+
+
+def passes_check(summary: SendSummary, composer: Composer) -> bool:
+    """Check the edition's fullest message before anything is sent; False stops the run."""
+    full = Subscriber(id=SAMPLE_RECIPIENT.subscriber_id, email=SAMPLE_RECIPIENT.email,
+                      name=SAMPLE_RECIPIENT.name)
+    report = _report(composer.edition.key, composer.message(full),
+                     composer.notes.get(tuple(s.slug for s in composer.edition.sections), ()))
+    summary.notes = list(report.notes)
+    summary.findings = [f.as_dict() for f in report.findings]
+    if report.errors:
+        summary.status = "check-failed"
+        summary.message = (f"digest check found {len(report.errors)} error(s) in the composed "
+                           f"message; nothing sent (first: {report.errors[0]})")
+    return not report.errors
+
+
+@dataclass(frozen=True)
+class Preview:
+    edition: str
+    recipient: str
+    html: Path
+    text: Path
+    eml: Path
+    notes: tuple[str, ...] = ()
+
+
+def preview(ctx: Context, list_name: str | None, out_dir: Path, *, now: datetime,
+            subscriber_email: str | None = None) -> Preview:
+    """Write one recipient's message as .html, .txt and .eml; changes nothing in the store."""
+    composed = sample(ctx, list_name, now=now, subscriber_email=subscriber_email)
+    written = write_preview(composed.message, out_dir, composed.edition.key)
+    return Preview(written.edition, written.recipient, written.html, written.text, written.eml,
+                   composed.notes)
+
+
+def write_preview(message: OutgoingMessage, out_dir: Path, edition_key_: str) -> Preview:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parsed = message_from_bytes(message.raw, policy=policy.default)
+    paths = Preview(edition=edition_key_, recipient=message.recipient,
+                    html=out_dir / "digest.html", text=out_dir / "digest.txt",
+                    eml=out_dir / "digest.eml")
+    paths.eml.write_bytes(message.raw)
+    paths.html.write_text(parsed.get_body(("html",)).get_content(), encoding="utf-8")
+    paths.text.write_text(parsed.get_body(("plain",)).get_content(), encoding="utf-8")
+    return paths
