@@ -131,9 +131,7 @@ def _send(url: str, port: int, workers: int, folder: Path, connections: int) -> 
 
 
 def _enqueue(store, edition_id: int) -> int:
-    if hasattr(store, "enqueue_list"):  # streamed from the subscriptions
-        return store.enqueue_list(edition_id, "daily", NOW)
-    return store.enqueue(edition_id, [s.id for s in store.recipients("daily")], NOW)
+    return store.enqueue_list(edition_id, "daily", NOW)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -165,8 +166,6 @@ def pg_env(monkeypatch, tmp_path, postgres):
 
 
 def _digest(server, *args: str) -> subprocess.Popen:
-    import os
-
     env = {**os.environ, "DIGEST_SMTP_URL": f"smtp://{server.host}:{server.port}",
            "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "digest", "send", "--json", *args],
@@ -258,9 +257,7 @@ def test_two_lists_send_their_editions_at_once(pg_env):
 # -- SQLite ---------------------------------------------------------------------------------
 
 @pytest.mark.sqlite_only
-def test_on_sqlite_one_worker_runs_and_says_why(monkeypatch, tmp_path, engine, db_url):
-    if engine != "sqlite":
-        pytest.skip("SQLite only")
+def test_on_sqlite_one_worker_runs_and_says_why(monkeypatch, tmp_path, db_url):
     for key, value in {"DIGEST_CONFIG": str(ROOT / "digest.toml"), "DIGEST_DATABASE_URL": db_url,
                        "DIGEST_SECRET_KEY": "s" * 40,
                        "DIGEST_BASE_URL": "https://news.example.com"}.items():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import queue
 import resource
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -132,6 +133,6 @@ def _drain(results, outcomes: dict[int, dict]) -> None:
     while True:
         try:
             got = results.get_nowait()
-        except Exception:  # noqa: BLE001 - queue.Empty, from the multiprocessing module
+        except queue.Empty:
             return
         outcomes[got["pid"]] = got
