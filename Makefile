@@ -1,12 +1,13 @@
 # digest: `make demo` runs the daily job on the embedded defaults; `make test` runs the tests.
-# Both create .venv and install into it; nothing else needs installing by hand.
+# `make lint` runs ruff and mypy. They create .venv and install into it; nothing else needs
+# installing by hand.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 install: $(STAMP)
 
@@ -28,8 +29,15 @@ demo: $(STAMP)
 
 # With DIGEST_TEST_POSTGRES_URL=postgresql://user:pw@host/db (a role with CREATEDB; .ci/run sets
 # one up), every store test also runs on PostgreSQL; without it the run says it was skipped.
-test: $(STAMP)
+# The lint target runs first, so a tree that fails the linter or the type checker fails the tests.
+test: lint
 	$(BIN)/python -m pytest -q
+
+# The linter, the formatter's check and the type checker, as configured in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy digest
 
 clean:
 	rm -rf $(VENV) outbox preview subscribers/*.db subscribers/*.db-*
