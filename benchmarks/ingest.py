@@ -17,18 +17,18 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest.config import ListConfig, Newsletter, SectionConfig  # noqa: E402
-from digest.feeds import FetchPolicy  # noqa: E402
-from digest.ingest import ingest  # noqa: E402
-from digest.store import open_store  # noqa: E402
+from digest.config import ListConfig, Newsletter, SectionConfig
+from digest.feeds import FetchPolicy
+from digest.ingest import ingest
+from digest.store import open_store
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
 
 def feed_bytes(number: int, entries: int) -> bytes:
@@ -44,11 +44,15 @@ def feed_bytes(number: int, entries: int) -> bytes:
             f"<media:content url='https://img.news.example/{number}/{n}.jpg' medium='image'/>"
             f"<description><![CDATA[<p>Washington DC (SPX) Nov 24, 2026 - "
             f"{'A paragraph of the story with <b>markup</b> and a <a href=/x>link</a>. ' * 8}"
-            f"</p><script>track()</script>]]></description></item>")
-    return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
-            'xmlns:media="http://search.yahoo.com/mrss/"><channel>'
-            f"<title>Feed {number}</title><link>https://news.example/{number}/</link>"
-            + "".join(items) + "</channel></rss>").encode()
+            f"</p><script>track()</script>]]></description></item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+        'xmlns:media="http://search.yahoo.com/mrss/"><channel>'
+        f"<title>Feed {number}</title><link>https://news.example/{number}/</link>"
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
 
 
 def serve(feeds: int, entries: int, ready) -> None:
@@ -62,7 +66,7 @@ def make_server(bodies: dict[str, bytes]) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             body = bodies.get(self.path)
             if body is None:
                 self.send_response(404)
@@ -100,8 +104,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     ready = multiprocessing.Queue()
-    server = multiprocessing.Process(target=serve, args=(args.feeds, args.entries, ready),
-                                     daemon=True)
+    server = multiprocessing.Process(
+        target=serve, args=(args.feeds, args.entries, ready), daemon=True
+    )
     server.start()
     try:
         report = run(args, ready.get(timeout=60))
@@ -113,11 +118,20 @@ def main() -> None:
 
 def run(args, port: int) -> dict:
     urls = [f"http://127.0.0.1:{port}/feed/{n}.xml" for n in range(args.feeds)]
-    sections = tuple(SectionConfig(slug=f"section-{s}", title=f"Section {s}",
-                                   feeds=tuple(urls[s::10])) for s in range(10))
-    letter = Newsletter(name="Bench", website="https://news.example",
-                        lists=(ListConfig(name="daily", title="Daily", sender="b@news.example",
-                                          postal_address="1 Road"),), sections=sections)
+    sections = tuple(
+        SectionConfig(slug=f"section-{s}", title=f"Section {s}", feeds=tuple(urls[s::10]))
+        for s in range(10)
+    )
+    letter = Newsletter(
+        name="Bench",
+        website="https://news.example",
+        lists=(
+            ListConfig(
+                name="daily", title="Daily", sender="b@news.example", postal_address="1 Road"
+            ),
+        ),
+        sections=sections,
+    )
     policy = FetchPolicy(retries=0)
     with tempfile.TemporaryDirectory() as folder:
         store = open_store(f"sqlite:///{os.path.join(folder, 'bench.db')}")
@@ -125,21 +139,32 @@ def run(args, port: int) -> dict:
         first = ingest(store, letter, NOW, policy=policy, concurrency=args.concurrency)
         full = time.perf_counter() - started
         started = time.perf_counter()
-        second = ingest(store, letter, NOW + timedelta(hours=1), policy=policy,
-                        concurrency=args.concurrency)
+        second = ingest(
+            store, letter, NOW + timedelta(hours=1), policy=policy, concurrency=args.concurrency
+        )
         not_modified = time.perf_counter() - started
         stored = len(store.articles())
         store.close()
     return {
-        "feeds": args.feeds, "entries_per_feed": args.entries, "concurrency": args.concurrency,
+        "feeds": args.feeds,
+        "entries_per_feed": args.entries,
+        "concurrency": args.concurrency,
         "feed_bytes": len(feed_bytes(0, args.entries)),
-        "first_pass": {"seconds": round(full, 3), "feeds_per_s": round(args.feeds / full, 1),
-                       "articles_per_s": round(first.added / full, 1), "added": first.added,
-                       "failed": first.failed, "parsed": first.parses},
-        "second_pass_304": {"seconds": round(not_modified, 3),
-                            "feeds_per_s": round(args.feeds / not_modified, 1),
-                            "not_modified": sum(f.status == "not-modified" for f in second.feeds),
-                            "parsed": second.parses, "added": second.added},
+        "first_pass": {
+            "seconds": round(full, 3),
+            "feeds_per_s": round(args.feeds / full, 1),
+            "articles_per_s": round(first.added / full, 1),
+            "added": first.added,
+            "failed": first.failed,
+            "parsed": first.parses,
+        },
+        "second_pass_304": {
+            "seconds": round(not_modified, 3),
+            "feeds_per_s": round(args.feeds / not_modified, 1),
+            "not_modified": sum(f.status == "not-modified" for f in second.feeds),
+            "parsed": second.parses,
+            "added": second.added,
+        },
         "articles_stored": stored,
     }
 

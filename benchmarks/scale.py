@@ -31,9 +31,10 @@ import os
 import resource
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
+from send_throughput import digest_send, sink
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -42,62 +43,94 @@ from digest.models import Article, Edition, Section
 from digest.selection import edition_key
 from digest.store import open_store
 from digest.store.subscribers import NewSubscriber
-from send_throughput import digest_send, sink
 
 ROOT = Path(__file__).resolve().parent.parent
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 SECTIONS = ["internet-space", "military-space", "drone-space", "missile-defense", "launch-pad"]
 BATCH = 50_000
 SECRET = "b" * 48
 
 
 def _admin(url: str):
-    return create_engine(make_url(url).set(drivername="postgresql+psycopg"),
-                         isolation_level="AUTOCOMMIT")
+    return create_engine(
+        make_url(url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
 
 
 def _people(start: int, stop: int) -> list[NewSubscriber]:
-    return [NewSubscriber(email=f"reader{i}@example{i % 97}.com", name=f"Reader {i}",
-                          lists=("daily",),
-                          sections=frozenset(SECTIONS[j] for j in range(5) if (i >> j) & 1)
-                          or None)
-            for i in range(start, stop)]
+    return [
+        NewSubscriber(
+            email=f"reader{i}@example{i % 97}.com",
+            name=f"Reader {i}",
+            lists=("daily",),
+            sections=frozenset(SECTIONS[j] for j in range(5) if (i >> j) & 1) or None,
+        )
+        for i in range(start, stop)
+    ]
 
 
 def _edition(store) -> int:
     """Today's edition of "daily" (the key `digest send` looks for), five stories a section."""
     daily = load_newsletter(ROOT / "digest.toml").get_list("daily")
     store.sync_sections([(s, s.title(), []) for s in SECTIONS])
-    store.save_articles([Article(key=f"guid:{s}:{n}", section=s,
-                                 title=f"Story {n} of {s.replace('-', ' ')}",
-                                 url=f"https://news.example.com/{s}/{n}",
-                                 summary="A summary of the story, as a feed gives it. " * 4,
-                                 published_at=NOW)
-                         for s in SECTIONS for n in range(5)], NOW)
+    store.save_articles(
+        [
+            Article(
+                key=f"guid:{s}:{n}",
+                section=s,
+                title=f"Story {n} of {s.replace('-', ' ')}",
+                url=f"https://news.example.com/{s}/{n}",
+                summary="A summary of the story, as a feed gives it. " * 4,
+                published_at=NOW,
+            )
+            for s in SECTIONS
+            for n in range(5)
+        ],
+        NOW,
+    )
     by_section: dict[str, list] = {}
     for article in store.articles():
         by_section.setdefault(article.section, []).append(article)
-    edition = store.create_edition(Edition(
-        list_name="daily", key=edition_key(NOW, daily.tz), created_at=NOW,
-        sections=tuple(Section(s, s.title(), tuple(by_section[s])) for s in SECTIONS)))
+    edition = store.create_edition(
+        Edition(
+            list_name="daily",
+            key=edition_key(NOW, daily.tz),
+            created_at=NOW,
+            sections=tuple(Section(s, s.title(), tuple(by_section[s])) for s in SECTIONS),
+        )
+    )
     return edition.id
 
 
 def _requeue(store, edition_id: int, limit: int | None) -> int:
     """Put the ledger back as new (all rows, or the first ``limit`` queued, the rest sent)."""
     with store.engine.begin() as conn:
-        conn.execute(text("UPDATE deliveries SET state = 'queued', run_id = NULL, attempts = 0, "
-                          "relay = NULL, sent_at = NULL, message_id = NULL, last_code = NULL, "
-                          "last_reply = NULL WHERE edition_id = :e"), {"e": edition_id})
+        conn.execute(
+            text(
+                "UPDATE deliveries SET state = 'queued', run_id = NULL, attempts = 0, "
+                "relay = NULL, sent_at = NULL, message_id = NULL, last_code = NULL, "
+                "last_reply = NULL WHERE edition_id = :e"
+            ),
+            {"e": edition_id},
+        )
         if limit is not None:
-            conn.execute(text("UPDATE deliveries SET state = 'sent' WHERE edition_id = :e AND "
-                              "id > (SELECT id FROM deliveries WHERE edition_id = :e "
-                              "ORDER BY id OFFSET :n LIMIT 1)"), {"e": edition_id, "n": limit})
-        conn.execute(text("UPDATE editions SET status = 'sending', completed_at = NULL "
-                          "WHERE id = :e"), {"e": edition_id})
+            conn.execute(
+                text(
+                    "UPDATE deliveries SET state = 'sent' WHERE edition_id = :e AND "
+                    "id > (SELECT id FROM deliveries WHERE edition_id = :e "
+                    "ORDER BY id OFFSET :n LIMIT 1)"
+                ),
+                {"e": edition_id, "n": limit},
+            )
+        conn.execute(
+            text("UPDATE editions SET status = 'sending', completed_at = NULL WHERE id = :e"),
+            {"e": edition_id},
+        )
         conn.execute(text("DELETE FROM send_workers"))
-        queued = conn.execute(text("SELECT count(*) FROM deliveries WHERE edition_id = :e "
-                                   "AND state = 'queued'"), {"e": edition_id}).scalar()
+        queued = conn.execute(
+            text("SELECT count(*) FROM deliveries WHERE edition_id = :e AND state = 'queued'"),
+            {"e": edition_id},
+        ).scalar()
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE deliveries")
     return queued
@@ -111,23 +144,32 @@ def _cpu() -> tuple[int, int]:
 
 
 def _send(url: str, port: int, workers: int, folder: Path, connections: int) -> dict:
-    env = {"DIGEST_DATABASE_URL": url, "DIGEST_CONFIG": str(ROOT / "digest.toml"),
-           "DIGEST_SECRET_KEY": SECRET, "DIGEST_BASE_URL": "https://news.example.com",
-           "DIGEST_SMTP_CONNECTIONS": str(connections)}
+    env = {
+        "DIGEST_DATABASE_URL": url,
+        "DIGEST_CONFIG": str(ROOT / "digest.toml"),
+        "DIGEST_SECRET_KEY": SECRET,
+        "DIGEST_BASE_URL": "https://news.example.com",
+        "DIGEST_SMTP_CONNECTIONS": str(connections),
+    }
     folder.mkdir(parents=True, exist_ok=True)
     busy, total = _cpu()
     run = digest_send(env, port, folder, "--workers", str(workers), full=True)
     busy, total = (a - b for a, b in zip(_cpu(), (busy, total)))
     summary = run.pop("summary")
     per_worker = [w["peak_rss_mb"] for w in summary["workers"]] or [run["peak_rss_mb"]]
-    return {**run, "workers": workers, "worker_peak_rss_mb": per_worker,
-            "max_worker_peak_rss_mb": max(per_worker),
-            "watcher_peak_rss_mb": run["peak_rss_mb"] if summary["workers"] else None,
-            "sent_per_worker": [w.get("sent") for w in summary["workers"]] or [run["sent"]],
-            "taken_over": summary["taken_over"], "lost_leases": summary["lost_leases"],
-            # Every process of the machine (PostgreSQL and the sink too): how close to
-            # saturated the CPUs were while this count sent.
-            "machine_cpu_busy": round(busy / total, 2) if total else None}
+    return {
+        **run,
+        "workers": workers,
+        "worker_peak_rss_mb": per_worker,
+        "max_worker_peak_rss_mb": max(per_worker),
+        "watcher_peak_rss_mb": run["peak_rss_mb"] if summary["workers"] else None,
+        "sent_per_worker": [w.get("sent") for w in summary["workers"]] or [run["sent"]],
+        "taken_over": summary["taken_over"],
+        "lost_leases": summary["lost_leases"],
+        # Every process of the machine (PostgreSQL and the sink too): how close to
+        # saturated the CPUs were while this count sent.
+        "machine_cpu_busy": round(busy / total, 2) if total else None,
+    }
 
 
 def _enqueue(store, edition_id: int) -> int:
@@ -139,15 +181,26 @@ def main() -> None:
     parser.add_argument("--url", default=os.environ.get("DIGEST_TEST_POSTGRES_URL"))
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--workers", default="1,2,4", help="worker counts to send with")
-    parser.add_argument("--send-limit", type=int, default=None,
-                        help="rows to send per worker count (default: the whole ledger)")
-    parser.add_argument("--full-last", action="store_true",
-                        help="the last worker count sends the whole ledger, whatever "
-                             "--send-limit says")
-    parser.add_argument("--connections", type=int, default=4,
-                        help="DIGEST_SMTP_CONNECTIONS of each worker (digest's default: 4)")
-    parser.add_argument("--no-send", dest="send", action="store_false",
-                        help="measure the ledger only")
+    parser.add_argument(
+        "--send-limit",
+        type=int,
+        default=None,
+        help="rows to send per worker count (default: the whole ledger)",
+    )
+    parser.add_argument(
+        "--full-last",
+        action="store_true",
+        help="the last worker count sends the whole ledger, whatever --send-limit says",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=4,
+        help="DIGEST_SMTP_CONNECTIONS of each worker (digest's default: 4)",
+    )
+    parser.add_argument(
+        "--no-send", dest="send", action="store_false", help="measure the ledger only"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
     if not args.url:
@@ -180,9 +233,13 @@ def main() -> None:
                 for index, count in enumerate(counts):
                     whole = args.full_last and index == len(counts) - 1
                     queued = _requeue(store, edition_id, None if whole else args.send_limit)
-                    sends.append({"queued": queued, "server": server,
-                                  **_send(url, port, count, Path(folder) / f"w{count}",
-                                           args.connections)})
+                    sends.append(
+                        {
+                            "queued": queued,
+                            "server": server,
+                            **_send(url, port, count, Path(folder) / f"w{count}", args.connections),
+                        }
+                    )
             base = next((r["rate_in_run"] for r in sends if r["workers"] == 1), None)
             for r in sends:
                 r["scaling"] = round(r["rate_in_run"] / base, 2) if base else None
@@ -192,16 +249,24 @@ def main() -> None:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
-    print(json.dumps({
-        "engine": "postgresql", "subscribers": args.subscribers,
-        "import_seconds": round(imported, 1),
-        "ledger_rows": rows, "ledger_seconds": round(ledger, 1),
-        "ledger_rows_per_second": round(rows / ledger) if ledger else None,
-        "second_pass_rows": again, "second_pass_seconds": round(second, 1),
-        "database_mb": round(size / 2**20),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "cpus": os.cpu_count(), "send": sends,
-    }))
+    print(
+        json.dumps(
+            {
+                "engine": "postgresql",
+                "subscribers": args.subscribers,
+                "import_seconds": round(imported, 1),
+                "ledger_rows": rows,
+                "ledger_seconds": round(ledger, 1),
+                "ledger_rows_per_second": round(rows / ledger) if ledger else None,
+                "second_pass_rows": again,
+                "second_pass_seconds": round(second, 1),
+                "database_mb": round(size / 2**20),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "cpus": os.cpu_count(),
+                "send": sends,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

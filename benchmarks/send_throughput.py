@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -81,16 +81,31 @@ def sink():
 def reference(port: int, size: int, count: int) -> dict | None:
     if not shutil.which("smtp-source"):
         return None
-    command = ["smtp-source", "-d", "-s", "10", "-l", str(size), "-m", str(count),
-               f"127.0.0.1:{port}"]
+    command = [
+        "smtp-source",
+        "-d",
+        "-s",
+        "10",
+        "-l",
+        str(size),
+        "-m",
+        str(count),
+        f"127.0.0.1:{port}",
+    ]
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     elapsed = time.perf_counter() - started
-    return {"command": " ".join(command[:-1]) + " 127.0.0.1:PORT", "messages": count,
-            "bytes": size, "seconds": round(elapsed, 2), "rate": round(count / elapsed)}
+    return {
+        "command": " ".join(command[:-1]) + " 127.0.0.1:PORT",
+        "messages": count,
+        "bytes": size,
+        "seconds": round(elapsed, 2),
+        "rate": round(count / elapsed),
+    }
 
 
 # -- the edition ------------------------------------------------------------------------------
+
 
 def write_feeds(folder: Path, articles: int) -> Path:
     """The sample feeds as RSS 2.0 with ``articles`` stories per section (the samples' own,
@@ -99,7 +114,7 @@ def write_feeds(folder: Path, articles: int) -> Path:
 
     config = (ROOT / "digest.toml").read_text()
     config = config.replace("max_articles = 6", f"max_articles = {articles}")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for feed in sorted((ROOT / "samples" / "feeds").iterdir()):
         parsed = feedparser.parse(feed.read_bytes())
         items = []
@@ -111,18 +126,27 @@ def write_feeds(folder: Path, articles: int) -> Path:
             image = entry.get("media_content", [{}])[0].get("url")
             items.append(
                 f"<item><title>{escape(prefix + entry.title)}</title><link>{escape(link)}</link>"
-                f"<guid isPermaLink=\"false\">{escape(link)}</guid>"
+                f'<guid isPermaLink="false">{escape(link)}</guid>'
                 f"<pubDate>{format_datetime(now - timedelta(minutes=10 * n + 1))}</pubDate>"
                 f"<description><![CDATA[{entry.summary}]]></description>"
-                + (f'<media:content url="{escape(image)}" type="image/jpeg" medium="image" '
-                   f'width="640" height="360"/>' if image else "") + "</item>")
+                + (
+                    f'<media:content url="{escape(image)}" type="image/jpeg" medium="image" '
+                    f'width="640" height="360"/>'
+                    if image
+                    else ""
+                )
+                + "</item>"
+            )
         target = folder / (feed.stem + ".xml")
         target.write_text(
             '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
             'xmlns:media="http://search.yahoo.com/mrss/"><channel>'
             f"<title>{escape(parsed.feed.title)}</title><link>{escape(parsed.feed.link)}</link>"
             f"<description>{escape(parsed.feed.get('subtitle', ''))}</description>"
-            + "".join(items) + "</channel></rss>\n", encoding="utf-8")
+            + "".join(items)
+            + "</channel></rss>\n",
+            encoding="utf-8",
+        )
         config = config.replace(f'"samples/feeds/{feed.name}"', f'"{target}"')
     path = folder / "digest.toml"
     path.write_text(config, encoding="utf-8")
@@ -136,17 +160,27 @@ def prepare(folder: Path, readers: int, articles: int) -> dict[str, str]:
     from digest.store.subscribers import NewSubscriber
 
     folder.mkdir(parents=True, exist_ok=True)
-    env = {"DIGEST_CONFIG": str(write_feeds(folder, articles)),
-           "DIGEST_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}",
-           "DIGEST_SECRET_KEY": "b" * 40, "DIGEST_BASE_URL": "https://news.example.com"}
-    ctx = Context.open(load_settings(**{k.removeprefix("DIGEST_").lower(): v
-                                        for k, v in env.items()}))
-    now = datetime.now(timezone.utc)
+    env = {
+        "DIGEST_CONFIG": str(write_feeds(folder, articles)),
+        "DIGEST_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}",
+        "DIGEST_SECRET_KEY": "b" * 40,
+        "DIGEST_BASE_URL": "https://news.example.com",
+    }
+    ctx = Context.open(
+        load_settings(**{k.removeprefix("DIGEST_").lower(): v for k, v in env.items()})
+    )
+    now = datetime.now(UTC)
     fetch(ctx, now)
     for start in range(0, readers, 5000):
-        ctx.store.add_subscribers([NewSubscriber(email=f"reader{i:06d}@example.org",
-                                                 name=f"Reader {i}", lists=("daily",))
-                                   for i in range(start, min(start + 5000, readers))], now)
+        ctx.store.add_subscribers(
+            [
+                NewSubscriber(
+                    email=f"reader{i:06d}@example.org", name=f"Reader {i}", lists=("daily",)
+                )
+                for i in range(start, min(start + 5000, readers))
+            ],
+            now,
+        )
     ctx.close()
     return env
 
@@ -156,10 +190,11 @@ def sample_message(env: dict[str, str]) -> bytes:
     from digest.models import Subscriber
     from digest.pipeline import Composer, Context, current_edition
 
-    ctx = Context.open(load_settings(**{k.removeprefix("DIGEST_").lower(): v
-                                        for k, v in env.items()}))
+    ctx = Context.open(
+        load_settings(**{k.removeprefix("DIGEST_").lower(): v for k, v in env.items()})
+    )
     lst = ctx.newsletter.lists[0]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     composer = Composer(ctx, current_edition(ctx, lst, now, create=False), lst, now)
     raw = composer.message(Subscriber(email="reader@example.org", name="Reader", id=1)).raw
     ctx.close()
@@ -168,29 +203,47 @@ def sample_message(env: dict[str, str]) -> bytes:
 
 # -- runs ---------------------------------------------------------------------------------------
 
-def digest_send(env: dict[str, str], port: int, folder: Path, *args: str, full: bool = False,
-                **settings: str) -> dict:
+
+def digest_send(
+    env: dict[str, str], port: int, folder: Path, *args: str, full: bool = False, **settings: str
+) -> dict:
     """`digest send --json [args]` in a child process; its summary, wall time and peak RSS
     (``full``: with the whole JSON summary under "summary")."""
-    run_env = dict(os.environ, **env, DIGEST_SMTP_URL=f"smtp://127.0.0.1:{port}",
-                   PYTHONPATH=str(ROOT), **settings)
+    run_env = dict(
+        os.environ,
+        **env,
+        DIGEST_SMTP_URL=f"smtp://127.0.0.1:{port}",
+        PYTHONPATH=str(ROOT),
+        **settings,
+    )
     output = folder / "summary.json"
     started = time.perf_counter()
     with output.open("w") as stdout:
-        process = subprocess.Popen([sys.executable, "-m", "digest", "send", "--json", *args],
-                                   env=run_env, cwd=folder, stdout=stdout,
-                                   stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "digest", "send", "--json", *args],
+            env=run_env,
+            cwd=folder,
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+        )
         # wait4, not wait: the resource usage of this child alone (ru_maxrss in KiB).
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - started
     summary = json.loads(output.read_text())
-    return {"sent": summary["sent"], "status": summary["status"], "exit": process.returncode,
-            "seconds": round(elapsed, 2), "rate_in_run": round(summary["rate"], 1),
-            "rate_process": round(summary["sent"] / elapsed, 1), "limit": summary["limit"],
-            "cpu_seconds": {"user": round(usage.ru_utime, 2), "system": round(usage.ru_stime, 2)},
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "settings": settings or None, **({"summary": summary} if full else {})}
+    return {
+        "sent": summary["sent"],
+        "status": summary["status"],
+        "exit": process.returncode,
+        "seconds": round(elapsed, 2),
+        "rate_in_run": round(summary["rate"], 1),
+        "rate_process": round(summary["sent"] / elapsed, 1),
+        "limit": summary["limit"],
+        "cpu_seconds": {"user": round(usage.ru_utime, 2), "system": round(usage.ru_stime, 2)},
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "settings": settings or None,
+        **({"summary": summary} if full else {}),
+    }
 
 
 def dkim_cost(raw: bytes, rounds: int = 300) -> dict:
@@ -200,17 +253,20 @@ def dkim_cost(raw: bytes, rounds: int = 300) -> dict:
     from digest.send import DkimSigner
 
     out = {}
-    for name, key in (("rsa-2048", rsa.generate_private_key(public_exponent=65537,
-                                                            key_size=2048)),
-                      ("ed25519", ed25519.Ed25519PrivateKey.generate())):
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    for name, key in (
+        ("rsa-2048", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        ("ed25519", ed25519.Ed25519PrivateKey.generate()),
+    ):
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         signer = DkimSigner(pem, domain="example.com", selector="bench")
         started = time.perf_counter()
         for _ in range(rounds):
             signer.sign(raw)
-        out[name] = {"ms_per_message": round((time.perf_counter() - started) / rounds * 1000,
-                                             3)}
+        out[name] = {"ms_per_message": round((time.perf_counter() - started) / rounds * 1000, 3)}
     return out
 
 
@@ -221,13 +277,21 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=10, help="articles per section")
     parser.add_argument("--limit", type=float, default=100.0)
     parser.add_argument("--paced-readers", type=int, default=500)
-    parser.add_argument("--connections", type=int, default=10,
-                        help="DIGEST_SMTP_CONNECTIONS of the unpaced runs")
-    parser.add_argument("--set", action="append", default=[], metavar="DIGEST_X=VALUE",
-                        help="another setting for the unpaced runs, e.g. DIGEST_SEND_BATCH=500")
+    parser.add_argument(
+        "--connections", type=int, default=10, help="DIGEST_SMTP_CONNECTIONS of the unpaced runs"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="DIGEST_X=VALUE",
+        help="another setting for the unpaced runs, e.g. DIGEST_SEND_BATCH=500",
+    )
     args = parser.parse_args()
-    extra = {"DIGEST_SMTP_CONNECTIONS": str(args.connections),
-             **dict(item.split("=", 1) for item in args.set)}
+    extra = {
+        "DIGEST_SMTP_CONNECTIONS": str(args.connections),
+        **dict(item.split("=", 1) for item in args.set),
+    }
     result: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -244,13 +308,16 @@ def main() -> None:
                 result["ratio"] = round(result["digest"]["rate_in_run"] / rate, 3)
                 result["ratio_process"] = round(result["digest"]["rate_process"] / rate, 3)
             default_env = prepare(folder / "default", args.readers, args.articles)
-            result["digest_default_connections"] = digest_send(default_env, port,
-                                                               folder / "default")
+            result["digest_default_connections"] = digest_send(
+                default_env, port, folder / "default"
+            )
             paced_env = prepare(folder / "paced", args.paced_readers, args.articles)
-            result["paced"] = digest_send(paced_env, port, folder / "paced",
-                                          DIGEST_SMTP_PER_SECOND=str(args.limit))
+            result["paced"] = digest_send(
+                paced_env, port, folder / "paced", DIGEST_SMTP_PER_SECOND=str(args.limit)
+            )
             result["paced"]["achieved_vs_limit"] = round(
-                result["paced"]["rate_in_run"] / args.limit, 3)
+                result["paced"]["rate_in_run"] / args.limit, 3
+            )
             if args.memory_readers:
                 memory_env = prepare(folder / "memory", args.memory_readers, args.articles)
                 result["memory"] = digest_send(memory_env, port, folder / "memory", **extra)

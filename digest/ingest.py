@@ -117,23 +117,39 @@ def register(store: Store, newsletter: Newsletter) -> list[FeedPlan]:
     return plans
 
 
-def ingest(store: Store, newsletter: Newsletter, now: datetime, *,
-           client: httpx.Client | None = None, policy: FetchPolicy | None = None,
-           concurrency: int = 8, on_feed: Callable[[FeedOutcome], None] | None = None
-           ) -> IngestReport:
+def ingest(
+    store: Store,
+    newsletter: Newsletter,
+    now: datetime,
+    *,
+    client: httpx.Client | None = None,
+    policy: FetchPolicy | None = None,
+    concurrency: int = 8,
+    on_feed: Callable[[FeedOutcome], None] | None = None,
+) -> IngestReport:
     """Fetch every feed of the newsletter, several at once, and store what is new."""
     policy = policy or FetchPolicy()
     plans = register(store, newsletter)
     known = {record.url: record for record in store.feeds()}
     filed = store.article_sections()
-    http = client or new_client(policy=policy, contact=newsletter.website,
-                                connections=concurrency)
-    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(plans) or 1)),
-                              thread_name_prefix="digest-fetch")
+    http = client or new_client(policy=policy, contact=newsletter.website, connections=concurrency)
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(concurrency, len(plans) or 1)), thread_name_prefix="digest-fetch"
+    )
     outcomes: list[FeedOutcome] = []
     try:
-        futures = [pool.submit(_retrieve, plan.url, known.get(plan.url), http, policy, now,
-                               newsletter.summary_chars) for plan in plans]
+        futures = [
+            pool.submit(
+                _retrieve,
+                plan.url,
+                known.get(plan.url),
+                http,
+                policy,
+                now,
+                newsletter.summary_chars,
+            )
+            for plan in plans
+        ]
         for plan, future in zip(plans, futures):
             outcome = _store(store, plan, future.result(), now, filed)
             outcomes.append(outcome)
@@ -153,17 +169,28 @@ class _Retrieved:
     error: str | None = None
 
 
-def _retrieve(url: str, known, client: httpx.Client, policy: FetchPolicy, now: datetime,
-              summary_chars: int) -> _Retrieved:
+def _retrieve(
+    url: str, known, client: httpx.Client, policy: FetchPolicy, now: datetime, summary_chars: int
+) -> _Retrieved:
     """Fetch and parse one feed (in a worker thread); never raises."""
     try:
-        fetched = fetch(url, etag=known.etag if known else None,
-                        last_modified=known.last_modified if known else None, client=client,
-                        policy=policy)
+        fetched = fetch(
+            url,
+            etag=known.etag if known else None,
+            last_modified=known.last_modified if known else None,
+            client=client,
+            policy=policy,
+        )
         if fetched.status == "not-modified":
             return _Retrieved(fetched)
-        parsed = parse(fetched.content or b"", source=url, section="", now=now,
-                       summary_chars=summary_chars, content_type=fetched.content_type)
+        parsed = parse(
+            fetched.content or b"",
+            source=url,
+            section="",
+            now=now,
+            summary_chars=summary_chars,
+            content_type=fetched.content_type,
+        )
         return _Retrieved(fetched, parsed)
     except FeedError as exc:
         return _Retrieved(error=str(exc).removeprefix(f"{url}: "))
@@ -171,8 +198,9 @@ def _retrieve(url: str, known, client: httpx.Client, policy: FetchPolicy, now: d
         return _Retrieved(error=f"unexpected {type(exc).__name__}: {one_line(str(exc))[:300]}")
 
 
-def _store(store: Store, plan: FeedPlan, got: _Retrieved, now: datetime,
-           filed: dict[str, str]) -> FeedOutcome:
+def _store(
+    store: Store, plan: FeedPlan, got: _Retrieved, now: datetime, filed: dict[str, str]
+) -> FeedOutcome:
     label = ROUTED if plan.router is not None else plan.section
     if got.error is not None:
         store.record_feed(plan.url, status="error", now=now, error=got.error)
@@ -187,15 +215,33 @@ def _store(store: Store, plan: FeedPlan, got: _Retrieved, now: datetime,
     added, updated = store.save_articles(articles, now)
     # Validators are kept only once the articles are safely stored: a crash before this line
     # means a full fetch next time, never a lost article.
-    store.record_feed(plan.url, status="ok", now=now, etag=fetched.etag,
-                      last_modified=fetched.last_modified, entries=len(parsed.articles))
+    store.record_feed(
+        plan.url,
+        status="ok",
+        now=now,
+        etag=fetched.etag,
+        last_modified=fetched.last_modified,
+        entries=len(parsed.articles),
+    )
     warnings = retried + parsed.warnings
-    for count, what in ((unrouted, "matching no section's categories left out"),
-                        (elsewhere, "already filed under another section kept there")):
+    for count, what in (
+        (unrouted, "matching no section's categories left out"),
+        (elsewhere, "already filed under another section kept there"),
+    ):
         if count:
             warnings += (f"{count} {'entry' if count == 1 else 'entries'} {what}",)
-    return FeedOutcome(plan.url, label, "ok", added, updated, len(parsed.articles), warnings,
-                       None, parsed=True, sections=dict(Counter(a.section for a in articles)))
+    return FeedOutcome(
+        plan.url,
+        label,
+        "ok",
+        added,
+        updated,
+        len(parsed.articles),
+        warnings,
+        None,
+        parsed=True,
+        sections=dict(Counter(a.section for a in articles)),
+    )
 
 
 def _file(articles: Collection[Article], plan: FeedPlan) -> tuple[list[Article], int]:
@@ -203,13 +249,17 @@ def _file(articles: Collection[Article], plan: FeedPlan) -> tuple[list[Article],
     no section takes."""
     if plan.router is None:
         return [replace(a, section=plan.section) for a in articles], 0
-    kept = [replace(a, section=section) for a in articles
-            if (section := plan.router.section_for(a.categories))]
+    kept = [
+        replace(a, section=section)
+        for a in articles
+        if (section := plan.router.section_for(a.categories))
+    ]
     return kept, len(articles) - len(kept)
 
 
-def _first_section_wins(articles: Iterable[Article], filed: dict[str, str]
-                        ) -> tuple[list[Article], int]:
+def _first_section_wins(
+    articles: Iterable[Article], filed: dict[str, str]
+) -> tuple[list[Article], int]:
     """The articles not already filed under another section (and ``filed`` updated with
     them), and how many were."""
     kept: list[Article] = []
@@ -224,6 +274,7 @@ def _first_section_wins(articles: Iterable[Article], filed: dict[str, str]
 
 
 # -- health -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FeedHealth:
@@ -240,8 +291,13 @@ class FeedHealth:
     flagged: bool  # failing for at least the threshold
 
 
-def feed_health(store: Store, newsletter: Newsletter, now: datetime, failing_days: int,
-                sections: Collection[str] | None = None) -> list[FeedHealth]:
+def feed_health(
+    store: Store,
+    newsletter: Newsletter,
+    now: datetime,
+    failing_days: int,
+    sections: Collection[str] | None = None,
+) -> list[FeedHealth]:
     """The health of each feed of the newsletter (of ``sections`` only, when given)."""
     plans = register(store, newsletter)
     records = {r.url: r for r in store.feeds()}
@@ -252,35 +308,54 @@ def feed_health(store: Store, newsletter: Newsletter, now: datetime, failing_day
         r = records.get(plan.url)
         since = r.failing_since if r else None
         days = (now - since).total_seconds() / 86400 if since else 0.0
-        rows.append(FeedHealth(
-            url=plan.url, section=ROUTED if plan.router else plan.section,
-            status=r.last_status if r else None, last_fetched_at=r.last_fetched_at if r else None,
-            last_success_at=r.last_success_at if r else None, entries=r.entries if r else None,
-            failures=r.failures if r else 0, failing_since=since,
-            error=r.last_error if r else None, failing_days=days,
-            flagged=since is not None and now - since >= timedelta(days=failing_days)))
+        rows.append(
+            FeedHealth(
+                url=plan.url,
+                section=ROUTED if plan.router else plan.section,
+                status=r.last_status if r else None,
+                last_fetched_at=r.last_fetched_at if r else None,
+                last_success_at=r.last_success_at if r else None,
+                entries=r.entries if r else None,
+                failures=r.failures if r else 0,
+                failing_since=since,
+                error=r.last_error if r else None,
+                failing_days=days,
+                flagged=since is not None and now - since >= timedelta(days=failing_days),
+            )
+        )
     return rows
 
 
-def failing_feeds(store: Store, newsletter: Newsletter, now: datetime, failing_days: int,
-                  sections: Collection[str] | None = None) -> list[str]:
+def failing_feeds(
+    store: Store,
+    newsletter: Newsletter,
+    now: datetime,
+    failing_days: int,
+    sections: Collection[str] | None = None,
+) -> list[str]:
     """One line for each feed failing for ``failing_days`` days or more."""
-    return [f"feed {h.url} ({h.section}) failing for {h.failing_days:.0f} days "
-            f"({h.failures} fetches in a row): {h.error}"
-            for h in feed_health(store, newsletter, now, failing_days, sections) if h.flagged]
+    return [
+        f"feed {h.url} ({h.section}) failing for {h.failing_days:.0f} days "
+        f"({h.failures} fetches in a row): {h.error}"
+        for h in feed_health(store, newsletter, now, failing_days, sections)
+        if h.flagged
+    ]
 
 
 def _covers(plan: FeedPlan, sections: Collection[str]) -> bool:
     if plan.router is None:
         return plan.section in sections
-    return plan.router.fallback in sections or any(slug in sections
-                                                   for slug, _ in plan.router.rules)
+    return plan.router.fallback in sections or any(
+        slug in sections for slug, _ in plan.router.rules
+    )
 
 
 # -- JSON lines import ------------------------------------------------------------------------
 
-def import_articles(store: Store, path: Path, now: datetime, *, sections: Collection[str]
-                    ) -> tuple[int, int, list[tuple[int, str]]]:
+
+def import_articles(
+    store: Store, path: Path, now: datetime, *, sections: Collection[str]
+) -> tuple[int, int, list[tuple[int, str]]]:
     """Store the good rows of a JSON-lines file in one transaction.
 
     Returns (added, updated, rejects), rejects being (line number, reason). The sections must
@@ -304,4 +379,4 @@ def import_articles(store: Store, path: Path, now: datetime, *, sections: Collec
     return added, updated, rejects
 
 
-__all__ = ["ingest", "import_articles", "read_jsonl", "feed_health", "failing_feeds"]
+__all__ = ["failing_feeds", "feed_health", "import_articles", "ingest", "read_jsonl"]

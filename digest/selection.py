@@ -9,7 +9,7 @@ an edition with nothing at all is not made (``None``).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from digest.config import SectionConfig
 from digest.models import Article, Edition, Section
@@ -20,15 +20,16 @@ def edition_key(now: datetime, tz: tzinfo) -> str:
     return now.astimezone(tz).date().isoformat()
 
 
-def window_start(now: datetime, previous_edition_at: datetime | None, window_hours: int
-                 ) -> datetime:
+def window_start(
+    now: datetime, previous_edition_at: datetime | None, window_hours: int
+) -> datetime:
     """Articles first seen at or after this time are new for the next edition."""
     if previous_edition_at is not None:
         return previous_edition_at
     return now - timedelta(hours=window_hours)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _newest_first(article: Article) -> tuple[datetime, datetime]:
@@ -43,9 +44,16 @@ def _story(article: Article) -> str:
     return url or article.key
 
 
-def select_edition(*, list_name: str, key: str, sections: Sequence[SectionConfig],
-                   candidates: Iterable[Article], already_sent: Collection[str],
-                   since: datetime, now: datetime) -> Edition | None:
+def select_edition(
+    *,
+    list_name: str,
+    key: str,
+    sections: Sequence[SectionConfig],
+    candidates: Iterable[Article],
+    already_sent: Collection[str],
+    since: datetime,
+    now: datetime,
+) -> Edition | None:
     """Build the edition ``key`` of a list from candidate articles, or None if nothing is new."""
     by_section: dict[str, list[Article]] = {s.slug: [] for s in sections}
     for article in candidates:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,8 +27,9 @@ _PREFIX = "digest_test_"
 
 
 def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "sqlite_only: checks SQLite itself (pragmas, files); "
-                                       "not run on PostgreSQL")
+    config.addinivalue_line(
+        "markers", "sqlite_only: checks SQLite itself (pragmas, files); not run on PostgreSQL"
+    )
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -50,14 +51,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
                 engine = _engine_of(report.nodeid)
                 if engine and (outcome != "passed" or report.when == "call"):
                     counts[engine][outcome] = counts[engine].get(outcome, 0) + 1
-        said = "; ".join(f"{engine}: " + ", ".join(f"{n} {o}" for o, n in c.items())
-                         for engine, c in counts.items())
-        terminalreporter.write_line(f"PostgreSQL: store tests ran on both engines ({said}) "
-                                    f"against {_safe(POSTGRES_URL)}")
+        said = "; ".join(
+            f"{engine}: " + ", ".join(f"{n} {o}" for o, n in c.items())
+            for engine, c in counts.items()
+        )
+        terminalreporter.write_line(
+            f"PostgreSQL: store tests ran on both engines ({said}) against {_safe(POSTGRES_URL)}"
+        )
     else:
-        terminalreporter.write_line("PostgreSQL: skipped, the store tests ran on SQLite only "
-                                    "(set DIGEST_TEST_POSTGRES_URL, or run .ci/run, to run them "
-                                    "on PostgreSQL too)", yellow=True, bold=True)
+        terminalreporter.write_line(
+            "PostgreSQL: skipped, the store tests ran on SQLite only "
+            "(set DIGEST_TEST_POSTGRES_URL, or run .ci/run, to run them "
+            "on PostgreSQL too)",
+            yellow=True,
+            bold=True,
+        )
 
 
 def _engine_of(nodeid: str) -> str | None:
@@ -107,8 +115,13 @@ class _PostgresDatabases:
 
     def _drop_stale(self) -> None:
         with self.admin.connect() as conn:
-            names = conn.exec_driver_sql("SELECT datname FROM pg_database WHERE datname LIKE "
-                                         f"'{_PREFIX}%%'").scalars().all()
+            names = (
+                conn.exec_driver_sql(
+                    f"SELECT datname FROM pg_database WHERE datname LIKE '{_PREFIX}%%'"
+                )
+                .scalars()
+                .all()
+            )
         for name in names:
             pid = int(m.group(1)) if (m := re.match(rf"{_PREFIX}(\d+)_", name)) else 0
             if pid != os.getpid() and not _alive(pid):

@@ -10,12 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
-
-from digest.compose import Recipient, make_environment, personalize
-
 from conftest import ROOT
 from support.browser import Browser, find_chromium
 from test_compose import SECRET, bodies, compose, golden_edition, long_edition, parse
+
+from digest.compose import Recipient, make_environment, personalize
 
 # Read at import: the autouse fixture clears DIGEST_* variables before each test runs.
 SHOTS = Path(os.environ.get("DIGEST_SCREENSHOTS") or ROOT / "build" / "screenshots")
@@ -86,10 +85,12 @@ def test_no_horizontal_scrolling_and_readable_text(browser, pages, name, width):
 
 def test_the_measure_sees_overflow_and_small_text(browser, tmp_path):
     wide = tmp_path / "wide.html"
-    wide.write_text('<!DOCTYPE html><html><head><meta name="viewport" '
-                    'content="width=device-width"></head><body>'
-                    '<table width="700"><tr><td style="font-size:12px">wide</td></tr></table>'
-                    "</body></html>")
+    wide.write_text(
+        '<!DOCTYPE html><html><head><meta name="viewport" '
+        'content="width=device-width"></head><body>'
+        '<table width="700"><tr><td style="font-size:12px">wide</td></tr></table>'
+        "</body></html>"
+    )
     page = browser.page(wide, 320)
     try:
         found = page.evaluate(MEASURE)

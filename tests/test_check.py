@@ -8,12 +8,11 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 import pytest
+from test_compose import compose, make_edition
 
 from digest.check import STYLE_BUDGET, check, errors
 from digest.compose import Recipient, make_environment, personalize, qp
 from digest.compose.styles import Styles, contrast, dark_rules, parse_colour
-
-from test_compose import compose, make_edition
 
 SECRET = b"test-secret-key-0123456789abcdef"
 
@@ -21,16 +20,21 @@ SECRET = b"test-secret-key-0123456789abcdef"
 @pytest.fixture(scope="module")
 def good(newsletter_module) -> bytes:
     newsletter, lst = newsletter_module
-    edition = make_edition(newsletter, image="https://img.orbital-dispatch.example/lead.jpg",
-                           dateline="Seoul (AFP) Nov 3, 2025", byline="Kim Ji-won")
+    edition = make_edition(
+        newsletter,
+        image="https://img.orbital-dispatch.example/lead.jpg",
+        dateline="Seoul (AFP) Nov 3, 2025",
+        byline="Kim Ji-won",
+    )
     _, template = compose(edition, newsletter, lst, make_environment())
     return personalize(template, Recipient(5, "reader@example.com", "Reader"), secret=SECRET).raw
 
 
 @pytest.fixture(scope="module")
 def newsletter_module():
-    from digest.config import load_newsletter
     from conftest import ROOT
+
+    from digest.config import load_newsletter
 
     newsletter = load_newsletter(ROOT / "digest.toml")
     return newsletter, newsletter.get_list("daily")
@@ -51,14 +55,21 @@ def rebuild(raw: bytes, *, html=None, text=None, headers=None) -> bytes:
     """The message with its HTML, text or headers changed, its bodies re-encoded."""
     old_headers, plain, page = parts(raw)
     chosen = old_headers if headers is None else headers(old_headers)
-    head = "".join(f"{name}: {value}\r\n" for name, value in chosen.items()
-                   if not name.lower().startswith("content-"))
+    head = "".join(
+        f"{name}: {value}\r\n"
+        for name, value in chosen.items()
+        if not name.lower().startswith("content-")
+    )
     boundary = "=_test_boundary"
     out = [head, f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n']
-    for subtype, body in (("plain", plain if text is None else text(plain)),
-                          ("html", page if html is None else html(page))):
-        out.append(f"--{boundary}\r\nContent-Type: text/{subtype}; charset=\"utf-8\"\r\n"
-                   "Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+    for subtype, body in (
+        ("plain", plain if text is None else text(plain)),
+        ("html", page if html is None else html(page)),
+    ):
+        out.append(
+            f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        )
         out.append(qp.encode(body.replace("\r\n", "\n"), soft_end=False).decode() + "\r\n")
     out.append(f"--{boundary}--\r\n")
     return "".join(out).encode("ascii")
@@ -87,13 +98,19 @@ HTML_FAULTS = [
     (sub(r"<title>.*?</title>", "<title></title>"), "title"),
     (sub(r'<meta charset="utf-8">', ""), "meta-charset"),
     (sub(r'<meta name="viewport"[^>]*>', ""), "meta-viewport"),
-    (sub(r'<table role="presentation" class="container"', '<table class="container"'),
-     "table-role"),
+    (
+        sub(r'<table role="presentation" class="container"', '<table class="container"'),
+        "table-role",
+    ),
     (sub(r"</body>", "<script>alert(1)</script></body>"), "forbidden"),
-    (sub(r"</body>", '<form action="https://x.example/"><input name="q"></form></body>'),
-     "forbidden"),
-    (sub(r"</head>", '<link rel="stylesheet" href="https://x.example/a.css"></head>'),
-     "external-css"),
+    (
+        sub(r"</body>", '<form action="https://x.example/"><input name="q"></form></body>'),
+        "forbidden",
+    ),
+    (
+        sub(r"</head>", '<link rel="stylesheet" href="https://x.example/a.css"></head>'),
+        "external-css",
+    ),
     (sub(r"</body>", "<style>.x { color: #000000; }</style></body>"), "style-in-body"),
     (sub(r"</head>", "<style>/*" + "x" * STYLE_BUDGET + "*/</style></head>"), "style-size"),
     (sub(r'src="https://img', 'src="http://img', 1), "img-src"),
@@ -102,11 +119,18 @@ HTML_FAULTS = [
     (sub(r'href="https://news\.orbital-dispatch\.example/', 'href="/', 1), "link-href"),
     (sub(r"</body>", '<a href="https://x.example/"> </a></body>'), "link-text"),
     (sub(r"color:#57606a", "color:#aaaaaa"), "contrast"),
-    (sub(r"\.dateline, \.footer-text \{ color: #b4b9bf", ".dateline, .footer-text { color: #444444"),
-     "contrast"),
+    (
+        sub(
+            r"\.dateline, \.footer-text \{ color: #b4b9bf",
+            ".dateline, .footer-text { color: #444444",
+        ),
+        "contrast",
+    ),
     (sub(r"</body>", "<!-- " + "x" * 90_000 + " --></body>"), "html-size"),
-    (sub(r"https://news\.orbital-dispatch\.example/e/[^\"]+", "__digest_view_url__", 1),
-     "placeholder"),
+    (
+        sub(r"https://news\.orbital-dispatch\.example/e/[^\"]+", "__digest_view_url__", 1),
+        "placeholder",
+    ),
 ]
 
 
@@ -128,7 +152,9 @@ def test_findings_say_what_and_where(good):
 
 
 def test_dark_mode_contrast_is_measured_against_the_dark_background(good):
-    dark = sub(r"\.dateline, \.footer-text \{ color: #b4b9bf", ".dateline, .footer-text { color: #444444")
+    dark = sub(
+        r"\.dateline, \.footer-text \{ color: #b4b9bf", ".dateline, .footer-text { color: #444444"
+    )
     finding = next(f for f in check(rebuild(good, html=dark)) if f.code == "contrast")
     assert "dark mode" in finding.what and "#444444 on #1e1e1e" in finding.what
 
@@ -146,8 +172,10 @@ def test_header_faults(good):
     assert {"header-encoded", "list-unsubscribe"} <= codes(encoded)
     plain_http = good.replace(b"List-Unsubscribe: <https://", b"List-Unsubscribe: <http://")
     assert "list-unsubscribe" in codes(plain_http)
-    local = good.replace(b"List-Unsubscribe: <https://news.orbital-dispatch.example",
-                         b"List-Unsubscribe: <http://127.0.0.1:8000")
+    local = good.replace(
+        b"List-Unsubscribe: <https://news.orbital-dispatch.example",
+        b"List-Unsubscribe: <http://127.0.0.1:8000",
+    )
     assert "list-unsubscribe" not in codes(local) and "list-unsubscribe" in codes(local, "warning")
 
 
@@ -167,8 +195,12 @@ def test_plain_text_findings(good):
     assert errors(check(long_prose)) == []
     long_url = rebuild(good, text=lambda t: t + "https://x.example/" + "p" * 200 + "\n")
     assert "text-width" not in codes(long_url, "warning")
-    lost = rebuild(good, text=lambda t: t.replace("https://news.orbital-dispatch.example/"
-                                                  "drone-space/story-1.html", "(link)"))
+    lost = rebuild(
+        good,
+        text=lambda t: t.replace(
+            "https://news.orbital-dispatch.example/drone-space/story-1.html", "(link)"
+        ),
+    )
     assert "text-twin" in codes(lost, "warning")
     huge = rebuild(good, text=lambda t: t + "x" * 1000 + "\n")
     assert "text-line" in codes(huge)
@@ -181,6 +213,7 @@ def test_colour_format_is_a_warning(good):
 
 # -- the colour helpers ------------------------------------------------------------------
 
+
 def test_contrast_matches_wcag_reference_values():
     assert contrast(parse_colour("#000000"), parse_colour("#ffffff")) == pytest.approx(21)
     assert contrast(parse_colour("#777777"), parse_colour("#ffffff")) == pytest.approx(4.48, 0.01)
@@ -191,9 +224,11 @@ def test_contrast_matches_wcag_reference_values():
 
 
 def test_dark_rules_come_only_from_dark_media_queries():
-    css = ("/* c { } */ .a { color: #111111; } @media screen and (max-width: 600px) "
-           "{ .b { color: #222222 !important; } } @media (prefers-color-scheme: dark) "
-           "{ .c, .d { color: #eeeeee !important; background-color: #000000; } }")
+    css = (
+        "/* c { } */ .a { color: #111111; } @media screen and (max-width: 600px) "
+        "{ .b { color: #222222 !important; } } @media (prefers-color-scheme: dark) "
+        "{ .c, .d { color: #eeeeee !important; background-color: #000000; } }"
+    )
     rules = dark_rules(css)
     assert [s for s, _ in rules] == [".c", ".d"]
     assert rules[0][1] == {"color": ("#eeeeee", True), "background-color": ("#000000", False)}
@@ -206,7 +241,8 @@ def test_a_head_rule_beats_inline_style_only_when_important():
         "<html><head><style>@media (prefers-color-scheme: dark) { .a { color: #eeeeee !important; "
         "background-color: #000000; } .b { color: #dddddd; } }</style></head><body>"
         '<div class="a" style="color: #111111; background-color: #ffffff">'
-        '<p class="b" style="color: #222222">x</p><p>y</p></div></body></html>')
+        '<p class="b" style="color: #222222">x</p><p>y</p></div></body></html>'
+    )
     styles = Styles(doc)
     a, b, plain = doc.xpath("//div")[0], doc.xpath("//p")[0], doc.xpath("//p")[1]
     assert styles.colour(a, "dark") == "#eeeeee" and styles.background(a, "dark") == "#ffffff"

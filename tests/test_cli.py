@@ -12,12 +12,11 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from digest.cli import app
-
-from conftest import ROOT
 
 runner = CliRunner()
 SECRET = "k" * 48
@@ -61,6 +60,7 @@ def test_every_command_has_help_text():
         assert command.help or command.short_help, f"{path} has no help text"
         for name, sub in getattr(command, "commands", {}).items():
             walk(sub, f"{path} {name}")
+
     walk(get_command(app), "digest")
 
 
@@ -80,15 +80,24 @@ def test_send_without_secret_is_one_clear_line(env, monkeypatch):
     result = run("send", code=2)
     assert result.stderr.strip().splitlines() == [
         "error: DIGEST_SECRET_KEY is not set (run `digest init` to write one into .env, "
-        "or set it in the environment)"]
+        "or set it in the environment)"
+    ]
 
 
 def test_daily_send_into_the_outbox_and_a_second_run_sends_nothing(loaded):
     first = json.loads(run("send", "--json").stdout)
     assert first["status"] == "complete"
     assert first["recipients"] == 5 and first["sent"] == 5 and first["failed"] == 0
-    assert set(first) >= {"list", "edition", "status", "recipients", "sent", "failed",
-                          "deferred", "unknown"}
+    assert set(first) >= {
+        "list",
+        "edition",
+        "status",
+        "recipients",
+        "sent",
+        "failed",
+        "deferred",
+        "unknown",
+    }
     assert len(outbox_messages(loaded)) == 5
     second = json.loads(run("send", "--json").stdout)
     assert second["sent"] == 0 and second["already_sent"] == 5
@@ -105,8 +114,16 @@ def test_each_subscriber_gets_exactly_their_sections(loaded):
     valentina = by_rcpt["valentina@example.net"].get_body(("html",)).get_content()
     assert "Launch Pad" in valentina and "Military Space" not in valentina
     ada = by_rcpt["ada.lovelace@example.com"].get_body(("plain",)).get_content().upper()
-    assert all(t in ada for t in ("INTERNET SPACE", "MILITARY SPACE", "DRONE SPACE",
-                                  "MISSILE DEFENSE", "LAUNCH PAD"))
+    assert all(
+        t in ada
+        for t in (
+            "INTERNET SPACE",
+            "MILITARY SPACE",
+            "DRONE SPACE",
+            "MISSILE DEFENSE",
+            "LAUNCH PAD",
+        )
+    )
 
 
 def test_messages_are_multipart_alternative_with_one_click_unsubscribe(loaded):
@@ -118,8 +135,7 @@ def test_messages_are_multipart_alternative_with_one_click_unsubscribe(loaded):
         assert parts == ["text/plain", "text/html"]
         assert all(p.get_content_charset() == "utf-8" for p in message.iter_parts())
         raw_headers = raw.split(b"\r\n\r\n", 1)[0].decode()
-        unsub = [line for line in raw_headers.split("\r\n")
-                 if line.startswith("List-Unsubscribe:")]
+        unsub = [line for line in raw_headers.split("\r\n") if line.startswith("List-Unsubscribe:")]
         assert len(unsub) == 1 and "=?" not in unsub[0]
         assert "<https://news.example.com/u/" in unsub[0] and "mailto:" in unsub[0]
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -164,18 +180,28 @@ def test_preview_writes_html_text_and_eml(loaded):
 
 def test_subscriber_management_round_trip(env):
     run("init")
-    run("subscribers", "add", "Mae.Jemison@Example.com", "--name", "Mae Jemison",
-        "--sections", "launch-pad,drone-space")
+    run(
+        "subscribers",
+        "add",
+        "Mae.Jemison@Example.com",
+        "--name",
+        "Mae Jemison",
+        "--sections",
+        "launch-pad,drone-space",
+    )
     dup = run("subscribers", "add", "mae.jemison@example.com", code=6)
     assert "already a subscriber" in dup.stderr
     shown = json.loads(run("subscribers", "show", "mae.jemison@example.com", "--json").stdout)
     assert shown["email"] == "Mae.Jemison@example.com" and shown["status"] == "active"
     assert shown["subscriptions"] == {"daily": ["drone-space", "launch-pad"]}
     run("subscribers", "unsubscribe", "mae.jemison@example.com")
-    listed = [json.loads(line) for line in
-              run("subscribers", "list", "--format", "json").stdout.splitlines()]
-    assert [(s["email"], s["status"]) for s in listed] == [("Mae.Jemison@example.com",
-                                                            "unsubscribed")]
+    listed = [
+        json.loads(line)
+        for line in run("subscribers", "list", "--format", "json").stdout.splitlines()
+    ]
+    assert [(s["email"], s["status"]) for s in listed] == [
+        ("Mae.Jemison@example.com", "unsubscribed")
+    ]
     run("subscribers", "export", "--out", "all.csv")
     run("subscribers", "remove", "mae.jemison@example.com")
     assert run("subscribers", "list", "--format", "json").stdout == ""
@@ -184,11 +210,14 @@ def test_subscriber_management_round_trip(env):
     assert again == shown | {"status": "unsubscribed"}
 
 
-@pytest.mark.parametrize("args,message", [
-    (("not-an-address",), "is not a valid email address"),
-    (("x@example.com", "--name", "Eve\r\nBcc: victim@example.com"), "line break"),
-    (("x@example.com", "--sections", "nope"), "unknown section 'nope'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("not-an-address",), "is not a valid email address"),
+        (("x@example.com", "--name", "Eve\r\nBcc: victim@example.com"), "line break"),
+        (("x@example.com", "--sections", "nope"), "unknown section 'nope'"),
+    ],
+)
 def test_bad_subscriber_input_is_one_line_and_stores_nothing(env, args, message):
     run("init")
     result = run("subscribers", "add", *args, code=6)
@@ -198,8 +227,9 @@ def test_bad_subscriber_input_is_one_line_and_stores_nothing(env, args, message)
 
 def test_import_with_bad_rows_keeps_good_ones_and_fails(env):
     run("init")
-    (env / "in.csv").write_text("email,name\ngood@example.com,G\nbad-address,B\n"
-                                "also.good@example.com,A\n")
+    (env / "in.csv").write_text(
+        "email,name\ngood@example.com,G\nbad-address,B\nalso.good@example.com,A\n"
+    )
     result = run("subscribers", "import", "in.csv", code=5)
     assert "in.csv:3:" in result.stderr and "not a valid email address" in result.stderr
     assert "2 added" in result.stdout

@@ -5,15 +5,15 @@ the email (nothing dangerous)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import ROOT
+from support.httpd import FeedServer
 from typer.testing import CliRunner
 
-from conftest import ROOT
 from digest.cli import app
 from digest.store import open_store
-from support.httpd import FeedServer
 
 runner = CliRunner()
 SAMPLES = ROOT / "samples" / "feeds"
@@ -33,13 +33,18 @@ def run(*args: str, code: int = 0):
     return result
 
 
-def newsletter(tmp_path, monkeypatch, *feeds: str, routed: str | None = None,
-               db_url: str | None = None):
+def newsletter(
+    tmp_path, monkeypatch, *feeds: str, routed: str | None = None, db_url: str | None = None
+):
     """A digest.toml with one section per feed (and optionally a routed feed)."""
-    sections = "".join(f'[[sections]]\nslug = "s{n}"\ntitle = "Section {n}"\nfeeds = ["{f}"]\n'
-                       f'categories = ["Cat {n}"]\n\n' for n, f in enumerate(feeds))
+    sections = "".join(
+        f'[[sections]]\nslug = "s{n}"\ntitle = "Section {n}"\nfeeds = ["{f}"]\n'
+        f'categories = ["Cat {n}"]\n\n'
+        for n, f in enumerate(feeds)
+    )
     routers = f'[[routers]]\nfeeds = ["{routed}"]\n' if routed else ""
-    (tmp_path / "digest.toml").write_text(f'''
+    (tmp_path / "digest.toml").write_text(
+        f"""
 name = "Test"
 website = "https://news.test.example"
 summary_chars = 120
@@ -49,7 +54,9 @@ title = "Test Daily"
 sender = "Test <news@test.example>"
 postal_address = "1 Road, Town"
 window_hours = 48
-{sections}{routers}''', encoding="utf-8")
+{sections}{routers}""",
+        encoding="utf-8",
+    )
     monkeypatch.setenv("DIGEST_CONFIG", str(tmp_path / "digest.toml"))
     monkeypatch.setenv("DIGEST_DATABASE_URL", db_url or f"sqlite:///{tmp_path / 'store.db'}")
     monkeypatch.setenv("DIGEST_OUTBOX", str(tmp_path / "outbox"))
@@ -69,8 +76,9 @@ def test_feeds_check_shows_what_would_be_taken_and_stores_nothing(tmp_path):
 
 
 def test_feeds_check_lists_the_problems_of_a_usable_feed(server):
-    url = server.add("/feed", body=(SAMPLES / "internet-space.xml").read_bytes(),
-                     content_type="text/html")
+    url = server.add(
+        "/feed", body=(SAMPLES / "internet-space.xml").read_bytes(), content_type="text/html"
+    )
     server.add("/old", status=301, location="/feed")
     result = run("feeds", "check", server.url("/old"))
     assert "7 of 7 entries usable" in result.output
@@ -79,19 +87,32 @@ def test_feeds_check_lists_the_problems_of_a_usable_feed(server):
         "problem: the server sends neither ETag nor Last-Modified: every fetch downloads the "
         "whole feed",
         "problem: served as text/html, not as a feed type (read as a feed anyway)",
-        f"problem: redirected (1x) to {url}: consider using that address"]
+        f"problem: redirected (1x) to {url}: consider using that address",
+    ]
 
 
-@pytest.mark.parametrize("make,reason", [
-    (lambda s, t: s.add("/page", body=b"<!DOCTYPE html><html><body>Sorry</body></html>",
-                        content_type="text/html"),
-     "not a feed: an HTML page, not RSS or Atom"),
-    (lambda s, t: s.add("/gone", status=404, body=b"", content_type="text/plain"),
-     "HTTP 404 Not Found"),
-    (lambda s, t: str(t / "absent.xml"), "no such file"),
-    (lambda s, t: str(ROOT / "tests/data/feeds/illformed/rss-parser/unrecognized.rss"),
-     "not a feed: an HTML page, not RSS or Atom"),
-])
+@pytest.mark.parametrize(
+    "make,reason",
+    [
+        (
+            lambda s, t: s.add(
+                "/page",
+                body=b"<!DOCTYPE html><html><body>Sorry</body></html>",
+                content_type="text/html",
+            ),
+            "not a feed: an HTML page, not RSS or Atom",
+        ),
+        (
+            lambda s, t: s.add("/gone", status=404, body=b"", content_type="text/plain"),
+            "HTTP 404 Not Found",
+        ),
+        (lambda s, t: str(t / "absent.xml"), "no such file"),
+        (
+            lambda s, t: str(ROOT / "tests/data/feeds/illformed/rss-parser/unrecognized.rss"),
+            "not a feed: an HTML page, not RSS or Atom",
+        ),
+    ],
+)
 def test_feeds_check_of_an_unusable_feed_exits_4_with_one_line(server, tmp_path, make, reason):
     source = make(server, tmp_path)
     result = run("feeds", "check", source, code=4)
@@ -109,10 +130,13 @@ def test_fetch_then_feeds_list_shows_each_feeds_health(server, tmp_path, monkeyp
     assert (data["added"], data["failed"], data["parsed"]) == (7, 1, 1)
     again = json.loads(run("fetch", "--json").stdout)
     assert (again["added"], again["parsed"]) == (0, 0)  # the 304 was not parsed
-    rows = [json.loads(line) for line in
-            run("feeds", "list", "--format", "json").stdout.splitlines()]
+    rows = [
+        json.loads(line) for line in run("feeds", "list", "--format", "json").stdout.splitlines()
+    ]
     assert [(r["url"], r["status"], r["entries"], r["failures"], r["flag"]) for r in rows] == [
-        (good, "not-modified", 7, 0, ""), (bad, "error", None, 2, "")]
+        (good, "not-modified", 7, 0, ""),
+        (bad, "error", None, 2, ""),
+    ]
     assert rows[1]["error"] == "HTTP 503 Service Unavailable"
 
 
@@ -123,7 +147,7 @@ def test_send_flags_a_feed_failing_for_days(server, tmp_path, monkeypatch, db_ur
     run("init")
     run("subscribers", "add", "reader@example.org")  # the feeds have their rows from here on
     store = open_store(db_url)
-    long_ago = datetime.now(timezone.utc) - timedelta(days=4, minutes=1)
+    long_ago = datetime.now(UTC) - timedelta(days=4, minutes=1)
     try:
         store.record_feed(bad, status="error", now=long_ago, error="HTTP 500 Internal Server Error")
     finally:
@@ -132,8 +156,8 @@ def test_send_flags_a_feed_failing_for_days(server, tmp_path, monkeypatch, db_ur
     result = runner.invoke(app, ["send", "--json"])
     summary = json.loads(result.stdout.splitlines()[-1])
     assert summary["feed_warnings"] == [
-        f"feed {bad} (s1) failing for 4 days (2 fetches in a row): "
-        "HTTP 500 Internal Server Error"]
+        f"feed {bad} (s1) failing for 4 days (2 fetches in a row): HTTP 500 Internal Server Error"
+    ]
     listed = run("feeds", "list", "--format", "json").stdout.splitlines()
     assert json.loads(listed[1])["flag"] == "FAILING"
 
@@ -161,7 +185,15 @@ def test_nothing_dangerous_from_a_feed_reaches_the_email(tmp_path, monkeypatch):
     html = (tmp_path / "preview" / "digest.html").read_text(encoding="utf-8").lower()
     text = (tmp_path / "preview" / "digest.txt").read_text(encoding="utf-8").lower()
     assert "breaking" in html and "the story." in html
-    for bad in ("<script", "javascript:", "onerror", "onclick", "<iframe", "evil.example",
-                "hostile-css", "utm_source"):
+    for bad in (
+        "<script",
+        "javascript:",
+        "onerror",
+        "onclick",
+        "<iframe",
+        "evil.example",
+        "hostile-css",
+        "utm_source",
+    ):
         assert bad not in html, bad
         assert bad not in text, bad

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from email import message_from_bytes, policy
 
+import pytest
 from support.smtpd import free_port, smtp_server
 from test_cli import ROOT, run
-
-import pytest
 
 
 @pytest.fixture
@@ -33,8 +32,12 @@ def test_send_over_smtp_once_per_subscriber_and_never_twice(loaded):
         assert (first["status"], first["sent"], first["transport"]) == ("complete", 5, "smtp")
         received = server.handler.messages
         assert sorted(r.rcpt_tos[0] for r in received) == [
-            "ada.lovelace@example.com", "grace.hopper@example.com",
-            "margaret.hamilton@example.com", "valentina@example.net", "yuri@example.org"]
+            "ada.lovelace@example.com",
+            "grace.hopper@example.com",
+            "margaret.hamilton@example.com",
+            "valentina@example.net",
+            "yuri@example.org",
+        ]
         assert server.handler.connections <= 2
         for item in received:
             assert item.mail_from == "newsletter@orbital-dispatch.example"

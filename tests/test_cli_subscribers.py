@@ -35,8 +35,10 @@ def run(*args: str, code: int = 0):
 
 
 def listed(*args: str) -> list[dict]:
-    return [json.loads(line) for line in
-            run("subscribers", "list", "--format", "json", *args).stdout.splitlines()]
+    return [
+        json.loads(line)
+        for line in run("subscribers", "list", "--format", "json", *args).stdout.splitlines()
+    ]
 
 
 def test_every_format_of_list(env):
@@ -56,10 +58,8 @@ def test_unsubscribe_resubscribe_prefs_and_show(env):
     assert shown["status"] == "unsubscribed"
     assert shown["memberships"] == {"daily": {"state": "unsubscribed", "paused": False}}
     run("subscribers", "resubscribe", "grace.hopper@example.com")
-    run("subscribers", "prefs", "grace.hopper@example.com", "--sections", "launch-pad",
-        "--pause")
-    shown = json.loads(run("subscribers", "show", "grace.hopper@example.com", "-f",
-                           "json").stdout)
+    run("subscribers", "prefs", "grace.hopper@example.com", "--sections", "launch-pad", "--pause")
+    shown = json.loads(run("subscribers", "show", "grace.hopper@example.com", "-f", "json").stdout)
     assert shown["status"] == "active" and shown["subscriptions"] == {"daily": ["launch-pad"]}
     assert shown["memberships"]["daily"] == {"state": "active", "paused": True}
     counts = json.loads(run("lists", "list", "-f", "json").stdout)
@@ -76,8 +76,9 @@ def test_erase_keeps_only_a_hash_and_import_respects_it(env):
     assert "ada.lovelace@example.com" not in run("subscribers", "list", "-f", "csv").stdout
     (env / "back.csv").write_text("email,name\nnew@example.com,N\nAda.Lovelace@example.com,A\n")
     result = run("subscribers", "import", "back.csv", code=5)
-    assert "back.csv:3: Ada.Lovelace@example.com is on the suppression list (erased)" \
-        in result.stderr
+    assert (
+        "back.csv:3: Ada.Lovelace@example.com is on the suppression list (erased)" in result.stderr
+    )
     assert "1 added" in result.stdout
     run("subscribers", "import", "back.csv", "--force")
     assert any(r["email"] == "Ada.Lovelace@example.com" for r in listed())
@@ -105,24 +106,33 @@ def test_import_reports_every_bad_row_and_commits_the_rest(env):
         "two@example.com,Two,weekly,,\n"
         "three@example.com,Three,daily,nope,\n"
         "four@example.com,Four,daily,,sleeping\n"
-        "five@example.com,Five,daily,launch-pad,active\n")
+        "five@example.com,Five,daily,launch-pad,active\n"
+    )
     dry = run("subscribers", "import", "mixed.csv", "--dry-run", "--json", code=5)
     assert json.loads(dry.stdout)["added"] == 2 and len(listed()) == 6
     result = run("subscribers", "import", "mixed.csv", code=5)
     lines = [line.split(": ", 1)[0] for line in result.stderr.splitlines()]
     assert lines == ["mixed.csv:3", "mixed.csv:4", "mixed.csv:5", "mixed.csv:6"]
-    assert "unknown list 'weekly'" in result.stderr and "unknown status 'sleeping'" in \
-        result.stderr
+    assert "unknown list 'weekly'" in result.stderr and "unknown status 'sleeping'" in result.stderr
     assert {r["email"] for r in listed()} >= {"one@example.com", "five@example.com"}
     assert len(listed()) == 8
 
 
 def test_lists_list_and_show(env):
     rows = [json.loads(line) for line in run("lists", "list", "-f", "json").stdout.splitlines()]
-    assert rows == [{"name": "daily", "title": "Orbital Dispatch Daily",
-                     "sender": "Orbital Dispatch <newsletter@orbital-dispatch.example>",
-                     "active": 5, "paused": 0, "pending": 0, "unsubscribed": 1, "bounced": 0,
-                     "complained": 0}]
+    assert rows == [
+        {
+            "name": "daily",
+            "title": "Orbital Dispatch Daily",
+            "sender": "Orbital Dispatch <newsletter@orbital-dispatch.example>",
+            "active": 5,
+            "paused": 0,
+            "pending": 0,
+            "unsubscribed": 1,
+            "bounced": 0,
+            "complained": 0,
+        }
+    ]
     shown = json.loads(run("lists", "show", "daily", "-f", "json").stdout)
     assert shown["sections"][0] == "internet-space" and shown["timezone"] == "America/New_York"
     assert "Orbital Dispatch Daily" in run("lists", "show", "daily").stdout
@@ -138,8 +148,7 @@ def test_bounces_process_command(env, tmp_path):
     summary = json.loads(run("bounces", "process", str(box), "--json").stdout)
     assert summary["messages"] == 2 and summary["suppressed"] == 1
     assert summary["reports"] == {"hard": 1, "auto-reply": 1}
-    shown = json.loads(run("subscribers", "show", "r@p351355.pool.example.ne.jp",
-                           "--json").stdout)
+    shown = json.loads(run("subscribers", "show", "r@p351355.pool.example.ne.jp", "--json").stdout)
     assert shown["status"] == "bounced" and shown["suppressed"] == "hard-bounce"
     assert "seen before 1" in run("bounces", "process", str(box)).stdout
     missing = run("bounces", "process", str(tmp_path / "nope"), code=6)

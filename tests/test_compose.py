@@ -8,7 +8,7 @@ import re
 import socket
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -19,8 +19,17 @@ import pytest
 from lxml import html as lxml_html
 
 from digest.compose import (
-    HTML_BUDGET, PREFERENCES_URL, RECIPIENT_EMAIL, UNSUBSCRIBE_URL, VIEW_URL, Recipient,
-    inline_css, make_environment, personalize, prepare, render,
+    HTML_BUDGET,
+    PREFERENCES_URL,
+    RECIPIENT_EMAIL,
+    UNSUBSCRIBE_URL,
+    VIEW_URL,
+    Recipient,
+    inline_css,
+    make_environment,
+    personalize,
+    prepare,
+    render,
 )
 from digest.errors import ComposeError
 from digest.models import Article, Edition, Section
@@ -31,27 +40,39 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE_GOLDEN = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"
 SECRET = b"test-secret-key-0123456789abcdef"
 BASE = "https://news.orbital-dispatch.example"
-NOW = datetime(2026, 11, 26, 11, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
 
 
 def article(section: str, n: int, **changes) -> Article:
     fields = dict(
-        key=f"{section}-{n}", section=section, id=1000 + n,
+        key=f"{section}-{n}",
+        section=section,
+        id=1000 + n,
         title=f"{section.replace('-', ' ').title()} story {n}: satellites, drones and launches",
         url=f"https://news.orbital-dispatch.example/{section}/story-{n}.html",
-        summary=("A short summary of the story that tells the reader what happened, "
-                 "where and why it matters. ") * 2,
-        published_at=NOW - timedelta(hours=n + 1), first_seen_at=NOW - timedelta(hours=n))
+        summary=(
+            "A short summary of the story that tells the reader what happened, "
+            "where and why it matters. "
+        )
+        * 2,
+        published_at=NOW - timedelta(hours=n + 1),
+        first_seen_at=NOW - timedelta(hours=n),
+    )
     fields.update(changes)
     return Article(**fields)
 
 
 def make_edition(newsletter, per_section: int = 6, **lead_changes) -> Edition:
     sections = tuple(
-        Section(slug=s.slug, title=s.title,
-                articles=tuple(article(s.slug, n, **(lead_changes if n == 0 else {}))
-                               for n in range(per_section)))
-        for s in newsletter.sections)
+        Section(
+            slug=s.slug,
+            title=s.title,
+            articles=tuple(
+                article(s.slug, n, **(lead_changes if n == 0 else {})) for n in range(per_section)
+            ),
+        )
+        for s in newsletter.sections
+    )
     return Edition(list_name="daily", key="2026-11-26", created_at=NOW, sections=sections, id=7)
 
 
@@ -71,8 +92,14 @@ def edition(newsletter):
 
 
 def compose(edition, newsletter, lst, env, sections=None):
-    rendered = render(edition, sections or edition.sections, newsletter=newsletter, lst=lst,
-                      base_url=BASE, env=env)
+    rendered = render(
+        edition,
+        sections or edition.sections,
+        newsletter=newsletter,
+        lst=lst,
+        base_url=BASE,
+        env=env,
+    )
     template = prepare(rendered, edition, newsletter=newsletter, lst=lst, base_url=BASE, date=NOW)
     return rendered, template
 
@@ -83,7 +110,10 @@ def parse(raw: bytes):
 
 def bodies(message) -> tuple[str, str]:
     plain, html_part = message.iter_parts()
-    return (plain.get_content().replace("\r\n", "\n"), html_part.get_content().replace("\r\n", "\n"))
+    return (
+        plain.get_content().replace("\r\n", "\n"),
+        html_part.get_content().replace("\r\n", "\n"),
+    )
 
 
 def urls_for(sid: int, list_name: str = "daily") -> dict[str, str]:
@@ -95,6 +125,7 @@ def urls_for(sid: int, list_name: str = "daily") -> dict[str, str]:
 
 
 # --- the message as a whole -------------------------------------------------------------
+
 
 def test_message_is_multipart_alternative_text_first_html_last(edition, newsletter, lst, env):
     _, template = compose(edition, newsletter, lst, env)
@@ -110,8 +141,10 @@ def test_message_is_multipart_alternative_text_first_html_last(edition, newslett
 
 def test_personalize_equals_a_full_email_message_build(edition, newsletter, lst, env):
     rendered, template = compose(edition, newsletter, lst, env)
-    email = ("a.very.long.local.part.for.testing.line.lengths.0123456789abcdef"
-             "@mail.subdomain.of-a-rather-long-domain-name.example.com")
+    email = (
+        "a.very.long.local.part.for.testing.line.lengths.0123456789abcdef"
+        "@mail.subdomain.of-a-rather-long-domain-name.example.com"
+    )
     recipient = Recipient(123456789, email, "Zoë Ñúñez-Øberg 王小明")
     ours = parse(personalize(template, recipient, secret=SECRET).raw)
 
@@ -128,8 +161,10 @@ def test_personalize_equals_a_full_email_message_build(edition, newsletter, lst,
     ref["Subject"] = rendered.subject
     ref["Message-ID"] = ours["Message-ID"]
     ref["List-Id"] = f"{lst.title} <daily.orbital-dispatch.example>"
-    ref["List-Unsubscribe"] = (f"<{BASE}/u/{token}>, "
-                               f"<mailto:unsubscribe@orbital-dispatch.example?subject=unsubscribe%20{token}>")
+    ref["List-Unsubscribe"] = (
+        f"<{BASE}/u/{token}>, "
+        f"<mailto:unsubscribe@orbital-dispatch.example?subject=unsubscribe%20{token}>"
+    )
     ref["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     ref["Feedback-ID"] = "2026-11-26:daily:digest:orbital-dispatch.example"
     ref["Auto-Submitted"] = "auto-generated"
@@ -153,14 +188,16 @@ def test_personalize_equals_a_full_email_message_build(edition, newsletter, lst,
 
 def test_every_line_ends_crlf_and_stays_short(edition, newsletter, lst, env):
     _, template = compose(edition, newsletter, lst, env)
-    raw = personalize(template, Recipient(7, "x" * 60 + "@example.com", "Ünïcödé " * 12),
-                      secret=SECRET).raw
+    raw = personalize(
+        template, Recipient(7, "x" * 60 + "@example.com", "Ünïcödé " * 12), secret=SECRET
+    ).raw
     assert raw.endswith(b"\r\n")
     assert b"\n" not in raw.replace(b"\r\n", b"")
     head, body = raw.split(b"\r\n\r\n", 1)
     assert all(len(line) <= 998 for line in head.split(b"\r\n"))
-    assert all(len(line) <= 78 for line in head.split(b"\r\n")
-               if not line.startswith(b"List-Unsubscribe:"))
+    assert all(
+        len(line) <= 78 for line in head.split(b"\r\n") if not line.startswith(b"List-Unsubscribe:")
+    )
     lines = body.split(b"\r\n")
     assert all(len(line) <= 76 for line in lines), max(lines, key=len)
     # Quoted-printable: plain ASCII only, and no whitespace left at the end of a line.
@@ -186,7 +223,9 @@ def test_list_unsubscribe_is_one_unencoded_line(edition, newsletter, lst, env):
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in head
 
 
-def test_message_id_is_stable_per_subscriber_and_distinct_between_them(edition, newsletter, lst, env):
+def test_message_id_is_stable_per_subscriber_and_distinct_between_them(
+    edition, newsletter, lst, env
+):
     _, template = compose(edition, newsletter, lst, env)
     first = personalize(template, Recipient(5, "a@example.com"), secret=SECRET)
     again = personalize(template, Recipient(5, "a@example.com"), secret=SECRET)
@@ -194,17 +233,23 @@ def test_message_id_is_stable_per_subscriber_and_distinct_between_them(edition, 
     assert first.raw == again.raw
     assert first.message_id == again.message_id != other.message_id
     assert parse(first.raw)["Message-ID"] == first.message_id
-    assert re.fullmatch(r"<2026-11-26\.daily\.5\.[0-9a-f]{12}@orbital-dispatch\.example>",
-                        first.message_id)
+    assert re.fullmatch(
+        r"<2026-11-26\.daily\.5\.[0-9a-f]{12}@orbital-dispatch\.example>", first.message_id
+    )
     assert (first.edition_id, first.subscriber_id, first.recipient, first.envelope_from) == (
-        7, 5, "a@example.com", "newsletter@orbital-dispatch.example")
+        7,
+        5,
+        "a@example.com",
+        "newsletter@orbital-dispatch.example",
+    )
 
 
 def test_no_header_injection_from_name_headline_or_address(newsletter, lst, env):
     edition = make_edition(newsletter, title="Breaking\r\nBcc: victim@example.net\r\n\r\nbody")
     _, template = compose(edition, newsletter, lst, env)
-    raw = personalize(template, Recipient(5, "a@example.com", "Eve\r\nBcc: x@y.example\nCc: z@z"),
-                      secret=SECRET).raw
+    raw = personalize(
+        template, Recipient(5, "a@example.com", "Eve\r\nBcc: x@y.example\nCc: z@z"), secret=SECRET
+    ).raw
     message = parse(raw)
     assert message["Bcc"] is None and message["Cc"] is None
     assert "\n" not in str(message["Subject"]) and "Bcc" in str(message["Subject"])
@@ -221,15 +266,19 @@ def test_non_ascii_subject_is_encoded_and_folded(newsletter, lst, env):
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert head.isascii()
     assert str(parse(raw)["Subject"]) == rendered.subject
-    assert rendered.subject == f"Orbital Dispatch Daily, November 26, 2026: {' '.join(title.split())}"
+    assert (
+        rendered.subject == f"Orbital Dispatch Daily, November 26, 2026: {' '.join(title.split())}"
+    )
 
 
 def test_text_and_html_values_are_substituted_escaped(edition, newsletter, lst, env):
     _, template = compose(edition, newsletter, lst, env)
     email = "o'brien+news&more@example.com"
     text, page = bodies(parse(personalize(template, Recipient(3, email), secret=SECRET).raw))
-    assert not any(p in text or p in page for p in (UNSUBSCRIBE_URL, PREFERENCES_URL, VIEW_URL,
-                                                    RECIPIENT_EMAIL))
+    assert not any(
+        p in text or p in page
+        for p in (UNSUBSCRIBE_URL, PREFERENCES_URL, VIEW_URL, RECIPIENT_EMAIL)
+    )
     assert email in text.splitlines()
     assert html.escape(email) in page
     for url in urls_for(3).values():
@@ -239,9 +288,13 @@ def test_text_and_html_values_are_substituted_escaped(edition, newsletter, lst, 
 
 # --- rendering ------------------------------------------------------------------------
 
+
 def test_text_part_is_wrapped_and_every_url_is_whole_on_its_line(newsletter, lst, env):
-    edition = make_edition(newsletter, summary="Lorem ipsum dolor sit amet, " * 30,
-                           url="https://news.orbital-dispatch.example/a/very/long/path/" + "x" * 90)
+    edition = make_edition(
+        newsletter,
+        summary="Lorem ipsum dolor sit amet, " * 30,
+        url="https://news.orbital-dispatch.example/a/very/long/path/" + "x" * 90,
+    )
     rendered, template = compose(edition, newsletter, lst, env)
     text, _ = bodies(parse(personalize(template, Recipient(1, "r@example.com"), secret=SECRET).raw))
     lines = text.splitlines()
@@ -272,8 +325,9 @@ def test_subject_and_preheader(edition, newsletter, lst, env):
     assert 40 <= len(rendered.preheader) <= 150
     assert rendered.preheader.startswith(lead)
     french = lst.model_copy(update={"locale": "fr", "subject": "{date} — {title}"})
-    rendered = render(edition, edition.sections, newsletter=newsletter, lst=french,
-                      base_url=BASE, env=env)
+    rendered = render(
+        edition, edition.sections, newsletter=newsletter, lst=french, base_url=BASE, env=env
+    )
     assert rendered.subject == "26 novembre 2026 — Orbital Dispatch Daily"
     assert '<html lang="fr" dir="ltr"' in rendered.html
 
@@ -287,8 +341,9 @@ def test_short_preheader_is_padded_to_forty_characters(newsletter, lst, env):
 
 def test_right_to_left_locale_sets_dir(edition, newsletter, lst, env):
     arabic = lst.model_copy(update={"locale": "ar"})
-    rendered = render(edition, edition.sections, newsletter=newsletter, lst=arabic,
-                      base_url=BASE, env=env)
+    rendered = render(
+        edition, edition.sections, newsletter=newsletter, lst=arabic, base_url=BASE, env=env
+    )
     assert '<html lang="ar" dir="rtl"' in rendered.html
     assert 'role="article"' in rendered.html and 'dir="rtl"' in rendered.html
 
@@ -300,12 +355,18 @@ def test_subject_pattern_cannot_reach_attributes(edition, newsletter, lst, env):
 
 
 def test_content_is_escaped_and_cannot_forge_placeholders(newsletter, lst, env):
-    edition = make_edition(newsletter, title=f"<script>alert(1)</script> {UNSUBSCRIBE_URL}",
-                           summary=f"Mail {RECIPIENT_EMAIL} now", url="javascript:alert(1)")
+    edition = make_edition(
+        newsletter,
+        title=f"<script>alert(1)</script> {UNSUBSCRIBE_URL}",
+        summary=f"Mail {RECIPIENT_EMAIL} now",
+        url="javascript:alert(1)",
+    )
     rendered, template = compose(edition, newsletter, lst, env)
     assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html
     assert "javascript:" not in rendered.html and "javascript:" not in rendered.text
-    text, page = bodies(parse(personalize(template, Recipient(1, "r@example.com"), secret=SECRET).raw))
+    text, page = bodies(
+        parse(personalize(template, Recipient(1, "r@example.com"), secret=SECRET).raw)
+    )
     unsubscribe = urls_for(1)[UNSUBSCRIBE_URL]
     assert text.count(unsubscribe) == 1  # the footer's, not the headline's
     assert page.count(unsubscribe) == 1
@@ -313,8 +374,12 @@ def test_content_is_escaped_and_cannot_forge_placeholders(newsletter, lst, env):
 
 
 def test_lead_details_and_image(newsletter, lst, env):
-    edition = make_edition(newsletter, dateline="Seoul (AFP) Nov 3, 2025", byline="Kim Ji-won",
-                           image="https://img.orbital-dispatch.example/lead.jpg")
+    edition = make_edition(
+        newsletter,
+        dateline="Seoul (AFP) Nov 3, 2025",
+        byline="Kim Ji-won",
+        image="https://img.orbital-dispatch.example/lead.jpg",
+    )
     rendered, _ = compose(edition, newsletter, lst, env)
     doc = lxml_html.fromstring(rendered.html)
     images = doc.xpath("//img")
@@ -326,14 +391,16 @@ def test_lead_details_and_image(newsletter, lst, env):
     assert "Seoul (AFP) Nov 3, 2025 · By Kim Ji-won" in rendered.text
     buttons = doc.xpath("//a[@class='button']")
     assert [b.get("aria-label") for b in buttons] == [
-        f"Read more: {s.articles[0].title}" for s in edition.sections]
+        f"Read more: {s.articles[0].title}" for s in edition.sections
+    ]
     insecure = make_edition(newsletter, image="http://img.example/lead.jpg")
     assert "<img" not in compose(insecure, newsletter, lst, env)[0].html
 
 
 def test_dateline_falls_back_to_publication_date_in_list_time_zone(newsletter, lst, env):
-    edition = make_edition(newsletter, dateline=None,
-                           published_at=datetime(2026, 11, 26, 3, 0, tzinfo=timezone.utc))
+    edition = make_edition(
+        newsletter, dateline=None, published_at=datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+    )
     rendered, _ = compose(edition, newsletter, lst, env)
     assert "Nov 25, 2026" in rendered.html  # 22:00 the day before in America/New_York
 
@@ -355,12 +422,14 @@ def test_html_structure(edition, newsletter, lst, env):
     assert UNSUBSCRIBE_URL in hrefs and PREFERENCES_URL in hrefs and lst.privacy_url in hrefs
     assert lst.postal_address in footer.text_content()
     assert VIEW_URL in doc.xpath("//td[@class='header']//a/@href")
-    assert "<!--[if mso]>" in page and '<table role="presentation" align="center" width="600"' in page
+    assert (
+        "<!--[if mso]>" in page and '<table role="presentation" align="center" width="600"' in page
+    )
     assert all(len(c) == 7 for c in re.findall(r"#[0-9a-fA-F]+\b", page))
 
 
 def _luminance(colour: str) -> float:
-    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
     linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
     return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
@@ -378,8 +447,10 @@ def test_text_contrast_is_at_least_4_5_to_1(edition, newsletter, lst, env):
         colour = _style(element, "color") if isinstance(element.tag, str) else None
         if not colour or "preheader" in (element.get("class") or ""):
             continue
-        background = next((b for b in (_style(a, "background-color") for a in element.iterancestors())
-                           if b), "#ffffff")
+        background = next(
+            (b for b in (_style(a, "background-color") for a in element.iterancestors()) if b),
+            "#ffffff",
+        )
         if element.get("class") == "button":
             background = _style(element, "background-color")
         light, dark = sorted((_luminance(colour), _luminance(background)), reverse=True)
@@ -389,14 +460,30 @@ def test_text_contrast_is_at_least_4_5_to_1(edition, newsletter, lst, env):
 
 
 def test_html_stays_under_budget_for_a_big_edition(newsletter, lst, env):
-    edition = make_edition(newsletter, per_section=6,
-                           image="https://img.orbital-dispatch.example/" + "i" * 100 + ".jpg")
-    big = tuple(Section(s.slug, s.title * 3, tuple(
-        article(s.slug, n, title="A long headline about orbital matters " * 4,
-                summary="Summary sentence with plenty of words in it. " * 20,
-                dateline="Washington (AFP) Nov 25, 2026", byline="A. Reporter",
-                url=f"https://news.orbital-dispatch.example/{s.slug}/{'p' * 80}/{n}.html")
-        for n in range(6))) for s in edition.sections)
+    edition = make_edition(
+        newsletter,
+        per_section=6,
+        image="https://img.orbital-dispatch.example/" + "i" * 100 + ".jpg",
+    )
+    big = tuple(
+        Section(
+            s.slug,
+            s.title * 3,
+            tuple(
+                article(
+                    s.slug,
+                    n,
+                    title="A long headline about orbital matters " * 4,
+                    summary="Summary sentence with plenty of words in it. " * 20,
+                    dateline="Washington (AFP) Nov 25, 2026",
+                    byline="A. Reporter",
+                    url=f"https://news.orbital-dispatch.example/{s.slug}/{'p' * 80}/{n}.html",
+                )
+                for n in range(6)
+            ),
+        )
+        for s in edition.sections
+    )
     rendered = render(edition, big, newsletter=newsletter, lst=lst, base_url=BASE, env=env)
     assert len(rendered.html.encode()) < 90_000
     for section in big:
@@ -405,9 +492,17 @@ def test_html_stays_under_budget_for_a_big_edition(newsletter, lst, env):
 
 def oversized(sections: int, per_section: int) -> tuple[Edition, tuple[Section, ...]]:
     long = "Summary sentence with plenty of words in it. " * 40
-    chosen = tuple(Section(f"s{i}", f"Section {i}", tuple(
-        article(f"s{i}", n, title="Headline about orbital matters " * 6, summary=long)
-        for n in range(per_section))) for i in range(sections))
+    chosen = tuple(
+        Section(
+            f"s{i}",
+            f"Section {i}",
+            tuple(
+                article(f"s{i}", n, title="Headline about orbital matters " * 6, summary=long)
+                for n in range(per_section)
+            ),
+        )
+        for i in range(sections)
+    )
     return Edition("daily", "2026-11-26", NOW, chosen, id=1), chosen
 
 
@@ -437,8 +532,9 @@ def test_trimming_drops_headlines_before_it_shortens_summaries(newsletter, lst, 
     rendered = render(edition, sections, newsletter=newsletter, lst=lst, base_url=BASE, env=env)
     assert len(rendered.html.encode()) <= HTML_BUDGET
     assert any("headlines left out (2 kept per section)" in n for n in rendered.notes)
-    assert any("lead summaries shortened to" in n or "lead summaries left out" in n
-               for n in rendered.notes)
+    assert any(
+        "lead summaries shortened to" in n or "lead summaries left out" in n for n in rendered.notes
+    )
 
 
 def test_an_edition_that_fits_says_nothing_was_trimmed(edition, newsletter, lst, env):
@@ -448,17 +544,32 @@ def test_an_edition_that_fits_says_nothing_was_trimmed(edition, newsletter, lst,
 
 def long_edition() -> Edition:
     """8 sections x 8 articles, long summaries, an image on every article: the size test."""
-    summary = ("The agency said the satellites reached their planned orbit and began sending "
-               "data within hours, a milestone for a programme that has faced repeated delays "
-               "and rising costs since it began. ") * 4
-    sections = tuple(Section(f"section-{i}", f"Section number {i} of the day", tuple(
-        article(f"section-{i}", n, summary=summary, byline="Ana Reporter-Longname",
-                title=f"A long headline about orbital matters and launches, story {n} of {i}",
-                dateline="Washington (AFP) Nov 25, 2026",
-                url=f"https://news.orbital-dispatch.example/section-{i}/2026/11/26/"
+    summary = (
+        "The agency said the satellites reached their planned orbit and began sending "
+        "data within hours, a milestone for a programme that has faced repeated delays "
+        "and rising costs since it began. "
+    ) * 4
+    sections = tuple(
+        Section(
+            f"section-{i}",
+            f"Section number {i} of the day",
+            tuple(
+                article(
+                    f"section-{i}",
+                    n,
+                    summary=summary,
+                    byline="Ana Reporter-Longname",
+                    title=f"A long headline about orbital matters and launches, story {n} of {i}",
+                    dateline="Washington (AFP) Nov 25, 2026",
+                    url=f"https://news.orbital-dispatch.example/section-{i}/2026/11/26/"
                     f"a-long-article-slug-for-the-story-number-{n}.html",
-                image=f"https://img.orbital-dispatch.example/2026/11/26/section-{i}/{n}.jpg")
-        for n in range(8))) for i in range(8))
+                    image=f"https://img.orbital-dispatch.example/2026/11/26/section-{i}/{n}.jpg",
+                )
+                for n in range(8)
+            ),
+        )
+        for i in range(8)
+    )
     return Edition("daily", "2026-11-26", NOW, sections, id=88)
 
 
@@ -483,10 +594,17 @@ def test_empty_edition_is_refused(newsletter, lst, env):
 
 # --- templates ------------------------------------------------------------------------
 
+
 def test_user_templates_override_the_defaults(tmp_path, edition, newsletter, lst):
     (tmp_path / "digest.txt.j2").write_text("Custom {{ list.title }}\n{{ urls.unsubscribe }}\n")
-    rendered = render(edition, edition.sections, newsletter=newsletter, lst=lst, base_url=BASE,
-                      env=make_environment(tmp_path))
+    rendered = render(
+        edition,
+        edition.sections,
+        newsletter=newsletter,
+        lst=lst,
+        base_url=BASE,
+        env=make_environment(tmp_path),
+    )
     assert rendered.text == f"Custom {lst.title}\n{UNSUBSCRIBE_URL}\n"
     assert "<!DOCTYPE html>" in rendered.html
 
@@ -494,14 +612,21 @@ def test_user_templates_override_the_defaults(tmp_path, edition, newsletter, lst
 def test_template_errors_are_compose_errors(tmp_path, edition, newsletter, lst):
     (tmp_path / "digest.txt.j2").write_text("{{ no_such_value }}\n")
     with pytest.raises(ComposeError, match="digest.txt.j2"):
-        render(edition, edition.sections, newsletter=newsletter, lst=lst, base_url=BASE,
-               env=make_environment(tmp_path))
+        render(
+            edition,
+            edition.sections,
+            newsletter=newsletter,
+            lst=lst,
+            base_url=BASE,
+            env=make_environment(tmp_path),
+        )
 
 
 def test_autoescape_is_on_for_html_templates_only(newsletter, lst, env):
     links = env.get_template("partials/links.html.j2").module
     assert links.link("https://a.example/?a=1&b=2", "<b>", "c") == (
-        '<a class="c" href="https://a.example/?a=1&amp;b=2">&lt;b&gt;</a>')
+        '<a class="c" href="https://a.example/?a=1&amp;b=2">&lt;b&gt;</a>'
+    )
     edition = make_edition(newsletter, title="Rock & <Roll>")
     rendered, _ = compose(edition, newsletter, lst, env)
     assert "Rock &amp; &lt;Roll&gt;" in rendered.html
@@ -521,15 +646,17 @@ PAGE = """<!DOCTYPE html>
 <p class="x">Hello</p><img class="i" src="https://a.example/i.png" width="552" alt="">
 <!--[if mso]></td></tr></table><![endif]-->
 </body></html>"""
-CSS = (".x { color: #111111; background-color: #FFFFFF; mso-line-height-rule: exactly; "
-       "-webkit-text-size-adjust: 100%; bogus-property: 3; } .i { width: 100%; height: auto; }"
-       " .broken { color: ; }")
+CSS = (
+    ".x { color: #111111; background-color: #FFFFFF; mso-line-height-rule: exactly; "
+    "-webkit-text-size-adjust: 100%; bogus-property: 3; } .i { width: 100%; height: auto; }"
+    " .broken { color: ; }"
+)
 
 
 def test_inline_css_applies_the_css_with_six_digit_colours():
     out = inline_css(PAGE, CSS)
     assert re.search(r'<p class="x" style="[^"]*color:#111111', out)
-    assert "#111;" not in out and "#111\"" not in out
+    assert "#111;" not in out and '#111"' not in out
     assert "mso-line-height-rule:exactly" in out
 
 
@@ -569,28 +696,39 @@ def test_inline_css_never_uses_the_network(monkeypatch):
 
 def test_inline_css_sets_the_colour_preference_on_every_call():
     import cssutils
+
     cssutils.ser.prefs.minimizeColorHash = True  # as a fresh process (or another caller) has it
     assert "#111111" in inline_css(PAGE, CSS)
 
 
 def test_inline_css_writes_nothing_to_stderr_in_a_fresh_process():
     # cssutils' own handler holds the stderr of import time, out of capfd's reach.
-    script = ("import sys; sys.path.insert(0, sys.argv[1]); from test_compose import PAGE, CSS;"
-              "from digest.compose import inline_css; print(len(inline_css(PAGE, CSS)))")
-    result = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)],
-                            capture_output=True, text=True, timeout=60)
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from test_compose import PAGE, CSS;"
+        "from digest.compose import inline_css; print(len(inline_css(PAGE, CSS)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0 and result.stdout.strip().isdigit()
     assert result.stderr == ""
 
 
 # --- golden ---------------------------------------------------------------------------
 
+
 def golden_edition(newsletter) -> Edition:
-    lead = dict(dateline="São Paulo (AFP) Nov 25, 2026", byline="Zoë Ribeiro",
-                image="https://img.orbital-dispatch.example/2026/11/lead.jpg",
-                title="Brazil’s first polar orbit launch “a complete success”",
-                summary="The rocket lifted off at dawn and placed two small Earth-observation "
-                        "satellites into orbit, the agency said; the next flight is due in spring.")
+    lead = dict(
+        dateline="São Paulo (AFP) Nov 25, 2026",
+        byline="Zoë Ribeiro",
+        image="https://img.orbital-dispatch.example/2026/11/lead.jpg",
+        title="Brazil’s first polar orbit launch “a complete success”",
+        summary="The rocket lifted off at dawn and placed two small Earth-observation "
+        "satellites into orbit, the agency said; the next flight is due in spring.",
+    )
     sections = []
     for index, s in enumerate(newsletter.sections[:3]):
         first = article(s.slug, 0, **lead) if index == 0 else article(s.slug, 0, byline="Staff")
@@ -608,11 +746,15 @@ def _normalize(raw: str) -> str:
 def test_golden_email(newsletter, lst, env):
     edition = golden_edition(newsletter)
     rendered, template = compose(edition, newsletter, lst, env)
-    message = personalize(template, Recipient(1001, "zoe@example.org", "Zoë Ribeiro"),
-                          secret=SECRET)
+    message = personalize(
+        template, Recipient(1001, "zoe@example.org", "Zoë Ribeiro"), secret=SECRET
+    )
     text, page = bodies(parse(message.raw))
-    produced = {"daily.eml": _normalize(message.raw.decode("ascii")),
-                "daily.txt": text, "daily.html": page}
+    produced = {
+        "daily.eml": _normalize(message.raw.decode("ascii")),
+        "daily.txt": text,
+        "daily.html": page,
+    }
     if UPDATE_GOLDEN:
         GOLDEN.mkdir(exist_ok=True)
         for name, content in produced.items():
@@ -621,14 +763,17 @@ def test_golden_email(newsletter, lst, env):
         expected = (GOLDEN / name).read_text(encoding="utf-8")
         assert content == expected, (
             f"{name} differs from tests/golden; if the change is intended, rerun with "
-            "DIGEST_UPDATE_GOLDEN=1 and review the diff")
+            "DIGEST_UPDATE_GOLDEN=1 and review the diff"
+        )
 
 
 def test_outlook_only_markup_survives_rendering_and_inlining(edition, newsletter, lst, env):
     rendered, _ = compose(edition, newsletter, lst, env)
     page = rendered.html
-    assert ("<!--[if mso]><style>table, td, h1, h2, h3, p, li, a { font-family: Arial, "
-            "Helvetica, sans-serif !important; }</style><![endif]-->") in page
+    assert (
+        "<!--[if mso]><style>table, td, h1, h2, h3, p, li, a { font-family: Arial, "
+        "Helvetica, sans-serif !important; }</style><![endif]-->"
+    ) in page
     assert "<o:PixelsPerInch>96</o:PixelsPerInch>" in page
     assert 'xmlns:o="urn:schemas-microsoft-com:office:office"' in page
     assert page.count("<!--[if mso]>") == 4 and page.count("<![endif]-->") == 4

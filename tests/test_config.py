@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from digest.config import load_newsletter, load_settings, parse_smtp_url
 from digest.errors import ConfigError
-
-from conftest import ROOT
 
 
 def test_defaults_run_on_embedded_store_and_outbox():
@@ -21,8 +20,9 @@ def test_defaults_run_on_embedded_store_and_outbox():
 
 
 def test_environment_overrides_and_dotenv(monkeypatch, tmp_path):
-    (tmp_path / ".env").write_text("DIGEST_BASE_URL=https://from-dotenv.example\n"
-                                   "DIGEST_SMTP_CONNECTIONS=2\n")
+    (tmp_path / ".env").write_text(
+        "DIGEST_BASE_URL=https://from-dotenv.example\nDIGEST_SMTP_CONNECTIONS=2\n"
+    )
     monkeypatch.setenv("DIGEST_SMTP_CONNECTIONS", "7")
     settings = load_settings()
     assert settings.base_url == "https://from-dotenv.example"
@@ -34,14 +34,17 @@ def test_missing_secret_is_a_clear_error():
         load_settings().require_secret()
 
 
-@pytest.mark.parametrize("name,value,expected", [
-    ("DIGEST_DATABASE_URL", "mysql://x", "DIGEST_DATABASE_URL must start with sqlite"),
-    ("DIGEST_SMTP_URL", "http://mail.example.com", "DIGEST_SMTP_URL scheme 'http'"),
-    ("DIGEST_SMTP_URL", "smtp://", "DIGEST_SMTP_URL has no host"),
-    ("DIGEST_BASE_URL", "news.example.com", "DIGEST_BASE_URL must be an absolute"),
-    ("DIGEST_SECRET_KEY", "short", "DIGEST_SECRET_KEY is too short"),
-    ("DIGEST_SMTP_CONNECTIONS", "0", "DIGEST_SMTP_CONNECTIONS"),
-])
+@pytest.mark.parametrize(
+    "name,value,expected",
+    [
+        ("DIGEST_DATABASE_URL", "mysql://x", "DIGEST_DATABASE_URL must start with sqlite"),
+        ("DIGEST_SMTP_URL", "http://mail.example.com", "DIGEST_SMTP_URL scheme 'http'"),
+        ("DIGEST_SMTP_URL", "smtp://", "DIGEST_SMTP_URL has no host"),
+        ("DIGEST_BASE_URL", "news.example.com", "DIGEST_BASE_URL must be an absolute"),
+        ("DIGEST_SECRET_KEY", "short", "DIGEST_SECRET_KEY is too short"),
+        ("DIGEST_SMTP_CONNECTIONS", "0", "DIGEST_SMTP_CONNECTIONS"),
+    ],
+)
 def test_invalid_setting_names_itself_in_one_line(monkeypatch, name, value, expected):
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as info:
@@ -57,7 +60,11 @@ def test_smtp_url_password_never_in_error_or_repr(monkeypatch):
     assert "hunter2secret" not in repr(settings)
     relay = settings.relay
     assert (relay.host, relay.port, relay.tls, relay.username) == (
-        "mail.example.com", 465, "implicit", "user")
+        "mail.example.com",
+        465,
+        "implicit",
+        "user",
+    )
     assert "hunter2secret" not in repr(relay) and "hunter2secret" not in relay.display
     assert relay.password.get_secret_value() == "hunter2secret"
 
@@ -87,14 +94,22 @@ def _definition(tmp_path: Path, text: str) -> Path:
 BASE = (ROOT / "digest.toml").read_text()
 
 
-@pytest.mark.parametrize("change,expected", [
-    (('timezone = "America/New_York"', 'timezone = "Mars/Olympus"'), "lists.0.timezone"),
-    (('subject = "{title}, {date}: {headline}"', 'subject = "{title} {oops}"'), "{oops}"),
-    (('slug = "launch-pad"', 'slug = "Launch Pad"'), "sections.4.slug"),
-    (('title = "Orbital Dispatch Daily"', 'title = "Orbital\\r\\nBcc: x@y"'), "one line"),
-    (('sender = "Orbital Dispatch <newsletter@orbital-dispatch.example>"', 'sender = "nobody"'),
-     "lists.0.sender"),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (('timezone = "America/New_York"', 'timezone = "Mars/Olympus"'), "lists.0.timezone"),
+        (('subject = "{title}, {date}: {headline}"', 'subject = "{title} {oops}"'), "{oops}"),
+        (('slug = "launch-pad"', 'slug = "Launch Pad"'), "sections.4.slug"),
+        (('title = "Orbital Dispatch Daily"', 'title = "Orbital\\r\\nBcc: x@y"'), "one line"),
+        (
+            (
+                'sender = "Orbital Dispatch <newsletter@orbital-dispatch.example>"',
+                'sender = "nobody"',
+            ),
+            "lists.0.sender",
+        ),
+    ],
+)
 def test_invalid_definition_names_the_field(tmp_path, change, expected):
     old, new = change
     assert old in BASE
@@ -113,8 +128,9 @@ def test_not_toml_and_missing_file(tmp_path):
 
 
 def test_several_lists_need_a_name(tmp_path):
-    text = BASE + BASE[BASE.index("[[lists]]"):BASE.index("[[sections]]")].replace(
-        'name = "daily"', 'name = "weekly"')
+    text = BASE + BASE[BASE.index("[[lists]]") : BASE.index("[[sections]]")].replace(
+        'name = "daily"', 'name = "weekly"'
+    )
     newsletter = load_newsletter(_definition(tmp_path, text))
     with pytest.raises(ConfigError, match="several lists.*daily, weekly"):
         newsletter.get_list(None)

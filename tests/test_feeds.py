@@ -6,12 +6,13 @@ import gzip
 import hashlib
 import re
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+from support.httpd import FeedServer, Route
+
 from digest.errors import FeedError
 from digest.feeds import (
     FetchPolicy,
@@ -22,17 +23,21 @@ from digest.feeds import (
     shorten,
     split_dateline,
 )
-from support.httpd import FeedServer, Route
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 NO_RETRY = FetchPolicy(retries=0)
 QUICK_RETRY = FetchPolicy(retries=2, backoff=0.01)
 SAMPLES = ROOT / "samples" / "feeds"
 DATA = ROOT / "tests" / "data" / "feeds"
 CORPUS = ROOT.parent / "shared" / "corpus"
 
-SAMPLE_COUNTS = {"internet-space.xml": 7, "military-space.xml": 7, "drone-space.atom": 6,
-                 "missile-defense.rdf": 6, "launch-pad.xml": 7}
+SAMPLE_COUNTS = {
+    "internet-space.xml": 7,
+    "military-space.xml": 7,
+    "drone-space.atom": 6,
+    "missile-defense.rdf": 6,
+    "launch-pad.xml": 7,
+}
 
 
 @pytest.fixture
@@ -46,9 +51,11 @@ def parse_file(path: Path, section: str = "news", source: str | None = None):
 
 
 def rss(items: str, channel_link: str = "https://example.org/news/") -> bytes:
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
-            f'xmlns:media="http://search.yahoo.com/mrss/"><channel><title>T</title>'
-            f"<link>{channel_link}</link>{items}</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+        f'xmlns:media="http://search.yahoo.com/mrss/"><channel><title>T</title>'
+        f"<link>{channel_link}</link>{items}</channel></rss>"
+    ).encode()
 
 
 def closed_port_url() -> str:
@@ -59,6 +66,7 @@ def closed_port_url() -> str:
 
 
 # -- the sample feeds -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name,count", SAMPLE_COUNTS.items())
 def test_sample_feed_parses_into_clean_articles(name, count):
@@ -77,7 +85,7 @@ def test_sample_feed_parses_into_clean_articles(name, count):
             assert bad not in a.summary
         assert a.image is None or a.image.startswith("https://images.orbital-dispatch.example/")
         assert a.byline and "@" not in a.byline
-        assert datetime(2026, 11, 20, tzinfo=timezone.utc) <= a.published_at < NOW
+        assert datetime(2026, 11, 20, tzinfo=UTC) <= a.published_at < NOW
         assert a.first_seen_at is None
 
 
@@ -95,55 +103,70 @@ def test_sample_images_come_from_media_content_enclosures_and_img_tags():
     assert [bool(i) for i in images("internet-space.xml")] == [1, 0, 1, 0, 1, 0, 0]
     assert [bool(i) for i in images("launch-pad.xml")] == [1, 1, 0, 0, 1, 0, 0]
     assert images("drone-space.atom")[2] == (
-        "https://images.orbital-dispatch.example/2026/11/stratolume-landing.jpg")
+        "https://images.orbital-dispatch.example/2026/11/stratolume-landing.jpg"
+    )
     assert images("military-space.xml") == [None] * 7
 
 
 def test_script_and_event_handler_in_a_sample_are_stripped():
     raw = (SAMPLES / "launch-pad.xml").read_text()
     assert "<script>" in raw and "onclick=" in raw  # the sample does carry them
-    lunar = next(a for a in parse_file(SAMPLES / "launch-pad.xml").articles
-                 if "lunar" in a.title)
+    lunar = next(a for a in parse_file(SAMPLES / "launch-pad.xml").articles if "lunar" in a.title)
     assert lunar.summary == (
         "A two-week launch window for a commercial lunar cargo lander opens on Friday. "
         "The lander carries eleven payloads, including a seismometer and a small rover built "
-        "by university students. Mission timeline.")
+        "by university students. Mission timeline."
+    )
 
 
 def test_sample_details_survive_parsing():
     first = parse_file(SAMPLES / "launch-pad.xml").articles[0]
     assert first.dateline == "Cape Canaveral, Fla. (ODW) Nov 25, 2026"
     assert first.summary.startswith("Meridian Launch fired all nine")
-    assert first.published_at == datetime(2026, 11, 25, 17, 15, tzinfo=timezone.utc)
+    assert first.published_at == datetime(2026, 11, 25, 17, 15, tzinfo=UTC)
     rdf = parse_file(SAMPLES / "missile-defense.rdf").articles
-    assert rdf[1].published_at == datetime(2026, 11, 24, 1, 0, tzinfo=timezone.utc)  # +09:00
+    assert rdf[1].published_at == datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # +09:00
     assert rdf[1].byline == "Kenji Arai"
     assert parse_file(SAMPLES / "internet-space.xml").articles[1].byline == "Marc Delorme"
 
 
 # -- text ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,expected", [
-    ("Seoul (AFP) Nov 3, 2026 - North Korea fired",
-     ("Seoul (AFP) Nov 3, 2026", "North Korea fired")),
-    ("Cape Canaveral, Fla. (ODW) Nov 25, 2026 \u2013 The rocket",
-     ("Cape Canaveral, Fla. (ODW) Nov 25, 2026", "The rocket")),
-    ("Rio de Janeiro (MPA) November 21, 2026 \u2014 Text",
-     ("Rio de Janeiro (MPA) November 21, 2026", "Text")),
-    ("Washington DC (SPX) Nov 24, 2026 - ", ("Washington DC (SPX) Nov 24, 2026", "")),
-    ("Washington DC (SPX) Nov 24, 2026 The text",
-     (None, "Washington DC (SPX) Nov 24, 2026 The text")),
-    ("The rocket (ODW) Nov 3, 2026 - flew", (None, "The rocket (ODW) Nov 3, 2026 - flew")),
-    ("Officials said on Nov 3, 2026 - x", (None, "Officials said on Nov 3, 2026 - x")),
-    ("NASA (AFP) said on Friday - x", (None, "NASA (AFP) said on Friday - x")),
-])
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            "Seoul (AFP) Nov 3, 2026 - North Korea fired",
+            ("Seoul (AFP) Nov 3, 2026", "North Korea fired"),
+        ),
+        (
+            "Cape Canaveral, Fla. (ODW) Nov 25, 2026 \u2013 The rocket",
+            ("Cape Canaveral, Fla. (ODW) Nov 25, 2026", "The rocket"),
+        ),
+        (
+            "Rio de Janeiro (MPA) November 21, 2026 \u2014 Text",
+            ("Rio de Janeiro (MPA) November 21, 2026", "Text"),
+        ),
+        ("Washington DC (SPX) Nov 24, 2026 - ", ("Washington DC (SPX) Nov 24, 2026", "")),
+        (
+            "Washington DC (SPX) Nov 24, 2026 The text",
+            (None, "Washington DC (SPX) Nov 24, 2026 The text"),
+        ),
+        ("The rocket (ODW) Nov 3, 2026 - flew", (None, "The rocket (ODW) Nov 3, 2026 - flew")),
+        ("Officials said on Nov 3, 2026 - x", (None, "Officials said on Nov 3, 2026 - x")),
+        ("NASA (AFP) said on Friday - x", (None, "NASA (AFP) said on Friday - x")),
+    ],
+)
 def test_split_dateline_is_conservative(text, expected):
     assert split_dateline(text) == expected
 
 
 def test_plain_text_removes_all_markup_and_keeps_the_words():
-    html = ('<p>AT&amp;T &lt;b&gt; &#8220;quoted&#8221;</p><p>Second\r\n para<br>line</p>'
-            '<script>alert(1)</script><style>p{}</style><a href="x" onclick="y()">link</a>')
+    html = (
+        "<p>AT&amp;T &lt;b&gt; &#8220;quoted&#8221;</p><p>Second\r\n para<br>line</p>"
+        '<script>alert(1)</script><style>p{}</style><a href="x" onclick="y()">link</a>'
+    )
     assert plain_text(html) == "AT&T <b> \u201cquoted\u201d Second para line link"
     assert plain_text("a < b and <b> as text", is_html=False) == "a < b and <b> as text"
 
@@ -157,9 +180,15 @@ def test_shorten_cuts_at_a_word_boundary():
 
 def test_long_summaries_and_multiline_titles_are_cleaned():
     body = "<p>" + "Satellites relay data. " * 60 + "</p>"
-    feed = parse(rss(f"<item><title>Line one\r\nline  two</title><link>https://e.org/1</link>"
-                     f"<description><![CDATA[{body}]]></description></item>"),
-                 source="f.xml", section="s", now=NOW)
+    feed = parse(
+        rss(
+            f"<item><title>Line one\r\nline  two</title><link>https://e.org/1</link>"
+            f"<description><![CDATA[{body}]]></description></item>"
+        ),
+        source="f.xml",
+        section="s",
+        now=NOW,
+    )
     (article,) = feed.articles
     assert article.title == "Line one line two"
     assert len(article.summary) <= 401 and article.summary.endswith("\u2026")
@@ -168,21 +197,24 @@ def test_long_summaries_and_multiline_titles_are_cleaned():
 
 # -- links, images, dates, identity -------------------------------------------------------------
 
+
 def test_relative_links_and_images_resolve_and_only_http_urls_are_kept():
     items = (
-        '<item><title>A</title><link>/a/1</link><guid>a1</guid>'
+        "<item><title>A</title><link>/a/1</link><guid>a1</guid>"
         '<description><![CDATA[<img src="/img/a.jpg"> text]]></description></item>'
-        '<item><title>B</title><link>https://e.org/b</link>'
+        "<item><title>B</title><link>https://e.org/b</link>"
         '<media:content url="javascript:alert(1)" medium="image"/>'
         '<description><![CDATA[<img src="data:image/png;base64,AAAA"> text]]></description></item>'
-        '<item><title>C</title><link>javascript:alert(1)</link></item>'
-        '<item><title>D</title><link>https://e.org/d</link>'
-        '<media:thumbnail url="https://img.e.org/d.png"/></item>')
+        "<item><title>C</title><link>javascript:alert(1)</link></item>"
+        "<item><title>D</title><link>https://e.org/d</link>"
+        '<media:thumbnail url="https://img.e.org/d.png"/></item>'
+    )
     feed = parse(rss(items), source="f.xml", section="s", now=NOW)
     assert [(a.url, a.image) for a in feed.articles] == [
         ("https://example.org/a/1", "https://example.org/img/a.jpg"),
         ("https://e.org/b", None),
-        ("https://e.org/d", "https://img.e.org/d.png")]
+        ("https://e.org/d", "https://img.e.org/d.png"),
+    ]
     assert feed.warnings == ("1 entry without a link skipped",)
 
 
@@ -192,20 +224,23 @@ def test_relative_links_of_a_real_feed_resolve_against_the_url_it_came_from():
     assert local.articles == () and local.warnings == ("2 entries without a link skipped",)
     remote = parse_file(path, source="https://www.arcgames.com/en/games/neverwinter/news/rss")
     assert [a.url.split("/detail/")[0] for a in remote.articles] == [
-        "https://www.arcgames.com/en/games/neverwinter/news"] * 2
+        "https://www.arcgames.com/en/games/neverwinter/news"
+    ] * 2
 
 
 def test_future_dates_are_clamped_and_absent_dates_stay_absent():
-    items = ('<item><title>Future</title><link>https://e.org/f</link>'
-             '<pubDate>Mon, 01 Jan 2035 00:00:00 GMT</pubDate></item>'
-             '<item><title>Undated</title><link>https://e.org/u</link></item>')
+    items = (
+        "<item><title>Future</title><link>https://e.org/f</link>"
+        "<pubDate>Mon, 01 Jan 2035 00:00:00 GMT</pubDate></item>"
+        "<item><title>Undated</title><link>https://e.org/u</link></item>"
+    )
     feed = parse(rss(items), source="f.xml", section="s", now=NOW)
     assert [a.published_at for a in feed.articles] == [NOW, None]
     assert feed.warnings == ("1 entry dated in the future (dated now instead)",)
 
 
 def test_entries_repeating_an_identity_are_kept_once():
-    item = '<item><title>A</title><link>https://e.org/a</link><guid>x</guid></item>'
+    item = "<item><title>A</title><link>https://e.org/a</link><guid>x</guid></item>"
     feed = parse(rss(item * 3), source="f.xml", section="s", now=NOW)
     assert len(feed.articles) == 1
     assert feed.warnings == ("2 entries repeating an earlier entry's identity skipped",)
@@ -216,7 +251,8 @@ def test_article_key_prefers_guid_then_canonical_link_then_content_hash():
     tracked = "https://Example.ORG:443/a/b?utm_source=rss&id=3&fbclid=x&utm_medium=mail&z#frag"
     assert article_key("", tracked, "T", "S") == "url:https://example.org/a/b?id=3&z"
     assert article_key(None, "https://example.org/a/b?id=3&z", "T", "S") == article_key(
-        "  ", tracked, "Other", "Other")
+        "  ", tracked, "Other", "Other"
+    )
     assert article_key(None, "http://e.org", "T", "S") == "url:http://e.org/"
     hashed = "sha256:" + hashlib.sha256(b"Title\nSummary").hexdigest()
     assert article_key(None, None, "Title", "Summary") == hashed
@@ -225,8 +261,10 @@ def test_article_key_prefers_guid_then_canonical_link_then_content_hash():
 
 
 def test_keys_do_not_depend_on_where_the_feed_was_fetched_from():
-    items = ('<item><title>A</title><guid>abc-1</guid><link>/a</link></item>'
-             '<item><title>B</title><link>/b?utm_source=x</link></item>')
+    items = (
+        "<item><title>A</title><guid>abc-1</guid><link>/a</link></item>"
+        "<item><title>B</title><link>/b?utm_source=x</link></item>"
+    )
     here = parse(rss(items), source="https://a.example/feed", section="s", now=NOW).articles
     there = parse(rss(items), source="https://b.example/rss", section="s", now=NOW).articles
     assert [a.key for a in here] == ["guid:abc-1", "url:https://a.example/b"]
@@ -235,16 +273,20 @@ def test_keys_do_not_depend_on_where_the_feed_was_fetched_from():
 
 
 def test_urls_are_made_safe_to_put_in_an_email():
-    items = ('<item><title>A</title><link>https://b\u00fccher.example/a b"c</link></item>')
-    (article,) = parse(rss(items.encode().decode("unicode_escape")), source="f.xml",
-                       section="s", now=NOW).articles
+    items = '<item><title>A</title><link>https://b\u00fccher.example/a b"c</link></item>'
+    (article,) = parse(
+        rss(items.encode().decode("unicode_escape")), source="f.xml", section="s", now=NOW
+    ).articles
     assert article.url == "https://xn--bcher-kva.example/a%20b%22c"
 
 
 def test_keys_are_stable_across_fetches_of_a_changed_feed():
     before = parse_file(SAMPLES / "military-space.xml").articles
-    edited = (SAMPLES / "military-space.xml").read_bytes().replace(
-        b"Allied command stands up", b"Allied command opens")
+    edited = (
+        (SAMPLES / "military-space.xml")
+        .read_bytes()
+        .replace(b"Allied command stands up", b"Allied command opens")
+    )
     after = parse(edited, source="x", section="news", now=NOW).articles
     assert [a.key for a in before] == [a.key for a in after]
     assert before[0].title != after[0].title
@@ -252,14 +294,20 @@ def test_keys_are_stable_across_fetches_of_a_changed_feed():
 
 # -- ill-formed and foreign documents -----------------------------------------------------------
 
-@pytest.mark.parametrize("content,reason", [
-    ((DATA / "illformed/node-feedparser/notafeed.html").read_bytes(), "an HTML page"),
-    ((DATA / "illformed/rss-parser/unrecognized.rss").read_bytes(), "an HTML page"),
-    (b"", "the document is empty"),
-    (b"just some text", "ill-formed XML: syntax error at line "),
-    (b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>',
-     "ill-formed XML: no element found at line 1"),
-])
+
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        ((DATA / "illformed/node-feedparser/notafeed.html").read_bytes(), "an HTML page"),
+        ((DATA / "illformed/rss-parser/unrecognized.rss").read_bytes(), "an HTML page"),
+        (b"", "the document is empty"),
+        (b"just some text", "ill-formed XML: syntax error at line "),
+        (
+            b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>',
+            "ill-formed XML: no element found at line 1",
+        ),
+    ],
+)
 def test_a_document_that_is_no_feed_raises_a_one_line_feed_error(content, reason):
     with pytest.raises(FeedError) as caught:
         parse(content, source="https://e.org/feed", section="s", now=NOW)
@@ -272,7 +320,8 @@ def test_an_ill_formed_feed_with_entries_is_used_with_a_warning():
     feed = parse_file(DATA / "illformed/node-feedparser/saxerror.xml")
     assert [a.title for a in feed.articles] == ["Good Item", "Bad Item", "Item After Error"]
     assert feed.warnings == (
-        "ill-formed XML (used anyway): not well-formed (invalid token) at line 15",)
+        "ill-formed XML (used anyway): not well-formed (invalid token) at line 15",
+    )
 
 
 def test_gzip_bytes_saved_as_a_feed_are_read():
@@ -280,12 +329,15 @@ def test_gzip_bytes_saved_as_a_feed_are_read():
     assert len(parse(packed, source="f.xml", section="s", now=NOW).articles) == 7
 
 
-@pytest.mark.parametrize("path,count", [
-    ("rss-parser/craigslist.rss", 25),  # RSS 1.0
-    ("rss-parser/gulp-atom.atom", 10),  # Atom
-    ("node-feedparser/nondefaultnamespace.atom", 1),  # Atom in a prefixed namespace
-    ("node-feedparser/rss2sample.xml", 4),
-])
+@pytest.mark.parametrize(
+    "path,count",
+    [
+        ("rss-parser/craigslist.rss", 25),  # RSS 1.0
+        ("rss-parser/gulp-atom.atom", 10),  # Atom
+        ("node-feedparser/nondefaultnamespace.atom", 1),  # Atom in a prefixed namespace
+        ("node-feedparser/rss2sample.xml", 4),
+    ],
+)
 def test_real_world_feeds_parse(path, count):
     feed = parse_file(DATA / path)
     assert len(feed.articles) == count
@@ -295,8 +347,12 @@ def test_real_world_feeds_parse(path, count):
 def test_every_corpus_file_parses_or_fails_with_a_feed_error():
     if not CORPUS.is_dir():
         pytest.skip(f"no corpus at {CORPUS}")
-    files = sorted(p for folder in ("feeds", "feeds_illformed")
-                   for p in (CORPUS / folder).rglob("*") if p.is_file() and p.suffix != ".md")
+    files = sorted(
+        p
+        for folder in ("feeds", "feeds_illformed")
+        for p in (CORPUS / folder).rglob("*")
+        if p.is_file() and p.suffix != ".md"
+    )
     assert len(files) > 100
     rejected = []
     for path in files:
@@ -318,6 +374,7 @@ def test_every_corpus_file_parses_or_fails_with_a_feed_error():
 
 # -- fetch ------------------------------------------------------------------------------------
 
+
 def test_fetch_reads_local_paths_and_file_urls():
     path = SAMPLES / "launch-pad.xml"
     for source in (str(path), path.as_uri()):
@@ -334,8 +391,9 @@ def test_fetch_of_a_missing_file_names_it(tmp_path):
 
 def test_conditional_get_round_trip(server):
     body = (SAMPLES / "internet-space.xml").read_bytes()
-    url = server.add("/feed.xml", body=body, etag='"v1"',
-                     last_modified="Wed, 25 Nov 2026 16:10:00 GMT")
+    url = server.add(
+        "/feed.xml", body=body, etag='"v1"', last_modified="Wed, 25 Nov 2026 16:10:00 GMT"
+    )
     first = fetch(url)
     assert (first.status, first.content, first.etag) == ("ok", body, '"v1"')
     assert first.last_modified == "Wed, 25 Nov 2026 16:10:00 GMT"
@@ -369,9 +427,14 @@ def test_fetch_follows_up_to_five_redirects(server):
         fetch(server.url("/ftp"))
 
 
-@pytest.mark.parametrize("status,message", [(404, "HTTP 404 Not Found"),
-                                            (500, "HTTP 500 Internal Server Error"),
-                                            (403, "HTTP 403 Forbidden")])
+@pytest.mark.parametrize(
+    "status,message",
+    [
+        (404, "HTTP 404 Not Found"),
+        (500, "HTTP 500 Internal Server Error"),
+        (403, "HTTP 403 Forbidden"),
+    ],
+)
 def test_http_errors_name_the_feed_and_the_status(server, status, message):
     url = server.add("/feed.xml", status=status, body=b"oops", content_type="text/plain")
     with pytest.raises(FeedError) as caught:
@@ -411,8 +474,9 @@ def test_unsupported_schemes_are_refused():
 def test_every_ill_formed_corpus_file_is_flagged_or_refused_with_a_reason():
     if not CORPUS.is_dir():
         pytest.skip(f"no corpus at {CORPUS}")
-    files = sorted(p for p in (CORPUS / "feeds_illformed").rglob("*") if p.is_file()
-                   and p.suffix != ".md")
+    files = sorted(
+        p for p in (CORPUS / "feeds_illformed").rglob("*") if p.is_file() and p.suffix != ".md"
+    )
     assert len(files) >= 25
     used = refused = 0
     for path in files:
@@ -430,6 +494,7 @@ def test_every_ill_formed_corpus_file_is_flagged_or_refused_with_a_reason():
 
 
 # -- fetch: retries, compression, caps, content types, charsets ---------------------------------
+
 
 def test_a_5xx_is_retried_with_backoff_and_a_404_is_not(server):
     url = server.add("/flaky.xml", body=rss(""), fail_first=2, fail_status=503)
@@ -490,24 +555,34 @@ def test_the_redirect_bound_is_a_setting(server):
         fetch(server.url("/a"), policy=FetchPolicy(max_redirects=1))
 
 
-@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/octet-stream",
-                                          "text/plain"])
+@pytest.mark.parametrize(
+    "content_type", ["text/html; charset=utf-8", "application/octet-stream", "text/plain"]
+)
 def test_a_feed_served_with_a_wrong_content_type_is_still_read(server, content_type):
-    url = server.add("/feed", body=(SAMPLES / "internet-space.xml").read_bytes(),
-                     content_type=content_type)
+    url = server.add(
+        "/feed", body=(SAMPLES / "internet-space.xml").read_bytes(), content_type=content_type
+    )
     fetched = fetch(url)
     assert fetched.content_type == content_type
-    feed = parse(fetched.content, source=url, section="s", now=NOW,
-                 content_type=fetched.content_type)
+    feed = parse(
+        fetched.content, source=url, section="s", now=NOW, content_type=fetched.content_type
+    )
     assert len(feed.articles) == 7
 
 
 def test_the_charset_named_by_the_server_is_used_for_an_undeclared_document():
     text = "Новости Бузулука"
-    body = (f"<rss version='2.0'><channel><title>{text}</title><item><title>{text}</title>"
-            "<link>https://e.org/1</link></item></channel></rss>").encode("cp1251")
-    told = parse(body, source="f", section="s", now=NOW,
-                 content_type="application/rss+xml; charset=windows-1251")
+    body = (
+        f"<rss version='2.0'><channel><title>{text}</title><item><title>{text}</title>"
+        "<link>https://e.org/1</link></item></channel></rss>"
+    ).encode("cp1251")
+    told = parse(
+        body,
+        source="f",
+        section="s",
+        now=NOW,
+        content_type="application/rss+xml; charset=windows-1251",
+    )
     assert (told.title, told.articles[0].title, told.warnings) == (text, text, ())
 
 
@@ -516,11 +591,13 @@ def test_legacy_charsets_declared_or_guessed_come_out_as_unicode():
     assert iconv.articles[0].title.startswith("В Бузулуке главные стройплощадки")
     guessed = parse_file(DATA / "illformed/feedparser/chardet/koi8r.xml")
     assert guessed.ill_formed
-    assert guessed.warnings[0] == ("charset guessed: not utf-8 as declared or assumed, read as "
-                                   "KOI8-R (used anyway)")
+    assert guessed.warnings[0] == (
+        "charset guessed: not utf-8 as declared or assumed, read as KOI8-R (used anyway)"
+    )
 
 
 # -- parse: bases, categories, dates, tracking, sanitizing ------------------------------------
+
 
 def test_a_local_feed_resolves_relative_links_against_its_self_link_or_id():
     feed = parse_file(DATA / "feedjira" / "SamRuby.xml")
@@ -534,8 +611,10 @@ def test_categories_are_read_for_routing():
 
 
 def test_implausibly_old_dates_are_dropped_and_tracking_parameters_stripped():
-    items = ('<item><title>Epoch</title><link>https://e.org/e?utm_source=rss&amp;id=4</link>'
-             '<pubDate>Thu, 01 Jan 1970 00:00:00 GMT</pubDate></item>')
+    items = (
+        "<item><title>Epoch</title><link>https://e.org/e?utm_source=rss&amp;id=4</link>"
+        "<pubDate>Thu, 01 Jan 1970 00:00:00 GMT</pubDate></item>"
+    )
     feed = parse(rss(items), source="f.xml", section="s", now=NOW)
     (article,) = feed.articles
     assert (article.published_at, article.url) == (None, "https://e.org/e?id=4")
@@ -544,8 +623,11 @@ def test_implausibly_old_dates_are_dropped_and_tracking_parameters_stripped():
 
 def test_an_empty_feed_is_a_feed_with_a_warning_not_an_error():
     feed = parse(rss(""), source="f.xml", section="s", now=NOW)
-    assert (feed.articles, feed.warnings, feed.version) == ((), ("the feed has no entries",),
-                                                            "rss20")
+    assert (feed.articles, feed.warnings, feed.version) == (
+        (),
+        ("the feed has no entries",),
+        "rss20",
+    )
 
 
 HOSTILE = """<item><title><![CDATA[Launch <script>alert('t')</script><b onclick="x()">today</b>
@@ -568,8 +650,19 @@ def test_nothing_dangerous_from_a_feed_survives_parsing():
     assert article.summary == "Read this <script>"  # text now, escaped wherever it is shown
     assert article.byline == "Mallory"
     assert article.image is None
-    fields = " ".join(str(v) for v in (article.title, article.summary, article.byline,
-                                       article.url, article.image))
-    for bad in ("javascript:", "onclick", "onerror", "onmouseover", "onload", "iframe",
-                "display:none", "\n", "\r", "alert(1)"):
+    fields = " ".join(
+        str(v) for v in (article.title, article.summary, article.byline, article.url, article.image)
+    )
+    for bad in (
+        "javascript:",
+        "onclick",
+        "onerror",
+        "onmouseover",
+        "onload",
+        "iframe",
+        "display:none",
+        "\n",
+        "\r",
+        "alert(1)",
+    ):
         assert bad not in fields

@@ -5,22 +5,27 @@ from __future__ import annotations
 
 import json
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from conftest import ROOT
-from digest import pipeline
-from digest.config import ListConfig, Newsletter, RouterConfig, SectionConfig
-from digest.feeds import FetchPolicy
-from digest.errors import FeedError
-from digest.ingest import ROUTED, failing_feeds, feed_health, import_articles, ingest, read_jsonl
 from support.httpd import FeedServer, Route
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+from digest import pipeline
+from digest.config import ListConfig, Newsletter, RouterConfig, SectionConfig
+from digest.errors import FeedError
+from digest.feeds import FetchPolicy
+from digest.ingest import ROUTED, failing_feeds, feed_health, import_articles, ingest, read_jsonl
+
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 SAMPLES = ROOT / "samples" / "feeds"
-SAMPLE_COUNTS = {"internet-space": 7, "military-space": 7, "drone-space": 6,
-                 "missile-defense": 6, "launch-pad": 7}
+SAMPLE_COUNTS = {
+    "internet-space": 7,
+    "military-space": 7,
+    "drone-space": 6,
+    "missile-defense": 6,
+    "launch-pad": 7,
+}
 
 
 @pytest.fixture
@@ -29,27 +34,50 @@ def server():
         yield srv
 
 
-def newsletter_with(*sections: tuple[str, list[str]], categories: dict | None = None,
-                    routers: tuple[RouterConfig, ...] = ()) -> Newsletter:
+def newsletter_with(
+    *sections: tuple[str, list[str]],
+    categories: dict | None = None,
+    routers: tuple[RouterConfig, ...] = (),
+) -> Newsletter:
     categories = categories or {}
     return Newsletter(
-        name="Test Dispatch", website="https://news.test-dispatch.example",
-        lists=(ListConfig(name="daily", title="Daily", sender="News <news@example.org>",
-                          postal_address="1 Road, Town"),),
-        sections=tuple(SectionConfig(slug=slug, title=slug.title(), feeds=tuple(feeds),
-                                     categories=tuple(categories.get(slug, ())))
-                       for slug, feeds in sections),
-        routers=routers)
+        name="Test Dispatch",
+        website="https://news.test-dispatch.example",
+        lists=(
+            ListConfig(
+                name="daily",
+                title="Daily",
+                sender="News <news@example.org>",
+                postal_address="1 Road, Town",
+            ),
+        ),
+        sections=tuple(
+            SectionConfig(
+                slug=slug,
+                title=slug.title(),
+                feeds=tuple(feeds),
+                categories=tuple(categories.get(slug, ())),
+            )
+            for slug, feeds in sections
+        ),
+        routers=routers,
+    )
 
 
-def rss(*items: tuple, ) -> bytes:
-    body = "".join(f"<item><title>{title}</title><guid>{guid}</guid>"
-                   f"<link>https://e.org/{guid}</link><description>About {title}.</description>"
-                   + "".join(f"<category>{c}</category>" for c in (cats[0] if cats else ()))
-                   + "<pubDate>Tue, 24 Nov 2026 08:00:00 GMT</pubDate></item>"
-                   for guid, title, *cats in items)
-    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
-            f"<link>https://e.org/</link>{body}</channel></rss>").encode()
+def rss(
+    *items: tuple,
+) -> bytes:
+    body = "".join(
+        f"<item><title>{title}</title><guid>{guid}</guid>"
+        f"<link>https://e.org/{guid}</link><description>About {title}.</description>"
+        + "".join(f"<category>{c}</category>" for c in (cats[0] if cats else ()))
+        + "<pubDate>Tue, 24 Nov 2026 08:00:00 GMT</pubDate></item>"
+        for guid, title, *cats in items
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<link>https://e.org/</link>{body}</channel></rss>"
+    ).encode()
 
 
 def closed_port_url() -> str:
@@ -77,15 +105,20 @@ def test_ingest_of_the_sample_newsletter_fills_every_section(store, newsletter):
 
 
 def test_conditional_get_round_trip_through_ingest(store, server):
-    url = server.add("/internet.xml", body=(SAMPLES / "internet-space.xml").read_bytes(),
-                     etag='"abc"', last_modified="Wed, 25 Nov 2026 16:10:00 GMT")
+    url = server.add(
+        "/internet.xml",
+        body=(SAMPLES / "internet-space.xml").read_bytes(),
+        etag='"abc"',
+        last_modified="Wed, 25 Nov 2026 16:10:00 GMT",
+    )
     letter = newsletter_with(("internet-space", [url]))
     first = ingest(store, letter, NOW)
     assert [(f.status, f.added) for f in first.feeds] == [("ok", 7)]
     assert store.feed(url).etag == '"abc"'
     second = ingest(store, letter, NOW + timedelta(hours=1))
     assert [(f.status, f.added, f.updated, f.error) for f in second.feeds] == [
-        ("not-modified", 0, 0, None)]
+        ("not-modified", 0, 0, None)
+    ]
     asked = server.requests_to("/internet.xml")
     assert len(asked) == 2 and asked[1].headers["if-none-match"] == '"abc"'
     assert asked[0].headers["user-agent"] == "digest/0.1.0 (+https://news.test-dispatch.example)"
@@ -99,8 +132,9 @@ def test_refetching_a_changed_feed_adds_only_what_is_new(store, server):
     letter = newsletter_with(("news", [url]))
     assert ingest(store, letter, NOW).added == 2
     later = NOW + timedelta(hours=3)
-    server.add("/feed.xml", body=rss(("c", "Gamma"), ("a", "Alpha"), ("b", "Beta revised")),
-               etag='"2"')
+    server.add(
+        "/feed.xml", body=rss(("c", "Gamma"), ("a", "Alpha"), ("b", "Beta revised")), etag='"2"'
+    )
     report = ingest(store, letter, later)
     assert (report.added, report.updated) == (1, 1)
     stored = {a.key: a for a in store.articles()}
@@ -112,8 +146,9 @@ def test_refetching_a_changed_feed_adds_only_what_is_new(store, server):
 
 
 def test_broken_feeds_are_recorded_and_the_others_go_on(store, server, tmp_path):
-    html = server.add("/page", body=b"<!DOCTYPE html><html><body>Hi</body></html>",
-                      content_type="text/html")
+    html = server.add(
+        "/page", body=b"<!DOCTYPE html><html><body>Hi</body></html>", content_type="text/html"
+    )
     missing = server.add("/gone", status=404, body=b"gone", content_type="text/plain")
     good = server.add("/good.xml", body=rss(("a", "Alpha")))
     refused = closed_port_url()
@@ -122,12 +157,21 @@ def test_broken_feeds_are_recorded_and_the_others_go_on(store, server, tmp_path)
     seen = []
     report = ingest(store, letter, NOW, on_feed=seen.append)
     assert [(f.url, f.status) for f in seen] == [
-        (html, "error"), (good, "ok"), (refused, "error"), (absent, "error"), (missing, "error")]
+        (html, "error"),
+        (good, "ok"),
+        (refused, "error"),
+        (absent, "error"),
+        (missing, "error"),
+    ]
     assert (report.added, report.failed) == (1, 4)
     errors = {f.url: f.error for f in report.feeds}
-    assert errors == {html: "not a feed: an HTML page, not RSS or Atom", good: None,
-                      refused: "connection refused", absent: "no such file",
-                      missing: "HTTP 404 Not Found"}
+    assert errors == {
+        html: "not a feed: an HTML page, not RSS or Atom",
+        good: None,
+        refused: "connection refused",
+        absent: "no such file",
+        missing: "HTTP 404 Not Found",
+    }
     for url, error in errors.items():
         record = store.feed(url)
         assert (record.last_error, record.last_status) == (error, "error" if error else "ok")
@@ -138,12 +182,14 @@ def test_an_article_stays_in_the_section_that_filed_it_first(store, server):
     second = server.add("/second.xml", body=rss(("shared", "Shared story"), ("y", "Only second")))
     report = ingest(store, newsletter_with(("alpha", [first]), ("beta", [second])), NOW)
     assert [(f.section, f.added) for f in report.feeds] == [("alpha", 2), ("beta", 1)]
-    assert report.feeds[1].warnings == (
-        "1 entry already filed under another section kept there",)
+    assert report.feeds[1].warnings == ("1 entry already filed under another section kept there",)
     # The next run meets the sections in the other order; the stored article does not move.
     ingest(store, newsletter_with(("beta", [second]), ("alpha", [first])), NOW)
     assert {a.key: a.section for a in store.articles()} == {
-        "guid:shared": "alpha", "guid:x": "alpha", "guid:y": "beta"}
+        "guid:shared": "alpha",
+        "guid:x": "alpha",
+        "guid:y": "beta",
+    }
 
 
 def write_lines(path, *lines) -> None:
@@ -159,9 +205,13 @@ def test_read_jsonl_keeps_good_rows_and_names_the_bad_lines(tmp_path):
     path = tmp_path / "articles.jsonl"
     write_lines(
         path,
-        good_row(summary="<p>Seoul (AFP) Nov 24, 2026 - Text <b>here</b>.</p><script>x()</script>",
-                 byline="Staff\r\nWriters", guid="g-1", published_at="2026-11-24T08:00:00+09:00",
-                 image="https://img.e.org/a.jpg"),
+        good_row(
+            summary="<p>Seoul (AFP) Nov 24, 2026 - Text <b>here</b>.</p><script>x()</script>",
+            byline="Staff\r\nWriters",
+            guid="g-1",
+            published_at="2026-11-24T08:00:00+09:00",
+            image="https://img.e.org/a.jpg",
+        ),
         "",
         '{"section": "news" "title": "x"}',
         good_row(section="foo"),
@@ -183,14 +233,21 @@ def test_read_jsonl_keeps_good_rows_and_names_the_bad_lines(tmp_path):
         (8, "not a JSON object"),
         (9, "image must be an absolute http(s) URL"),
         (10, "published_at 'yesterday' is not an ISO 8601 date"),
-        (11, "unknown field 'summery' (fields: byline, dateline, guid, image, published_at, "
-             "section, summary, title, url)"),
+        (
+            11,
+            "unknown field 'summery' (fields: byline, dateline, guid, image, published_at, "
+            "section, summary, title, url)",
+        ),
         (12, "title must be a string"),
     ]
     first, future = articles
     assert (first.key, first.dateline, first.summary, first.byline) == (
-        "guid:g-1", "Seoul (AFP) Nov 24, 2026", "Text here.", "Staff Writers")
-    assert first.published_at == datetime(2026, 11, 23, 23, 0, tzinfo=timezone.utc)
+        "guid:g-1",
+        "Seoul (AFP) Nov 24, 2026",
+        "Text here.",
+        "Staff Writers",
+    )
+    assert first.published_at == datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
     assert (future.key, future.published_at) == ("url:https://e.org/b", NOW)
 
 
@@ -198,18 +255,26 @@ def test_import_articles_saves_the_good_rows_and_reports_the_rest(store, tmp_pat
     store.sync_sections([("news", "News", []), ("other", "Other", [])])
     store.save_articles([read_jsonl_one(tmp_path, good_row(section="other", guid="taken"))], NOW)
     path = tmp_path / "import.jsonl"
-    write_lines(path,
-                good_row(guid="one"),
-                good_row(guid="two", url="https://e.org/two"),
-                good_row(section="nope"),
-                good_row(guid="one", title="Again"),
-                good_row(guid="taken"))
+    write_lines(
+        path,
+        good_row(guid="one"),
+        good_row(guid="two", url="https://e.org/two"),
+        good_row(section="nope"),
+        good_row(guid="one", title="Again"),
+        good_row(guid="taken"),
+    )
     added, updated, rejects = import_articles(store, path, NOW, sections={"news", "other"})
     assert (added, updated) == (2, 0)
-    assert rejects == [(3, "unknown section 'nope'"), (4, "the same article as line 1"),
-                       (5, "already stored under section 'other'")]
+    assert rejects == [
+        (3, "unknown section 'nope'"),
+        (4, "the same article as line 1"),
+        (5, "already stored under section 'other'"),
+    ]
     assert {a.key: a.section for a in store.articles()} == {
-        "guid:one": "news", "guid:two": "news", "guid:taken": "other"}
+        "guid:one": "news",
+        "guid:two": "news",
+        "guid:taken": "other",
+    }
     write_lines(path, good_row(guid="one", title="Corrected"))
     assert import_articles(store, path, NOW, sections={"news"}) == (0, 1, [])
 
@@ -244,8 +309,7 @@ def test_feeds_are_fetched_at_once_and_one_stuck_feed_stops_no_other(store, serv
 
 
 def test_a_304_costs_no_parse(store, server):
-    urls = [server.add(f"/f{n}.xml", body=rss((f"a{n}", "A")), etag=f'"{n}"')
-            for n in range(3)]
+    urls = [server.add(f"/f{n}.xml", body=rss((f"a{n}", "A")), etag=f'"{n}"') for n in range(3)]
     letter = newsletter_with(("news", urls))
     assert ingest(store, letter, NOW).parses == 3
     again = ingest(store, letter, NOW + timedelta(hours=1))
@@ -262,8 +326,7 @@ def test_a_changed_entry_updates_its_article_and_is_not_mailed_again(store, serv
     first = pipeline.current_edition(ctx, letter.lists[0], NOW, create=True)
     assert {a.key for s in first.sections for a in s.articles} == {"guid:a", "guid:b"}
     later = NOW + timedelta(days=1)
-    server.add("/feed.xml", body=rss(("c", "Gamma"), ("b", "Beta, corrected"),
-                                     ("a", "Alpha")))
+    server.add("/feed.xml", body=rss(("c", "Gamma"), ("b", "Beta, corrected"), ("a", "Alpha")))
     report = ingest(store, letter, later)
     assert (report.added, report.updated) == (1, 1)
     stored = {a.key: a for a in store.articles()}
@@ -273,25 +336,41 @@ def test_a_changed_entry_updates_its_article_and_is_not_mailed_again(store, serv
 
 
 def test_one_feed_is_routed_to_several_sections_by_category(store, server):
-    url = server.add("/all.xml", body=rss(
-        ("1", "Interceptor test", ["Missile Defense"]),
-        ("2", "Drone swarm", ["Tech", "drones"]),
-        ("3", "Spy satellite", ["World > Military Space"]),
-        ("4", "Cooking", ["Food"])))
+    url = server.add(
+        "/all.xml",
+        body=rss(
+            ("1", "Interceptor test", ["Missile Defense"]),
+            ("2", "Drone swarm", ["Tech", "drones"]),
+            ("3", "Spy satellite", ["World > Military Space"]),
+            ("4", "Cooking", ["Food"]),
+        ),
+    )
     letter = newsletter_with(
-        ("missile-defense", []), ("drone-space", []), ("military-space", []),
-        categories={"missile-defense": ["missile defense", "ABM"], "drone-space": ["Drones"],
-                    "military-space": ["Military Space"]},
-        routers=(RouterConfig(feeds=(url,)),))
+        ("missile-defense", []),
+        ("drone-space", []),
+        ("military-space", []),
+        categories={
+            "missile-defense": ["missile defense", "ABM"],
+            "drone-space": ["Drones"],
+            "military-space": ["Military Space"],
+        },
+        routers=(RouterConfig(feeds=(url,)),),
+    )
     (outcome,) = ingest(store, letter, NOW).feeds
     assert (outcome.section, outcome.added) == (ROUTED, 3)
     assert outcome.sections == {"missile-defense": 1, "drone-space": 1, "military-space": 1}
     assert outcome.warnings == ("1 entry matching no section's categories left out",)
     assert {a.key: a.section for a in store.articles()} == {
-        "guid:1": "missile-defense", "guid:2": "drone-space", "guid:3": "military-space"}
+        "guid:1": "missile-defense",
+        "guid:2": "drone-space",
+        "guid:3": "military-space",
+    }
     with_fallback = newsletter_with(
-        ("missile-defense", []), ("misc", []), categories={"missile-defense": ["ABM"]},
-        routers=(RouterConfig(feeds=(url,), fallback="misc"),))
+        ("missile-defense", []),
+        ("misc", []),
+        categories={"missile-defense": ["ABM"]},
+        routers=(RouterConfig(feeds=(url,), fallback="misc"),),
+    )
     ingest(store, with_fallback, NOW + timedelta(hours=1))
     assert store.articles(section="misc")[0].key == "guid:4"
 
@@ -308,8 +387,8 @@ def test_feed_health_counts_failures_and_flags_a_feed_failing_for_days(store, se
     assert health.failing_since == NOW + timedelta(days=1)
     assert health.last_success_at == NOW and health.flagged
     assert failing_feeds(store, letter, NOW + timedelta(days=4), 3) == [
-        f"feed {url} (news) failing for 3 days (4 fetches in a row): "
-        "HTTP 500 Internal Server Error"]
+        f"feed {url} (news) failing for 3 days (4 fetches in a row): HTTP 500 Internal Server Error"
+    ]
     assert failing_feeds(store, letter, NOW + timedelta(days=4), 4) == []
     assert failing_feeds(store, letter, NOW + timedelta(days=4), 3, sections=["other"]) == []
     server.add("/feed.xml", body=rss(("a", "Alpha")))
@@ -318,22 +397,26 @@ def test_feed_health_counts_failures_and_flags_a_feed_failing_for_days(store, se
     assert (healed.failures, healed.failing_since, healed.flagged) == (0, None, False)
 
 
-
 def test_routers_in_the_newsletter_definition_are_resolved_and_checked(tmp_path):
     from digest.config import load_newsletter
     from digest.errors import ConfigError
 
     base = (ROOT / "digest.toml").read_text(encoding="utf-8")
     path = tmp_path / "digest.toml"
-    path.write_text(base + '\n[[routers]]\nfeeds = ["feeds/all.xml"]\nfallback = "launch-pad"\n',
-                    encoding="utf-8")
+    path.write_text(
+        base + '\n[[routers]]\nfeeds = ["feeds/all.xml"]\nfallback = "launch-pad"\n',
+        encoding="utf-8",
+    )
     (router,) = load_newsletter(path).routers
     assert router.feeds == (str(tmp_path / "feeds" / "all.xml"),)
     for extra, message in [
-            ('[[routers]]\nfeeds = ["x.xml"]\nfallback = "nope"\n', "no section 'nope'"),
-            ('[[routers]]\nfeeds = ["x.xml"]\n', "no section has categories"),
-            ('[[routers]]\nfeeds = ["samples/feeds/launch-pad.xml"]\nfallback = "launch-pad"\n',
-             "is also a section's feed")]:
+        ('[[routers]]\nfeeds = ["x.xml"]\nfallback = "nope"\n', "no section 'nope'"),
+        ('[[routers]]\nfeeds = ["x.xml"]\n', "no section has categories"),
+        (
+            '[[routers]]\nfeeds = ["samples/feeds/launch-pad.xml"]\nfallback = "launch-pad"\n',
+            "is also a section's feed",
+        ),
+    ]:
         # Paths resolve against the definition's folder, the sections' and the routers' alike.
         path.write_text(base + "\n" + extra, encoding="utf-8")
         with pytest.raises(ConfigError, match=message):

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from conftest import ROOT
@@ -25,7 +25,7 @@ from digest.store import open_store
 from digest.store.migrations import MIGRATIONS, current_version
 from digest.store.subscribers import NewSubscriber
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def together(n: int, work: Callable[[int], object]) -> list:
         barrier.wait()
         try:
             results[i] = work(i)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test below
+        except BaseException as exc:
             results[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
@@ -76,8 +76,11 @@ def test_migrations_build_the_schema_once_with_native_types(empty_url):
         assert columns["created_at"]["type"].timezone is True  # timestamptz, not text
         assert str(columns["id"]["type"]) == "INTEGER" and columns["id"]["autoincrement"]
         indexes = {i["name"] for i in inspect(store.engine).get_indexes("deliveries")}
-        assert {"ix_deliveries_edition_state_id", "ix_deliveries_relay_sent",
-                "ix_deliveries_subscriber"} <= indexes
+        assert {
+            "ix_deliveries_edition_state_id",
+            "ix_deliveries_relay_sent",
+            "ix_deliveries_subscriber",
+        } <= indexes
     finally:
         store.close()
     again = open_store(empty_url)
@@ -99,7 +102,8 @@ def test_machines_starting_at_once_migrate_a_new_database_once(empty_url):
     store = open_store(empty_url)
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM schema_migrations").scalar() == len(
-            MIGRATIONS)
+            MIGRATIONS
+        )
     store.close()
 
 
@@ -128,8 +132,9 @@ def test_concurrent_sign_ups_and_imports_get_distinct_ids(pg_url):
         store.ensure_lists([("daily", "Daily")])
 
         def add(i: int) -> dict:
-            people = [NewSubscriber(email=f"t{i}-{n}@example.com", lists=("daily",))
-                      for n in range(20)]
+            people = [
+                NewSubscriber(email=f"t{i}-{n}@example.com", lists=("daily",)) for n in range(20)
+            ]
             counts = store.add_subscribers(people, NOW)
             store.request_confirmation(f"web{i}@example.com", "", "daily", None, NOW, None)
             return counts
@@ -144,14 +149,21 @@ def test_concurrent_sign_ups_and_imports_get_distinct_ids(pg_url):
 def _edition_with_rows(store, n: int) -> int:
     store.ensure_lists([("daily", "Daily")])
     store.sync_sections([("launch-pad", "Launch Pad", ["/feeds/x.xml"])])
-    store.save_articles([Article(key="guid:1", section="launch-pad", title="T",
-                                 url="https://x/1")], NOW)
+    store.save_articles(
+        [Article(key="guid:1", section="launch-pad", title="T", url="https://x/1")], NOW
+    )
     article = store.articles()[0]
-    edition = store.create_edition(Edition(list_name="daily", key="2026-11-26", created_at=NOW,
-                                           sections=(Section("launch-pad", "Launch Pad",
-                                                             (article,)),)))
-    store.add_subscribers([NewSubscriber(email=f"r{i}@example.com", lists=("daily",))
-                           for i in range(n)], NOW)
+    edition = store.create_edition(
+        Edition(
+            list_name="daily",
+            key="2026-11-26",
+            created_at=NOW,
+            sections=(Section("launch-pad", "Launch Pad", (article,)),),
+        )
+    )
+    store.add_subscribers(
+        [NewSubscriber(email=f"r{i}@example.com", lists=("daily",)) for i in range(n)], NOW
+    )
     assert store.enqueue(edition.id, [s.id for s in store.recipients("daily")], NOW) == n
     return edition.id
 
@@ -181,11 +193,16 @@ def test_erased_address_is_nowhere_in_the_database(pg_url):
         store.add_subscribers([NewSubscriber(email="gone@example.com", lists=("daily",))], NOW)
         store.remove_subscriber("Gone@Example.com", NOW, erase=True)
         with store.engine.connect() as conn:
-            tables = conn.exec_driver_sql(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = 'public'").scalars().all()
-            dump = "\n".join(str(row) for t in tables
-                             for row in conn.exec_driver_sql(f'SELECT * FROM "{t}"'))
+            tables = (
+                conn.exec_driver_sql(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+                )
+                .scalars()
+                .all()
+            )
+            dump = "\n".join(
+                str(row) for t in tables for row in conn.exec_driver_sql(f'SELECT * FROM "{t}"')
+            )
         assert "erased" in dump and "gone@example.com" not in dump.lower()
     finally:
         store.close()
@@ -207,13 +224,21 @@ def test_a_list_lock_is_held_once_across_connections(pg_url):
 
 def test_a_killed_holder_leaves_no_lock_behind(pg_url):
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time\n"
-         "from digest.store import open_store\n"
-         "with open_store(sys.argv[1]).list_lock('daily') as held:\n"
-         "    print('held' if held else 'refused', flush=True)\n"
-         "    sys.stdin.read()\n", pg_url],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from digest.store import open_store\n"
+            "with open_store(sys.argv[1]).list_lock('daily') as held:\n"
+            "    print('held' if held else 'refused', flush=True)\n"
+            "    sys.stdin.read()\n",
+            pg_url,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     store = open_store(pg_url)
     try:
         assert holder.stdout.readline().strip() == "held"

@@ -2,31 +2,51 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.config import SectionConfig
 from digest.models import Article
 from digest.selection import edition_key, select_edition, window_start
 
-NOW = datetime(2026, 11, 26, 11, 0, tzinfo=timezone.utc)
-SECTIONS = (SectionConfig(slug="military-space", title="Military Space", max_articles=3),
-            SectionConfig(slug="internet-space", title="Internet Space", max_articles=3))
+NOW = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
+SECTIONS = (
+    SectionConfig(slug="military-space", title="Military Space", max_articles=3),
+    SectionConfig(slug="internet-space", title="Internet Space", max_articles=3),
+)
 
 
-def art(n: int, section: str = "military-space", *, hours_ago: float = 1,
-        published_hours_ago: float | None = None, url: str | None = None) -> Article:
+def art(
+    n: int,
+    section: str = "military-space",
+    *,
+    hours_ago: float = 1,
+    published_hours_ago: float | None = None,
+    url: str | None = None,
+) -> Article:
     seen = NOW - timedelta(hours=hours_ago)
     published = None if published_hours_ago is None else NOW - timedelta(hours=published_hours_ago)
-    return Article(id=n, key=f"guid:{n}", section=section, title=f"Story {n}",
-                   url=url or f"https://news.example/{n}", first_seen_at=seen,
-                   published_at=published)
+    return Article(
+        id=n,
+        key=f"guid:{n}",
+        section=section,
+        title=f"Story {n}",
+        url=url or f"https://news.example/{n}",
+        first_seen_at=seen,
+        published_at=published,
+    )
 
 
 def pick(candidates, *, already_sent=(), since=None):
-    return select_edition(list_name="daily", key="2026-11-26", sections=SECTIONS,
-                          candidates=candidates, already_sent=set(already_sent),
-                          since=since or NOW - timedelta(hours=24), now=NOW)
+    return select_edition(
+        list_name="daily",
+        key="2026-11-26",
+        sections=SECTIONS,
+        candidates=candidates,
+        already_sent=set(already_sent),
+        since=since or NOW - timedelta(hours=24),
+        now=NOW,
+    )
 
 
 def keys(edition, slug):
@@ -34,7 +54,7 @@ def keys(edition, slug):
 
 
 def test_edition_key_is_the_date_in_the_lists_time_zone():
-    late_evening_utc = datetime(2026, 11, 26, 3, 30, tzinfo=timezone.utc)
+    late_evening_utc = datetime(2026, 11, 26, 3, 30, tzinfo=UTC)
     assert edition_key(late_evening_utc, ZoneInfo("America/New_York")) == "2026-11-25"
     assert edition_key(late_evening_utc, ZoneInfo("Asia/Seoul")) == "2026-11-26"
 
@@ -46,9 +66,15 @@ def test_window_first_edition_then_since_previous():
 
 
 def test_newest_first_and_capped_per_section():
-    edition = pick([art(1, published_hours_ago=5), art(2, published_hours_ago=1),
-                    art(3, published_hours_ago=3), art(4, published_hours_ago=4),
-                    art(5, "internet-space")])
+    edition = pick(
+        [
+            art(1, published_hours_ago=5),
+            art(2, published_hours_ago=1),
+            art(3, published_hours_ago=3),
+            art(4, published_hours_ago=4),
+            art(5, "internet-space"),
+        ]
+    )
     assert keys(edition, "military-space") == [2, 3, 4]
     assert keys(edition, "internet-space") == [5]
     assert [s.slug for s in edition.sections] == ["military-space", "internet-space"]
@@ -72,8 +98,13 @@ def test_only_articles_first_seen_in_the_window():
 
 def test_same_story_in_one_section_only():
     same = "https://news.example/shared-story"
-    edition = pick([art(1, "military-space", url=same), art(2, "internet-space", url=same + "/"),
-                    art(3, "internet-space")])
+    edition = pick(
+        [
+            art(1, "military-space", url=same),
+            art(2, "internet-space", url=same + "/"),
+            art(3, "internet-space"),
+        ]
+    )
     assert keys(edition, "military-space") == [1]
     assert keys(edition, "internet-space") == [3]
 
@@ -95,6 +126,7 @@ def test_articles_of_other_sections_are_ignored():
 def test_for_sections_filters_a_subscribers_preferences():
     edition = pick([art(1), art(2, "internet-space")])
     assert [s.slug for s in edition.for_sections(frozenset({"internet-space"}))] == [
-        "internet-space"]
+        "internet-space"
+    ]
     assert len(edition.for_sections(None)) == 2
     assert edition.for_sections(frozenset({"launch-pad"})) == ()

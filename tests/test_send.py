@@ -11,7 +11,7 @@ import random
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from digest.send import MaildirTransport, RetryPolicy, SendReport, SmtpTransport
 from digest.store.subscribers import NewSubscriber
 from tests.support.smtpd import free_port, smtp_server
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 PASSWORD = "pa55-w0rd-never-shown"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,24 +58,30 @@ def server():
 def make_edition(store, count: int) -> tuple[int, dict[int, str]]:
     """An edition of the list "daily" with ``count`` subscribers enqueued."""
     store.ensure_lists([("daily", "Daily")])
-    store.add_subscribers([NewSubscriber(email=f"reader{i:02d}@example.org", lists=("daily",))
-                           for i in range(count)], NOW)
+    store.add_subscribers(
+        [NewSubscriber(email=f"reader{i:02d}@example.org", lists=("daily",)) for i in range(count)],
+        NOW,
+    )
     emails = {s.id: s.email for s in store.recipients("daily")}
-    edition = store.create_edition(Edition(list_name="daily", key="2026-11-26", created_at=NOW,
-                                           sections=()))
+    edition = store.create_edition(
+        Edition(list_name="daily", key="2026-11-26", created_at=NOW, sections=())
+    )
     assert store.enqueue(edition.id, list(emails), NOW) == count
     return edition.id, emails
 
 
 def message_for(edition_id: int, subscriber_id: int, email: str) -> OutgoingMessage:
     message_id = f"<{edition_id}.{subscriber_id}@digest.example>"
-    raw = (f"From: Daily <news@digest.example>\r\nTo: {email}\r\n"
-           f"Subject: Daily digest\r\nMessage-ID: {message_id}\r\n"
-           "List-Unsubscribe: <https://news.example.com/u/" + "t" * 90 + ">\r\n"
-           "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-           f"Hello {email}\r\n.a line that starts with a dot\r\n..and two\r\nend\r\n").encode()
-    return OutgoingMessage(edition_id, subscriber_id, email, "bounces@digest.example",
-                           message_id, raw)
+    raw = (
+        f"From: Daily <news@digest.example>\r\nTo: {email}\r\n"
+        f"Subject: Daily digest\r\nMessage-ID: {message_id}\r\n"
+        "List-Unsubscribe: <https://news.example.com/u/" + "t" * 90 + ">\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"Hello {email}\r\n.a line that starts with a dot\r\n..and two\r\nend\r\n"
+    ).encode()
+    return OutgoingMessage(
+        edition_id, subscriber_id, email, "bounces@digest.example", message_id, raw
+    )
 
 
 def builder(edition_id: int, emails: dict[int, str]):
@@ -85,8 +91,9 @@ def builder(edition_id: int, emails: dict[int, str]):
 def send(store, edition_id, emails, transport, **options) -> SendReport:
     # A 4xx is left for the next run unless a test asks for retries within the run.
     options.setdefault("retry", RetryPolicy(budget=0))
-    run = send_edition(store, edition_id, "daily", builder(edition_id, emails), transport,
-                       now=clock, **options)
+    run = send_edition(
+        store, edition_id, "daily", builder(edition_id, emails), transport, now=clock, **options
+    )
     # A run that never ends is a failure, not a hung test suite.
     return asyncio.run(asyncio.wait_for(run, timeout=60))
 
@@ -97,18 +104,27 @@ def by_email(emails: dict[int, str]) -> dict[str, int]:
 
 def ledger(store, edition_id) -> dict[str, tuple[str, int | None, str | None]]:
     """Every row that did not end `sent`: address -> (state, code, reply)."""
-    return {sid: (state, code, reply)
-            for sid, state, code, reply in store.latest_errors(edition_id, limit=1000)}
+    return {
+        sid: (state, code, reply)
+        for sid, state, code, reply in store.latest_errors(edition_id, limit=1000)
+    }
 
 
 # -- delivery over SMTP ---------------------------------------------------------------------
+
 
 def test_every_recipient_gets_one_message_over_few_reused_connections(store, server):
     edition_id, emails = make_edition(store, 12)
     progress: list[tuple[int, int]] = []
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=3),
-                  batch=4, on_progress=lambda done, total: progress.append((done, total)))
+    report = send(
+        store,
+        edition_id,
+        emails,
+        SmtpTransport(server.relay(), connections=3),
+        batch=4,
+        on_progress=lambda done, total: progress.append((done, total)),
+    )
 
     assert sorted(server.handler.recipients()) == sorted(emails.values())
     assert 1 <= server.handler.connections <= 3
@@ -148,8 +164,7 @@ def test_rcpt_4xx_is_deferred_and_5xx_failed_with_code_and_reply(store, server):
     server.handler.rcpt_replies[never] = "550 5.1.1 No such user"
 
     # batch=1: each claim could pick the deferred row again if the engine let it.
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1),
-                  batch=1)
+    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1), batch=1)
 
     assert (report.sent, report.deferred, report.failed) == (2, 1, 1)
     rows = ledger(store, edition_id)
@@ -200,21 +215,27 @@ def test_a_build_that_returns_none_skips_the_row(store, server):
     first = min(emails)
 
     def build(subscriber) -> OutgoingMessage | None:
-        return None if subscriber.id == first else message_for(edition_id, subscriber.id,
-                                                                subscriber.email)
+        return (
+            None
+            if subscriber.id == first
+            else message_for(edition_id, subscriber.id, subscriber.email)
+        )
 
-    report = asyncio.run(send_edition(store, edition_id, "daily", build,
-                                      SmtpTransport(server.relay()), now=clock))
+    report = asyncio.run(
+        send_edition(store, edition_id, "daily", build, SmtpTransport(server.relay()), now=clock)
+    )
     assert report.counts == {"sent": 1, "skipped": 1}
     assert server.handler.recipients() == [emails[max(emails)]]
 
 
 # -- relay failures ---------------------------------------------------------------------------
 
+
 def test_a_refused_connection_stops_the_run_and_loses_nothing(store, server):
     edition_id, emails = make_edition(store, 6)
-    closed = SmtpRelay(host="127.0.0.1", port=free_port(), tls="none",
-                       username="digest", password=PASSWORD)
+    closed = SmtpRelay(
+        host="127.0.0.1", port=free_port(), tls="none", username="digest", password=PASSWORD
+    )
 
     report = send(store, edition_id, emails, SmtpTransport(closed, connections=2))
 
@@ -290,8 +311,12 @@ def test_no_final_reply_within_the_data_timeout_is_unknown(store, server):
     edition_id, emails = make_edition(store, 2)
     server.handler.hold_after(1)  # the relay takes every message and never answers
     try:
-        report = send(store, edition_id, emails,
-                      SmtpTransport(server.relay(), connections=1, data_timeout=0.3))
+        report = send(
+            store,
+            edition_id,
+            emails,
+            SmtpTransport(server.relay(), connections=1, data_timeout=0.3),
+        )
     finally:
         server.handler.release()
 
@@ -306,8 +331,14 @@ def test_an_unknown_row_is_not_resent_twice_in_one_run(store, server):
     dropped = emails[min(emails)]
     server.handler.drop_after_data.add(dropped)
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1),
-                  resend_unknown=True, batch=1)
+    report = send(
+        store,
+        edition_id,
+        emails,
+        SmtpTransport(server.relay(), connections=1),
+        resend_unknown=True,
+        batch=1,
+    )
 
     assert report.unknown == 1 and server.handler.recipients().count(dropped) == 1
     assert report.counts == {"sent": 2, "unknown": 1}
@@ -317,8 +348,9 @@ def test_a_crashed_run_is_recovered_sending_resent_in_data_unknown(store, server
     edition_id, emails = make_edition(store, 6)
     claimed = store.claim(edition_id, "daily", 4, NOW, "died")  # a run took four rows, died
     for row in claimed[2:]:
-        store.mark_delivery(row.row_id, DeliveryState.in_data, NOW,
-                            message_id=f"<{row.subscriber_id}@x>")
+        store.mark_delivery(
+            row.row_id, DeliveryState.in_data, NOW, message_id=f"<{row.subscriber_id}@x>"
+        )
     in_data = {emails[row.subscriber_id] for row in claimed[2:]}
 
     report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=2))
@@ -346,8 +378,9 @@ def test_killed_runs_never_send_twice_and_lose_nothing(store, server, db_url):
         # Kill the sender while the relay holds the final reply of the n-th message.
         kill_at = len(server.handler.messages) + rng.randint(1, 8)
         server.handler.hold_after(kill_at)
-        child = subprocess.Popen([sys.executable, "-c", CHILD, db_url, str(server.port),
-                                  str(edition_id)], cwd=ROOT)
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, db_url, str(server.port), str(edition_id)], cwd=ROOT
+        )
         try:
             server.handler.wait_for_messages(kill_at, timeout=60)
         finally:
@@ -359,10 +392,13 @@ def test_killed_runs_never_send_twice_and_lose_nothing(store, server, db_url):
 
     received = Counter(server.handler.recipients())
     assert max(received.values()) == 1, f"a recipient got two copies (seed {seed})"
-    unknown = {sid for sid, (state, _, _) in ledger(store, edition_id).items()
-               if state == "unknown"}
-    assert final.counts == {"sent": 40 - len(unknown), **({"unknown": len(unknown)}
-                                                         if unknown else {})}
+    unknown = {
+        sid for sid, (state, _, _) in ledger(store, edition_id).items() if state == "unknown"
+    }
+    assert final.counts == {
+        "sent": 40 - len(unknown),
+        **({"unknown": len(unknown)} if unknown else {}),
+    }
     assert final.unknown_on_start >= 1  # each kill left its held message in DATA
     sent = {e for sid, e in emails.items() if sid not in unknown}
     assert sent <= set(received), f"a row marked sent never arrived (seed {seed})"
@@ -371,10 +407,12 @@ def test_killed_runs_never_send_twice_and_lose_nothing(store, server, db_url):
 
 # -- connecting: errors say where, never the password -----------------------------------------
 
+
 def connect(relay: SmtpRelay) -> None:
     async def open_session():
         async with SmtpTransport(relay, timeout=5).session():
             pass
+
     asyncio.run(open_session())
 
 
@@ -391,8 +429,9 @@ def test_a_rejected_login_names_the_relay_but_never_the_password():
 
 
 def test_a_refused_connection_error_never_shows_the_password():
-    relay = SmtpRelay(host="127.0.0.1", port=free_port(), tls="implicit",
-                      username="digest", password=PASSWORD)
+    relay = SmtpRelay(
+        host="127.0.0.1", port=free_port(), tls="implicit", username="digest", password=PASSWORD
+    )
     with pytest.raises(SendError) as caught:
         connect(relay)
     assert "refused the connection" in str(caught.value)
@@ -408,6 +447,7 @@ def test_starttls_is_required_never_skipped(server):
 
 
 # -- the Maildir outbox -----------------------------------------------------------------------
+
 
 def test_the_outbox_is_a_maildir_any_client_opens(store, tmp_path):
     edition_id, emails = make_edition(store, 4)

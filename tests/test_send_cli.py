@@ -17,10 +17,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from digest.cli import app
 from digest.send import run_lock
 from digest.send.lock import lock_file
 from tests.support.smtpd import smtp_server
-from digest.cli import app
 from tests.test_cli import ROOT, run, runner
 
 READERS = 30
@@ -29,17 +29,23 @@ READERS = 30
 @pytest.fixture
 def loaded(monkeypatch, tmp_path, db_url):
     """A store with today's articles and READERS subscribers, settings in the environment."""
-    env = {"DIGEST_CONFIG": str(ROOT / "digest.toml"),
-           "DIGEST_DATABASE_URL": db_url,
-           "DIGEST_SECRET_KEY": "s" * 40, "DIGEST_BASE_URL": "https://news.example.com",
-           "DIGEST_SMTP_CONNECTIONS": "2", "DIGEST_SEND_RETRY_BUDGET": "0",
-           # On PostgreSQL a killed run's claims are taken over when its lease expires.
-           "DIGEST_SEND_LEASE": "2"}
+    env = {
+        "DIGEST_CONFIG": str(ROOT / "digest.toml"),
+        "DIGEST_DATABASE_URL": db_url,
+        "DIGEST_SECRET_KEY": "s" * 40,
+        "DIGEST_BASE_URL": "https://news.example.com",
+        "DIGEST_SMTP_CONNECTIONS": "2",
+        "DIGEST_SEND_RETRY_BUDGET": "0",
+        # On PostgreSQL a killed run's claims are taken over when its lease expires.
+        "DIGEST_SEND_LEASE": "2",
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     csv = tmp_path / "readers.csv"
-    csv.write_text("email,name,lists\n" + "".join(
-        f"reader{i:03d}@example.org,Reader {i},daily\n" for i in range(READERS)))
+    csv.write_text(
+        "email,name,lists\n"
+        + "".join(f"reader{i:03d}@example.org,Reader {i},daily\n" for i in range(READERS))
+    )
     run("init")
     run("fetch")
     run("subscribers", "import", str(csv))
@@ -59,9 +65,14 @@ def test_an_overlapping_run_of_the_same_list_sends_nothing(loaded, tmp_path, db_
         loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         path = lock_file(None, db_url, "daily")
         with run_lock(path, "list daily"):  # this process is the run in progress
-            second = subprocess.run([sys.executable, "-m", "digest", "send", "--json"],
-                                    env=child_env(server), cwd=tmp_path, capture_output=True,
-                                    text=True, timeout=60)
+            second = subprocess.run(
+                [sys.executable, "-m", "digest", "send", "--json"],
+                env=child_env(server),
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             # Nothing was created either: the locked run stopped before the edition.
             run("status", "--json", code=7)
         assert second.returncode == 14, second.stderr
@@ -90,9 +101,13 @@ def test_sigkill_at_random_moments_never_sends_twice_and_loses_no_one(loaded, tm
             holding = rng.random() < 0.5
             if holding:
                 server.handler.hold_after(kill_at)
-            child = subprocess.Popen([sys.executable, "-m", "digest", "send", "--json"],
-                                     env=child_env(server), cwd=tmp_path,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            child = subprocess.Popen(
+                [sys.executable, "-m", "digest", "send", "--json"],
+                env=child_env(server),
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 server.handler.wait_for_messages(kill_at, timeout=60)
             finally:
@@ -102,26 +117,36 @@ def test_sigkill_at_random_moments_never_sends_twice_and_loses_no_one(loaded, tm
         final = json.loads(runner.invoke(app, ["send", "--json"]).stdout)
         status = json.loads(run("status", "--json").stdout)
 
-    ids = Counter(message_from_bytes(m.raw, policy=policy.default)["Message-ID"]
-                  for m in server.handler.messages)
+    ids = Counter(
+        message_from_bytes(m.raw, policy=policy.default)["Message-ID"]
+        for m in server.handler.messages
+    )
     assert max(ids.values()) == 1, f"a Message-ID arrived twice (seed {seed})"
     got = Counter(server.handler.recipients())
     unknown = status["counts"].get("unknown", 0)
     assert status["counts"].get("sent", 0) + unknown == READERS, status["counts"]
     assert len(got) >= READERS - unknown and set(got) <= {
-        f"reader{i:03d}@example.org" for i in range(READERS)}
+        f"reader{i:03d}@example.org" for i in range(READERS)
+    }
     # Every unknown row is one the relay may have; every other reader got it exactly once.
     assert len(got) + unknown >= READERS
     assert final["status"] in ("complete", "incomplete")
 
 
 def make_key(kind: str, folder) -> tuple:
-    key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "rsa"
-           else ed25519.Ed25519PrivateKey.generate())
+    key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if kind == "rsa"
+        else ed25519.Ed25519PrivateKey.generate()
+    )
     path = folder / f"dkim-{kind}.pem"
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return path, key
 
 
@@ -132,8 +157,11 @@ def test_dkim_signs_exactly_the_bytes_the_relay_received(loaded, tmp_path, kind)
     path, _ = make_key(kind, tmp_path)
     loaded.setenv("DIGEST_DKIM_KEY_FILE", str(path))
     loaded.setenv("DIGEST_DKIM_SELECTOR", "news2026")
-    record = DkimSigner.from_file(path, domain="orbital-dispatch.example",
-                                  selector="news2026").dns_record().encode()
+    record = (
+        DkimSigner.from_file(path, domain="orbital-dispatch.example", selector="news2026")
+        .dns_record()
+        .encode()
+    )
     asked: list[bytes] = []
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
@@ -149,9 +177,17 @@ def test_dkim_signs_exactly_the_bytes_the_relay_received(loaded, tmp_path, kind)
         header = message_from_bytes(item.raw, policy=policy.compat32)["DKIM-Signature"]
         tags = dict(t.strip().split("=", 1) for t in header.replace("\r\n", "").split(";"))
         assert tags["a"] == f"{kind}-sha256" and tags["d"] == "orbital-dispatch.example"
-        assert tags["h"].split(":") == ["from", "to", "subject", "date", "message-id",
-                                        "list-id", "list-unsubscribe",
-                                        "list-unsubscribe-post", "feedback-id"]
+        assert tags["h"].split(":") == [
+            "from",
+            "to",
+            "subject",
+            "date",
+            "message-id",
+            "list-id",
+            "list-unsubscribe",
+            "list-unsubscribe-post",
+            "feedback-id",
+        ]
     assert set(asked) == {b"news2026._domainkey.orbital-dispatch.example."}
     # A changed byte breaks the signature: it covers what was sent, not a re-serialization.
     tampered = server.handler.messages[0].raw.replace(b"Reader", b"Raider", 1)
@@ -166,7 +202,8 @@ def test_cron_progress_lines_and_the_json_summary(loaded):
     assert summary["sent"] == READERS and summary["limit"] is None
     lines = [line for line in result.stderr.splitlines() if line.startswith("progress:")]
     assert [line.split("(")[1].split("%")[0] for line in lines] == [
-        str(p) for p in range(10, 101, 10)]
+        str(p) for p in range(10, 101, 10)
+    ]
     assert lines[-1].startswith(f"progress: {READERS}/{READERS} (100%)")
     assert "msg/s" in lines[-1]
 
@@ -182,8 +219,10 @@ def test_status_shows_counts_and_the_latest_errors(loaded):
     assert status["counts"] == {"sent": READERS - 2, "failed": 1, "deferred": 1}
     assert status["status"] == "sending" and status["running"] is None
     errors = {e["email"]: (e["state"], e["code"], e["reply"]) for e in status["errors"]}
-    assert errors == {"reader003@example.org": ("failed", 550, "5.1.1 No such user"),
-                      "reader004@example.org": ("deferred", 451, "4.7.1 Greylisted")}
+    assert errors == {
+        "reader003@example.org": ("failed", 550, "5.1.1 No such user"),
+        "reader004@example.org": ("deferred", 451, "4.7.1 Greylisted"),
+    }
     text = run("status", "--edition", status["edition"]).stdout
     assert "deferred" in text and "reader004@example.org: 451 4.7.1 Greylisted" in text
     run("status", "--edition", "1999-01-01", code=7)

@@ -4,7 +4,6 @@ servers: every test checks both the ledger and what the server received."""
 from __future__ import annotations
 
 import time
-
 from datetime import timedelta
 
 import pytest
@@ -21,10 +20,16 @@ def server():
 
 
 @pytest.mark.parametrize("phase", ["rcpt", "data"])
-@pytest.mark.parametrize("reply, state", [
-    ("450 4.2.1 Mailbox busy", "deferred"), ("451 4.3.0 Local error", "deferred"),
-    ("452 4.3.1 Insufficient storage", "deferred"), ("550 5.7.1 Refused by policy", "failed"),
-    ("554 5.7.0 Transaction failed", "failed")])
+@pytest.mark.parametrize(
+    "reply, state",
+    [
+        ("450 4.2.1 Mailbox busy", "deferred"),
+        ("451 4.3.0 Local error", "deferred"),
+        ("452 4.3.1 Insufficient storage", "deferred"),
+        ("550 5.7.1 Refused by policy", "failed"),
+        ("554 5.7.0 Transaction failed", "failed"),
+    ],
+)
 def test_each_reply_code_in_each_phase(store, server, phase, reply, state):
     edition_id, emails = make_edition(store, 3)
     target = emails[min(emails)]
@@ -45,8 +50,13 @@ def test_a_deferred_message_is_retried_with_backoff_within_the_run(store, server
     target = emails[min(emails)]
     server.handler.rcpt_replies[target] = ["451 4.7.1 Greylisted", "451 4.7.1 Greylisted"]
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=2),
-                  retry=RetryPolicy(budget=5, backoff=0.05))
+    report = send(
+        store,
+        edition_id,
+        emails,
+        SmtpTransport(server.relay(), connections=2),
+        retry=RetryPolicy(budget=5, backoff=0.05),
+    )
 
     assert report.counts == {"sent": 3} and report.retries == 2
     assert (report.sent, report.deferred) == (3, 0)
@@ -59,8 +69,13 @@ def test_retries_stop_at_the_budget_and_the_next_run_takes_the_row(store, server
     target = emails[min(emails)]
     server.handler.rcpt_replies[target] = "451 4.7.1 Try again later"
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1),
-                  retry=RetryPolicy(budget=0.5, backoff=0.1))
+    report = send(
+        store,
+        edition_id,
+        emails,
+        SmtpTransport(server.relay(), connections=1),
+        retry=RetryPolicy(budget=0.5, backoff=0.1),
+    )
 
     # Waits 0.1, 0.2 (0.3 s in all); the next, 0.4 more, would pass the 0.5 s budget.
     assert server.handler.rcpt_attempts[target] == 3 and report.retries == 2
@@ -86,8 +101,9 @@ def test_the_suppression_threshold_counts_earlier_bounces(store, server):
     gone = emails[min(emails)]
     server.handler.rcpt_replies[gone] = "550 5.1.1 No such user"
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1),
-                  suppress_after=2)
+    report = send(
+        store, edition_id, emails, SmtpTransport(server.relay(), connections=1), suppress_after=2
+    )
 
     assert report.suppressed == 0 and report.failed == 1
     assert gone in {s.email for s in store.recipients("daily")}
@@ -98,8 +114,9 @@ def test_421_with_a_hang_up_reconnects_and_delivers(store, server):
     target = emails[min(emails)]
     server.handler.hangup_at_rcpt[target] = ["421 4.3.2 Service shutting down"]
 
-    report = send(store, edition_id, emails,
-                  SmtpTransport(server.relay(), connections=1, backoff=0.01))
+    report = send(
+        store, edition_id, emails, SmtpTransport(server.relay(), connections=1, backoff=0.01)
+    )
 
     assert report.counts == {"sent": 3}
     assert server.handler.connections == 2 and server.handler.rcpt_attempts[target] == 2
@@ -111,8 +128,12 @@ def test_421_every_time_is_deferred_after_the_reconnects(store, server):
     target = emails[min(emails)]
     server.handler.hangup_at_rcpt[target] = "421 4.3.2 Service shutting down"
 
-    report = send(store, edition_id, emails,
-                  SmtpTransport(server.relay(), connections=1, reconnects=2, backoff=0.01))
+    report = send(
+        store,
+        edition_id,
+        emails,
+        SmtpTransport(server.relay(), connections=1, reconnects=2, backoff=0.01),
+    )
 
     assert report.counts == {"sent": 1, "deferred": 1}
     assert server.handler.rcpt_attempts[target] == 3
@@ -134,8 +155,12 @@ def test_a_slow_final_reply_within_the_data_timeout_is_sent(store, server):
     edition_id, emails = make_edition(store, 2)
     server.handler.data_delay = 0.3
 
-    report = send(store, edition_id, emails,
-                  SmtpTransport(server.relay(), connections=1, timeout=0.1, data_timeout=5))
+    report = send(
+        store,
+        edition_id,
+        emails,
+        SmtpTransport(server.relay(), connections=1, timeout=0.1, data_timeout=5),
+    )
 
     # The command timeout (0.1 s) is shorter than the reply; only the final dot's counts.
     assert report.counts == {"sent": 2}
@@ -146,8 +171,9 @@ def test_consecutive_failures_stop_the_run_and_the_next_run_resumes(store, serve
     for email in emails.values():
         server.handler.rcpt_replies[email] = "451 4.4.5 System congestion"
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1),
-                  max_failures=3)
+    report = send(
+        store, edition_id, emails, SmtpTransport(server.relay(), connections=1), max_failures=3
+    )
 
     assert report.stopped is not None and "3 messages in a row" in report.stopped
     assert report.counts == {"deferred": 3, "queued": 5}
@@ -160,8 +186,9 @@ def test_consecutive_failures_stop_the_run_and_the_next_run_resumes(store, serve
 def test_connections_are_rotated_after_n_messages(store, server):
     edition_id, emails = make_edition(store, 7)
 
-    report = send(store, edition_id, emails,
-                  SmtpTransport(server.relay(), connections=1, rotate_after=3))
+    report = send(
+        store, edition_id, emails, SmtpTransport(server.relay(), connections=1, rotate_after=3)
+    )
 
     assert report.counts == {"sent": 7}
     assert server.handler.connections == 3
@@ -172,9 +199,12 @@ def test_the_rate_limit_is_reached_and_not_exceeded(store, server):
     edition_id, emails = make_edition(store, 100)
     limit = 50.0
 
-    report = send(store, edition_id, emails,
-                  SmtpTransport(server.relay(), connections=4,
-                                limiter=RateLimiter(per_second=limit)))
+    report = send(
+        store,
+        edition_id,
+        emails,
+        SmtpTransport(server.relay(), connections=4, limiter=RateLimiter(per_second=limit)),
+    )
 
     assert report.counts == {"sent": 100}
     arrivals = server.handler.received_at
@@ -191,8 +221,9 @@ def test_the_hourly_limit_counts_what_the_relay_took_in_the_past_hour(store, ser
     limiter = RateLimiter(per_hour=36000, sent_last_hour=35997)
     assert limiter.limit == 10.0
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=2,
-                                                           limiter=limiter))
+    report = send(
+        store, edition_id, emails, SmtpTransport(server.relay(), connections=2, limiter=limiter)
+    )
 
     arrivals = server.handler.received_at
     assert report.counts == {"sent": 6}
@@ -224,8 +255,9 @@ def test_an_unknown_row_is_resent_once_with_its_message_id(store, server):
     send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1))
     server.handler.drop_after_data.clear()
 
-    resent = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1),
-                  resend_unknown=True)
+    resent = send(
+        store, edition_id, emails, SmtpTransport(server.relay(), connections=1), resend_unknown=True
+    )
 
     copies = [m.raw for m in server.handler.messages if m.rcpt_tos == (target,)]
     assert resent.counts == {"sent": 2} and len(copies) == 2 and copies[0] == copies[1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event
@@ -22,7 +22,7 @@ from digest.store import ledger
 from digest.store.subscribers import NewSubscriber
 from tests.test_cli import ROOT, SECRET, run
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 BATCH = 40
 _READS_SUBSCRIBERS = re.compile(r"(?is)^\s*SELECT\b.*\b(FROM|JOIN)\s+subscribers\b")
 
@@ -55,8 +55,10 @@ def test_enqueue_streams_the_list_in_bounded_batches(store, monkeypatch):
     monkeypatch.setattr(ledger, "ENQUEUE_BATCH", BATCH)
     store.ensure_lists([("daily", "Daily"), ("weekly", "Weekly")])
     count = 7 * BATCH + 3
-    store.add_subscribers([NewSubscriber(email=f"reader{i:04d}@example.org", lists=("daily",))
-                           for i in range(count)], NOW)
+    store.add_subscribers(
+        [NewSubscriber(email=f"reader{i:04d}@example.org", lists=("daily",)) for i in range(count)],
+        NOW,
+    )
     store.add_subscribers([NewSubscriber(email="other@example.org", lists=("weekly",))], NOW)
     store.suppress("reader0005@example.org", "complaint", NOW)
     store.set_status("reader0100@example.org", SubscriberStatus.unsubscribed, NOW)
@@ -64,8 +66,9 @@ def test_enqueue_streams_the_list_in_bounded_batches(store, monkeypatch):
     store.set_membership(paused, "daily", NOW, paused=True)
     expected = {s.id for s in store.recipients("daily")}
     assert len(expected) == count - 3
-    edition = store.create_edition(Edition(list_name="daily", key="2026-11-26", created_at=NOW,
-                                           sections=()))
+    edition = store.create_edition(
+        Edition(list_name="daily", key="2026-11-26", created_at=NOW, sections=())
+    )
 
     with statements(store.engine) as seen:
         assert store.enqueue_list(edition.id, "daily", NOW) == len(expected)
@@ -85,16 +88,22 @@ def test_enqueue_streams_the_list_in_bounded_batches(store, monkeypatch):
 
 
 def test_a_send_run_reads_the_list_a_batch_at_a_time(db_url, monkeypatch, tmp_path):
-    for name, value in {"DIGEST_CONFIG": str(ROOT / "digest.toml"), "DIGEST_DATABASE_URL": db_url,
-                        "DIGEST_OUTBOX": str(tmp_path / "outbox"), "DIGEST_SECRET_KEY": SECRET,
-                        "DIGEST_BASE_URL": "https://news.example.com"}.items():
+    for name, value in {
+        "DIGEST_CONFIG": str(ROOT / "digest.toml"),
+        "DIGEST_DATABASE_URL": db_url,
+        "DIGEST_OUTBOX": str(tmp_path / "outbox"),
+        "DIGEST_SECRET_KEY": SECRET,
+        "DIGEST_BASE_URL": "https://news.example.com",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(ledger, "ENQUEUE_BATCH", BATCH)
     monkeypatch.setenv("DIGEST_SEND_BATCH", "10")
     readers = 2 * BATCH + 5
     csv = tmp_path / "readers.csv"
-    csv.write_text("email,name,lists\n" + "".join(
-        f"reader{i:03d}@example.org,Reader {i},daily\n" for i in range(readers)))
+    csv.write_text(
+        "email,name,lists\n"
+        + "".join(f"reader{i:03d}@example.org,Reader {i},daily\n" for i in range(readers))
+    )
     run("init")
     run("fetch")
     run("subscribers", "import", str(csv))
@@ -113,10 +122,13 @@ def test_a_claim_reads_a_batch_not_every_remaining_row(store):
     # Each claim must stop after its batch: sorting every remaining row per claim makes a
     # run of N rows cost N squared (minutes for a list of 200,000).
     store.ensure_lists([("daily", "Daily")])
-    store.add_subscribers([NewSubscriber(email=f"reader{i:03d}@example.org", lists=("daily",))
-                           for i in range(30)], NOW)
-    edition = store.create_edition(Edition(list_name="daily", key="2026-11-26", created_at=NOW,
-                                           sections=()))
+    store.add_subscribers(
+        [NewSubscriber(email=f"reader{i:03d}@example.org", lists=("daily",)) for i in range(30)],
+        NOW,
+    )
+    edition = store.create_edition(
+        Edition(list_name="daily", key="2026-11-26", created_at=NOW, sections=())
+    )
     store.enqueue_list(edition.id, "daily", NOW)
     with statements(store.engine) as seen:
         assert len(store.claim(edition.id, "daily", 10, NOW, "run", resend_unknown=True)) == 10

@@ -24,14 +24,14 @@ def connect(transport: SmtpTransport) -> None:
     async def open_session():
         async with transport.session():
             pass
+
     asyncio.run(open_session())
 
 
 def test_starttls_with_a_verified_certificate(store, tls):
     edition_id, emails = make_edition(store, 3)
     with smtp_server(tls_context=tls.server_context, require_starttls=True) as server:
-        transport = SmtpTransport(server.relay(tls="starttls"), connections=1,
-                                  ca_file=tls.ca_file)
+        transport = SmtpTransport(server.relay(tls="starttls"), connections=1, ca_file=tls.ca_file)
         report = send(store, edition_id, emails, transport)
         assert report.counts == {"sent": 3}
         assert sorted(server.handler.recipients()) == sorted(emails.values())
@@ -40,8 +40,7 @@ def test_starttls_with_a_verified_certificate(store, tls):
 def test_implicit_tls_with_a_verified_certificate(store, tls):
     edition_id, emails = make_edition(store, 2)
     with smtp_server(ssl_context=tls.server_context) as server:
-        transport = SmtpTransport(server.relay(tls="implicit"), connections=1,
-                                  ca_file=tls.ca_file)
+        transport = SmtpTransport(server.relay(tls="implicit"), connections=1, ca_file=tls.ca_file)
         report = send(store, edition_id, emails, transport)
         assert report.counts == {"sent": 2}
 
@@ -77,12 +76,12 @@ def test_plain_text_off_loopback_is_a_configuration_error(monkeypatch, store):
 def test_several_relays_from_the_environment(monkeypatch, store):
     monkeypatch.setenv("DIGEST_SMTP_URL", "smtps://u:secret@a.example.com:465")
     monkeypatch.setenv("DIGEST_SMTP_PER_SECOND", "20")
-    monkeypatch.setenv("DIGEST_SMTP_RELAYS", '[{"url": "smtp://b.example.com", '
-                                             '"connections": 2, "per_second": 5}]')
+    monkeypatch.setenv(
+        "DIGEST_SMTP_RELAYS", '[{"url": "smtp://b.example.com", "connections": 2, "per_second": 5}]'
+    )
     first, second = smtp_transports(load_settings(), store, clock)
     assert (first.label, first.concurrency, first.limiter.limit) == ("a.example.com:465", 4, 20)
-    assert (second.label, second.concurrency, second.limiter.limit) == (
-        "b.example.com:587", 2, 5)
+    assert (second.label, second.concurrency, second.limiter.limit) == ("b.example.com:587", 2, 5)
     assert second.relay.tls == "starttls"
 
 

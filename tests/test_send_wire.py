@@ -25,17 +25,23 @@ def no_line_starts_with_a_dot(raw: bytes) -> bool:
 def composed(newsletter, text_tail: str = "") -> OutgoingMessage:
     lst = newsletter.get_list("daily")
     edition = make_edition(newsletter)
-    rendered = render(edition, edition.sections, newsletter=newsletter, lst=lst, base_url=BASE,
-                      env=make_environment())
+    rendered = render(
+        edition,
+        edition.sections,
+        newsletter=newsletter,
+        lst=lst,
+        base_url=BASE,
+        env=make_environment(),
+    )
     rendered = replace(rendered, text=rendered.text + text_tail)
-    template = prepare(rendered, edition, newsletter=newsletter, lst=lst, base_url=BASE,
-                       date=NOW)
+    template = prepare(rendered, edition, newsletter=newsletter, lst=lst, base_url=BASE, date=NOW)
     return personalize(template, Recipient(3, "reader@example.org", "Reader"), secret=SECRET)
 
 
 def deliver_all(server, messages: list[OutgoingMessage]) -> None:
-    transport = SmtpTransport(SmtpRelay(host=server.host, port=server.port, tls="none"),
-                              connections=1)
+    transport = SmtpTransport(
+        SmtpRelay(host=server.host, port=server.port, tls="none"), connections=1
+    )
 
     async def go() -> None:
         async with transport.session() as session:
@@ -72,8 +78,8 @@ def test_a_dkim_signature_keeps_a_message_dot_safe(newsletter):
     from digest.send import DkimSigner
 
     pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     signer = DkimSigner(pem, domain="orbital-dispatch.example", selector="s1")
     signed = signer.sign_message(composed(newsletter))
     assert signed.raw.startswith(b"DKIM-Signature:")
@@ -83,6 +89,7 @@ def test_a_dkim_signature_keeps_a_message_dot_safe(newsletter):
 
 
 # -- `in_data` is committed before the body -----------------------------------------------------
+
 
 class _LedgerCheckingSession:
     """A transport session that, once ``before_data`` is done, reads the row's state through
@@ -99,9 +106,14 @@ class _LedgerCheckingSession:
 
         engine = create_engine(self._db_url)
         with engine.connect() as conn:
-            self._seen.append(conn.scalar(text(
-                "SELECT state FROM deliveries WHERE edition_id = :e AND subscriber_id = :s"),
-                {"e": message.edition_id, "s": message.subscriber_id}))
+            self._seen.append(
+                conn.scalar(
+                    text(
+                        "SELECT state FROM deliveries WHERE edition_id = :e AND subscriber_id = :s"
+                    ),
+                    {"e": message.edition_id, "s": message.subscriber_id},
+                )
+            )
         engine.dispose()
         await asyncio.sleep(0)  # let the other sessions reach DATA meanwhile
         return DeliveryResult(message.subscriber_id, DeliveryState.sent, 250, "OK")

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
@@ -31,25 +31,39 @@ from tests.support.smtpd import smtp_server
 from tests.test_cli import ROOT, run
 from tests.test_send import builder, make_edition
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
 
 def expire(store, run_id: str) -> None:
     """Make a worker's lease run out now (as if its heartbeat had stopped long ago)."""
     with store.engine.begin() as conn:
-        conn.execute(update(schema.send_workers).where(schema.send_workers.c.run_id == run_id)
-                     .values(expires_at=0))
+        conn.execute(
+            update(schema.send_workers)
+            .where(schema.send_workers.c.run_id == run_id)
+            .values(expires_at=0)
+        )
 
 
 # -- leases and fences, on both engines -------------------------------------------------------
+
 
 def test_a_live_workers_rows_stay_its_own_an_expired_ones_are_taken_over(store):
     edition_id, _ = make_edition(store, 4)
     store.register_worker("a", edition_id, ["relay"], 60, NOW)
     mine = store.claim(edition_id, "daily", 3, NOW, "a")
     writer = LedgerWriter(store.engine, "a")
-    writer.write([Outcome(mine[0].row_id, DeliveryState.in_data, message_id="<m0@x>",
-                          relay="relay", attempt=mine[0].attempt)], NOW)
+    writer.write(
+        [
+            Outcome(
+                mine[0].row_id,
+                DeliveryState.in_data,
+                message_id="<m0@x>",
+                relay="relay",
+                attempt=mine[0].attempt,
+            )
+        ],
+        NOW,
+    )
 
     assert store.recover(edition_id, NOW, exclusive=False) == {"requeued": 0, "unknown": 0}
     assert store.in_flight(edition_id, other_than="b") == 3
@@ -63,10 +77,15 @@ def test_a_live_workers_rows_stay_its_own_an_expired_ones_are_taken_over(store):
     store.register_worker("b", edition_id, ["relay"], 60, NOW)
     theirs = {c.row_id: c for c in store.claim(edition_id, "daily", 10, NOW, "b")}
     assert mine[1].row_id in theirs and theirs[mine[1].row_id].attempt == 2
-    lost = writer.write([Outcome(mine[1].row_id, DeliveryState.in_data, message_id="<m1@x>",
-                                 attempt=mine[1].attempt),
-                         Outcome(mine[2].row_id, DeliveryState.sent, attempt=mine[2].attempt)],
-                        NOW)
+    lost = writer.write(
+        [
+            Outcome(
+                mine[1].row_id, DeliveryState.in_data, message_id="<m1@x>", attempt=mine[1].attempt
+            ),
+            Outcome(mine[2].row_id, DeliveryState.sent, attempt=mine[2].attempt),
+        ],
+        NOW,
+    )
     writer.close()
     assert lost == {mine[1].row_id}  # the body must not go
     states = store.counts(edition_id)
@@ -94,8 +113,9 @@ def test_heartbeats_keep_a_long_run_s_claims_past_its_lease(store):
     edition_id, emails = make_edition(store, 30)
     stop = threading.Event()
     taken: list[dict] = []
-    other = open_store(str(store.engine.url.render_as_string(hide_password=False)),
-                       migrate_schema=False)
+    other = open_store(
+        str(store.engine.url.render_as_string(hide_password=False)), migrate_schema=False
+    )
 
     def rival() -> None:
         while not stop.is_set():
@@ -107,10 +127,22 @@ def test_heartbeats_keep_a_long_run_s_claims_past_its_lease(store):
         thread = threading.Thread(target=rival)
         thread.start()
         try:
-            report = asyncio.run(asyncio.wait_for(send_edition(
-                store, edition_id, "daily", builder(edition_id, emails), [SmtpTransport(
-                    server.relay(), connections=1)], now=lambda: NOW, exclusive=False,
-                lease=1.0, batch=5), timeout=60))
+            report = asyncio.run(
+                asyncio.wait_for(
+                    send_edition(
+                        store,
+                        edition_id,
+                        "daily",
+                        builder(edition_id, emails),
+                        [SmtpTransport(server.relay(), connections=1)],
+                        now=lambda: NOW,
+                        exclusive=False,
+                        lease=1.0,
+                        batch=5,
+                    ),
+                    timeout=60,
+                )
+            )
         finally:
             stop.set()
             thread.join()
@@ -123,8 +155,9 @@ def test_heartbeats_keep_a_long_run_s_claims_past_its_lease(store):
 
 def test_rate_shares_add_up_to_the_relay_limit():
     clock = [0.0]
-    limiter = RateLimiter(per_second=100, per_hour=36_000, sent_last_hour=6_000,
-                          clock=lambda: clock[0])
+    limiter = RateLimiter(
+        per_second=100, per_hour=36_000, sent_last_hour=6_000, clock=lambda: clock[0]
+    )
     assert limiter.limit == 10  # the hourly limit is the tighter: 36,000 / 3,600
     limiter.set_share(1 / 4)
     assert limiter.limit == pytest.approx(2.5)
@@ -145,19 +178,29 @@ def pg_env(monkeypatch, tmp_path, postgres):
     name = postgres.create()
     config = tmp_path / "digest.toml"
     text = (ROOT / "digest.toml").read_text().replace('"samples/', f'"{ROOT}/samples/')
-    weekly = text[text.index("[[lists]]"):text.index("[[sections]]")]
+    weekly = text[text.index("[[lists]]") : text.index("[[sections]]")]
     config.write_text(text + "\n" + weekly.replace('name = "daily"', 'name = "weekly"'))
-    env = {"DIGEST_CONFIG": str(config), "DIGEST_DATABASE_URL": postgres.url_of(name),
-           "DIGEST_SECRET_KEY": "s" * 40, "DIGEST_BASE_URL": "https://news.example.com",
-           "DIGEST_SMTP_CONNECTIONS": "2", "DIGEST_SEND_RETRY_BUDGET": "0",
-           "DIGEST_SEND_BATCH": "10", "DIGEST_SEND_LEASE": "3"}
+    env = {
+        "DIGEST_CONFIG": str(config),
+        "DIGEST_DATABASE_URL": postgres.url_of(name),
+        "DIGEST_SECRET_KEY": "s" * 40,
+        "DIGEST_BASE_URL": "https://news.example.com",
+        "DIGEST_SMTP_CONNECTIONS": "2",
+        "DIGEST_SEND_RETRY_BUDGET": "0",
+        "DIGEST_SEND_BATCH": "10",
+        "DIGEST_SEND_LEASE": "3",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     csv = tmp_path / "readers.csv"
-    csv.write_text("email,name,lists\n" + "".join(
-        f"reader{i:03d}@example.org,Reader {i},{'daily' if i % 3 else 'daily;weekly'}\n"
-        for i in range(READERS)) + "".join(
-        f"weekly{i:03d}@example.org,Weekly {i},weekly\n" for i in range(40)))
+    csv.write_text(
+        "email,name,lists\n"
+        + "".join(
+            f"reader{i:03d}@example.org,Reader {i},{'daily' if i % 3 else 'daily;weekly'}\n"
+            for i in range(READERS)
+        )
+        + "".join(f"weekly{i:03d}@example.org,Weekly {i},weekly\n" for i in range(40))
+    )
     run("init")
     run("fetch")
     run("subscribers", "import", str(csv))
@@ -166,10 +209,18 @@ def pg_env(monkeypatch, tmp_path, postgres):
 
 
 def _digest(server, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "DIGEST_SMTP_URL": f"smtp://{server.host}:{server.port}",
-           "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "digest", "send", "--json", *args],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "DIGEST_SMTP_URL": f"smtp://{server.host}:{server.port}",
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "send", "--json", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(child: subprocess.Popen, timeout: float = 120) -> dict:
@@ -197,8 +248,10 @@ def test_workers_send_each_reader_exactly_once(pg_env, workers):
     assert summary["status"] == "complete", summary
     got = Counter(server.handler.recipients())
     assert set(got) == _daily() and max(got.values()) == 1
-    ids = Counter(message_from_bytes(m.raw, policy=policy.default)["Message-ID"]
-                  for m in server.handler.messages)
+    ids = Counter(
+        message_from_bytes(m.raw, policy=policy.default)["Message-ID"]
+        for m in server.handler.messages
+    )
     assert len(ids) == READERS and max(ids.values()) == 1
     assert len(summary["workers"]) == workers
     assert sum(w["sent"] for w in summary["workers"]) == summary["sent"] == READERS
@@ -239,16 +292,18 @@ def test_a_killed_worker_s_rows_are_finished_by_another_after_its_lease(pg_env):
 def test_two_lists_send_their_editions_at_once(pg_env):
     with smtp_server() as server:
         server.handler.data_delay = 0.01
-        children = [_digest(server, "--list", name, "--workers", "2")
-                    for name in ("daily", "weekly")]
+        children = [
+            _digest(server, "--list", name, "--workers", "2") for name in ("daily", "weekly")
+        ]
         daily, weekly = (_finish(child) for child in children)
 
     assert daily["status"] == weekly["status"] == "complete"
     by_list: dict[str, Counter] = {"daily": Counter(), "weekly": Counter()}
     for message in server.handler.messages:
         by_list[_list_of(message)].update(message.rcpt_tos)
-    weekly_readers = ({f"reader{i:03d}@example.org" for i in range(0, READERS, 3)}
-                      | {f"weekly{i:03d}@example.org" for i in range(40)})
+    weekly_readers = {f"reader{i:03d}@example.org" for i in range(0, READERS, 3)} | {
+        f"weekly{i:03d}@example.org" for i in range(40)
+    }
     assert set(by_list["daily"]) == _daily() and max(by_list["daily"].values()) == 1
     assert set(by_list["weekly"]) == weekly_readers and max(by_list["weekly"].values()) == 1
     assert daily["sent"] == READERS and weekly["sent"] == len(weekly_readers)
@@ -256,15 +311,21 @@ def test_two_lists_send_their_editions_at_once(pg_env):
 
 # -- SQLite ---------------------------------------------------------------------------------
 
+
 @pytest.mark.sqlite_only
 def test_on_sqlite_one_worker_runs_and_says_why(monkeypatch, tmp_path, db_url):
-    for key, value in {"DIGEST_CONFIG": str(ROOT / "digest.toml"), "DIGEST_DATABASE_URL": db_url,
-                       "DIGEST_SECRET_KEY": "s" * 40,
-                       "DIGEST_BASE_URL": "https://news.example.com"}.items():
+    for key, value in {
+        "DIGEST_CONFIG": str(ROOT / "digest.toml"),
+        "DIGEST_DATABASE_URL": db_url,
+        "DIGEST_SECRET_KEY": "s" * 40,
+        "DIGEST_BASE_URL": "https://news.example.com",
+    }.items():
         monkeypatch.setenv(key, value)
     csv = tmp_path / "readers.csv"
-    csv.write_text("email,name,lists\n" + "".join(
-        f"reader{i:03d}@example.org,Reader {i},daily\n" for i in range(5)))
+    csv.write_text(
+        "email,name,lists\n"
+        + "".join(f"reader{i:03d}@example.org,Reader {i},daily\n" for i in range(5))
+    )
     run("init")
     run("fetch")
     run("subscribers", "import", str(csv))
@@ -295,15 +356,26 @@ def test_a_worker_taken_over_while_alive_never_sends_a_row_it_lost(store):
     # lease is declared expired and its rows recovered. Once released, A must not send the
     # rows still in its hands (each `in_data` mark fails), nor claim more; B finishes.
     edition_id, emails = make_edition(store, 30)
-    other = open_store(store.engine.url.render_as_string(hide_password=False),
-                       migrate_schema=False)
+    other = open_store(store.engine.url.render_as_string(hide_password=False), migrate_schema=False)
     taken: list[dict] = []
 
     def send(server, **options):
-        return asyncio.run(asyncio.wait_for(send_edition(
-            store, edition_id, "daily", builder(edition_id, emails),
-            [SmtpTransport(server.relay(), connections=2)], now=lambda: NOW, exclusive=False,
-            batch=10, **options), timeout=60))
+        return asyncio.run(
+            asyncio.wait_for(
+                send_edition(
+                    store,
+                    edition_id,
+                    "daily",
+                    builder(edition_id, emails),
+                    [SmtpTransport(server.relay(), connections=2)],
+                    now=lambda: NOW,
+                    exclusive=False,
+                    batch=10,
+                    **options,
+                ),
+                timeout=60,
+            )
+        )
 
     def take_over(server) -> None:
         server.handler.wait_for_messages(5, timeout=30)

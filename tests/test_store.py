@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from digest.store import open_store
 from digest.store.migrations import MIGRATIONS, current_version
 from digest.store.subscribers import NewSubscriber
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
 
 @pytest.mark.sqlite_only  # WAL, foreign keys: SQLite pragmas (see test_postgres.py)
@@ -23,7 +23,8 @@ def test_migrations_apply_once_and_survive_reopening(db_url):
     second = open_store(db_url)
     with second.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM schema_migrations").scalar() == len(
-            MIGRATIONS)
+            MIGRATIONS
+        )
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     second.close()
@@ -36,13 +37,15 @@ def test_a_database_of_the_previous_release_gains_send_workers_and_the_claim_ind
     with store.engine.begin() as conn:  # back to version 4's shape, with a ledger row in it
         conn.exec_driver_sql("DROP TABLE send_workers")
         conn.exec_driver_sql("DROP INDEX ix_deliveries_edition_state_id")
-        conn.exec_driver_sql("CREATE INDEX ix_deliveries_edition_state "
-                             "ON deliveries (edition_id, state)")
+        conn.exec_driver_sql(
+            "CREATE INDEX ix_deliveries_edition_state ON deliveries (edition_id, state)"
+        )
         conn.exec_driver_sql("DELETE FROM schema_migrations WHERE version = 5")
     store.ensure_lists([("daily", "Daily")])
     store.add_subscribers([NewSubscriber(email="a@example.org", lists=("daily",))], NOW)
-    edition = store.create_edition(Edition(list_name="daily", key="2026-11-26", created_at=NOW,
-                                           sections=()))
+    edition = store.create_edition(
+        Edition(list_name="daily", key="2026-11-26", created_at=NOW, sections=())
+    )
     store.enqueue_list(edition.id, "daily", NOW)
     store.close()
 
@@ -66,8 +69,10 @@ def test_unopenable_database_is_a_clear_error(tmp_path):
 
 def _articles(store, n=3, section="launch-pad"):
     store.sync_sections([(section, "Launch Pad", ["/feeds/x.xml"])])
-    items = [Article(key=f"guid:{i}", section=section, title=f"T{i}", url=f"https://x/{i}")
-             for i in range(n)]
+    items = [
+        Article(key=f"guid:{i}", section=section, title=f"T{i}", url=f"https://x/{i}")
+        for i in range(n)
+    ]
     assert store.save_articles(items, NOW) == (n, 0)
     return store.articles(section=section)
 
@@ -76,9 +81,17 @@ def test_saving_again_adds_nothing_and_updates_keep_first_seen(store):
     stored = _articles(store)
     later = NOW + timedelta(hours=5)
     changed = Article(key="guid:1", section="launch-pad", title="T1 corrected", url="https://x/1")
-    assert store.save_articles([changed, *[
-        Article(key=a.key, section=a.section, title=a.title, url=a.url) for a in stored
-        if a.key != "guid:1"]], later) == (0, 1)
+    assert store.save_articles(
+        [
+            changed,
+            *[
+                Article(key=a.key, section=a.section, title=a.title, url=a.url)
+                for a in stored
+                if a.key != "guid:1"
+            ],
+        ],
+        later,
+    ) == (0, 1)
     again = {a.key: a for a in store.articles()}
     assert again["guid:1"].title == "T1 corrected"
     assert again["guid:1"].first_seen_at == NOW
@@ -87,8 +100,12 @@ def test_saving_again_adds_nothing_and_updates_keep_first_seen(store):
 def _edition(store):
     store.ensure_lists([("daily", "Daily")])
     arts = _articles(store)
-    edition = Edition(list_name="daily", key="2026-11-26", created_at=NOW,
-                      sections=(Section("launch-pad", "Launch Pad", tuple(arts[:2])),))
+    edition = Edition(
+        list_name="daily",
+        key="2026-11-26",
+        created_at=NOW,
+        sections=(Section("launch-pad", "Launch Pad", tuple(arts[:2])),),
+    )
     return store.create_edition(edition)
 
 
@@ -96,8 +113,9 @@ def test_edition_is_frozen_and_created_once(store):
     created = _edition(store)
     assert created.id is not None
     assert len(created.sections[0].articles) == 2
-    other = Edition(list_name="daily", key="2026-11-26", created_at=NOW + timedelta(hours=1),
-                    sections=())
+    other = Edition(
+        list_name="daily", key="2026-11-26", created_at=NOW + timedelta(hours=1), sections=()
+    )
     assert store.create_edition(other) == created
     assert store.sent_article_keys("daily") == {a.key for a in created.sections[0].articles}
     assert store.previous_edition_time("daily", "2026-11-27") == NOW
@@ -106,8 +124,9 @@ def test_edition_is_frozen_and_created_once(store):
 
 def test_ledger_rows_are_unique_and_recover_after_a_crash(store):
     edition = _edition(store)
-    store.add_subscribers([NewSubscriber(email=f"r{i}@example.com", lists=("daily",))
-                           for i in range(4)], NOW)
+    store.add_subscribers(
+        [NewSubscriber(email=f"r{i}@example.com", lists=("daily",)) for i in range(4)], NOW
+    )
     ids = [s.id for s in store.recipients("daily")]
     assert store.enqueue(edition.id, ids, NOW) == 4
     assert store.enqueue(edition.id, ids, NOW) == 0

@@ -13,12 +13,11 @@ from email.parser import BytesParser
 import httpx
 import pytest
 import uvicorn
+from conftest import ROOT
 from typer.testing import CliRunner
 
 from digest import studio
 from digest.cli import app
-
-from conftest import ROOT
 
 runner = CliRunner()
 
@@ -33,8 +32,10 @@ def run(*args: str, code: int = 0):
 def project(monkeypatch, tmp_path, db_url):
     """The sample newsletter with its articles fetched, a user template folder, subscribers."""
     config = tmp_path / "digest.toml"
-    config.write_text((ROOT / "digest.toml").read_text().replace(
-        '"samples/', f'"{ROOT}/samples/'), encoding="utf-8")
+    config.write_text(
+        (ROOT / "digest.toml").read_text().replace('"samples/', f'"{ROOT}/samples/'),
+        encoding="utf-8",
+    )
     (tmp_path / "templates").mkdir()
     monkeypatch.setenv("DIGEST_CONFIG", str(config))
     monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
@@ -109,8 +110,7 @@ def test_text_headers_check_and_eml(server):
 
 
 def test_any_section_set_or_subscriber(server):
-    text = server.get("/text", params=[("section", "drone-space"),
-                                       ("section", "launch-pad")]).text
+    text = server.get("/text", params=[("section", "drone-space"), ("section", "launch-pad")]).text
     assert "DRONE SPACE" in text and "LAUNCH PAD" in text and "INTERNET SPACE" not in text
     page = server.get("/", params={"section": "drone-space"}).text
     assert 'value="drone-space" checked' in page and 'value="launch-pad">' in page
@@ -138,13 +138,17 @@ def test_reloads_on_a_template_change_and_shows_template_errors(server, project)
 def test_reloads_on_a_newsletter_definition_change(server, project):
     before = server.get("/version").json()["version"]
     config = project / "digest.toml"
-    config.write_text(config.read_text().replace('title = "Orbital Dispatch Daily"',
-                                                 'title = "Orbital Dispatch Morning"'))
+    config.write_text(
+        config.read_text().replace(
+            'title = "Orbital Dispatch Daily"', 'title = "Orbital Dispatch Morning"'
+        )
+    )
     assert server.get("/version").json()["version"] != before
     assert "Orbital Dispatch Morning" in server.get("/text").text
 
 
 # -- the CLI ---------------------------------------------------------------------------
+
 
 def test_check_command_on_the_demo_edition(project):
     result = run("check")
@@ -154,8 +158,11 @@ def test_check_command_on_the_demo_edition(project):
 
 
 def test_send_refuses_a_message_that_fails_check(project):
-    broken = (ROOT / "templates" / "digest.html.j2").read_text().replace(
-        "</body>", "<script>alert(1)</script></body>")
+    broken = (
+        (ROOT / "templates" / "digest.html.j2")
+        .read_text()
+        .replace("</body>", "<script>alert(1)</script></body>")
+    )
     (project / "templates" / "digest.html.j2").write_text(broken)
     result = run("check", code=13)
     assert "<script>" in result.output
@@ -168,8 +175,11 @@ def test_send_refuses_a_message_that_fails_check(project):
 
 def test_preview_reports_trimming(project):
     (project / "templates" / "base.css").write_text(
-        (ROOT / "templates" / "base.css").read_text() + "\n.more-item { padding: 0; "
-        + " ".join(f"--pad-{i}: {'x' * 40};" for i in range(60)) + " }\n")
+        (ROOT / "templates" / "base.css").read_text()
+        + "\n.more-item { padding: 0; "
+        + " ".join(f"--pad-{i}: {'x' * 40};" for i in range(60))
+        + " }\n"
+    )
     result = run("preview", "--out", str(project / "preview"))
     assert "trimmed: to stay under 90 KB of HTML" in result.output
     assert (project / "preview" / "digest.html").exists()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from digest.errors import SubscriberError
 from digest.models import SubscriberStatus
 from digest.store.subscribers import Membership, NewSubscriber
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 LISTS = ["daily"]
 SECTIONS = ["internet-space", "military-space", "drone-space", "missile-defense", "launch-pad"]
 
@@ -38,8 +38,10 @@ def test_example_csv_is_valid():
     assert next(g for g in good if g.email.startswith("ada")).sections is None
 
 
-@pytest.mark.parametrize("address", ["not-an-address", "a@b", "two@@example.com",
-                                     "x@example.com\r\nBcc: y@example.com", ""])
+@pytest.mark.parametrize(
+    "address",
+    ["not-an-address", "a@b", "two@@example.com", "x@example.com\r\nBcc: y@example.com", ""],
+)
 def test_invalid_addresses_are_refused(address):
     with pytest.raises(SubscriberError):
         subs.normalize_email(address)
@@ -55,15 +57,19 @@ def test_name_with_line_break_is_refused():
 
 
 def test_bad_rows_reported_with_line_numbers_good_rows_kept(tmp_path):
-    path = write(tmp_path, (
-        "email,name,sections\n"
-        "ok1@example.com,One,\n"
-        "broken-address,Two,\n"
-        "ok2@example.com,Three,launch-pad\n"
-        "ok3@example.com,Four,no-such-section\n"
-        "OK1@example.com,Again,\n"
-        "ok4@example.com,Five,,extra\n"
-        '"ok5@example.com","Multi\nline",\n'))
+    path = write(
+        tmp_path,
+        (
+            "email,name,sections\n"
+            "ok1@example.com,One,\n"
+            "broken-address,Two,\n"
+            "ok2@example.com,Three,launch-pad\n"
+            "ok3@example.com,Four,no-such-section\n"
+            "OK1@example.com,Again,\n"
+            "ok4@example.com,Five,,extra\n"
+            '"ok5@example.com","Multi\nline",\n'
+        ),
+    )
     good, rejects = read(path)
     assert [g.email for g in good] == ["ok1@example.com", "ok2@example.com"]
     by_line = {r.line: r.reason for r in rejects}
@@ -88,12 +94,17 @@ def test_not_utf8_is_a_clear_error(tmp_path):
 
 
 def test_jsonl_import_format(tmp_path):
-    path = write(tmp_path, '{"email": "a@example.com", "sections": ["launch-pad"]}\n'
-                           '\n{not json\n["a list"]\n', "in.jsonl")
+    path = write(
+        tmp_path,
+        '{"email": "a@example.com", "sections": ["launch-pad"]}\n\n{not json\n["a list"]\n',
+        "in.jsonl",
+    )
     good, rejects = read(path)
     assert good[0].sections == frozenset({"launch-pad"})
-    assert [(r.line, r.reason.split(":")[0]) for r in rejects] == [(3, "not JSON"),
-                                                                  (4, "not a JSON object")]
+    assert [(r.line, r.reason.split(":")[0]) for r in rejects] == [
+        (3, "not JSON"),
+        (4, "not a JSON object"),
+    ]
 
 
 def _seed(store):
@@ -104,11 +115,18 @@ def test_store_import_is_idempotent_and_case_insensitive(store):
     _seed(store)
     good, _ = read(ROOT / "subscribers" / "example.csv")
     assert store.add_subscribers(good, NOW, existing="update") == {
-        "added": 6, "updated": 0, "skipped": 0}
+        "added": 6,
+        "updated": 0,
+        "skipped": 0,
+    }
     assert store.add_subscribers(good, NOW, existing="update") == {
-        "added": 0, "updated": 0, "skipped": 6}
-    shouting = NewSubscriber(email="ADA.LOVELACE@EXAMPLE.COM", name="Ada Lovelace",
-                             lists=("daily",))
+        "added": 0,
+        "updated": 0,
+        "skipped": 6,
+    }
+    shouting = NewSubscriber(
+        email="ADA.LOVELACE@EXAMPLE.COM", name="Ada Lovelace", lists=("daily",)
+    )
     with pytest.raises(SubscriberError, match="already a subscriber"):
         store.add_subscribers([shouting], NOW)
     assert len(store.subscribers()) == 6
@@ -116,8 +134,10 @@ def test_store_import_is_idempotent_and_case_insensitive(store):
 
 def test_failed_add_writes_nothing(store):
     _seed(store)
-    items = [NewSubscriber(email="new@example.com", lists=("daily",)),
-             NewSubscriber(email="other@example.com", lists=("weekly",))]
+    items = [
+        NewSubscriber(email="new@example.com", lists=("daily",)),
+        NewSubscriber(email="other@example.com", lists=("weekly",)),
+    ]
     with pytest.raises(SubscriberError, match="no list named 'weekly'"):
         store.add_subscribers(items, NOW)
     assert store.subscribers() == []
@@ -128,8 +148,11 @@ def test_import_never_resubscribes_someone_who_left(store):
     item = NewSubscriber(email="left@example.com", name="Left", lists=("daily",))
     store.add_subscribers([item], NOW)
     store.set_status("left@example.com", SubscriberStatus.unsubscribed, NOW)
-    store.add_subscribers([NewSubscriber(email="left@example.com", name="Left again",
-                                         lists=("daily",))], NOW, existing="update")
+    store.add_subscribers(
+        [NewSubscriber(email="left@example.com", name="Left again", lists=("daily",))],
+        NOW,
+        existing="update",
+    )
     assert store.subscriber("left@example.com").status is SubscriberStatus.unsubscribed
 
 
@@ -159,8 +182,9 @@ def test_erase_keeps_only_a_hash_and_blocks_re_adding(store):
     assert "gone@example.com" not in dump
     with pytest.raises(SubscriberError, match="suppression list"):
         store.add_subscribers([NewSubscriber(email="Gone@Example.com", lists=("daily",))], NOW)
-    store.add_subscribers([NewSubscriber(email="gone@example.com", lists=("daily",))], NOW,
-                          allow_suppressed=True)
+    store.add_subscribers(
+        [NewSubscriber(email="gone@example.com", lists=("daily",))], NOW, allow_suppressed=True
+    )
 
 
 def test_recipients_are_active_and_unsuppressed(store):
@@ -184,40 +208,62 @@ def _two_lists(store):
 
 def test_export_keeps_list_states_sections_and_consent(store, tmp_path):
     _two_lists(store)
-    consent_at = datetime(2025, 3, 1, 9, 30, tzinfo=timezone.utc)
-    store.add_subscribers([NewSubscriber(
-        email="many@example.com", name="Many", consent_source="paper form",
-        consent_at=consent_at, consent_ip="192.0.2.7",
-        memberships=(Membership("daily", "active", True, frozenset({"launch-pad"})),
-                     Membership("weekly", "unsubscribed", False, None)))], NOW)
+    consent_at = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+    store.add_subscribers(
+        [
+            NewSubscriber(
+                email="many@example.com",
+                name="Many",
+                consent_source="paper form",
+                consent_at=consent_at,
+                consent_ip="192.0.2.7",
+                memberships=(
+                    Membership("daily", "active", True, frozenset({"launch-pad"})),
+                    Membership("weekly", "unsubscribed", False, None),
+                ),
+            )
+        ],
+        NOW,
+    )
     for writer, name in ((subs.write_csv, "out.csv"), (subs.write_jsonl, "out.jsonl")):
         buffer = io.StringIO()
         writer(store.records(), buffer)
         path = write(tmp_path, buffer.getvalue(), name)
-        good, rejects = subs.read_file(path, lists=["daily", "weekly"], sections=SECTIONS,
-                                       default_lists=())
+        good, rejects = subs.read_file(
+            path, lists=["daily", "weekly"], sections=SECTIONS, default_lists=()
+        )
         assert rejects == []
         (item,) = good
         assert item.memberships == (
             Membership("daily", "active", True, frozenset({"launch-pad"})),
-            Membership("weekly", "unsubscribed", False, None))
+            Membership("weekly", "unsubscribed", False, None),
+        )
         assert (item.consent_source, item.consent_at, item.consent_ip) == (
-            "paper form", consent_at, "192.0.2.7")
+            "paper form",
+            consent_at,
+            "192.0.2.7",
+        )
 
 
 def test_list_states_and_qualified_sections_in_a_file(tmp_path):
-    path = write(tmp_path, "email,lists,sections\n"
-                           "a@example.com,daily:paused;weekly,weekly:launch-pad\n"
-                           "b@example.com,daily:gone,\n"
-                           "c@example.com,daily,monthly:launch-pad\n")
-    good, rejects = subs.read_file(path, lists=["daily", "weekly"], sections=SECTIONS,
-                                   default_lists=())
-    assert good[0].memberships == (Membership("daily", "active", True, None),
-                                   Membership("weekly", "active", False,
-                                              frozenset({"launch-pad"})))
+    path = write(
+        tmp_path,
+        "email,lists,sections\n"
+        "a@example.com,daily:paused;weekly,weekly:launch-pad\n"
+        "b@example.com,daily:gone,\n"
+        "c@example.com,daily,monthly:launch-pad\n",
+    )
+    good, rejects = subs.read_file(
+        path, lists=["daily", "weekly"], sections=SECTIONS, default_lists=()
+    )
+    assert good[0].memberships == (
+        Membership("daily", "active", True, None),
+        Membership("weekly", "active", False, frozenset({"launch-pad"})),
+    )
     assert [(r.line, r.reason.split(" (")[0]) for r in rejects] == [
         (3, "unknown list state 'gone' in 'daily:gone'"),
-        (4, "section 'monthly:launch-pad' names a list the row is not on")]
+        (4, "section 'monthly:launch-pad' names a list the row is not on"),
+    ]
 
 
 def test_dry_run_counts_and_rolls_back(store):
@@ -229,8 +275,13 @@ def test_dry_run_counts_and_rolls_back(store):
 
 def test_ids_of_removed_subscribers_are_never_reused(store):
     _seed(store)
-    store.add_subscribers([NewSubscriber(email="a@example.com", lists=("daily",)),
-                           NewSubscriber(email="b@example.com", lists=("daily",))], NOW)
+    store.add_subscribers(
+        [
+            NewSubscriber(email="a@example.com", lists=("daily",)),
+            NewSubscriber(email="b@example.com", lists=("daily",)),
+        ],
+        NOW,
+    )
     gone = store.subscriber("b@example.com").id
     store.remove_subscriber("b@example.com", NOW, erase=True)
     store.add_subscribers([NewSubscriber(email="c@example.com", lists=("daily",))], NOW)

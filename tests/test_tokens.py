@@ -53,7 +53,7 @@ def test_every_single_character_change_is_refused():
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     for index, char in enumerate(token):
         for other in alphabet.replace(char, "")[::7]:
-            forged = token[:index] + other + token[index + 1:]
+            forged = token[:index] + other + token[index + 1 :]
             assert read_token(SECRET, forged, "unsubscribe") is None, forged
 
 
@@ -64,10 +64,20 @@ def test_payload_swapped_under_a_valid_mac_is_refused():
     assert read_token(SECRET, forged, "unsubscribe") is None
 
 
-@pytest.mark.parametrize("junk", [
-    "", "A", "====", "not a token", "abc\r\ndef", "é" * 20, "A" * 121,
-    "ab+/cd", "ab=cd",
-])
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "",
+        "A",
+        "====",
+        "not a token",
+        "abc\r\ndef",
+        "é" * 20,
+        "A" * 121,
+        "ab+/cd",
+        "ab=cd",
+    ],
+)
 def test_malformed_is_none(junk):
     assert read_token(SECRET, junk, "unsubscribe") is None
 
@@ -79,10 +89,18 @@ def test_truncated_or_extended_is_refused():
     assert read_token(SECRET, token + "=", "unsubscribe") is None
 
 
-@pytest.mark.parametrize("args", [
-    (-1, "daily"), (MAX_SUBSCRIBER_ID + 1, "daily"), (True, "daily"),
-    (1, "Daily"), (1, ""), (1, "x" * 65), (1, "dai ly"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        (-1, "daily"),
+        (MAX_SUBSCRIBER_ID + 1, "daily"),
+        (True, "daily"),
+        (1, "Daily"),
+        (1, ""),
+        (1, "x" * 65),
+        (1, "dai ly"),
+    ],
+)
 def test_make_token_rejects_bad_input(args):
     with pytest.raises(ValueError):
         make_token(SECRET, *args, "unsubscribe")

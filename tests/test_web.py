@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
 import httpx
@@ -71,9 +71,13 @@ def site(tmp_path, db_url) -> Iterator[Site]:
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     with smtp_server() as smtp:
         settings = load_settings(
-            config=ROOT / "digest.toml", database_url=db_url,
-            secret_key=SECRET, base_url=url, smtp_url=f"smtp://127.0.0.1:{smtp.port}",
-            outbox=tmp_path / "outbox")
+            config=ROOT / "digest.toml",
+            database_url=db_url,
+            secret_key=SECRET,
+            base_url=url,
+            smtp_url=f"smtp://127.0.0.1:{smtp.port}",
+            outbox=tmp_path / "outbox",
+        )
         newsletter = load_newsletter(settings.config)
         store = open_store(settings.database_url)
         app = create_app(settings, newsletter, store)
@@ -84,8 +88,9 @@ def site(tmp_path, db_url) -> Iterator[Site]:
 
 
 def add(site: Site, email: str, **fields) -> int:
-    site.ctx.store.add_subscribers([NewSubscriber(email=email, lists=("daily",), **fields)],
-                                   datetime.now(timezone.utc))
+    site.ctx.store.add_subscribers(
+        [NewSubscriber(email=email, lists=("daily",), **fields)], datetime.now(UTC)
+    )
     return site.ctx.store.subscriber(email).id
 
 
@@ -98,16 +103,24 @@ def state(site: Site, email: str) -> tuple[str, str, bool]:
 def links(raw: bytes) -> dict[str, str]:
     msg = message_from_bytes(raw, policy=policy.default)
     header = str(msg["List-Unsubscribe"])
-    return {"unsubscribe": re.search(r"<(https?://[^>]+)>", header).group(1),
-            "post": str(msg["List-Unsubscribe-Post"]),
-            "html": msg.get_body(("html",)).get_content()}
+    return {
+        "unsubscribe": re.search(r"<(https?://[^>]+)>", header).group(1),
+        "post": str(msg["List-Unsubscribe-Post"]),
+        "html": msg.get_body(("html",)).get_content(),
+    }
 
 
 def test_the_whole_loop_subscribe_confirm_send_one_click_unsubscribe(site):
     other = add(site, "stays@example.com")
-    page = site.http.post("/subscribe", data={"email": "Reader@Example.com", "name": "Rea",
-                                              "section": ["launch-pad", "drone-space"],
-                                              "list": "daily"})
+    page = site.http.post(
+        "/subscribe",
+        data={
+            "email": "Reader@Example.com",
+            "name": "Rea",
+            "section": ["launch-pad", "drone-space"],
+            "list": "daily",
+        },
+    )
     assert page.status_code == 200 and "Check your inbox" in page.text
     confirmation = site.smtp.handler.wait_for_messages(1)[0]
     assert confirmation.rcpt_tos == ("Reader@example.com",)
@@ -127,29 +140,43 @@ def test_the_whole_loop_subscribe_confirm_send_one_click_unsubscribe(site):
     assert reused.status_code == 404
 
     # The first edition reaches both readers.
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     pipeline.fetch(site.ctx, now)
     summary = asyncio.run(pipeline.send(site.ctx, "daily", now=lambda: now))
     assert summary.sent == 2, summary
-    digest = next(m for m in site.smtp.handler.wait_for_messages(3)[1:]
-                  if m.rcpt_tos == ("Reader@example.com",))
+    digest = next(
+        m
+        for m in site.smtp.handler.wait_for_messages(3)[1:]
+        if m.rcpt_tos == ("Reader@example.com",)
+    )
     found = links(digest.raw)
     assert found["post"] == "List-Unsubscribe=One-Click"
 
     # GET shows a button and changes nothing; POST unsubscribes at once, 200, no redirect.
     shown = site.http.get(found["unsubscribe"])
-    assert shown.status_code == 200 and "<form method=\"post\">" in shown.text
+    assert shown.status_code == 200 and '<form method="post">' in shown.text
     assert state(site, "reader@example.com") == ("active", "active", False)
-    gone = site.http.post(found["unsubscribe"], content=b"List-Unsubscribe=One-Click",
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    gone = site.http.post(
+        found["unsubscribe"],
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert gone.status_code == 200 and "location" not in gone.headers
     assert state(site, "reader@example.com") == ("unsubscribed", "unsubscribed", False)
 
     # The next edition skips that reader and still reaches the other one.
     later = now + timedelta(days=1)
-    site.ctx.store.save_articles([Article(key="next-day", section="launch-pad",
-                                          title="Next day launch", url="https://x.example/n")],
-                                 later - timedelta(hours=1))
+    site.ctx.store.save_articles(
+        [
+            Article(
+                key="next-day",
+                section="launch-pad",
+                title="Next day launch",
+                url="https://x.example/n",
+            )
+        ],
+        later - timedelta(hours=1),
+    )
     again = asyncio.run(pipeline.send(site.ctx, "daily", now=lambda: later))
     assert again.sent == 1, again
     last = site.smtp.handler.wait_for_messages(4)[-1]
@@ -169,8 +196,7 @@ def test_forged_stale_and_foreign_tokens_change_nothing_and_tell_nothing(site):
     assert state(site, "victim@example.com") == ("active", "active", False)
     # An erased subscriber's links die with them, even once a newcomer is added.
     erased = site.token(sid, "preferences")
-    site.ctx.store.remove_subscriber("victim@example.com", datetime.now(timezone.utc),
-                                     erase=True)
+    site.ctx.store.remove_subscriber("victim@example.com", datetime.now(UTC), erase=True)
     newcomer = add(site, "newcomer@example.com")
     assert newcomer != sid
     assert site.http.get(f"/p/{erased}").status_code == 404
@@ -195,12 +221,11 @@ def test_preferences_choose_sections_pause_and_unsubscribe(site):
     url = f"/p/{site.token(sid, 'preferences')}"
     page = site.http.get(url)
     assert page.text.count('type="checkbox" name="section"') == 5
-    saved = site.http.post(url, data={"action": "save", "section": ["launch-pad"],
-                                      "pause": "on"})
+    saved = site.http.post(url, data={"action": "save", "section": ["launch-pad"], "pause": "on"})
     assert saved.status_code == 303
     assert "Saved." in site.http.get(saved.headers["location"]).text
     record = site.ctx.store.record("p@example.com")
-    assert record.membership("daily") .sections == frozenset({"launch-pad"})
+    assert record.membership("daily").sections == frozenset({"launch-pad"})
     assert record.membership("daily").paused
     assert site.ctx.store.recipients("daily") == []
     empty = site.http.post(url, data={"action": "save"})
@@ -214,10 +239,11 @@ def test_preferences_choose_sections_pause_and_unsubscribe(site):
 def test_view_in_browser_shows_that_readers_copy_only(site):
     one = add(site, "one@example.com", sections=frozenset({"launch-pad"}))
     add(site, "two@example.com")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     pipeline.fetch(site.ctx, now)
-    edition = pipeline.current_edition(site.ctx, site.ctx.newsletter.get_list("daily"), now,
-                                       create=True)
+    edition = pipeline.current_edition(
+        site.ctx, site.ctx.newsletter.get_list("daily"), now, create=True
+    )
     page = site.http.get(f"/e/{edition.key}/{site.token(one, 'view')}")
     assert page.status_code == 200 and "Launch Pad" in page.text
     assert "Military Space" not in page.text
@@ -229,10 +255,16 @@ def test_view_in_browser_shows_that_readers_copy_only(site):
 
 def test_sign_up_reveals_nothing_and_does_not_flood(site):
     add(site, "known@example.com")
-    site.ctx.store.suppress("blocked@example.com", "complaint", datetime.now(timezone.utc))
-    answers = [site.http.post("/subscribe", data={"email": e, "list": "daily"})
-               for e in ("known@example.com", "blocked@example.com", "fresh@example.com",
-                         "fresh@example.com")]
+    site.ctx.store.suppress("blocked@example.com", "complaint", datetime.now(UTC))
+    answers = [
+        site.http.post("/subscribe", data={"email": e, "list": "daily"})
+        for e in (
+            "known@example.com",
+            "blocked@example.com",
+            "fresh@example.com",
+            "fresh@example.com",
+        )
+    ]
     assert {a.status_code for a in answers} == {200}
     assert len({a.text for a in answers}) == 1
     got = site.smtp.handler.wait_for_messages(2)
@@ -249,9 +281,20 @@ def test_confirm_page_in_headless_chromium(site, tmp_path):
     sid = add(site, "c@example.com")
     url = f"{site.url}/u/{site.token(sid, 'unsubscribe')}"
     dom = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=60).stdout
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     assert "Unsubscribe from Orbital Dispatch Daily?" in dom
     assert re.search(r'<form method="post">\s*<button type="submit"', dom)
     # The browser's GET (as a mail scanner's) changed nothing.
@@ -268,11 +311,18 @@ def test_digest_serve_binds_loopback_and_answers(tmp_path, db_url):
     port = sock.getsockname()[1]
     sock.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")} | {
-        "DIGEST_CONFIG": str(ROOT / "digest.toml"), "DIGEST_SECRET_KEY": SECRET,
-        "DIGEST_DATABASE_URL": db_url}
-    proc = subprocess.Popen([sys.executable, "-m", "digest", "serve", "--port", str(port)],
-                            env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+        "DIGEST_CONFIG": str(ROOT / "digest.toml"),
+        "DIGEST_SECRET_KEY": SECRET,
+        "DIGEST_DATABASE_URL": db_url,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digest", "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -281,8 +331,11 @@ def test_digest_serve_binds_loopback_and_answers(tmp_path, db_url):
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError(proc.stderr.read() if proc.poll() is not None
-                                         else "digest serve did not answer")
+                    raise AssertionError(
+                        proc.stderr.read()
+                        if proc.poll() is not None
+                        else "digest serve did not answer"
+                    )
                 time.sleep(0.05)  # polling the port with a deadline
         assert answer.text == "ok" and answer.headers["x-frame-options"] == "DENY"
     finally:

@@ -5,46 +5,69 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from digest import pipeline
-from digest.cli._app import (Format, JsonOpt, app, articles_app, context, emit_json, err,
-                             errors, out, print_rows)
+from digest.cli._app import (
+    Format,
+    JsonOpt,
+    app,
+    articles_app,
+    context,
+    emit_json,
+    err,
+    errors,
+    out,
+    print_rows,
+)
 from digest.config import load_settings
 from digest.errors import FeedError, ImportError_
 
-feeds_app = typer.Typer(help="The newsletter's feeds: their health; check one feed.",
-                        no_args_is_help=True)
+feeds_app = typer.Typer(
+    help="The newsletter's feeds: their health; check one feed.", no_args_is_help=True
+)
 app.add_typer(feeds_app, name="feeds")
+
 
 @app.command()
 def fetch(as_json: JsonOpt = False) -> None:
     """Fetch every feed of the newsletter and store the new articles."""
+
     def report(feed) -> None:
         if as_json:
             return
         if feed.error:
             err.print(f"[red]feed failed[/red] {feed.url}: {feed.error}", markup=True)
         else:
-            out.print(f"{feed.section:<20} {feed.status:<13} +{feed.added} new, "
-                      f"{feed.updated} updated ({feed.entries} entries)  {feed.url}",
-                      markup=False)
+            out.print(
+                f"{feed.section:<20} {feed.status:<13} +{feed.added} new, "
+                f"{feed.updated} updated ({feed.entries} entries)  {feed.url}",
+                markup=False,
+            )
         for warning in feed.warnings:
             err.print(f"  warning: {warning}", markup=False)
 
     with context() as ctx:
         result = pipeline.fetch(ctx, pipeline.utcnow(), on_feed=report)
     if as_json:
-        emit_json({"added": result.added, "updated": result.updated, "failed": result.failed,
-                   "parsed": result.parses,
-                   "feeds": [dataclasses.asdict(f) for f in result.feeds]})
+        emit_json(
+            {
+                "added": result.added,
+                "updated": result.updated,
+                "failed": result.failed,
+                "parsed": result.parses,
+                "feeds": [dataclasses.asdict(f) for f in result.feeds],
+            }
+        )
     else:
-        out.print(f"{result.added} new articles, {result.updated} updated, "
-                  f"{result.failed} feed(s) failed")
+        out.print(
+            f"{result.added} new articles, {result.updated} updated, {result.failed} feed(s) failed"
+        )
     if result.failed and result.failed == len(result.feeds):
         raise typer.Exit(4)
+
 
 @articles_app.command("import")
 def articles_import(path: Annotated[Path, typer.Argument(help="A JSON-lines file.")]) -> None:
@@ -60,17 +83,25 @@ def articles_import(path: Annotated[Path, typer.Argument(help="A JSON-lines file
 
 
 @articles_app.command("list")
-def articles_list(section: Annotated[Optional[str], typer.Option(help="Only this section.")] = None,
-                  limit: Annotated[int, typer.Option(help="At most this many.")] = 30,
-                  fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+def articles_list(
+    section: Annotated[str | None, typer.Option(help="Only this section.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 30,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
     """List stored articles, newest first."""
     with context() as ctx:
         items = ctx.store.articles(section=section, limit=limit)
-    rows = [{"section": a.section, "title": a.title, "url": a.url,
-             "published_at": a.published_at.isoformat() if a.published_at else None,
-             "first_seen_at": a.first_seen_at.isoformat()} for a in items]
+    rows = [
+        {
+            "section": a.section,
+            "title": a.title,
+            "url": a.url,
+            "published_at": a.published_at.isoformat() if a.published_at else None,
+            "first_seen_at": a.first_seen_at.isoformat(),
+        }
+        for a in items
+    ]
     print_rows(rows, fmt, ["first_seen_at", "section", "title", "url"])
-
 
 
 def _when(value) -> str:
@@ -82,18 +113,32 @@ def feeds_list(fmt: Annotated[Format, typer.Option("--format")] = Format.table) 
     """Each feed's last status, last success, entries, failures in a row and last error;
     FLAG marks a feed failing for DIGEST_FEED_FAILING_DAYS days or more."""
     with context() as ctx:
-        rows = [{"section": h.section, "url": h.url, "status": h.status or "never fetched",
-                 "last_success": _when(h.last_success_at), "entries": h.entries,
-                 "failures": h.failures, "failing_since": _when(h.failing_since),
-                 "flag": "FAILING" if h.flagged else "", "error": h.error}
-                for h in pipeline.feed_health(ctx, pipeline.utcnow())]
-    print_rows(rows, fmt, ["section", "status", "last_success", "entries", "failures", "flag",
-                           "url", "error"])
+        rows = [
+            {
+                "section": h.section,
+                "url": h.url,
+                "status": h.status or "never fetched",
+                "last_success": _when(h.last_success_at),
+                "entries": h.entries,
+                "failures": h.failures,
+                "failing_since": _when(h.failing_since),
+                "flag": "FAILING" if h.flagged else "",
+                "error": h.error,
+            }
+            for h in pipeline.feed_health(ctx, pipeline.utcnow())
+        ]
+    print_rows(
+        rows,
+        fmt,
+        ["section", "status", "last_success", "entries", "failures", "flag", "url", "error"],
+    )
 
 
 @feeds_app.command("check")
-def feeds_check(source: Annotated[str, typer.Argument(help="A feed URL or file path.")],
-                as_json: JsonOpt = False) -> None:
+def feeds_check(
+    source: Annotated[str, typer.Argument(help="A feed URL or file path.")],
+    as_json: JsonOpt = False,
+) -> None:
     """Fetch and parse one feed, store nothing: show what digest would take from it and
     every problem found. Exits 4 only when the feed is unusable, with the reason."""
     with errors():
@@ -111,14 +156,19 @@ def feeds_check(source: Annotated[str, typer.Argument(help="A feed URL or file p
 def _print_check(report) -> None:
     if not report.usable and report.title is None:
         return
-    response = (f"HTTP {report.http_status} {report.content_type or ''}".rstrip()
-                if report.http_status else "local file")
-    out.print(f"{report.title} ({report.version or 'unknown format'}): {response}, "
-              f"{report.bytes} bytes in {report.elapsed:.2f} s, ETag "
-              f"{'yes' if report.etag else 'no'}, Last-Modified "
-              f"{'yes' if report.last_modified else 'no'}", markup=False)
-    out.print(f"{len(report.entries)} of {report.entries_in_document} entries usable",
-              markup=False)
+    response = (
+        f"HTTP {report.http_status} {report.content_type or ''}".rstrip()
+        if report.http_status
+        else "local file"
+    )
+    out.print(
+        f"{report.title} ({report.version or 'unknown format'}): {response}, "
+        f"{report.bytes} bytes in {report.elapsed:.2f} s, ETag "
+        f"{'yes' if report.etag else 'no'}, Last-Modified "
+        f"{'yes' if report.last_modified else 'no'}",
+        markup=False,
+    )
+    out.print(f"{len(report.entries)} of {report.entries_in_document} entries usable", markup=False)
     for e in report.entries:
         details = [f"{e.summary_chars} chars of summary", "image" if e.image else "no image"]
         details += [f"by {e.byline}"] if e.byline else []

@@ -24,7 +24,17 @@ from digest.compose.placeholders import (
 from digest.compose.render import HTML_BUDGET, TEMPLATES, make_environment, render
 
 __all__ = [
-    "HTML_BUDGET", "MessageTemplate", "PREFERENCES_URL", "RECIPIENT_EMAIL", "Recipient",
-    "TEMPLATES", "UNSUBSCRIBE_URL", "VIEW_URL", "inline_css", "make_environment",
-    "personalize", "prepare", "render",
+    "HTML_BUDGET",
+    "PREFERENCES_URL",
+    "RECIPIENT_EMAIL",
+    "TEMPLATES",
+    "UNSUBSCRIBE_URL",
+    "VIEW_URL",
+    "MessageTemplate",
+    "Recipient",
+    "inline_css",
+    "make_environment",
+    "personalize",
+    "prepare",
+    "render",
 ]

@@ -83,7 +83,8 @@ def checked_address(address: str) -> str:
     if not _ADDRESS.fullmatch(address):
         raise ComposeError(
             f"cannot address a message to {address[:80]!r}",
-            "addresses must be plain ASCII mailboxes (internationalized domains in IDNA form)")
+            "addresses must be plain ASCII mailboxes (internationalized domains in IDNA form)",
+        )
     return address
 
 

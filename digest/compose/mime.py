@@ -60,8 +60,15 @@ class MessageTemplate:
     dot_safe: bool = False  # no line of the constant bytes starts with "."
 
 
-def prepare(rendered: RenderedEdition, edition: Edition, *, newsletter: Newsletter,
-            lst: ListConfig, base_url: str, date: datetime) -> MessageTemplate:
+def prepare(
+    rendered: RenderedEdition,
+    edition: Edition,
+    *,
+    newsletter: Newsletter,
+    lst: ListConfig,
+    base_url: str,
+    date: datetime,
+) -> MessageTemplate:
     """``rendered`` encoded once, ready for ``personalize``."""
     base_url, domain = _checked_base_url(base_url), _sender_domain(lst)
     if not _EDITION_KEY.fullmatch(edition.key):
@@ -73,33 +80,51 @@ def prepare(rendered: RenderedEdition, edition: Edition, *, newsletter: Newslett
     head_from = "Date: " + format_datetime(date) + "\r\n" + _mailbox_header("From", lst.sender)
     if lst.reply_to:
         head_from += _mailbox_header("Reply-To", lst.reply_to)
-    head_rest = ("MIME-Version: 1.0\r\n"
-                 + fold("List-Id", [*phrase_words(lst.title), f"<{lst.name}.{domain}>"]))
-    head_tail = ("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
-                 f"Feedback-ID: {edition.key}:{lst.name}:digest:{domain}\r\n"
-                 # RFC 3834: "auto-generated" is for mail a program sends on its own rather
-                 # than in reply to a message, which a scheduled digest is. It keeps vacation
-                 # responders from answering every subscriber's copy.
-                 "Auto-Submitted: auto-generated\r\n"
-                 "X-Auto-Response-Suppress: OOF, AutoReply\r\n"
-                 + fold("Content-Type", ["multipart/alternative;", f'boundary="{boundary}"']) +
-                 "\r\n"
-                 f"--{boundary}\r\n" + _part_head("plain"))
-    body = [head_tail.encode("ascii"), *_pieces(rendered.text, is_html=False),
-            f"\r\n--{boundary}\r\n{_part_head('html')}".encode("ascii"),
-            *_pieces(rendered.html, is_html=True), f"\r\n--{boundary}--\r\n".encode("ascii")]
+    head_rest = "MIME-Version: 1.0\r\n" + fold(
+        "List-Id", [*phrase_words(lst.title), f"<{lst.name}.{domain}>"]
+    )
+    head_tail = (
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        f"Feedback-ID: {edition.key}:{lst.name}:digest:{domain}\r\n"
+        # RFC 3834: "auto-generated" is for mail a program sends on its own rather
+        # than in reply to a message, which a scheduled digest is. It keeps vacation
+        # responders from answering every subscriber's copy.
+        "Auto-Submitted: auto-generated\r\n"
+        "X-Auto-Response-Suppress: OOF, AutoReply\r\n"
+        + fold("Content-Type", ["multipart/alternative;", f'boundary="{boundary}"'])
+        + "\r\n"
+        f"--{boundary}\r\n" + _part_head("plain")
+    )
+    body = [
+        head_tail.encode("ascii"),
+        *_pieces(rendered.text, is_html=False),
+        f"\r\n--{boundary}\r\n{_part_head('html')}".encode("ascii"),
+        *_pieces(rendered.html, is_html=True),
+        f"\r\n--{boundary}--\r\n".encode("ascii"),
+    ]
     template = MessageTemplate(
-        edition_id=0 if edition.id is None else edition.id, edition_key=edition.key,
-        list_name=lst.name, envelope_from=checked_address(lst.sender_address), domain=domain,
-        base_url=base_url, head_from=head_from.encode("ascii"),
+        edition_id=0 if edition.id is None else edition.id,
+        edition_key=edition.key,
+        list_name=lst.name,
+        envelope_from=checked_address(lst.sender_address),
+        domain=domain,
+        base_url=base_url,
+        head_from=head_from.encode("ascii"),
         head_subject=text_header("Subject", rendered.subject).encode("ascii"),
-        head_rest=head_rest.encode("ascii"), body=_merge(body))
-    return replace(template, dot_safe=_dot_safe(template.head_from, template.head_subject,
-                                                template.head_rest, *template.body))
+        head_rest=head_rest.encode("ascii"),
+        body=_merge(body),
+    )
+    return replace(
+        template,
+        dot_safe=_dot_safe(
+            template.head_from, template.head_subject, template.head_rest, *template.body
+        ),
+    )
 
 
-def personalize(template: MessageTemplate, recipient: Recipient, *,
-                secret: bytes) -> OutgoingMessage:
+def personalize(
+    template: MessageTemplate, recipient: Recipient, *, secret: bytes
+) -> OutgoingMessage:
     """One recipient's message: their tokens, headers and values put into the encoded bodies."""
     t, sid = template, recipient.subscriber_id
     email = checked_address(recipient.email)
@@ -111,12 +136,19 @@ def personalize(template: MessageTemplate, recipient: Recipient, *,
         ph.RECIPIENT_EMAIL: email,
     }
     message_id = _message_id(t, sid, secret)
-    head = b"".join((
-        t.head_from, address_header("To", recipient.name, email).encode("ascii"), t.head_subject,
-        fold("Message-ID", [message_id]).encode("ascii"), t.head_rest,
-        (f"List-Unsubscribe: <{t.base_url}/u/{unsubscribe}>, "
-         f"<mailto:unsubscribe@{t.domain}?subject=unsubscribe%20{unsubscribe}>\r\n").encode("ascii"),
-    ))
+    head = b"".join(
+        (
+            t.head_from,
+            address_header("To", recipient.name, email).encode("ascii"),
+            t.head_subject,
+            fold("Message-ID", [message_id]).encode("ascii"),
+            t.head_rest,
+            (
+                f"List-Unsubscribe: <{t.base_url}/u/{unsubscribe}>, "
+                f"<mailto:unsubscribe@{t.domain}?subject=unsubscribe%20{unsubscribe}>\r\n"
+            ).encode("ascii"),
+        )
+    )
     encoded: dict[tuple[str, bool], bytes] = {}
     chunks = [head]
     for piece in t.body:
@@ -128,10 +160,15 @@ def personalize(template: MessageTemplate, recipient: Recipient, *,
             value = html.escape(values[name]) if is_html else values[name]
             encoded[piece] = qp.encode(value, soft_end=True)
         chunks.append(encoded[piece])
-    return OutgoingMessage(edition_id=t.edition_id, subscriber_id=sid, recipient=email,
-                           envelope_from=t.envelope_from, message_id=message_id,
-                           raw=b"".join(chunks),
-                           dot_safe=t.dot_safe and _dot_safe(head, *encoded.values()))
+    return OutgoingMessage(
+        edition_id=t.edition_id,
+        subscriber_id=sid,
+        recipient=email,
+        envelope_from=t.envelope_from,
+        message_id=message_id,
+        raw=b"".join(chunks),
+        dot_safe=t.dot_safe and _dot_safe(head, *encoded.values()),
+    )
 
 
 def _dot_safe(*pieces: bytes | tuple) -> bool:
@@ -163,8 +200,10 @@ def _merge(pieces: list) -> tuple:
 
 
 def _part_head(subtype: str) -> str:
-    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    )
 
 
 def _boundary(rendered: RenderedEdition) -> str:
@@ -197,15 +236,20 @@ def _sender_domain(lst: ListConfig) -> str:
 def _checked_base_url(base_url: str) -> str:
     base_url = base_url.strip().rstrip("/")
     if not _BASE_URL.fullmatch(base_url):
-        raise ComposeError(f"base URL {base_url[:80]!r} cannot go into a link or a header",
-                           "set DIGEST_BASE_URL to an absolute URL such as https://news.example.com")
+        raise ComposeError(
+            f"base URL {base_url[:80]!r} cannot go into a link or a header",
+            "set DIGEST_BASE_URL to an absolute URL such as https://news.example.com",
+        )
     return base_url
 
 
 def _check_unsubscribe_fits(base_url: str, domain: str, list_name: str) -> None:
     longest = make_token(b"x", MAX_SUBSCRIBER_ID, list_name, "unsubscribe")
-    line = (f"List-Unsubscribe: <{base_url}/u/{longest}>, "
-            f"<mailto:unsubscribe@{domain}?subject=unsubscribe%20{longest}>")
+    line = (
+        f"List-Unsubscribe: <{base_url}/u/{longest}>, "
+        f"<mailto:unsubscribe@{domain}?subject=unsubscribe%20{longest}>"
+    )
     if len(line) > MAX_HEADER_LINE:
-        raise ComposeError("the base URL is too long for a List-Unsubscribe header line",
-                           "shorten DIGEST_BASE_URL")
+        raise ComposeError(
+            "the base URL is too long for a List-Unsubscribe header line", "shorten DIGEST_BASE_URL"
+        )

@@ -28,9 +28,10 @@ def parse_colour(value: str) -> tuple[float, float, float] | None:
     if re.fullmatch(r"#[0-9a-fA-F]{3}", value):
         value = "#" + "".join(c * 2 for c in value[1:])
     if re.fullmatch(r"#[0-9a-fA-F]{6}", value):
-        return tuple(int(value[i:i + 2], 16) / 255 for i in (1, 3, 5))  # type: ignore[return-value]
-    match = re.fullmatch(r"rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*1(?:\.0*)?\s*)?\)",
-                         value)
+        return tuple(int(value[i : i + 2], 16) / 255 for i in (1, 3, 5))  # type: ignore[return-value]
+    match = re.fullmatch(
+        r"rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*1(?:\.0*)?\s*)?\)", value
+    )
     if match:
         return tuple(min(int(g), 255) / 255 for g in match.groups())  # type: ignore[return-value]
     return None
@@ -42,8 +43,7 @@ def luminance(rgb: tuple[float, float, float]) -> float:
     return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
 
-def contrast(fg: tuple[float, float, float] | None, bg: tuple[float, float, float] | None
-             ) -> float:
+def contrast(fg: tuple[float, float, float] | None, bg: tuple[float, float, float] | None) -> float:
     """WCAG contrast ratio, 1 to 21 (21 when a colour cannot be read: nothing to report)."""
     if fg is None or bg is None:
         return 21.0
@@ -71,9 +71,8 @@ def dark_rules(css: str) -> list[tuple[str, dict[str, tuple[str, bool]]]]:
         if start < 0:
             return rules
         prelude, end = css[pos:start].strip(), _closing(css, start)
-        if prelude.startswith("@media") and re.search(r"prefers-color-scheme\s*:\s*dark",
-                                                      prelude):
-            for selector, block in re.findall(r"([^{}]+)\{([^{}]*)\}", css[start + 1:end]):
+        if prelude.startswith("@media") and re.search(r"prefers-color-scheme\s*:\s*dark", prelude):
+            for selector, block in re.findall(r"([^{}]+)\{([^{}]*)\}", css[start + 1 : end]):
                 rules.extend((s.strip(), declarations(block)) for s in selector.split(","))
         pos = end + 1
 
@@ -135,8 +134,10 @@ class Styles:
         return DEFAULT_BACKGROUND
 
     def hidden(self, element) -> bool:
-        return any(self.inline(n).get("display", "").lower() == "none"
-                   for n in (element, *element.iterancestors()))
+        return any(
+            self.inline(n).get("display", "").lower() == "none"
+            for n in (element, *element.iterancestors())
+        )
 
     @staticmethod
     def has_text(element) -> bool:

@@ -29,8 +29,25 @@ from digest.feeds.text import one_line, plain_text, shorten, split_dateline
 
 MAX_REDIRECTS = FetchPolicy().max_redirects
 
-__all__ = ["ACCEPT", "MAX_REDIRECTS", "OLDEST_PLAUSIBLE", "SUMMARY_CHARS", "FetchPolicy",
-           "FetchResult", "ParsedFeed", "article_key", "canonical_url", "fetch", "http_url",
-           "new_client", "one_line", "parse", "plain_text", "read_jsonl", "shorten",
-           "split_dateline", "strip_tracking", "user_agent"]
-
+__all__ = [
+    "ACCEPT",
+    "MAX_REDIRECTS",
+    "OLDEST_PLAUSIBLE",
+    "SUMMARY_CHARS",
+    "FetchPolicy",
+    "FetchResult",
+    "ParsedFeed",
+    "article_key",
+    "canonical_url",
+    "fetch",
+    "http_url",
+    "new_client",
+    "one_line",
+    "parse",
+    "plain_text",
+    "read_jsonl",
+    "shorten",
+    "split_dateline",
+    "strip_tracking",
+    "user_agent",
+]

@@ -58,9 +58,16 @@ class FeedCheck:
     problems: tuple[str, ...] = field(default=())
 
 
-def check_feed(source: str, *, now: datetime, policy: FetchPolicy | None = None,
-               contact: str | None = None, summary_chars: int = SUMMARY_CHARS,
-               section: str | None = None, router: Router | None = None) -> FeedCheck:
+def check_feed(
+    source: str,
+    *,
+    now: datetime,
+    policy: FetchPolicy | None = None,
+    contact: str | None = None,
+    summary_chars: int = SUMMARY_CHARS,
+    section: str | None = None,
+    router: Router | None = None,
+) -> FeedCheck:
     """Fetch and parse ``source`` (URL or path) and say what digest would take from it."""
     policy = policy or FetchPolicy()
     started = time.perf_counter()
@@ -68,39 +75,71 @@ def check_feed(source: str, *, now: datetime, policy: FetchPolicy | None = None,
         try:
             fetched = fetch(source, client=client, policy=policy)
         except FeedError as exc:
-            return FeedCheck(source, False, _reason(exc, source),
-                             elapsed=time.perf_counter() - started)
+            return FeedCheck(
+                source, False, _reason(exc, source), elapsed=time.perf_counter() - started
+            )
     info = _response_info(fetched, time.perf_counter() - started)
     try:
-        parsed = parse(fetched.content or b"", source=source, section=section or "", now=now,
-                       summary_chars=summary_chars, content_type=fetched.content_type)
+        parsed = parse(
+            fetched.content or b"",
+            source=source,
+            section=section or "",
+            now=now,
+            summary_chars=summary_chars,
+            content_type=fetched.content_type,
+        )
     except FeedError as exc:
         return FeedCheck(source, False, _reason(exc, source), **info)
-    entries = tuple(CheckedEntry(
-        title=a.title, link=a.url, date=a.published_at, image=a.image,
-        summary_chars=len(a.summary), byline=a.byline, dateline=a.dateline,
-        categories=a.categories, key=a.key,
-        section=router.section_for(a.categories) if router else section)
-        for a in parsed.articles)
+    entries = tuple(
+        CheckedEntry(
+            title=a.title,
+            link=a.url,
+            date=a.published_at,
+            image=a.image,
+            summary_chars=len(a.summary),
+            byline=a.byline,
+            dateline=a.dateline,
+            categories=a.categories,
+            key=a.key,
+            section=router.section_for(a.categories) if router else section,
+        )
+        for a in parsed.articles
+    )
     problems = list(fetched.notes) + _response_problems(fetched) + list(parsed.warnings)
     if router is not None and (left := sum(1 for e in entries if e.section is None)):
-        problems.append(f"{left} {'entry matches' if left == 1 else 'entries match'} no "
-                        "section's categories and would be left out")
+        problems.append(
+            f"{left} {'entry matches' if left == 1 else 'entries match'} no "
+            "section's categories and would be left out"
+        )
     usable, reason = True, None
     if parsed.entries and not entries:
         usable = False
-        reason = (f"none of its {parsed.entries} entries can be used"
-                  f" ({'; '.join(parsed.warnings)})")
-    return FeedCheck(source, usable, reason, title=parsed.title, version=parsed.version or None,
-                     entries_in_document=parsed.entries, entries=entries,
-                     problems=tuple(problems), **info)
+        reason = f"none of its {parsed.entries} entries can be used ({'; '.join(parsed.warnings)})"
+    return FeedCheck(
+        source,
+        usable,
+        reason,
+        title=parsed.title,
+        version=parsed.version or None,
+        entries_in_document=parsed.entries,
+        entries=entries,
+        problems=tuple(problems),
+        **info,
+    )
 
 
 def _response_info(fetched: FetchResult, elapsed: float) -> dict:
-    return {"http_status": fetched.http_status, "content_type": fetched.content_type,
-            "final_url": fetched.url, "redirects": fetched.redirects,
-            "attempts": fetched.attempts, "bytes": len(fetched.content or b""),
-            "etag": fetched.etag, "last_modified": fetched.last_modified, "elapsed": elapsed}
+    return {
+        "http_status": fetched.http_status,
+        "content_type": fetched.content_type,
+        "final_url": fetched.url,
+        "redirects": fetched.redirects,
+        "attempts": fetched.attempts,
+        "bytes": len(fetched.content or b""),
+        "etag": fetched.etag,
+        "last_modified": fetched.last_modified,
+        "elapsed": elapsed,
+    }
 
 
 def _response_problems(fetched: FetchResult) -> list[str]:
@@ -108,15 +147,18 @@ def _response_problems(fetched: FetchResult) -> list[str]:
         return []  # a local file: no HTTP to judge
     problems = []
     if not fetched.etag and not fetched.last_modified:
-        problems.append("the server sends neither ETag nor Last-Modified: every fetch "
-                        "downloads the whole feed")
+        problems.append(
+            "the server sends neither ETag nor Last-Modified: every fetch downloads the whole feed"
+        )
     kind = (fetched.content_type or "").split(";")[0].strip().lower()
     if not any(word in kind for word in _FEED_TYPES):
-        problems.append(f"served as {kind or 'no content type'}, not as a feed type "
-                        "(read as a feed anyway)")
+        problems.append(
+            f"served as {kind or 'no content type'}, not as a feed type (read as a feed anyway)"
+        )
     if fetched.redirects and fetched.url and urlsplit(fetched.url) != urlsplit(fetched.source):
-        problems.append(f"redirected ({fetched.redirects}x) to {fetched.url}: consider "
-                        "using that address")
+        problems.append(
+            f"redirected ({fetched.redirects}x) to {fetched.url}: consider using that address"
+        )
     return problems
 
 

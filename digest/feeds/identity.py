@@ -36,9 +36,12 @@ def http_url(value: str | None, base: str | None = None) -> str | None:
     return quote(url, safe=_URL_SAFE)
 
 
-_TRACKING = re.compile(r"^(?:utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|mc_cid|"
-                       r"mc_eid|_hsenc|_hsmi|mkt_tok|igshid|ns_(?:mchannel|campaign|source|"
-                       r"linkname|fee))$", re.I)
+_TRACKING = re.compile(
+    r"^(?:utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|mc_cid|"
+    r"mc_eid|_hsenc|_hsmi|mkt_tok|igshid|ns_(?:mchannel|campaign|source|"
+    r"linkname|fee))$",
+    re.I,
+)
 
 
 def canonical_url(link: str) -> str:
@@ -54,8 +57,9 @@ def canonical_url(link: str) -> str:
     if port and (parts.scheme.lower(), port) not in (("http", 80), ("https", 443)):
         host = f"{host}:{port}"
     # Filtered textually so that the parameters kept keep their exact spelling and order.
-    query = "&".join(p for p in parts.query.split("&")
-                     if p and not _TRACKING.match(p.split("=", 1)[0]))
+    query = "&".join(
+        p for p in parts.query.split("&") if p and not _TRACKING.match(p.split("=", 1)[0])
+    )
     return urlunsplit((parts.scheme.lower(), host, parts.path or "/", query, ""))
 
 
@@ -64,8 +68,9 @@ def strip_tracking(url: str) -> str:
     parts = urlsplit(url)
     if not parts.query:
         return url
-    query = "&".join(p for p in parts.query.split("&")
-                     if p and not _TRACKING.match(p.split("=", 1)[0]))
+    query = "&".join(
+        p for p in parts.query.split("&") if p and not _TRACKING.match(p.split("=", 1)[0])
+    )
     return urlunsplit(parts._replace(query=query))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from digest.errors import FeedError
@@ -19,12 +19,22 @@ from digest.feeds.parse import SUMMARY_CHARS
 from digest.feeds.text import one_line, plain_text, shorten, split_dateline
 from digest.models import Article
 
-_JSONL_FIELDS = {"section", "title", "url", "summary", "byline", "dateline", "image",
-                 "published_at", "guid"}
+_JSONL_FIELDS = {
+    "section",
+    "title",
+    "url",
+    "summary",
+    "byline",
+    "dateline",
+    "image",
+    "published_at",
+    "guid",
+}
 
 
-def read_jsonl(path: Path, *, sections: Collection[str], now: datetime
-               ) -> tuple[list[Article], list[tuple[int, str]]]:
+def read_jsonl(
+    path: Path, *, sections: Collection[str], now: datetime
+) -> tuple[list[Article], list[tuple[int, str]]]:
     """The good articles of a JSON-lines file, and the rejects as (line number, reason)."""
     good: list[Article] = []
     rejects: list[tuple[int, str]] = []
@@ -36,8 +46,9 @@ def read_jsonl(path: Path, *, sections: Collection[str], now: datetime
     return good, rejects
 
 
-def jsonl_rows(path: Path, *, sections: Collection[str], now: datetime
-               ) -> Iterator[tuple[int, Article | str]]:
+def jsonl_rows(
+    path: Path, *, sections: Collection[str], now: datetime
+) -> Iterator[tuple[int, Article | str]]:
     """Each non-blank line's number with its Article, or with the reason it was rejected."""
     try:
         data = Path(path).read_bytes()
@@ -64,8 +75,9 @@ def _jsonl_article(raw: bytes, sections: Collection[str], now: datetime) -> Arti
     if not isinstance(row, dict):
         raise ValueError("not a JSON object")
     if unknown := sorted(set(row) - _JSONL_FIELDS):
-        raise ValueError(f"unknown field {unknown[0]!r} "
-                         f"(fields: {', '.join(sorted(_JSONL_FIELDS))})")
+        raise ValueError(
+            f"unknown field {unknown[0]!r} (fields: {', '.join(sorted(_JSONL_FIELDS))})"
+        )
     for name, value in row.items():
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{name} must be a string")
@@ -88,10 +100,17 @@ def _jsonl_article(raw: bytes, sections: Collection[str], now: datetime) -> Arti
     summary_dateline, summary = split_dateline(plain_text(row.get("summary") or ""))
     summary = shorten(summary, SUMMARY_CHARS)
     dateline = one_line(row.get("dateline") or "") or summary_dateline
-    return Article(key=article_key(row.get("guid"), url, title, summary), section=section,
-                   title=title, url=url, summary=summary,
-                   byline=one_line(row.get("byline") or "") or None, dateline=dateline,
-                   image=image, published_at=_iso_date(row.get("published_at"), now))
+    return Article(
+        key=article_key(row.get("guid"), url, title, summary),
+        section=section,
+        title=title,
+        url=url,
+        summary=summary,
+        byline=one_line(row.get("byline") or "") or None,
+        dateline=dateline,
+        image=image,
+        published_at=_iso_date(row.get("published_at"), now),
+    )
 
 
 def _iso_date(value: str | None, now: datetime) -> datetime | None:
@@ -104,5 +123,5 @@ def _iso_date(value: str | None, now: datetime) -> datetime | None:
     # A date without an offset is taken as UTC, the only reading that does not depend on
     # where the import happens to run.
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return min(parsed.astimezone(timezone.utc), now)
+        parsed = parsed.replace(tzinfo=UTC)
+    return min(parsed.astimezone(UTC), now)

@@ -16,7 +16,7 @@ import html
 import re
 import zlib
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from xml.sax import SAXParseException
 
@@ -30,7 +30,7 @@ from digest.models import Article
 SUMMARY_CHARS = 400
 # Syndication feeds did not exist before this; an earlier date is a placeholder (the epoch,
 # year 1) rather than a publication date.
-OLDEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=timezone.utc)
+OLDEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
 _GZIP_LIMIT = 50_000_000
 
 
@@ -45,8 +45,15 @@ class ParsedFeed:
     link: str | None = None  # the site the feed belongs to
 
 
-def parse(content: bytes, *, source: str, section: str, now: datetime,
-          summary_chars: int = SUMMARY_CHARS, content_type: str | None = None) -> ParsedFeed:
+def parse(
+    content: bytes,
+    *,
+    source: str,
+    section: str,
+    now: datetime,
+    summary_chars: int = SUMMARY_CHARS,
+    content_type: str | None = None,
+) -> ParsedFeed:
     """The articles of an RSS or Atom document; raises FeedError when it is not a usable feed.
 
     ``content_type`` is the HTTP header the bytes came with: its charset, when it names one,
@@ -57,36 +64,56 @@ def parse(content: bytes, *, source: str, section: str, now: datetime,
     stripped = content.lstrip()
     if stripped is not content and stripped.startswith(b"<?xml"):
         content = stripped
-    headers = {"content-type": content_type} if content_type and "charset=" in \
-        content_type.lower() else None
+    headers = (
+        {"content-type": content_type}
+        if content_type and "charset=" in content_type.lower()
+        else None
+    )
     # No base URL is handed to feedparser: it would resolve GUIDs against it too, and an
     # article's identity must not change when its feed moves. Links are resolved below.
     try:
-        doc = feedparser.parse(content, response_headers=headers, sanitize_html=False,
-                               resolve_relative_uris=False)
+        doc = feedparser.parse(
+            content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
     except Exception as exc:  # third-party parser: whatever it throws is this feed's problem
         raise FeedError(f"{source}: cannot parse: {_first_line(exc)}") from None
     if not doc.entries and (not doc.get("version") or _fatal(doc)):
         raise FeedError(f"{source}: not a feed: {_not_a_feed_reason(content, doc)}")
     warnings = [_used_anyway(doc.bozo_exception)] if doc.bozo else []
     base = _feed_base(doc, source)
-    articles, counts = _articles(doc.entries, base=base, section=section, now=now,
-                                 summary_chars=summary_chars)
+    articles, counts = _articles(
+        doc.entries, base=base, section=section, now=now, summary_chars=summary_chars
+    )
     if not doc.entries:
         warnings.append("the feed has no entries")
-    warnings += [f"{n} {'entry' if n == 1 else 'entries'} {what}"
-                 for what, n in counts.items() if n]
+    warnings += [
+        f"{n} {'entry' if n == 1 else 'entries'} {what}" for what, n in counts.items() if n
+    ]
     title = one_line(doc.feed.get("title", "")) or source
-    return ParsedFeed(title, tuple(articles), tuple(warnings), version=doc.get("version") or "",
-                      entries=len(doc.entries), ill_formed=bool(doc.bozo), link=base)
+    return ParsedFeed(
+        title,
+        tuple(articles),
+        tuple(warnings),
+        version=doc.get("version") or "",
+        entries=len(doc.entries),
+        ill_formed=bool(doc.bozo),
+        link=base,
+    )
 
 
-def _articles(entries, *, base: str | None, section: str, now: datetime,
-              summary_chars: int) -> tuple[list[Article], dict[str, int]]:
-    counts = dict.fromkeys(("without a link skipped", "that could not be read skipped",
-                            "repeating an earlier entry's identity skipped",
-                            "dated in the future (dated now instead)",
-                            "with an implausibly old date (taken as undated)"), 0)
+def _articles(
+    entries, *, base: str | None, section: str, now: datetime, summary_chars: int
+) -> tuple[list[Article], dict[str, int]]:
+    counts = dict.fromkeys(
+        (
+            "without a link skipped",
+            "that could not be read skipped",
+            "repeating an earlier entry's identity skipped",
+            "dated in the future (dated now instead)",
+            "with an implausibly old date (taken as undated)",
+        ),
+        0,
+    )
     articles: list[Article] = []
     seen: set[str] = set()
     for entry in entries:
@@ -116,8 +143,9 @@ def _fatal(doc) -> bool:
     """Whether the parser's complaint means the document could not be read as a feed (a
     guessed charset or a wrong content type alone does not)."""
     exc = doc.get("bozo_exception")
-    return bool(doc.bozo) and not isinstance(exc, (feedparser.CharacterEncodingOverride,
-                                                   feedparser.NonXMLContentType))
+    return bool(doc.bozo) and not isinstance(
+        exc, (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+    )
 
 
 def _gunzip(content: bytes, source: str) -> bytes:
@@ -130,8 +158,9 @@ def _gunzip(content: bytes, source: str) -> bytes:
     except zlib.error as exc:
         raise FeedError(f"{source}: not a feed: broken gzip data ({exc})") from None
     if inflater.unconsumed_tail:
-        raise FeedError(f"{source}: not a feed: gzip data inflating past "
-                        f"{_GZIP_LIMIT // 1_000_000} MB")
+        raise FeedError(
+            f"{source}: not a feed: gzip data inflating past {_GZIP_LIMIT // 1_000_000} MB"
+        )
     return data
 
 
@@ -152,8 +181,7 @@ def _bozo_reason(exc: Exception | None) -> str:
     if isinstance(exc, feedparser.CharacterEncodingOverride):
         said = re.search(r"declared as (\S+), but parsed as (\S+)", str(exc))
         if said:  # feedparser says "declared as utf-8" of a document that declares nothing
-            return (f"charset guessed: not {said[1]} as declared or assumed, "
-                    f"read as {said[2]}")
+            return f"charset guessed: not {said[1]} as declared or assumed, read as {said[2]}"
         return f"charset guessed: {_first_line(exc)}"
     if isinstance(exc, feedparser.CharacterEncodingUnknown):
         return f"unknown charset: {_first_line(exc)}"
@@ -179,8 +207,14 @@ def _feed_base(doc, source: str) -> str | None:
     if urlsplit(source).scheme.lower() in ("http", "https"):
         return source
     feed = doc.feed
-    self_link = next((http_url(link.get("href")) for link in feed.get("links") or []
-                      if link.get("rel") == "self" and http_url(link.get("href"))), None)
+    self_link = next(
+        (
+            http_url(link.get("href"))
+            for link in feed.get("links") or []
+            if link.get("rel") == "self" and http_url(link.get("href"))
+        ),
+        None,
+    )
     anchor = self_link or http_url(feed.get("id"))
     return http_url(feed.get("link"), anchor) or anchor
 
@@ -196,10 +230,18 @@ def _article(entry, *, base: str | None, section: str, summary_chars: int) -> Ar
     summary = shorten(summary, summary_chars)
     title = _entry_title(entry) or shorten(summary, 90) or url
     key = article_key(entry.get("id"), url, title, summary)
-    return Article(key=key, section=section, title=title, url=url, summary=summary,
-                   byline=_byline(entry), dateline=dateline,
-                   image=_image(entry, summary_html, base or url), published_at=_published(entry),
-                   categories=_categories(entry))
+    return Article(
+        key=key,
+        section=section,
+        title=title,
+        url=url,
+        summary=summary,
+        byline=_byline(entry),
+        dateline=dateline,
+        image=_image(entry, summary_html, base or url),
+        published_at=_published(entry),
+        categories=_categories(entry),
+    )
 
 
 # RSS says nothing of a title's type and feedparser calls it plain text, yet feeds put markup
@@ -252,7 +294,7 @@ def _published(entry) -> datetime | None:
         parsed = dict.get(entry, name)
         if parsed:
             try:
-                return datetime.fromtimestamp(calendar.timegm(parsed), tz=timezone.utc)
+                return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
             except (OverflowError, ValueError, OSError):
                 continue
     return None

@@ -37,10 +37,14 @@ class Router:
     fallback: str | None = None
 
     @classmethod
-    def build(cls, sections: Iterable[tuple[str, Sequence[str]]], fallback: str | None = None
-              ) -> "Router":
-        rules = tuple((slug, frozenset(normalize(c) for c in categories))
-                      for slug, categories in sections if categories)
+    def build(
+        cls, sections: Iterable[tuple[str, Sequence[str]]], fallback: str | None = None
+    ) -> Router:
+        rules = tuple(
+            (slug, frozenset(normalize(c) for c in categories))
+            for slug, categories in sections
+            if categories
+        )
         return cls(rules, fallback)
 
     def section_for(self, categories: Sequence[str]) -> str | None:

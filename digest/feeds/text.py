@@ -13,9 +13,11 @@ import re
 
 import nh3
 
-_BLOCK_TAG = re.compile(r"<(?=/?(?:p|div|br|hr|li|ul|ol|dd|dt|h[1-6]|tr|td|th|table|"
-                        r"blockquote|pre|section|article|figure|figcaption|header|footer)\b)",
-                        re.I)
+_BLOCK_TAG = re.compile(
+    r"<(?=/?(?:p|div|br|hr|li|ul|ol|dd|dt|h[1-6]|tr|td|th|table|"
+    r"blockquote|pre|section|article|figure|figcaption|header|footer)\b)",
+    re.I,
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
 _DROPPED_WITH_CONTENT = {"script", "style", "template", "noscript", "iframe", "object"}
 
@@ -25,8 +27,13 @@ def plain_text(value: str, *, is_html: bool = True) -> str:
     entities decoded, whitespace collapsed to single spaces."""
     if is_html:
         # Block boundaries become spaces so that "<p>a</p><p>b</p>" does not read "ab".
-        value = nh3.clean(_BLOCK_TAG.sub(" <", value or ""), tags=set(), attributes={},
-                          clean_content_tags=_DROPPED_WITH_CONTENT, link_rel=None)
+        value = nh3.clean(
+            _BLOCK_TAG.sub(" <", value or ""),
+            tags=set(),
+            attributes={},
+            clean_content_tags=_DROPPED_WITH_CONTENT,
+            link_rel=None,
+        )
         value = html.unescape(value)
     return one_line(value)
 
@@ -53,7 +60,8 @@ _DATELINE = re.compile(
     rf"^(?P<dateline>[A-Z][\w.'\u2019-]*(?:,? {_PLACE_WORD}){{0,5}}"  # place, up to 6 words
     r" \([A-Z][\w&.' -]{0,38}\)"  # (agency)
     rf" {_MONTH} \d{{1,2}}, \d{{4}})"  # Nov 24, 2026
-    r"\s+[-\u2013\u2014]+\s*")
+    r"\s+[-\u2013\u2014]+\s*"
+)
 
 
 def split_dateline(summary: str) -> tuple[str | None, str]:
@@ -61,4 +69,4 @@ def split_dateline(summary: str) -> tuple[str | None, str]:
     match = _DATELINE.match(summary)
     if not match:
         return None, summary
-    return match["dateline"], summary[match.end():]
+    return match["dateline"], summary[match.end() :]

@@ -11,27 +11,93 @@ dry-run go through the same selection and composition as a real send. One module
 - ``people``: subscribers; ``edge``: the web endpoints' actions and returned mail.
 """
 
-from digest.pipeline.checks import (CheckReport, Preview, Sample, check, passes_check, preview,
-                                    sample, write_preview)
+from digest.pipeline.checks import (
+    CheckReport,
+    Preview,
+    Sample,
+    check,
+    passes_check,
+    preview,
+    sample,
+    write_preview,
+)
 from digest.pipeline.context import Context, init, utcnow
-from digest.pipeline.edge import (BounceSummary, process_bounces, request_subscription,
-                                  view_in_browser)
+from digest.pipeline.edge import (
+    BounceSummary,
+    process_bounces,
+    request_subscription,
+    view_in_browser,
+)
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition, with_verp
-from digest.pipeline.exits import (EXIT_CHECK, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_LOCKED, EXIT_OK,
-                                   EXIT_STOPPED)
+from digest.pipeline.exits import (
+    EXIT_CHECK,
+    EXIT_FAILED,
+    EXIT_INCOMPLETE,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_STOPPED,
+)
 from digest.pipeline.feeds import check_feed, failing_feeds, feed_health, fetch, import_articles
-from digest.pipeline.people import (ImportResult, add_subscriber, import_subscribers, resubscribe,
-                                    set_preferences, set_status, unsubscribe)
-from digest.pipeline.sending import (SendSummary, deliver, make_transport, make_transports, send,
-                                     send_status)
+from digest.pipeline.people import (
+    ImportResult,
+    add_subscriber,
+    import_subscribers,
+    resubscribe,
+    set_preferences,
+    set_status,
+    unsubscribe,
+)
+from digest.pipeline.sending import (
+    SendSummary,
+    deliver,
+    make_transport,
+    make_transports,
+    send,
+    send_status,
+)
 
 __all__ = [
-    "BounceSummary", "CheckReport", "Composer", "Context", "EXIT_CHECK", "EXIT_FAILED",
-    "EXIT_INCOMPLETE", "EXIT_LOCKED", "EXIT_OK", "EXIT_STOPPED", "ImportResult", "Preview",
-    "SAMPLE_RECIPIENT", "Sample", "SendSummary", "add_subscriber", "check", "check_feed",
-    "current_edition", "deliver", "failing_feeds", "feed_health", "fetch", "import_articles",
-    "import_subscribers", "init", "passes_check", "preview", "process_bounces",
-    "request_subscription", "resubscribe", "sample", "send", "send_status", "set_preferences",
-    "set_status", "unsubscribe", "utcnow", "view_in_browser", "with_verp", "write_preview",
-    "make_transport", "make_transports",
+    "EXIT_CHECK",
+    "EXIT_FAILED",
+    "EXIT_INCOMPLETE",
+    "EXIT_LOCKED",
+    "EXIT_OK",
+    "EXIT_STOPPED",
+    "SAMPLE_RECIPIENT",
+    "BounceSummary",
+    "CheckReport",
+    "Composer",
+    "Context",
+    "ImportResult",
+    "Preview",
+    "Sample",
+    "SendSummary",
+    "add_subscriber",
+    "check",
+    "check_feed",
+    "current_edition",
+    "deliver",
+    "failing_feeds",
+    "feed_health",
+    "fetch",
+    "import_articles",
+    "import_subscribers",
+    "init",
+    "make_transport",
+    "make_transports",
+    "passes_check",
+    "preview",
+    "process_bounces",
+    "request_subscription",
+    "resubscribe",
+    "sample",
+    "send",
+    "send_status",
+    "set_preferences",
+    "set_status",
+    "unsubscribe",
+    "utcnow",
+    "view_in_browser",
+    "with_verp",
+    "write_preview",
 ]

@@ -14,9 +14,14 @@ from digest.pipeline.context import Context
 
 
 def fetch(ctx: Context, now: datetime, on_feed=None) -> ingest.IngestReport:
-    return ingest.ingest(ctx.store, ctx.newsletter, now, on_feed=on_feed,
-                         policy=FetchPolicy.from_settings(ctx.settings),
-                         concurrency=ctx.settings.fetch_concurrency)
+    return ingest.ingest(
+        ctx.store,
+        ctx.newsletter,
+        now,
+        on_feed=on_feed,
+        policy=FetchPolicy.from_settings(ctx.settings),
+        concurrency=ctx.settings.fetch_concurrency,
+    )
 
 
 def feed_health(ctx: Context, now: datetime) -> list[ingest.FeedHealth]:
@@ -25,8 +30,13 @@ def feed_health(ctx: Context, now: datetime) -> list[ingest.FeedHealth]:
 
 def failing_feeds(ctx: Context, lst: ListConfig, now: datetime) -> list[str]:
     """The feeds of the list's sections failing for ``feed_failing_days`` days or more."""
-    return ingest.failing_feeds(ctx.store, ctx.newsletter, now, ctx.settings.feed_failing_days,
-                                sections=[s.slug for s in ctx.newsletter.sections_of(lst)])
+    return ingest.failing_feeds(
+        ctx.store,
+        ctx.newsletter,
+        now,
+        ctx.settings.feed_failing_days,
+        sections=[s.slug for s in ctx.newsletter.sections_of(lst)],
+    )
 
 
 def check_feed(settings: Settings, source: str, now: datetime) -> FeedCheck:
@@ -37,13 +47,18 @@ def check_feed(settings: Settings, source: str, now: datetime) -> FeedCheck:
     if newsletter is not None:
         wanted = ingest.feed_source(source)
         plan = next((p for p in ingest.plan_feeds(newsletter) if p.url == wanted), None)
-    return feeds_check(source, now=now, policy=FetchPolicy.from_settings(settings),
-                       contact=newsletter.website if newsletter else None,
-                       summary_chars=newsletter.summary_chars if newsletter else SUMMARY_CHARS,
-                       section=plan.section if plan and not plan.router else None,
-                       router=plan.router if plan else None)
+    return feeds_check(
+        source,
+        now=now,
+        policy=FetchPolicy.from_settings(settings),
+        contact=newsletter.website if newsletter else None,
+        summary_chars=newsletter.summary_chars if newsletter else SUMMARY_CHARS,
+        section=plan.section if plan and not plan.router else None,
+        router=plan.router if plan else None,
+    )
 
 
 def import_articles(ctx: Context, path: Path, now: datetime):
-    return ingest.import_articles(ctx.store, path, now,
-                                  sections=[s.slug for s in ctx.newsletter.sections])
+    return ingest.import_articles(
+        ctx.store, path, now, sections=[s.slug for s in ctx.newsletter.sections]
+    )

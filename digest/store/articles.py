@@ -34,9 +34,18 @@ class FeedRecord:
 
 def article_from_row(row) -> Article:
     return Article(
-        id=row.id, key=row.key, section=row.section, title=row.title, url=row.url,
-        summary=row.summary, byline=row.byline, dateline=row.dateline, image=row.image,
-        published_at=row.published_at, first_seen_at=row.first_seen_at)
+        id=row.id,
+        key=row.key,
+        section=row.section,
+        title=row.title,
+        url=row.url,
+        summary=row.summary,
+        byline=row.byline,
+        dateline=row.dateline,
+        image=row.image,
+        published_at=row.published_at,
+        first_seen_at=row.first_seen_at,
+    )
 
 
 def _feed_record(row) -> FeedRecord:
@@ -55,24 +64,34 @@ class ArticleQueries:
         """
         with self.engine.begin() as conn:
             for slug, title, feed_urls in sections:
-                conn.execute(insert_ignore(self.dialect, schema.sections).values(
-                    slug=slug, title=title))
-                conn.execute(update(schema.sections).where(schema.sections.c.slug == slug)
-                             .values(title=title))
+                conn.execute(
+                    insert_ignore(self.dialect, schema.sections).values(slug=slug, title=title)
+                )
+                conn.execute(
+                    update(schema.sections)
+                    .where(schema.sections.c.slug == slug)
+                    .values(title=title)
+                )
                 for url in feed_urls:
-                    conn.execute(insert_ignore(self.dialect, schema.feeds, ["url"]).values(
-                        url=url, section=slug))
-                    conn.execute(update(schema.feeds).where(schema.feeds.c.url == url)
-                                 .values(section=slug))
+                    conn.execute(
+                        insert_ignore(self.dialect, schema.feeds, ["url"]).values(
+                            url=url, section=slug
+                        )
+                    )
+                    conn.execute(
+                        update(schema.feeds).where(schema.feeds.c.url == url).values(section=slug)
+                    )
 
     def register_feeds(self, feeds: Iterable[tuple[str, str]]) -> None:
         """Make sure each (feed URL, section) has its row; a known feed is re-pointed."""
         with self.engine.begin() as conn:
             for url, slug in feeds:
-                conn.execute(insert_ignore(self.dialect, schema.feeds, ["url"]).values(
-                    url=url, section=slug))
-                conn.execute(update(schema.feeds).where(schema.feeds.c.url == url)
-                             .values(section=slug))
+                conn.execute(
+                    insert_ignore(self.dialect, schema.feeds, ["url"]).values(url=url, section=slug)
+                )
+                conn.execute(
+                    update(schema.feeds).where(schema.feeds.c.url == url).values(section=slug)
+                )
 
     def feed(self, url: str) -> FeedRecord | None:
         with self.engine.connect() as conn:
@@ -81,13 +100,22 @@ class ArticleQueries:
 
     def feeds(self) -> list[FeedRecord]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(schema.feeds).order_by(schema.feeds.c.section,
-                                                              schema.feeds.c.url)).all()
+            rows = conn.execute(
+                select(schema.feeds).order_by(schema.feeds.c.section, schema.feeds.c.url)
+            ).all()
         return [_feed_record(r) for r in rows]
 
-    def record_feed(self, url: str, *, status: str, now: datetime, error: str | None = None,
-                    etag: str | None = None, last_modified: str | None = None,
-                    entries: int | None = None) -> None:
+    def record_feed(
+        self,
+        url: str,
+        *,
+        status: str,
+        now: datetime,
+        error: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        entries: int | None = None,
+    ) -> None:
         """Record one fetch: a success clears the failure count, a failure adds to it."""
         f = schema.feeds
         values: dict = {"last_status": status, "last_error": error, "last_fetched_at": now}
@@ -96,8 +124,10 @@ class ArticleQueries:
             if status != "not-modified":
                 values.update(etag=etag, last_modified=last_modified, entries=entries)
         else:
-            values.update(failures=f.c.failures + 1, failing_since=func.coalesce(
-                f.c.failing_since, literal(now, schema.UTCDateTime())))
+            values.update(
+                failures=f.c.failures + 1,
+                failing_since=func.coalesce(f.c.failing_since, literal(now, schema.UTCDateTime())),
+            )
         with self.engine.begin() as conn:
             conn.execute(update(f).where(f.c.url == url).values(**values))
 
@@ -115,21 +145,28 @@ class ArticleQueries:
             stored = {}
             keys = [item.key for item in items]
             for start in range(0, len(keys), _LOOKUP_BATCH):
-                batch = keys[start:start + _LOOKUP_BATCH]
-                for row in conn.execute(select(a.c.id, a.c.key, *(a.c[k] for k in _CONTENT))
-                                        .where(a.c.key.in_(batch))):
+                batch = keys[start : start + _LOOKUP_BATCH]
+                for row in conn.execute(
+                    select(a.c.id, a.c.key, *(a.c[k] for k in _CONTENT)).where(a.c.key.in_(batch))
+                ):
                     stored[row.key] = row
             for item in items:
                 existing = stored.get(item.key)
                 content = {k: getattr(item, k) for k in _CONTENT}
                 if existing is None:
-                    conn.execute(a.insert().values(
-                        key=item.key, first_seen_at=item.first_seen_at or now, updated_at=now,
-                        **content))
+                    conn.execute(
+                        a.insert().values(
+                            key=item.key,
+                            first_seen_at=item.first_seen_at or now,
+                            updated_at=now,
+                            **content,
+                        )
+                    )
                     added += 1
                 elif any(getattr(existing, k) != v for k, v in content.items()):
-                    conn.execute(update(a).where(a.c.id == existing.id).values(
-                        updated_at=now, **content))
+                    conn.execute(
+                        update(a).where(a.c.id == existing.id).values(updated_at=now, **content)
+                    )
                     updated += 1
         return added, updated
 
@@ -139,13 +176,17 @@ class ArticleQueries:
         with self.engine.connect() as conn:
             return {row.key: row.section for row in conn.execute(select(a.c.key, a.c.section))}
 
-    def articles(self, *, section: str | None = None, since: datetime | None = None,
-                 sections: Iterable[str] | None = None, limit: int | None = None
-                 ) -> list[Article]:
+    def articles(
+        self,
+        *,
+        section: str | None = None,
+        since: datetime | None = None,
+        sections: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Article]:
         """Stored articles, newest first-seen first."""
         a = schema.articles
-        query = select(a).order_by(a.c.first_seen_at.desc(), a.c.published_at.desc(),
-                                   a.c.id.desc())
+        query = select(a).order_by(a.c.first_seen_at.desc(), a.c.published_at.desc(), a.c.id.desc())
         conditions = []
         if section is not None:
             conditions.append(a.c.section == section)

@@ -10,7 +10,7 @@ the end for every schema change; never edit an old one.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Column, Connection, Engine, Table, inspect, select
 from sqlalchemy.schema import CreateIndex
@@ -32,7 +32,7 @@ def add_column(conn: Connection, table: Table, name: str) -> None:
     default = ""
     if column.server_default is not None:
         default = f" DEFAULT {column.server_default.arg}"
-    conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN {name} {ddl_type}{default}')
+    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {ddl_type}{default}")
 
 
 def add_index(conn: Connection, table: Table, index_name: str) -> None:
@@ -44,9 +44,18 @@ def add_index(conn: Connection, table: Table, index_name: str) -> None:
 
 
 def _m001_initial(conn: Connection) -> None:
-    tables = [schema.sections, schema.feeds, schema.articles, schema.lists, schema.subscribers,
-              schema.subscriptions, schema.editions, schema.edition_articles,
-              schema.deliveries, schema.suppressions]
+    tables = [
+        schema.sections,
+        schema.feeds,
+        schema.articles,
+        schema.lists,
+        schema.subscribers,
+        schema.subscriptions,
+        schema.editions,
+        schema.edition_articles,
+        schema.deliveries,
+        schema.suppressions,
+    ]
     create_tables(conn, *tables)
 
 
@@ -84,8 +93,7 @@ MIGRATIONS = [
     # Numbers reserved: 2 sender, 3 subscribers and web, 4 feeds. Append, never reorder.
     (3, "subscriber states, consent address, confirmations, bounces", _m003_subscribers_web),
     (4, "feed health: failures in a row and since when", _m004_feed_health),
-    (5, "send workers and their leases; claims in id order on every engine",
-     _m005_send_workers),
+    (5, "send workers and their leases; claims in id order on every engine", _m005_send_workers),
 ]
 
 
@@ -117,8 +125,11 @@ def _migrate(engine: Engine) -> list[int]:
             continue
         with engine.begin() as conn:
             step(conn)
-            conn.execute(schema.schema_migrations.insert().values(
-                version=version, name=name, applied_at=datetime.now(timezone.utc)))
+            conn.execute(
+                schema.schema_migrations.insert().values(
+                    version=version, name=name, applied_at=datetime.now(UTC)
+                )
+            )
         applied.append(version)
     return applied
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     Column,
@@ -32,34 +32,36 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store; pass an aware one")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect):
         if value is None:
             return None
         # PostgreSQL answers in the session's time zone: bring it back to UTC.
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(
-            timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 metadata = MetaData()
 
 schema_migrations = Table(
-    "schema_migrations", metadata,
+    "schema_migrations",
+    metadata,
     Column("version", Integer, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("applied_at", UTCDateTime, nullable=False),
 )
 
 sections = Table(
-    "sections", metadata,
+    "sections",
+    metadata,
     Column("slug", String(64), primary_key=True),
     Column("title", String(200), nullable=False),
 )
 
 feeds = Table(
-    "feeds", metadata,
+    "feeds",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("url", Text, nullable=False, unique=True),
     Column("section", String(64), ForeignKey("sections.slug"), nullable=False),
@@ -76,7 +78,8 @@ feeds = Table(
 )
 
 articles = Table(
-    "articles", metadata,
+    "articles",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("key", Text, nullable=False, unique=True),
     Column("section", String(64), ForeignKey("sections.slug"), nullable=False),
@@ -93,17 +96,21 @@ articles = Table(
 )
 
 lists = Table(
-    "lists", metadata,
+    "lists",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(64), nullable=False, unique=True),
     Column("title", Text, nullable=False),
 )
 
 subscribers = Table(
-    "subscribers", metadata,
+    "subscribers",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("email", Text, nullable=False),
-    Column("email_key", Text, nullable=False, unique=True),  # case-folded: unique regardless of case
+    Column(
+        "email_key", Text, nullable=False, unique=True
+    ),  # case-folded: unique regardless of case
     Column("name", Text, nullable=False, default=""),
     Column("status", String(16), nullable=False),
     Column("consent_source", Text),
@@ -116,9 +123,11 @@ subscribers = Table(
 )
 
 subscriptions = Table(
-    "subscriptions", metadata,
-    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"),
-           primary_key=True),
+    "subscriptions",
+    metadata,
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True),
     Column("sections", Text),  # space-separated slugs; NULL means every section
     Column("created_at", UTCDateTime, nullable=False),
@@ -129,10 +138,12 @@ subscriptions = Table(
 
 # Double opt-in requests: the confirm link's token names a row here, so it works once.
 confirmations = Table(
-    "confirmations", metadata,
+    "confirmations",
+    metadata,
     Column("id", Integer, primary_key=True),
-    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"),
-           nullable=False),
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), nullable=False),
     Column("sections", Text),
     Column("requested_at", UTCDateTime, nullable=False),
@@ -143,7 +154,8 @@ confirmations = Table(
 
 # Processed bounces, complaints and mailed unsubscribes; ``key`` makes processing idempotent.
 bounces = Table(
-    "bounces", metadata,
+    "bounces",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("key", String(64), nullable=False, unique=True),
     Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE")),
@@ -157,13 +169,15 @@ bounces = Table(
 # Named high-water marks; "subscriber_id" keeps ids of deleted subscribers from being reused,
 # so a link mailed to an erased subscriber can never act for a newer one.
 counters = Table(
-    "counters", metadata,
+    "counters",
+    metadata,
     Column("name", String(64), primary_key=True),
     Column("value", Integer, nullable=False),
 )
 
 editions = Table(
-    "editions", metadata,
+    "editions",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("list_id", Integer, ForeignKey("lists.id"), nullable=False),
     Column("key", String(32), nullable=False),
@@ -174,9 +188,9 @@ editions = Table(
 )
 
 edition_articles = Table(
-    "edition_articles", metadata,
-    Column("edition_id", Integer, ForeignKey("editions.id", ondelete="CASCADE"),
-           primary_key=True),
+    "edition_articles",
+    metadata,
+    Column("edition_id", Integer, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True),
     Column("article_id", Integer, ForeignKey("articles.id"), primary_key=True),
     Column("section", String(64), nullable=False),
     Column("section_title", Text, nullable=False),
@@ -185,11 +199,13 @@ edition_articles = Table(
 )
 
 deliveries = Table(
-    "deliveries", metadata,
+    "deliveries",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("edition_id", Integer, ForeignKey("editions.id", ondelete="CASCADE"), nullable=False),
-    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"),
-           nullable=False),
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_code", Integer),
@@ -209,7 +225,8 @@ deliveries = Table(
 )
 
 suppressions = Table(
-    "suppressions", metadata,
+    "suppressions",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("address_hash", String(64), nullable=False, unique=True),  # sha256 of the folded address
     Column("email", Text),  # NULL once erased
@@ -222,7 +239,8 @@ suppressions = Table(
 # ``expires_at`` a lease ahead, by the database server's clock (machines' clocks may differ).
 # Rows claimed by a worker whose lease has expired are taken over by the others.
 send_workers = Table(
-    "send_workers", metadata,
+    "send_workers",
+    metadata,
     Column("run_id", String(32), primary_key=True),
     Column("edition_id", Integer, ForeignKey("editions.id", ondelete="CASCADE"), nullable=False),
     Column("host", String(255), nullable=False),

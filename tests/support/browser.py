@@ -22,11 +22,20 @@ import time
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--mute-audio",
-         # No network: remote images fail at once instead of waiting on DNS.
-         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--mute-audio",
+    # No network: remote images fail at once instead of waiting on DNS.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
 
 
 def find_chromium() -> tuple[str | None, str]:
@@ -37,8 +46,10 @@ def find_chromium() -> tuple[str | None, str]:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return None, "chromium is not installed (apt-get install chromium) and cannot be here"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]):
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+    ):
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
         if done.returncode:
             return None, f"installing Debian's chromium failed: {done.stderr.strip()[-200:]}"
@@ -59,10 +70,19 @@ class Browser:
             os.dup2(high_out, 4)
 
         self._process = subprocess.Popen(
-            [binary, *FLAGS, f"--user-data-dir={self._profile}", "--remote-debugging-pipe",
-             "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=wire, close_fds=False)
+            [
+                binary,
+                *FLAGS,
+                f"--user-data-dir={self._profile}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=wire,
+            close_fds=False,
+        )
         os.close(to_child)
         os.close(from_child)
         self._buffer, self._next_id, self._events = b"", 0, []
@@ -100,14 +120,23 @@ class Browser:
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
 
-    def page(self, path: Path, width: int, *, dark: bool = False, height: int = 900) -> "Page":
+    def page(self, path: Path, width: int, *, dark: bool = False, height: int = 900) -> Page:
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         self.call("Page.enable", session)
-        self.call("Emulation.setDeviceMetricsOverride", session, width=width, height=height,
-                  deviceScaleFactor=1, mobile=width < 600)
-        self.call("Emulation.setEmulatedMedia", session, features=[
-            {"name": "prefers-color-scheme", "value": "dark" if dark else "light"}])
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            session,
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=width < 600,
+        )
+        self.call(
+            "Emulation.setEmulatedMedia",
+            session,
+            features=[{"name": "prefers-color-scheme", "value": "dark" if dark else "light"}],
+        )
         self.call("Page.navigate", session, url=path.resolve().as_uri())
         self.wait_event("Page.loadEventFired", session)
         return Page(self, session, target)
@@ -132,15 +161,17 @@ class Page:
         self.browser, self.session, self.target = browser, session, target
 
     def evaluate(self, expression: str):
-        result = self.browser.call("Runtime.evaluate", self.session, expression=expression,
-                                   returnByValue=True)
+        result = self.browser.call(
+            "Runtime.evaluate", self.session, expression=expression, returnByValue=True
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
     def screenshot(self, path: Path) -> None:
-        data = self.browser.call("Page.captureScreenshot", self.session, format="png",
-                                 captureBeyondViewport=True)["data"]
+        data = self.browser.call(
+            "Page.captureScreenshot", self.session, format="png", captureBeyondViewport=True
+        )["data"]
         path.write_bytes(base64.b64decode(data))
 
     def close(self) -> None:

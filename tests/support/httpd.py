@@ -53,10 +53,11 @@ class FeedServer:
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
-    def __enter__(self) -> "FeedServer":
+    def __enter__(self) -> FeedServer:
         self._thread.start()
         return self
 
@@ -95,7 +96,7 @@ class FeedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 server._record(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
                 route = server.routes.get(self.path)
                 if route is None:
@@ -128,8 +129,11 @@ class FeedServer:
                     return False
                 if route.etag and self.headers.get("If-None-Match") == route.etag:
                     return True
-                return bool(route.last_modified and not self.headers.get("If-None-Match")
-                            and self.headers.get("If-Modified-Since") == route.last_modified)
+                return bool(
+                    route.last_modified
+                    and not self.headers.get("If-None-Match")
+                    and self.headers.get("If-Modified-Since") == route.last_modified
+                )
 
             def _validators(self, route: Route) -> None:
                 if route.etag:
@@ -137,8 +141,9 @@ class FeedServer:
                 if route.last_modified:
                     self.send_header("Last-Modified", route.last_modified)
 
-            def _send(self, status: int, body: bytes, content_type: str,
-                      route: Route | None = None) -> None:
+            def _send(
+                self, status: int, body: bytes, content_type: str, route: Route | None = None
+            ) -> None:
                 route = route or Route()
                 if route.gzip:
                     body = gzip.compress(body)
@@ -157,7 +162,7 @@ class FeedServer:
                     for start in range(0, len(body), 64):
                         if server._release.wait(route.trickle):  # the server is stopping
                             return
-                        self.wfile.write(body[start:start + 64])
+                        self.wfile.write(body[start : start + 64])
                         self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up on the body, as it should

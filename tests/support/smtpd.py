@@ -113,8 +113,9 @@ class RecordingHandler:
         with self._changed:
             self._connections += 1
             self._changed.notify_all()
-            if self.refusing or (self.max_connections is not None
-                                 and self._open >= self.max_connections):
+            if self.refusing or (
+                self.max_connections is not None and self._open >= self.max_connections
+            ):
                 return False
             self._open += 1
             return True
@@ -163,8 +164,12 @@ class RecordingHandler:
             reply = _next(self.data_replies, address)
             if reply is not None:
                 return reply
-        received = Received(envelope.mail_from, tuple(envelope.rcpt_tos),
-                            envelope.original_content, tuple(session.peer))
+        received = Received(
+            envelope.mail_from,
+            tuple(envelope.rcpt_tos),
+            envelope.original_content,
+            tuple(session.peer),
+        )
         with self._changed:
             self._messages.append(received)
             self.received_at.append(time.monotonic())
@@ -232,8 +237,7 @@ def smtp_server(**smtp_options) -> Iterator[RecordingServer]:
     deadline = time.monotonic() + 10
     while True:
         port = free_port()
-        controller = _RecordingController(handler, hostname="127.0.0.1", port=port,
-                                          **smtp_options)
+        controller = _RecordingController(handler, hostname="127.0.0.1", port=port, **smtp_options)
         try:
             controller.start()
             break
@@ -268,26 +272,43 @@ def make_tls(folder: Path) -> Tls:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
 
     def cert(subject: str, key, issuer_key, issuer_name, ca: bool) -> x509.Certificate:
-        builder = (x509.CertificateBuilder()
-                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-                   .issuer_name(issuer_name or
-                                x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - dt.timedelta(minutes=5))
-                   .not_valid_after(now + dt.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(
+                issuer_name or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+            )
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
         if ca:
-            builder = builder.add_extension(x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            builder = builder.add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
         else:
-            builder = builder.add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
         return builder.sign(issuer_key, hashes.SHA256())
 
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
@@ -297,9 +318,9 @@ def make_tls(folder: Path) -> Tls:
     ca_file, cert_file, key_file = folder / "ca.pem", folder / "server.pem", folder / "server.key"
     ca_file.write_bytes(ca.public_bytes(pem))
     cert_file.write_bytes(leaf.public_bytes(pem))
-    key_file.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     return Tls(ca_file, context)
-
