@@ -154,7 +154,7 @@ def _send(url: str, port: int, workers: int, folder: Path, connections: int) -> 
     folder.mkdir(parents=True, exist_ok=True)
     busy, total = _cpu()
     run = digest_send(env, port, folder, "--workers", str(workers), full=True)
-    busy, total = (a - b for a, b in zip(_cpu(), (busy, total)))
+    busy, total = (a - b for a, b in zip(_cpu(), (busy, total), strict=True))
     summary = run.pop("summary")
     per_worker = [w["peak_rss_mb"] for w in summary["workers"]] or [run["peak_rss_mb"]]
     return {

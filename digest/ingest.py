@@ -39,6 +39,7 @@ from digest.feeds.jsonl import jsonl_rows, read_jsonl
 from digest.feeds.routing import Router
 from digest.models import Article
 from digest.store import Store
+from digest.store.articles import FeedRecord
 
 ROUTED = "(by category)"
 
@@ -150,7 +151,7 @@ def ingest(
             )
             for plan in plans
         ]
-        for plan, future in zip(plans, futures):
+        for plan, future in zip(plans, futures, strict=True):
             outcome = _store(store, plan, future.result(), now, filed)
             outcomes.append(outcome)
             if on_feed is not None:
@@ -170,7 +171,12 @@ class _Retrieved:
 
 
 def _retrieve(
-    url: str, known, client: httpx.Client, policy: FetchPolicy, now: datetime, summary_chars: int
+    url: str,
+    known: FeedRecord | None,
+    client: httpx.Client,
+    policy: FetchPolicy,
+    now: datetime,
+    summary_chars: int,
 ) -> _Retrieved:
     """Fetch and parse one feed (in a worker thread); never raises."""
     try:
@@ -210,6 +216,7 @@ def _store(
     if parsed is None:
         store.record_feed(plan.url, status="not-modified", now=now)
         return FeedOutcome(plan.url, label, "not-modified", 0, 0, 0, retried, None)
+    assert fetched is not None  # a feed is parsed only once it was fetched
     articles, unrouted = _file(parsed.articles, plan)
     articles, elsewhere = _first_section_wins(articles, filed)
     added, updated = store.save_articles(articles, now)

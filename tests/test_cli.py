@@ -40,7 +40,7 @@ def run(*args: str, code: int = 0):
 
 def outbox_raw(tmp_path: Path) -> list[bytes]:
     box = mailbox.Maildir(tmp_path / "outbox", create=False)
-    return [box.get_bytes(key) for key in box.keys()]
+    return [box.get_bytes(key) for key in box.iterkeys()]
 
 
 def outbox_messages(tmp_path: Path):

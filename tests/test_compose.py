@@ -176,7 +176,7 @@ def test_personalize_equals_a_full_email_message_build(edition, newsletter, lst,
     assert sorted(ours.keys()) == sorted(reference.keys())
     for name in ("From", "Reply-To", "To"):
         assert ours[name].addresses == reference[name].addresses
-    for name in ours.keys():
+    for name in ours:
         if name not in ("From", "Reply-To", "To", "Content-Type"):
             # The reference folds long lines (List-Unsubscribe among them): compare unfolded.
             assert " ".join(str(ours[name]).split()) == " ".join(str(reference[name]).split()), name
@@ -295,7 +295,7 @@ def test_text_part_is_wrapped_and_every_url_is_whole_on_its_line(newsletter, lst
         summary="Lorem ipsum dolor sit amet, " * 30,
         url="https://news.orbital-dispatch.example/a/very/long/path/" + "x" * 90,
     )
-    rendered, template = compose(edition, newsletter, lst, env)
+    _, template = compose(edition, newsletter, lst, env)
     text, _ = bodies(parse(personalize(template, Recipient(1, "r@example.com"), secret=SECRET).raw))
     lines = text.splitlines()
     long_lines = [line for line in lines if len(line) > 78]
@@ -611,7 +611,7 @@ def test_user_templates_override_the_defaults(tmp_path, edition, newsletter, lst
 
 def test_template_errors_are_compose_errors(tmp_path, edition, newsletter, lst):
     (tmp_path / "digest.txt.j2").write_text("{{ no_such_value }}\n")
-    with pytest.raises(ComposeError, match="digest.txt.j2"):
+    with pytest.raises(ComposeError, match=r"digest\.txt\.j2"):
         render(
             edition,
             edition.sections,
@@ -725,7 +725,7 @@ def golden_edition(newsletter) -> Edition:
         dateline="São Paulo (AFP) Nov 25, 2026",
         byline="Zoë Ribeiro",
         image="https://img.orbital-dispatch.example/2026/11/lead.jpg",
-        title="Brazil’s first polar orbit launch “a complete success”",
+        title="Brazil’s first polar orbit launch “a complete success”",  # noqa: RUF001 typographic quotes
         summary="The rocket lifted off at dawn and placed two small Earth-observation "
         "satellites into orbit, the agency said; the next flight is due in spring.",
     )
@@ -745,7 +745,7 @@ def _normalize(raw: str) -> str:
 
 def test_golden_email(newsletter, lst, env):
     edition = golden_edition(newsletter)
-    rendered, template = compose(edition, newsletter, lst, env)
+    _, template = compose(edition, newsletter, lst, env)
     message = personalize(
         template, Recipient(1001, "zoe@example.org", "Zoë Ribeiro"), secret=SECRET
     )

@@ -30,7 +30,7 @@ def test_environment_overrides_and_dotenv(monkeypatch, tmp_path):
 
 
 def test_missing_secret_is_a_clear_error():
-    with pytest.raises(ConfigError, match="DIGEST_SECRET_KEY is not set.*digest init"):
+    with pytest.raises(ConfigError, match=r"DIGEST_SECRET_KEY is not set.*digest init"):
         load_settings().require_secret()
 
 
@@ -132,6 +132,6 @@ def test_several_lists_need_a_name(tmp_path):
         'name = "daily"', 'name = "weekly"'
     )
     newsletter = load_newsletter(_definition(tmp_path, text))
-    with pytest.raises(ConfigError, match="several lists.*daily, weekly"):
+    with pytest.raises(ConfigError, match=r"several lists.*daily, weekly"):
         newsletter.get_list(None)
     assert newsletter.get_list("weekly").name == "weekly"

@@ -507,7 +507,7 @@ def test_a_5xx_is_retried_with_backoff_and_a_404_is_not(server):
         fetch(server.url("/down.xml"), policy=QUICK_RETRY)
     assert str(caught.value).endswith(": HTTP 502 Bad Gateway (3 attempts)")
     gone = server.add("/gone.xml", status=404, body=b"no", content_type="text/plain")
-    with pytest.raises(FeedError, match="HTTP 404 Not Found$"):
+    with pytest.raises(FeedError, match=r"HTTP 404 Not Found$"):
         fetch(gone, policy=QUICK_RETRY)
     assert len(server.requests_to("/gone.xml")) == 1
 
@@ -588,7 +588,7 @@ def test_the_charset_named_by_the_server_is_used_for_an_undeclared_document():
 
 def test_legacy_charsets_declared_or_guessed_come_out_as_unicode():
     iconv = parse_file(DATA / "node-feedparser" / "iconv.xml")
-    assert iconv.articles[0].title.startswith("В Бузулуке главные стройплощадки")
+    assert iconv.articles[0].title.startswith("В Бузулуке главные стройплощадки")  # noqa: RUF001
     guessed = parse_file(DATA / "illformed/feedparser/chardet/koi8r.xml")
     assert guessed.ill_formed
     assert guessed.warnings[0] == (

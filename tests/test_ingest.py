@@ -300,10 +300,10 @@ QUICK = FetchPolicy(read_timeout=0.3, retries=0)
 def test_feeds_are_fetched_at_once_and_one_stuck_feed_stops_no_other(store, server):
     urls = [server.add(f"/f{n}.xml", body=rss((f"a{n}", f"Story {n}"))) for n in range(10)]
     stuck = server.add("/stuck.xml", Route(hang=True))
-    letter = newsletter_with(("one", urls[:5] + [stuck]), ("two", urls[5:]))
+    letter = newsletter_with(("one", [*urls[:5], stuck]), ("two", urls[5:]))
     report = ingest(store, letter, NOW, policy=QUICK, concurrency=4)
     # Reported in the newsletter's order, whatever order the servers answered in.
-    assert [f.url for f in report.feeds] == urls[:5] + [stuck] + urls[5:]
+    assert [f.url for f in report.feeds] == [*urls[:5], stuck, *urls[5:]]
     assert (report.added, report.failed) == (10, 1)
     assert report.feeds[5].error == "timed out after 0.3 s"
 

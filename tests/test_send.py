@@ -420,9 +420,11 @@ def test_a_rejected_login_names_the_relay_but_never_the_password():
     def reject(server, session, envelope, mechanism, auth_data):
         return AuthResult(success=False, handled=False)
 
-    with smtp_server(auth_require_tls=False, authenticator=reject) as running:
-        with pytest.raises(SendError) as caught:
-            connect(running.relay(username="digest", password=PASSWORD))
+    with (
+        smtp_server(auth_require_tls=False, authenticator=reject) as running,
+        pytest.raises(SendError) as caught,
+    ):
+        connect(running.relay(username="digest", password=PASSWORD))
     message = str(caught.value)
     assert f"{running.host}:{running.port}" in message and "535" in message
     assert PASSWORD not in message and PASSWORD not in repr(caught.value)

@@ -335,7 +335,7 @@ def test_digest_serve_binds_loopback_and_answers(tmp_path, db_url):
                         proc.stderr.read()
                         if proc.poll() is not None
                         else "digest serve did not answer"
-                    )
+                    ) from None
                 time.sleep(0.05)  # polling the port with a deadline
         assert answer.text == "ok" and answer.headers["x-frame-options"] == "DENY"
     finally:

@@ -4,8 +4,9 @@ one feed."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +26,10 @@ from digest.cli._app import (
 from digest.config import load_settings
 from digest.errors import FeedError, ImportError_
 
+if TYPE_CHECKING:
+    from digest.feeds.check import FeedCheck
+    from digest.ingest import FeedOutcome
+
 feeds_app = typer.Typer(
     help="The newsletter's feeds: their health; check one feed.", no_args_is_help=True
 )
@@ -35,7 +40,7 @@ app.add_typer(feeds_app, name="feeds")
 def fetch(as_json: JsonOpt = False) -> None:
     """Fetch every feed of the newsletter and store the new articles."""
 
-    def report(feed) -> None:
+    def report(feed: FeedOutcome) -> None:
         if as_json:
             return
         if feed.error:
@@ -97,14 +102,14 @@ def articles_list(
             "title": a.title,
             "url": a.url,
             "published_at": a.published_at.isoformat() if a.published_at else None,
-            "first_seen_at": a.first_seen_at.isoformat(),
+            "first_seen_at": a.first_seen_at.isoformat() if a.first_seen_at else None,
         }
         for a in items
     ]
     print_rows(rows, fmt, ["first_seen_at", "section", "title", "url"])
 
 
-def _when(value) -> str:
+def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
@@ -153,7 +158,7 @@ def feeds_check(
         raise typer.Exit(FeedError.exit_code)
 
 
-def _print_check(report) -> None:
+def _print_check(report: FeedCheck) -> None:
     if not report.usable and report.title is None:
         return
     response = (

@@ -30,7 +30,9 @@ def needs_encoding(value: str) -> bool:
 
 def encoded_words(value: str) -> list[str]:
     """RFC 2047 base64 encoded words for ``value``, none splitting a character."""
-    words, chunk, size = [], [], 0
+    words: list[str] = []
+    chunk: list[str] = []
+    size = 0
     for char in value:
         width = len(char.encode("utf-8"))
         if size + width > _WORD_BYTES:

@@ -129,10 +129,12 @@ def personalize(
     t, sid = template, recipient.subscriber_id
     email = checked_address(recipient.email)
     unsubscribe = make_token(secret, sid, t.list_name, "unsubscribe")
+    preferences = make_token(secret, sid, t.list_name, "preferences")
+    view = make_token(secret, sid, t.list_name, "view")
     values = {
         ph.UNSUBSCRIBE_URL: f"{t.base_url}/u/{unsubscribe}",
-        ph.PREFERENCES_URL: f"{t.base_url}/p/{make_token(secret, sid, t.list_name, 'preferences')}",
-        ph.VIEW_URL: f"{t.base_url}/e/{t.edition_key}/{make_token(secret, sid, t.list_name, 'view')}",
+        ph.PREFERENCES_URL: f"{t.base_url}/p/{preferences}",
+        ph.VIEW_URL: f"{t.base_url}/e/{t.edition_key}/{view}",
         ph.RECIPIENT_EMAIL: email,
     }
     message_id = _message_id(t, sid, secret)
@@ -152,7 +154,7 @@ def personalize(
     encoded: dict[tuple[str, bool], bytes] = {}
     chunks = [head]
     for piece in t.body:
-        if type(piece) is bytes:
+        if isinstance(piece, bytes):
             chunks.append(piece)
             continue
         if piece not in encoded:
@@ -189,10 +191,10 @@ def _pieces(body: str, *, is_html: bool) -> list[bytes | tuple[str, bool]]:
     return pieces
 
 
-def _merge(pieces: list) -> tuple:
-    merged: list = []
+def _merge(pieces: list[bytes | tuple[str, bool]]) -> tuple[bytes | tuple[str, bool], ...]:
+    merged: list[bytes | tuple[str, bool]] = []
     for piece in pieces:
-        if merged and type(piece) is bytes and type(merged[-1]) is bytes:
+        if merged and isinstance(piece, bytes) and isinstance(merged[-1], bytes):
             merged[-1] += piece
         else:
             merged.append(piece)

@@ -50,7 +50,9 @@ def _encode_line(line: str) -> str:
         # Nothing to escape (a URL, an address): only the soft breaks. The same bytes as
         # the loop below gives, at a fraction of its cost per recipient.
         return "=\r\n".join([line[i : i + _FILL] for i in range(0, len(line), _FILL)])
-    physical, current, size = [], [], 0
+    physical: list[str] = []
+    current: list[str] = []
+    size = 0
     for byte in line.encode("utf-8"):
         token = _TOKENS[byte]
         if size + len(token) > _FILL:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from lxml.cssselect import CSSSelector
+from lxml.html import HtmlElement
 
 DARK = "dark"
 DEFAULT_TEXT, DEFAULT_BACKGROUND = "#000000", "#ffffff"
@@ -65,7 +66,8 @@ def declarations(block: str) -> dict[str, tuple[str, bool]]:
 
 def dark_rules(css: str) -> list[tuple[str, dict[str, tuple[str, bool]]]]:
     """(selector, declarations) of every rule inside a prefers-color-scheme: dark query."""
-    css, rules, pos = _COMMENT.sub("", css), [], 0
+    rules: list[tuple[str, dict[str, tuple[str, bool]]]] = []
+    css, pos = _COMMENT.sub("", css), 0
     while True:
         start = css.find("{", pos)
         if start < 0:
@@ -89,9 +91,9 @@ def _closing(css: str, start: int) -> int:
 class Styles:
     """Inline and dark-mode colours of the elements of one parsed document."""
 
-    def __init__(self, doc):
-        self._inline: dict = {}
-        self._dark: dict = {}
+    def __init__(self, doc: HtmlElement) -> None:
+        self._inline: dict[HtmlElement, dict[str, str]] = {}
+        self._dark: dict[HtmlElement, dict[str, tuple[str, bool]]] = {}
         css = "\n".join(s.text or "" for s in doc.iter("style"))
         for selector, decls in dark_rules(css):
             try:
@@ -101,13 +103,13 @@ class Styles:
             for element in matches:
                 self._dark.setdefault(element, {}).update(decls)
 
-    def inline(self, element) -> dict[str, str]:
+    def inline(self, element: HtmlElement) -> dict[str, str]:
         if element not in self._inline:
             parsed = declarations(element.get("style") or "")
             self._inline[element] = {k: v for k, (v, _) in parsed.items()}
         return self._inline[element]
 
-    def _own(self, element, prop: str, scheme: str) -> str | None:
+    def _own(self, element: HtmlElement, prop: str, scheme: str) -> str | None:
         inline = self.inline(element)
         if scheme == DARK and prop in self._dark.get(element, {}):
             value, important = self._dark[element][prop]
@@ -115,14 +117,14 @@ class Styles:
                 return value
         return inline.get(prop)
 
-    def colour(self, element, scheme: str) -> str:
+    def colour(self, element: HtmlElement, scheme: str) -> str:
         for node in (element, *element.iterancestors()):
             value = self._own(node, "color", scheme)
             if value and value != "inherit":
                 return value
         return DEFAULT_TEXT
 
-    def background(self, element, scheme: str) -> str:
+    def background(self, element: HtmlElement, scheme: str) -> str:
         for node in (element, *element.iterancestors()):
             value = self._own(node, "background-color", scheme)
             if value is None:
@@ -133,14 +135,14 @@ class Styles:
                 return value
         return DEFAULT_BACKGROUND
 
-    def hidden(self, element) -> bool:
+    def hidden(self, element: HtmlElement) -> bool:
         return any(
             self.inline(n).get("display", "").lower() == "none"
             for n in (element, *element.iterancestors())
         )
 
     @staticmethod
-    def has_text(element) -> bool:
+    def has_text(element: HtmlElement) -> bool:
         if (element.text or "").strip(_INVISIBLE):
             return True
         return any((child.tail or "").strip(_INVISIBLE) for child in element)

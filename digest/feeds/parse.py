@@ -17,6 +17,7 @@ import re
 import zlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 from xml.sax import SAXParseException
 
@@ -32,6 +33,10 @@ SUMMARY_CHARS = 400
 # year 1) rather than a publication date.
 OLDEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
 _GZIP_LIMIT = 50_000_000
+
+# feedparser's document and its entries: dictionaries of its own, which it ships no types for.
+_Document: TypeAlias = Any
+_Entry: TypeAlias = Any
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def parse(
 
 
 def _articles(
-    entries, *, base: str | None, section: str, now: datetime, summary_chars: int
+    entries: list[_Entry], *, base: str | None, section: str, now: datetime, summary_chars: int
 ) -> tuple[list[Article], dict[str, int]]:
     counts = dict.fromkeys(
         (
@@ -139,7 +144,7 @@ def _articles(
     return articles, counts
 
 
-def _fatal(doc) -> bool:
+def _fatal(doc: _Document) -> bool:
     """Whether the parser's complaint means the document could not be read as a feed (a
     guessed charset or a wrong content type alone does not)."""
     exc = doc.get("bozo_exception")
@@ -164,7 +169,7 @@ def _gunzip(content: bytes, source: str) -> bytes:
     return data
 
 
-def _not_a_feed_reason(content: bytes, doc) -> str:
+def _not_a_feed_reason(content: bytes, doc: _Document) -> str:
     head = content.lstrip()[:512].lower()
     if head.startswith((b"<!doctype html", b"<html", b"<head")) or b"<html" in head:
         return "an HTML page, not RSS or Atom"
@@ -200,7 +205,7 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _feed_base(doc, source: str) -> str | None:
+def _feed_base(doc: _Document, source: str) -> str | None:
     """What relative links resolve against: the feed's own URL, or for a local file the
     site's link, made absolute with the feed's self link or id when it is relative itself
     (xml:base was already applied by feedparser)."""
@@ -219,7 +224,9 @@ def _feed_base(doc, source: str) -> str | None:
     return http_url(feed.get("link"), anchor) or anchor
 
 
-def _article(entry, *, base: str | None, section: str, summary_chars: int) -> Article | None:
+def _article(
+    entry: _Entry, *, base: str | None, section: str, summary_chars: int
+) -> Article | None:
     url = http_url(entry.get("link"), base)
     if url is None:
         return None
@@ -249,22 +256,22 @@ def _article(entry, *, base: str | None, section: str, summary_chars: int) -> Ar
 _TAG_LIKE = re.compile(r"<[a-zA-Z/!]")
 
 
-def _entry_title(entry) -> str:
+def _entry_title(entry: _Entry) -> str:
     detail = entry.get("title_detail") or {}
     title = entry.get("title", "")
     is_html = detail.get("type") != "text/plain" or bool(_TAG_LIKE.search(title))
     return shorten(plain_text(title, is_html=is_html), 300)
 
 
-def _summary_source(entry) -> tuple[str, bool]:
-    candidates = [entry.get("summary_detail")] + list(entry.get("content") or [])
+def _summary_source(entry: _Entry) -> tuple[str, bool]:
+    candidates = [entry.get("summary_detail"), *(entry.get("content") or [])]
     for detail in candidates:
         if detail and (detail.get("value") or "").strip():
             return detail["value"], detail.get("type") != "text/plain"
     return "", False
 
 
-def _categories(entry) -> tuple[str, ...]:
+def _categories(entry: _Entry) -> tuple[str, ...]:
     found: list[str] = []
     for tag in entry.get("tags") or []:
         for value in (tag.get("term"), tag.get("label")):
@@ -277,7 +284,7 @@ def _categories(entry) -> tuple[str, ...]:
 _ADDRESS_AND_NAME = re.compile(r"^[^\s@()]+@[^\s()]+\s*\((?P<name>[^()]+)\)$")
 
 
-def _byline(entry) -> str | None:
+def _byline(entry: _Entry) -> str | None:
     raw = plain_text(entry.get("author") or "")
     # RSS writes "address (Name)"; feedparser's own split of it garbles non-ASCII names.
     if match := _ADDRESS_AND_NAME.match(raw):
@@ -288,7 +295,7 @@ def _byline(entry) -> str | None:
     return shorten(name, 200) if name and "@" not in name else None
 
 
-def _published(entry) -> datetime | None:
+def _published(entry: _Entry) -> datetime | None:
     for name in ("published_parsed", "updated_parsed", "created_parsed"):
         # dict.get: feedparser's own get() warns about its updated/published aliasing.
         parsed = dict.get(entry, name)
@@ -304,20 +311,22 @@ _IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)(?:$|[?#])", re.I)
 _IMG_SRC = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
 
 
-def _image(entry, summary_html: str, base: str) -> str | None:
+def _image(entry: _Entry, summary_html: str, base: str) -> str | None:
     """The entry's picture: media:content, media:thumbnail, an image enclosure, the first
     <img> of its text, or its itunes:image, in that order."""
     for media in entry.get("media_content") or []:
-        if _is_image(media.get("medium") or "", media.get("type") or "", media.get("url") or ""):
-            if found := http_url(media.get("url"), base):
-                return found
+        if _is_image(
+            media.get("medium") or "", media.get("type") or "", media.get("url") or ""
+        ) and (found := http_url(media.get("url"), base)):
+            return found
     for thumb in entry.get("media_thumbnail") or []:
         if found := http_url(thumb.get("url"), base):
             return found
     for enclosure in entry.get("enclosures") or []:
-        if _is_image("", enclosure.get("type") or "", enclosure.get("href") or ""):
-            if found := http_url(enclosure.get("href"), base):
-                return found
+        if _is_image("", enclosure.get("type") or "", enclosure.get("href") or "") and (
+            found := http_url(enclosure.get("href"), base)
+        ):
+            return found
     for fragment in [summary_html] + [c.get("value") or "" for c in entry.get("content") or []]:
         for match in _IMG_SRC.finditer(fragment):
             if found := http_url(html.unescape(next(g for g in match.groups() if g)), base):

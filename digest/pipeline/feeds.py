@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -13,7 +14,11 @@ from digest.feeds.check import check_feed as feeds_check
 from digest.pipeline.context import Context
 
 
-def fetch(ctx: Context, now: datetime, on_feed=None) -> ingest.IngestReport:
+def fetch(
+    ctx: Context,
+    now: datetime,
+    on_feed: Callable[[ingest.FeedOutcome], None] | None = None,
+) -> ingest.IngestReport:
     return ingest.ingest(
         ctx.store,
         ctx.newsletter,
@@ -58,7 +63,9 @@ def check_feed(settings: Settings, source: str, now: datetime) -> FeedCheck:
     )
 
 
-def import_articles(ctx: Context, path: Path, now: datetime):
+def import_articles(
+    ctx: Context, path: Path, now: datetime
+) -> tuple[int, int, list[tuple[int, str]]]:
     return ingest.import_articles(
         ctx.store, path, now, sections=[s.slug for s in ctx.newsletter.sections]
     )

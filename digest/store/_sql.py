@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import Float, Table, cast, extract, func
+from sqlalchemy import ColumnElement, Float, Table, cast, extract, func
 from sqlalchemy.dialects import postgresql, sqlite
 
 
-def insert_ignore(dialect: str, table: Table, index_elements: list[str] | None = None):
+def insert_ignore(
+    dialect: str, table: Table, index_elements: list[str] | None = None
+) -> postgresql.Insert | sqlite.Insert:
     """INSERT ... ON CONFLICT DO NOTHING for the engine in use."""
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table).on_conflict_do_nothing(index_elements=index_elements)
@@ -23,7 +25,7 @@ def address_hash(email: str) -> str:
     return hashlib.sha256(email_key(email).encode()).hexdigest()
 
 
-def db_clock(dialect: str):
+def db_clock(dialect: str) -> ColumnElement[float]:
     """The database server's clock in seconds since the epoch, as an SQL expression: leases
     shared by several machines are timed by the one clock they all see."""
     if dialect == "postgresql":

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, and_, func, literal, select, update
+from sqlalchemy import Engine, Row, and_, func, literal, select, update
 
 from digest.models import Article
 from digest.store import schema
@@ -32,7 +33,7 @@ class FeedRecord:
     failing_since: datetime | None = None  # when the current run of failures began
 
 
-def article_from_row(row) -> Article:
+def article_from_row(row: Row[Any]) -> Article:
     return Article(
         id=row.id,
         key=row.key,
@@ -48,7 +49,7 @@ def article_from_row(row) -> Article:
     )
 
 
-def _feed_record(row) -> FeedRecord:
+def _feed_record(row: Row[Any]) -> FeedRecord:
     return FeedRecord(**{k: getattr(row, k) for k in FeedRecord.__dataclass_fields__})
 
 

@@ -11,9 +11,10 @@ the end for every schema change; never edit an old one.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, Table, inspect, select
-from sqlalchemy.schema import CreateIndex
+from sqlalchemy.schema import CreateIndex, DefaultClause
 
 from digest.store import schema
 
@@ -27,10 +28,10 @@ def add_column(conn: Connection, table: Table, name: str) -> None:
     """Add ``table.c[name]`` as declared in schema.py, unless the database has it already."""
     if name in {c["name"] for c in inspect(conn).get_columns(table.name)}:
         return
-    column: Column = table.c[name]
+    column: Column[Any] = table.c[name]
     ddl_type = column.type.compile(dialect=conn.dialect)
     default = ""
-    if column.server_default is not None:
+    if isinstance(column.server_default, DefaultClause):
         default = f" DEFAULT {column.server_default.arg}"
     conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {ddl_type}{default}")
 

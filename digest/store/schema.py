@@ -18,16 +18,17 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -35,7 +36,7 @@ class UTCDateTime(TypeDecorator):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         # PostgreSQL answers in the session's time zone: bring it back to UTC.
@@ -108,9 +109,8 @@ subscribers = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("email", Text, nullable=False),
-    Column(
-        "email_key", Text, nullable=False, unique=True
-    ),  # case-folded: unique regardless of case
+    # case-folded: unique regardless of case
+    Column("email_key", Text, nullable=False, unique=True),
     Column("name", Text, nullable=False, default=""),
     Column("status", String(16), nullable=False),
     Column("consent_source", Text),
