@@ -19,7 +19,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.cli import load_sample, sample_settings, set_settings
+from tests.support.httpd import FeedServer
+from tests.support.smtpd import RecordingServer, smtp_server
+from tests.support.values import ROOT
+
 POSTGRES_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL", "").strip()
 ENGINES = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 # Databases of this session are named <prefix><pid>_<n>; a killed session's are dropped later.
@@ -221,3 +225,32 @@ def newsletter():
     from digest.config import load_newsletter
 
     return load_newsletter(ROOT / "digest.toml")
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    """A real HTTP server on loopback serving the routes a test adds."""
+    with FeedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def mail_server() -> Iterator[RecordingServer]:
+    """A real SMTP server (aiosmtpd) on loopback recording what it receives."""
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def sample_env(monkeypatch, tmp_path, db_url) -> Path:
+    """The sample newsletter's settings in the environment, on the test's database, with the
+    outbox in the test's folder (which is also the working directory)."""
+    set_settings(monkeypatch, sample_settings(db_url, DIGEST_OUTBOX=str(tmp_path / "outbox")))
+    return tmp_path
+
+
+@pytest.fixture
+def loaded(sample_env) -> Path:
+    """``sample_env`` with the sample feeds fetched and the example subscribers imported."""
+    load_sample()
+    return sample_env

@@ -4,25 +4,23 @@ classification, a Maildir and an mbox, VERP, mailed unsubscribes, soft-bounce de
 from __future__ import annotations
 
 import mailbox
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from digest import bounces, pipeline
 from digest.config import load_settings
 from digest.models import SubscriberStatus
 from digest.store.subscribers import NewSubscriber
 from digest.tokens import make_token
+from tests.support.values import DATA, NOW, ROOT, SECRET, SECRET_BYTES
 
-DATA = ROOT / "tests" / "data" / "bounces"
-SECRET = "b" * 48
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+BOUNCES = DATA / "bounces"
 
 
 def kinds(name: str) -> list[tuple[str, str | None]]:
-    return [(r.kind, r.recipient) for r in bounces.classify((DATA / name).read_bytes())]
+    return [(r.kind, r.recipient) for r in bounces.classify((BOUNCES / name).read_bytes())]
 
 
 @pytest.mark.parametrize(
@@ -73,10 +71,10 @@ def test_nothing_that_is_not_a_failure_counts_as_one():
         "flanker/no-mx.eml",
         "sisimai/lhost-postfix-75.eml",
         "sisimai/lhost-sendmail-14.eml",
-        *(f"sisimai/not-bounce/{p.name}" for p in (DATA / "sisimai/not-bounce").glob("*.eml")),
+        *(f"sisimai/not-bounce/{p.name}" for p in (BOUNCES / "sisimai/not-bounce").glob("*.eml")),
     ]
     for name in harmless:
-        assert not any(r.is_failure for r in bounces.classify((DATA / name).read_bytes())), name
+        assert not any(r.is_failure for r in bounces.classify((BOUNCES / name).read_bytes())), name
 
 
 def test_every_corpus_bounce_is_read_without_error():
@@ -110,7 +108,7 @@ def ctx(tmp_path, db_url):
 def maildir(path: Path, names: list[str]) -> Path:
     box = mailbox.Maildir(path, create=True)
     for name in names:
-        box.add((DATA / name).read_bytes())
+        box.add((BOUNCES / name).read_bytes())
     return path
 
 
@@ -157,7 +155,7 @@ def test_soft_bounces_decay_and_add_up(ctx):
 
 
 def test_soft_bounces_in_a_row_end_in_suppression(ctx, tmp_path):
-    raw = (DATA / "flanker/mailbox-full.eml").read_bytes()
+    raw = (BOUNCES / "flanker/mailbox-full.eml").read_bytes()
     box = mailbox.mbox(tmp_path / "bounces.mbox", create=True)
     for n in range(3):  # three distinct reports of the same failure
         box.add(f"X-Report: {n}\n".encode() + raw)
@@ -178,13 +176,13 @@ def test_verp_maps_a_bounce_to_its_delivery(ctx, tmp_path):
     assert local.startswith("bounces+") and domain == "orbital-dispatch.example"
     assert len(local) <= 64 and local == local.lower()
     token = local.removeprefix("bounces+")
-    assert bounces.read_verp(SECRET.encode(), token) == (edition.id, reader.id, "daily")
-    assert bounces.read_verp(SECRET.encode(), token[:-2] + "aa") is None
+    assert bounces.read_verp(SECRET_BYTES, token) == (edition.id, reader.id, "daily")
+    assert bounces.read_verp(SECRET_BYTES, token[:-2] + "aa") is None
     # A real bounce, as the receiving side returns it to that VERP address: the failed
     # address inside names somebody else, the envelope names the delivery.
     raw = (
         f"Delivered-To: {message.envelope_from}\n".encode()
-        + (DATA / "sisimai/lhost-postfix-01.eml").read_bytes()
+        + (BOUNCES / "sisimai/lhost-postfix-01.eml").read_bytes()
     )
     (tmp_path / "one.eml").write_bytes(raw)
     summary = pipeline.process_bounces(ctx, tmp_path / "one.eml", NOW)
@@ -195,7 +193,7 @@ def test_verp_maps_a_bounce_to_its_delivery(ctx, tmp_path):
 
 def test_mail_to_the_list_unsubscribe_address_unsubscribes(ctx, tmp_path):
     sid = ctx.store.subscriber_id_for("keeps@example.com")
-    token = make_token(SECRET.encode(), sid, "daily", "unsubscribe")
+    token = make_token(SECRET_BYTES, sid, "daily", "unsubscribe")
     (tmp_path / "unsub.eml").write_bytes(
         b"From: keeps@example.com\nTo: unsubscribe@orbital-dispatch.example\n"
         b"Subject: unsubscribe " + token.encode() + b"\n\n\n"

@@ -10,11 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-from support.browser import Browser, find_chromium
-from test_compose import SECRET, bodies, compose, golden_edition, long_edition, parse
 
 from digest.compose import Recipient, make_environment, personalize
+from tests.support.browser import Browser, find_chromium
+from tests.support.editions import bodies, compose, golden_edition, long_edition, parse
+from tests.support.values import ROOT, SECRET_BYTES
 
 # Read at import: the autouse fixture clears DIGEST_* variables before each test runs.
 SHOTS = Path(os.environ.get("DIGEST_SCREENSHOTS") or ROOT / "build" / "screenshots")
@@ -57,7 +57,7 @@ def pages(tmp_path_factory):
     written = {}
     for name, edition in (("golden", golden_edition(newsletter)), ("long", long_edition())):
         _, template = compose(edition, newsletter, lst, make_environment())
-        raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET).raw
+        raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES).raw
         path = folder / f"{name}.html"
         path.write_text(bodies(parse(raw))[1], encoding="utf-8")
         written[name] = path

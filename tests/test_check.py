@@ -8,13 +8,12 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 import pytest
-from test_compose import compose, make_edition
 
 from digest.check import STYLE_BUDGET, check, errors
 from digest.compose import Recipient, make_environment, personalize, qp
 from digest.compose.styles import Styles, contrast, dark_rules, parse_colour
-
-SECRET = b"test-secret-key-0123456789abcdef"
+from tests.support.editions import compose, make_edition
+from tests.support.values import ROOT, SECRET_BYTES
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +26,13 @@ def good(newsletter_module) -> bytes:
         byline="Kim Ji-won",
     )
     _, template = compose(edition, newsletter, lst, make_environment())
-    return personalize(template, Recipient(5, "reader@example.com", "Reader"), secret=SECRET).raw
+    return personalize(
+        template, Recipient(5, "reader@example.com", "Reader"), secret=SECRET_BYTES
+    ).raw
 
 
 @pytest.fixture(scope="module")
 def newsletter_module():
-    from conftest import ROOT
 
     from digest.config import load_newsletter
 

@@ -8,32 +8,14 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ROOT
-from support.httpd import FeedServer
-from typer.testing import CliRunner
 
 from digest.cli import app
 from digest.store import open_store
-
-runner = CliRunner()
-SAMPLES = ROOT / "samples" / "feeds"
-SECRET = "k" * 48
+from tests.support.cli import run, runner
+from tests.support.values import ROOT, SAMPLES, SECRET
 
 
-@pytest.fixture
-def server():
-    with FeedServer() as srv:
-        yield srv
-
-
-def run(*args: str, code: int = 0):
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == code, (result.exit_code, result.output, result.stderr)
-    assert "Traceback" not in result.output + result.stderr
-    return result
-
-
-def newsletter(
+def write_newsletter(
     tmp_path, monkeypatch, *feeds: str, routed: str | None = None, db_url: str | None = None
 ):
     """A digest.toml with one section per feed (and optionally a routed feed)."""
@@ -75,12 +57,12 @@ def test_feeds_check_shows_what_would_be_taken_and_stores_nothing(tmp_path):
     assert not list(tmp_path.glob("**/*.db"))  # no configuration needed, nothing stored
 
 
-def test_feeds_check_lists_the_problems_of_a_usable_feed(server):
-    url = server.add(
+def test_feeds_check_lists_the_problems_of_a_usable_feed(feed_server):
+    url = feed_server.add(
         "/feed", body=(SAMPLES / "internet-space.xml").read_bytes(), content_type="text/html"
     )
-    server.add("/old", status=301, location="/feed")
-    result = run("feeds", "check", server.url("/old"))
+    feed_server.add("/old", status=301, location="/feed")
+    result = run("feeds", "check", feed_server.url("/old"))
     assert "7 of 7 entries usable" in result.output
     problems = [line for line in result.stderr.splitlines() if line.startswith("problem: ")]
     assert problems == [
@@ -113,18 +95,18 @@ def test_feeds_check_lists_the_problems_of_a_usable_feed(server):
         ),
     ],
 )
-def test_feeds_check_of_an_unusable_feed_exits_4_with_one_line(server, tmp_path, make, reason):
-    source = make(server, tmp_path)
+def test_feeds_check_of_an_unusable_feed_exits_4_with_one_line(feed_server, tmp_path, make, reason):
+    source = make(feed_server, tmp_path)
     result = run("feeds", "check", source, code=4)
     assert result.stderr == f"unusable: {source}: {reason}\n"
     data = json.loads(run("feeds", "check", source, "--json", code=4).stdout)
     assert (data["usable"], data["reason"]) == (False, reason)
 
 
-def test_fetch_then_feeds_list_shows_each_feeds_health(server, tmp_path, monkeypatch):
-    good = server.add("/good.xml", body=(SAMPLES / "launch-pad.xml").read_bytes(), etag='"1"')
-    bad = server.add("/bad.xml", status=503, body=b"", content_type="text/plain")
-    newsletter(tmp_path, monkeypatch, good, bad)
+def test_fetch_then_feeds_list_shows_each_feeds_health(feed_server, tmp_path, monkeypatch):
+    good = feed_server.add("/good.xml", body=(SAMPLES / "launch-pad.xml").read_bytes(), etag='"1"')
+    bad = feed_server.add("/bad.xml", status=503, body=b"", content_type="text/plain")
+    write_newsletter(tmp_path, monkeypatch, good, bad)
     fetched = run("fetch", "--json")
     data = json.loads(fetched.stdout)
     assert (data["added"], data["failed"], data["parsed"]) == (7, 1, 1)
@@ -140,10 +122,10 @@ def test_fetch_then_feeds_list_shows_each_feeds_health(server, tmp_path, monkeyp
     assert rows[1]["error"] == "HTTP 503 Service Unavailable"
 
 
-def test_send_flags_a_feed_failing_for_days(server, tmp_path, monkeypatch, db_url):
+def test_send_flags_a_feed_failing_for_days(feed_server, tmp_path, monkeypatch, db_url):
     good = str(SAMPLES / "launch-pad.xml")
-    bad = server.add("/bad.xml", status=500, body=b"", content_type="text/plain")
-    newsletter(tmp_path, monkeypatch, good, bad, db_url=db_url)
+    bad = feed_server.add("/bad.xml", status=500, body=b"", content_type="text/plain")
+    write_newsletter(tmp_path, monkeypatch, good, bad, db_url=db_url)
     run("init")
     run("subscribers", "add", "reader@example.org")  # the feeds have their rows from here on
     store = open_store(db_url)
@@ -162,7 +144,7 @@ def test_send_flags_a_feed_failing_for_days(server, tmp_path, monkeypatch, db_ur
     assert json.loads(listed[1])["flag"] == "FAILING"
 
 
-HOSTILE = """<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">
+HOSTILE_FEED = """<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">
 <channel><title>Hostile</title><link>https://hostile.example/</link>
 <item><title><![CDATA[Breaking <script>alert(1)</script>news<img src=x onerror=alert(2)>]]></title>
 <link>https://hostile.example/a?utm_source=feed&amp;id=1</link><guid>h1</guid>
@@ -177,8 +159,8 @@ HOSTILE = """<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.
 
 def test_nothing_dangerous_from_a_feed_reaches_the_email(tmp_path, monkeypatch):
     feed = tmp_path / "hostile.xml"
-    feed.write_text(HOSTILE, encoding="utf-8")
-    newsletter(tmp_path, monkeypatch, str(feed))
+    feed.write_text(HOSTILE_FEED, encoding="utf-8")
+    write_newsletter(tmp_path, monkeypatch, str(feed))
     run("init")
     run("fetch")
     run("preview", "--out", str(tmp_path / "preview"))

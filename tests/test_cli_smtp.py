@@ -6,28 +6,23 @@ import json
 from email import message_from_bytes, policy
 
 import pytest
-from support.smtpd import free_port, smtp_server
-from test_cli import ROOT, run
+
+from tests.support.cli import run
+from tests.support.smtpd import free_port, smtp_server
 
 
 @pytest.fixture
-def loaded(monkeypatch, tmp_path, db_url):
-    monkeypatch.setenv("DIGEST_CONFIG", str(ROOT / "digest.toml"))
-    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "s" * 40)
-    monkeypatch.setenv("DIGEST_BASE_URL", "https://news.example.com")
+def smtp_env(loaded, monkeypatch):
+    """The sample newsletter loaded, and two connections to the relay a test names."""
     monkeypatch.setenv("DIGEST_SMTP_CONNECTIONS", "2")
     # A 4xx is left for the next run at once (the in-run retries have tests of their own).
     monkeypatch.setenv("DIGEST_SEND_RETRY_BUDGET", "0")
-    run("init")
-    run("fetch")
-    run("subscribers", "import", str(ROOT / "subscribers" / "example.csv"))
     return monkeypatch
 
 
-def test_send_over_smtp_once_per_subscriber_and_never_twice(loaded):
+def test_send_over_smtp_once_per_subscriber_and_never_twice(smtp_env):
     with smtp_server() as server:
-        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        smtp_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         first = json.loads(run("send", "--json").stdout)
         assert (first["status"], first["sent"], first["transport"]) == ("complete", 5, "smtp")
         received = server.handler.messages
@@ -49,23 +44,23 @@ def test_send_over_smtp_once_per_subscriber_and_never_twice(loaded):
         assert len(server.handler.messages) == 5
 
 
-def test_relay_refusing_the_connection_stops_and_a_later_run_resumes(loaded):
-    loaded.setenv("DIGEST_SMTP_URL", f"smtp://127.0.0.1:{free_port()}")
+def test_relay_refusing_the_connection_stops_and_a_later_run_resumes(smtp_env):
+    smtp_env.setenv("DIGEST_SMTP_URL", f"smtp://127.0.0.1:{free_port()}")
     result = run("send", "--json", code=12)
     summary = json.loads(result.stdout)
     assert summary["status"] == "stopped" and "refused the connection" in summary["stopped"]
     assert summary["sent"] == 0
     with smtp_server() as server:
-        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        smtp_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         resumed = json.loads(run("send", "--json").stdout)
         assert resumed["sent"] == 5 and len(server.handler.messages) == 5
 
 
-def test_temporary_and_permanent_refusals_are_recorded(loaded):
+def test_temporary_and_permanent_refusals_are_recorded(smtp_env):
     with smtp_server() as server:
         server.handler.rcpt_replies["ada.lovelace@example.com"] = "450 4.2.1 Mailbox busy"
         server.handler.rcpt_replies["yuri@example.org"] = "550 5.1.1 No such user"
-        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        smtp_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         summary = json.loads(run("send", "--json", code=10).stdout)
         assert (summary["sent"], summary["deferred"], summary["failed"]) == (3, 1, 1)
         assert summary["status"] == "incomplete"
@@ -75,10 +70,10 @@ def test_temporary_and_permanent_refusals_are_recorded(loaded):
         assert server.handler.recipients().count("ada.lovelace@example.com") == 1
 
 
-def test_a_drop_after_data_is_unknown_and_not_a_success(loaded):
+def test_a_drop_after_data_is_unknown_and_not_a_success(smtp_env):
     with smtp_server() as server:
         server.handler.drop_after_data.add("grace.hopper@example.com")
-        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        smtp_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         summary = json.loads(run("send", "--json", code=10).stdout)
         assert (summary["status"], summary["sent"], summary["unknown"]) == ("incomplete", 4, 1)
         server.handler.drop_after_data.clear()

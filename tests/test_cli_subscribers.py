@@ -9,29 +9,17 @@ import json
 import shutil
 
 import pytest
-from conftest import ROOT
-from typer.testing import CliRunner
 
-from digest.cli import app
-
-runner = CliRunner()
+from tests.support.cli import run
+from tests.support.values import DATA, EXAMPLE_CSV
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path, db_url):
-    monkeypatch.setenv("DIGEST_CONFIG", str(ROOT / "digest.toml"))
-    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
-    monkeypatch.setenv("DIGEST_OUTBOX", str(tmp_path / "outbox"))
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "s" * 48)
+def subscribed(sample_env):
+    """The sample newsletter's store with the example subscribers, nothing fetched."""
     run("init")
-    run("subscribers", "import", str(ROOT / "subscribers" / "example.csv"))
-    return tmp_path
-
-
-def run(*args: str, code: int = 0):
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == code, (result.exit_code, result.output, result.stderr)
-    return result
+    run("subscribers", "import", str(EXAMPLE_CSV))
+    return sample_env
 
 
 def listed(*args: str) -> list[dict]:
@@ -41,7 +29,7 @@ def listed(*args: str) -> list[dict]:
     ]
 
 
-def test_every_format_of_list(env):
+def test_every_format_of_list(subscribed):
     rows = listed()
     assert len(rows) == 6 and all({"email", "status"} <= set(r) for r in rows)
     table = run("subscribers", "list").stdout
@@ -52,7 +40,7 @@ def test_every_format_of_list(env):
     assert len(active) == 5
 
 
-def test_unsubscribe_resubscribe_prefs_and_show(env):
+def test_unsubscribe_resubscribe_prefs_and_show(subscribed):
     run("subscribers", "unsubscribe", "grace.hopper@example.com", "--list", "daily")
     shown = json.loads(run("subscribers", "show", "grace.hopper@example.com", "--json").stdout)
     assert shown["status"] == "unsubscribed"
@@ -71,10 +59,12 @@ def test_unsubscribe_resubscribe_prefs_and_show(env):
     assert "no subscriber nobody@example.com" in missing.stderr
 
 
-def test_erase_keeps_only_a_hash_and_import_respects_it(env):
+def test_erase_keeps_only_a_hash_and_import_respects_it(subscribed):
     run("subscribers", "remove", "ada.lovelace@example.com", "--erase")
     assert "ada.lovelace@example.com" not in run("subscribers", "list", "-f", "csv").stdout
-    (env / "back.csv").write_text("email,name\nnew@example.com,N\nAda.Lovelace@example.com,A\n")
+    (subscribed / "back.csv").write_text(
+        "email,name\nnew@example.com,N\nAda.Lovelace@example.com,A\n"
+    )
     result = run("subscribers", "import", "back.csv", code=5)
     assert (
         "back.csv:3: Ada.Lovelace@example.com is on the suppression list (erased)" in result.stderr
@@ -84,7 +74,7 @@ def test_erase_keeps_only_a_hash_and_import_respects_it(env):
     assert any(r["email"] == "Ada.Lovelace@example.com" for r in listed())
 
 
-def test_export_import_round_trip_in_both_formats(env, tmp_path, monkeypatch, make_db_url):
+def test_export_import_round_trip_in_both_formats(subscribed, tmp_path, monkeypatch, make_db_url):
     run("subscribers", "unsubscribe", "yuri@example.org")
     run("subscribers", "prefs", "valentina@example.net", "--pause")
     before = {r["email"]: r for r in listed()}
@@ -98,8 +88,8 @@ def test_export_import_round_trip_in_both_formats(env, tmp_path, monkeypatch, ma
         assert (again["added"], again["updated"], again["unchanged"]) == (0, 0, 6)
 
 
-def test_import_reports_every_bad_row_and_commits_the_rest(env):
-    (env / "mixed.csv").write_text(
+def test_import_reports_every_bad_row_and_commits_the_rest(subscribed):
+    (subscribed / "mixed.csv").write_text(
         "email,name,lists,sections,status\n"
         "one@example.com,One,daily,,\n"
         "not-an-email,Bad,daily,,\n"
@@ -118,7 +108,7 @@ def test_import_reports_every_bad_row_and_commits_the_rest(env):
     assert len(listed()) == 8
 
 
-def test_lists_list_and_show(env):
+def test_lists_list_and_show(subscribed):
     rows = [json.loads(line) for line in run("lists", "list", "-f", "json").stdout.splitlines()]
     assert rows == [
         {
@@ -139,12 +129,12 @@ def test_lists_list_and_show(env):
     assert "no list named 'weekly'" in run("lists", "show", "weekly", code=2).stderr
 
 
-def test_bounces_process_command(env, tmp_path):
+def test_bounces_process_command(subscribed, tmp_path):
     run("subscribers", "add", "r@p351355.pool.example.ne.jp")
     box = tmp_path / "returned"
     box.mkdir()
     for name in ("sisimai/lhost-postfix-01.eml", "sisimai/rfc3834-01.eml"):
-        shutil.copy(ROOT / "tests" / "data" / "bounces" / name, box / name.split("/")[1])
+        shutil.copy(DATA / "bounces" / name, box / name.split("/")[1])
     summary = json.loads(run("bounces", "process", str(box), "--json").stdout)
     assert summary["messages"] == 2 and summary["suppressed"] == 1
     assert summary["reports"] == {"hard": 1, "auto-reply": 1}

@@ -8,11 +8,10 @@ import re
 import socket
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
@@ -28,52 +27,27 @@ from digest.compose import (
     inline_css,
     make_environment,
     personalize,
-    prepare,
     render,
 )
 from digest.errors import ComposeError
-from digest.models import Article, Edition, Section
+from digest.models import Edition, Section
 from digest.tokens import make_token, read_token
+from tests.support.editions import (
+    BASE,
+    article,
+    bodies,
+    compose,
+    golden_edition,
+    long_edition,
+    make_edition,
+    parse,
+    render_edition,
+)
+from tests.support.values import NOW, ROOT, SECRET_BYTES
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 # Read at import: the autouse fixture clears DIGEST_* variables before each test runs.
 UPDATE_GOLDEN = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"
-SECRET = b"test-secret-key-0123456789abcdef"
-BASE = "https://news.orbital-dispatch.example"
-NOW = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
-
-
-def article(section: str, n: int, **changes) -> Article:
-    fields = dict(
-        key=f"{section}-{n}",
-        section=section,
-        id=1000 + n,
-        title=f"{section.replace('-', ' ').title()} story {n}: satellites, drones and launches",
-        url=f"https://news.orbital-dispatch.example/{section}/story-{n}.html",
-        summary=(
-            "A short summary of the story that tells the reader what happened, "
-            "where and why it matters. "
-        )
-        * 2,
-        published_at=NOW - timedelta(hours=n + 1),
-        first_seen_at=NOW - timedelta(hours=n),
-    )
-    fields.update(changes)
-    return Article(**fields)
-
-
-def make_edition(newsletter, per_section: int = 6, **lead_changes) -> Edition:
-    sections = tuple(
-        Section(
-            slug=s.slug,
-            title=s.title,
-            articles=tuple(
-                article(s.slug, n, **(lead_changes if n == 0 else {})) for n in range(per_section)
-            ),
-        )
-        for s in newsletter.sections
-    )
-    return Edition(list_name="daily", key="2026-11-26", created_at=NOW, sections=sections, id=7)
 
 
 @pytest.fixture
@@ -91,36 +65,11 @@ def edition(newsletter):
     return make_edition(newsletter)
 
 
-def compose(edition, newsletter, lst, env, sections=None):
-    rendered = render(
-        edition,
-        sections or edition.sections,
-        newsletter=newsletter,
-        lst=lst,
-        base_url=BASE,
-        env=env,
-    )
-    template = prepare(rendered, edition, newsletter=newsletter, lst=lst, base_url=BASE, date=NOW)
-    return rendered, template
-
-
-def parse(raw: bytes):
-    return BytesParser(policy=policy.default).parsebytes(raw)
-
-
-def bodies(message) -> tuple[str, str]:
-    plain, html_part = message.iter_parts()
-    return (
-        plain.get_content().replace("\r\n", "\n"),
-        html_part.get_content().replace("\r\n", "\n"),
-    )
-
-
 def urls_for(sid: int, list_name: str = "daily") -> dict[str, str]:
     return {
-        UNSUBSCRIBE_URL: f"{BASE}/u/{make_token(SECRET, sid, list_name, 'unsubscribe')}",
-        PREFERENCES_URL: f"{BASE}/p/{make_token(SECRET, sid, list_name, 'preferences')}",
-        VIEW_URL: f"{BASE}/e/2026-11-26/{make_token(SECRET, sid, list_name, 'view')}",
+        UNSUBSCRIBE_URL: f"{BASE}/u/{make_token(SECRET_BYTES, sid, list_name, 'unsubscribe')}",
+        PREFERENCES_URL: f"{BASE}/p/{make_token(SECRET_BYTES, sid, list_name, 'preferences')}",
+        VIEW_URL: f"{BASE}/e/2026-11-26/{make_token(SECRET_BYTES, sid, list_name, 'view')}",
     }
 
 
@@ -129,7 +78,9 @@ def urls_for(sid: int, list_name: str = "daily") -> dict[str, str]:
 
 def test_message_is_multipart_alternative_text_first_html_last(edition, newsletter, lst, env):
     _, template = compose(edition, newsletter, lst, env)
-    message = parse(personalize(template, Recipient(1, "reader@example.com"), secret=SECRET).raw)
+    message = parse(
+        personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES).raw
+    )
     assert message.get_content_type() == "multipart/alternative"
     parts = list(message.iter_parts())
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
@@ -146,13 +97,13 @@ def test_personalize_equals_a_full_email_message_build(edition, newsletter, lst,
         "@mail.subdomain.of-a-rather-long-domain-name.example.com"
     )
     recipient = Recipient(123456789, email, "Zoë Ñúñez-Øberg 王小明")
-    ours = parse(personalize(template, recipient, secret=SECRET).raw)
+    ours = parse(personalize(template, recipient, secret=SECRET_BYTES).raw)
 
     values = {**urls_for(recipient.subscriber_id), RECIPIENT_EMAIL: email}
     text, page = rendered.text, rendered.html
     for placeholder, value in values.items():
         text, page = text.replace(placeholder, value), page.replace(placeholder, html.escape(value))
-    token = make_token(SECRET, recipient.subscriber_id, "daily", "unsubscribe")
+    token = make_token(SECRET_BYTES, recipient.subscriber_id, "daily", "unsubscribe")
     ref = EmailMessage(policy=policy.SMTP)
     ref["Date"] = NOW
     ref["From"] = lst.sender
@@ -183,13 +134,13 @@ def test_personalize_equals_a_full_email_message_build(edition, newsletter, lst,
     assert ours["Date"].datetime == NOW
     assert ours.get_content_type() == reference.get_content_type()
     assert bodies(ours) == bodies(reference)
-    assert read_token(SECRET, token, "unsubscribe") == (123456789, "daily")
+    assert read_token(SECRET_BYTES, token, "unsubscribe") == (123456789, "daily")
 
 
 def test_every_line_ends_crlf_and_stays_short(edition, newsletter, lst, env):
     _, template = compose(edition, newsletter, lst, env)
     raw = personalize(
-        template, Recipient(7, "x" * 60 + "@example.com", "Ünïcödé " * 12), secret=SECRET
+        template, Recipient(7, "x" * 60 + "@example.com", "Ünïcödé " * 12), secret=SECRET_BYTES
     ).raw
     assert raw.endswith(b"\r\n")
     assert b"\n" not in raw.replace(b"\r\n", b"")
@@ -207,7 +158,7 @@ def test_every_line_ends_crlf_and_stays_short(edition, newsletter, lst, env):
 
 def test_list_unsubscribe_is_one_unencoded_line(edition, newsletter, lst, env):
     _, template = compose(edition, newsletter, lst, env)
-    raw = personalize(template, Recipient(99, "reader@example.com"), secret=SECRET).raw
+    raw = personalize(template, Recipient(99, "reader@example.com"), secret=SECRET_BYTES).raw
     head = raw.split(b"\r\n\r\n", 1)[0].decode()
     lines = [line for line in head.split("\r\n") if line.lower().startswith("list-unsubscribe:")]
     assert len(lines) == 1
@@ -218,7 +169,7 @@ def test_list_unsubscribe_is_one_unencoded_line(edition, newsletter, lst, env):
     match = re.fullmatch(r"List-Unsubscribe: <(https://[^>]+)>, <(mailto:[^>]+)>", lines[0])
     assert match, lines[0]
     token = match.group(1).rsplit("/u/", 1)[1]
-    assert read_token(SECRET, token, "unsubscribe") == (99, "daily")
+    assert read_token(SECRET_BYTES, token, "unsubscribe") == (99, "daily")
     assert match.group(2).endswith(f"?subject=unsubscribe%20{token}")
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in head
 
@@ -227,9 +178,9 @@ def test_message_id_is_stable_per_subscriber_and_distinct_between_them(
     edition, newsletter, lst, env
 ):
     _, template = compose(edition, newsletter, lst, env)
-    first = personalize(template, Recipient(5, "a@example.com"), secret=SECRET)
-    again = personalize(template, Recipient(5, "a@example.com"), secret=SECRET)
-    other = personalize(template, Recipient(6, "b@example.com"), secret=SECRET)
+    first = personalize(template, Recipient(5, "a@example.com"), secret=SECRET_BYTES)
+    again = personalize(template, Recipient(5, "a@example.com"), secret=SECRET_BYTES)
+    other = personalize(template, Recipient(6, "b@example.com"), secret=SECRET_BYTES)
     assert first.raw == again.raw
     assert first.message_id == again.message_id != other.message_id
     assert parse(first.raw)["Message-ID"] == first.message_id
@@ -248,21 +199,25 @@ def test_no_header_injection_from_name_headline_or_address(newsletter, lst, env)
     edition = make_edition(newsletter, title="Breaking\r\nBcc: victim@example.net\r\n\r\nbody")
     _, template = compose(edition, newsletter, lst, env)
     raw = personalize(
-        template, Recipient(5, "a@example.com", "Eve\r\nBcc: x@y.example\nCc: z@z"), secret=SECRET
+        template,
+        Recipient(5, "a@example.com", "Eve\r\nBcc: x@y.example\nCc: z@z"),
+        secret=SECRET_BYTES,
     ).raw
     message = parse(raw)
     assert message["Bcc"] is None and message["Cc"] is None
     assert "\n" not in str(message["Subject"]) and "Bcc" in str(message["Subject"])
     assert message["To"].addresses[0].addr_spec == "a@example.com"
     with pytest.raises(ComposeError):
-        personalize(template, Recipient(5, "a@example.com>\r\nBcc: x@y.example"), secret=SECRET)
+        personalize(
+            template, Recipient(5, "a@example.com>\r\nBcc: x@y.example"), secret=SECRET_BYTES
+        )
 
 
 def test_non_ascii_subject_is_encoded_and_folded(newsletter, lst, env):
     title = "Überraschung in São Paulo: 東京の衛星打ち上げが成功 " * 3
     edition = make_edition(newsletter, title=title)
     rendered, template = compose(edition, newsletter, lst, env)
-    raw = personalize(template, Recipient(5, "a@example.com"), secret=SECRET).raw
+    raw = personalize(template, Recipient(5, "a@example.com"), secret=SECRET_BYTES).raw
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert head.isascii()
     assert str(parse(raw)["Subject"]) == rendered.subject
@@ -274,7 +229,7 @@ def test_non_ascii_subject_is_encoded_and_folded(newsletter, lst, env):
 def test_text_and_html_values_are_substituted_escaped(edition, newsletter, lst, env):
     _, template = compose(edition, newsletter, lst, env)
     email = "o'brien+news&more@example.com"
-    text, page = bodies(parse(personalize(template, Recipient(3, email), secret=SECRET).raw))
+    text, page = bodies(parse(personalize(template, Recipient(3, email), secret=SECRET_BYTES).raw))
     assert not any(
         p in text or p in page
         for p in (UNSUBSCRIBE_URL, PREFERENCES_URL, VIEW_URL, RECIPIENT_EMAIL)
@@ -296,7 +251,9 @@ def test_text_part_is_wrapped_and_every_url_is_whole_on_its_line(newsletter, lst
         url="https://news.orbital-dispatch.example/a/very/long/path/" + "x" * 90,
     )
     _, template = compose(edition, newsletter, lst, env)
-    text, _ = bodies(parse(personalize(template, Recipient(1, "r@example.com"), secret=SECRET).raw))
+    text, _ = bodies(
+        parse(personalize(template, Recipient(1, "r@example.com"), secret=SECRET_BYTES).raw)
+    )
     lines = text.splitlines()
     long_lines = [line for line in lines if len(line) > 78]
     assert long_lines and all(re.fullmatch(r"https?://\S+", line) for line in long_lines)
@@ -365,7 +322,7 @@ def test_content_is_escaped_and_cannot_forge_placeholders(newsletter, lst, env):
     assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html
     assert "javascript:" not in rendered.html and "javascript:" not in rendered.text
     text, page = bodies(
-        parse(personalize(template, Recipient(1, "r@example.com"), secret=SECRET).raw)
+        parse(personalize(template, Recipient(1, "r@example.com"), secret=SECRET_BYTES).raw)
     )
     unsubscribe = urls_for(1)[UNSUBSCRIBE_URL]
     assert text.count(unsubscribe) == 1  # the footer's, not the headline's
@@ -542,37 +499,6 @@ def test_an_edition_that_fits_says_nothing_was_trimmed(edition, newsletter, lst,
     assert rendered.notes == ()
 
 
-def long_edition() -> Edition:
-    """8 sections x 8 articles, long summaries, an image on every article: the size test."""
-    summary = (
-        "The agency said the satellites reached their planned orbit and began sending "
-        "data within hours, a milestone for a programme that has faced repeated delays "
-        "and rising costs since it began. "
-    ) * 4
-    sections = tuple(
-        Section(
-            f"section-{i}",
-            f"Section number {i} of the day",
-            tuple(
-                article(
-                    f"section-{i}",
-                    n,
-                    summary=summary,
-                    byline="Ana Reporter-Longname",
-                    title=f"A long headline about orbital matters and launches, story {n} of {i}",
-                    dateline="Washington (AFP) Nov 25, 2026",
-                    url=f"https://news.orbital-dispatch.example/section-{i}/2026/11/26/"
-                    f"a-long-article-slug-for-the-story-number-{n}.html",
-                    image=f"https://img.orbital-dispatch.example/2026/11/26/section-{i}/{n}.jpg",
-                )
-                for n in range(8)
-            ),
-        )
-        for i in range(8)
-    )
-    return Edition("daily", "2026-11-26", NOW, sections, id=88)
-
-
 def test_the_8x8_long_edition_fits_whole_and_passes_check(newsletter, lst, env):
     from digest.check import check, errors
 
@@ -582,7 +508,7 @@ def test_the_8x8_long_edition_fits_whole_and_passes_check(newsletter, lst, env):
     assert rendered.notes == ()
     for section in edition.sections:
         assert all(a.url in rendered.html and a.url in rendered.text for a in section.articles)
-    raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET).raw
+    raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES).raw
     assert errors(check(raw)) == []
 
 
@@ -597,14 +523,7 @@ def test_empty_edition_is_refused(newsletter, lst, env):
 
 def test_user_templates_override_the_defaults(tmp_path, edition, newsletter, lst):
     (tmp_path / "digest.txt.j2").write_text("Custom {{ list.title }}\n{{ urls.unsubscribe }}\n")
-    rendered = render(
-        edition,
-        edition.sections,
-        newsletter=newsletter,
-        lst=lst,
-        base_url=BASE,
-        env=make_environment(tmp_path),
-    )
+    rendered = render_edition(edition, newsletter, lst, make_environment(tmp_path))
     assert rendered.text == f"Custom {lst.title}\n{UNSUBSCRIBE_URL}\n"
     assert "<!DOCTYPE html>" in rendered.html
 
@@ -612,14 +531,7 @@ def test_user_templates_override_the_defaults(tmp_path, edition, newsletter, lst
 def test_template_errors_are_compose_errors(tmp_path, edition, newsletter, lst):
     (tmp_path / "digest.txt.j2").write_text("{{ no_such_value }}\n")
     with pytest.raises(ComposeError, match=r"digest\.txt\.j2"):
-        render(
-            edition,
-            edition.sections,
-            newsletter=newsletter,
-            lst=lst,
-            base_url=BASE,
-            env=make_environment(tmp_path),
-        )
+        render_edition(edition, newsletter, lst, make_environment(tmp_path))
 
 
 def test_autoescape_is_on_for_html_templates_only(newsletter, lst, env):
@@ -704,11 +616,11 @@ def test_inline_css_sets_the_colour_preference_on_every_call():
 def test_inline_css_writes_nothing_to_stderr_in_a_fresh_process():
     # cssutils' own handler holds the stderr of import time, out of capfd's reach.
     script = (
-        "import sys; sys.path.insert(0, sys.argv[1]); from test_compose import PAGE, CSS;"
+        "import sys; sys.path.insert(0, sys.argv[1]); from tests.test_compose import PAGE, CSS;"
         "from digest.compose import inline_css; print(len(inline_css(PAGE, CSS)))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(Path(__file__).parent)],
+        [sys.executable, "-c", script, str(ROOT)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -718,23 +630,6 @@ def test_inline_css_writes_nothing_to_stderr_in_a_fresh_process():
 
 
 # --- golden ---------------------------------------------------------------------------
-
-
-def golden_edition(newsletter) -> Edition:
-    lead = dict(
-        dateline="São Paulo (AFP) Nov 25, 2026",
-        byline="Zoë Ribeiro",
-        image="https://img.orbital-dispatch.example/2026/11/lead.jpg",
-        title="Brazil’s first polar orbit launch “a complete success”",  # noqa: RUF001 typographic quotes
-        summary="The rocket lifted off at dawn and placed two small Earth-observation "
-        "satellites into orbit, the agency said; the next flight is due in spring.",
-    )
-    sections = []
-    for index, s in enumerate(newsletter.sections[:3]):
-        first = article(s.slug, 0, **lead) if index == 0 else article(s.slug, 0, byline="Staff")
-        articles = [first] + [article(s.slug, n) for n in range(1, 4)]
-        sections.append(Section(s.slug, s.title, tuple(articles)))
-    return Edition("daily", "2026-11-26", NOW, tuple(sections), id=42)
 
 
 def _normalize(raw: str) -> str:
@@ -747,7 +642,7 @@ def test_golden_email(newsletter, lst, env):
     edition = golden_edition(newsletter)
     _, template = compose(edition, newsletter, lst, env)
     message = personalize(
-        template, Recipient(1001, "zoe@example.org", "Zoë Ribeiro"), secret=SECRET
+        template, Recipient(1001, "zoe@example.org", "Zoë Ribeiro"), secret=SECRET_BYTES
     )
     text, page = bodies(parse(message.raw))
     produced = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from digest.config import load_newsletter, load_settings, parse_smtp_url
 from digest.errors import ConfigError
+from tests.support.values import ROOT
 
 
 def test_defaults_run_on_embedded_store_and_outbox():
@@ -91,7 +91,7 @@ def _definition(tmp_path: Path, text: str) -> Path:
     return path
 
 
-BASE = (ROOT / "digest.toml").read_text()
+SAMPLE_TOML = (ROOT / "digest.toml").read_text()
 
 
 @pytest.mark.parametrize(
@@ -112,8 +112,8 @@ BASE = (ROOT / "digest.toml").read_text()
 )
 def test_invalid_definition_names_the_field(tmp_path, change, expected):
     old, new = change
-    assert old in BASE
-    path = _definition(tmp_path, BASE.replace(old, new, 1))
+    assert old in SAMPLE_TOML
+    path = _definition(tmp_path, SAMPLE_TOML.replace(old, new, 1))
     with pytest.raises(ConfigError) as info:
         load_newsletter(path)
     assert expected in str(info.value) and str(path) in str(info.value)
@@ -128,9 +128,9 @@ def test_not_toml_and_missing_file(tmp_path):
 
 
 def test_several_lists_need_a_name(tmp_path):
-    text = BASE + BASE[BASE.index("[[lists]]") : BASE.index("[[sections]]")].replace(
-        'name = "daily"', 'name = "weekly"'
-    )
+    text = SAMPLE_TOML + SAMPLE_TOML[
+        SAMPLE_TOML.index("[[lists]]") : SAMPLE_TOML.index("[[sections]]")
+    ].replace('name = "daily"', 'name = "weekly"')
     newsletter = load_newsletter(_definition(tmp_path, text))
     with pytest.raises(ConfigError, match=r"several lists.*daily, weekly"):
         newsletter.get_list(None)

@@ -5,13 +5,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-from support.httpd import FeedServer, Route
 
 from digest.errors import FeedError
 from digest.feeds import (
@@ -23,27 +20,13 @@ from digest.feeds import (
     shorten,
     split_dateline,
 )
+from tests.support.httpd import Route, closed_port_url
+from tests.support.values import DATA, NOW, ROOT, SAMPLE_COUNTS, SAMPLES
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 NO_RETRY = FetchPolicy(retries=0)
 QUICK_RETRY = FetchPolicy(retries=2, backoff=0.01)
-SAMPLES = ROOT / "samples" / "feeds"
-DATA = ROOT / "tests" / "data" / "feeds"
+FEED_DATA = DATA / "feeds"
 CORPUS = ROOT.parent / "shared" / "corpus"
-
-SAMPLE_COUNTS = {
-    "internet-space.xml": 7,
-    "military-space.xml": 7,
-    "drone-space.atom": 6,
-    "missile-defense.rdf": 6,
-    "launch-pad.xml": 7,
-}
-
-
-@pytest.fixture
-def server():
-    with FeedServer() as srv:
-        yield srv
 
 
 def parse_file(path: Path, section: str = "news", source: str | None = None):
@@ -56,13 +39,6 @@ def rss(items: str, channel_link: str = "https://example.org/news/") -> bytes:
         f'xmlns:media="http://search.yahoo.com/mrss/"><channel><title>T</title>'
         f"<link>{channel_link}</link>{items}</channel></rss>"
     ).encode()
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/feed.xml"
 
 
 # -- the sample feeds -------------------------------------------------------------------------
@@ -219,7 +195,7 @@ def test_relative_links_and_images_resolve_and_only_http_urls_are_kept():
 
 
 def test_relative_links_of_a_real_feed_resolve_against_the_url_it_came_from():
-    path = DATA / "node-feedparser" / "rss-with-relative-urls.xml"
+    path = FEED_DATA / "node-feedparser" / "rss-with-relative-urls.xml"
     local = parse_file(path)
     assert local.articles == () and local.warnings == ("2 entries without a link skipped",)
     remote = parse_file(path, source="https://www.arcgames.com/en/games/neverwinter/news/rss")
@@ -298,8 +274,8 @@ def test_keys_are_stable_across_fetches_of_a_changed_feed():
 @pytest.mark.parametrize(
     "content,reason",
     [
-        ((DATA / "illformed/node-feedparser/notafeed.html").read_bytes(), "an HTML page"),
-        ((DATA / "illformed/rss-parser/unrecognized.rss").read_bytes(), "an HTML page"),
+        ((FEED_DATA / "illformed/node-feedparser/notafeed.html").read_bytes(), "an HTML page"),
+        ((FEED_DATA / "illformed/rss-parser/unrecognized.rss").read_bytes(), "an HTML page"),
         (b"", "the document is empty"),
         (b"just some text", "ill-formed XML: syntax error at line "),
         (
@@ -317,7 +293,7 @@ def test_a_document_that_is_no_feed_raises_a_one_line_feed_error(content, reason
 
 
 def test_an_ill_formed_feed_with_entries_is_used_with_a_warning():
-    feed = parse_file(DATA / "illformed/node-feedparser/saxerror.xml")
+    feed = parse_file(FEED_DATA / "illformed/node-feedparser/saxerror.xml")
     assert [a.title for a in feed.articles] == ["Good Item", "Bad Item", "Item After Error"]
     assert feed.warnings == (
         "ill-formed XML (used anyway): not well-formed (invalid token) at line 15",
@@ -339,7 +315,7 @@ def test_gzip_bytes_saved_as_a_feed_are_read():
     ],
 )
 def test_real_world_feeds_parse(path, count):
-    feed = parse_file(DATA / path)
+    feed = parse_file(FEED_DATA / path)
     assert len(feed.articles) == count
     assert all(a.url.startswith(("http://", "https://")) and a.title for a in feed.articles)
 
@@ -389,9 +365,9 @@ def test_fetch_of_a_missing_file_names_it(tmp_path):
         fetch(str(tmp_path))
 
 
-def test_conditional_get_round_trip(server):
+def test_conditional_get_round_trip(feed_server):
     body = (SAMPLES / "internet-space.xml").read_bytes()
-    url = server.add(
+    url = feed_server.add(
         "/feed.xml", body=body, etag='"v1"', last_modified="Wed, 25 Nov 2026 16:10:00 GMT"
     )
     first = fetch(url)
@@ -399,32 +375,38 @@ def test_conditional_get_round_trip(server):
     assert first.last_modified == "Wed, 25 Nov 2026 16:10:00 GMT"
     second = fetch(url, etag=first.etag, last_modified=first.last_modified)
     assert (second.status, second.content, second.etag) == ("not-modified", None, '"v1"')
-    asked = server.requests_to("/feed.xml")
+    asked = feed_server.requests_to("/feed.xml")
     assert "if-none-match" not in asked[0].headers
     assert asked[1].headers["if-none-match"] == '"v1"'
     assert asked[1].headers["if-modified-since"] == "Wed, 25 Nov 2026 16:10:00 GMT"
     assert asked[0].headers["user-agent"].startswith("digest/")
 
 
-def test_conditional_get_with_last_modified_only(server):
-    url = server.add("/feed.xml", body=b"<rss/>", last_modified="Tue, 24 Nov 2026 08:00:00 GMT")
+def test_conditional_get_with_last_modified_only(feed_server):
+    url = feed_server.add(
+        "/feed.xml", body=b"<rss/>", last_modified="Tue, 24 Nov 2026 08:00:00 GMT"
+    )
     assert fetch(url, last_modified="Tue, 24 Nov 2026 08:00:00 GMT").status == "not-modified"
     assert fetch(url, last_modified="Mon, 23 Nov 2026 08:00:00 GMT").status == "ok"
 
 
-def test_fetch_follows_up_to_five_redirects(server):
-    server.add("/feed.xml", body=b"<rss/>")
-    server.add("/r1", status=301, location="/r2")
-    server.add("/r2", status=302, location=server.url("/feed.xml"))
-    result = fetch(server.url("/r1"))
-    assert (result.status, result.content, result.source) == ("ok", b"<rss/>", server.url("/r1"))
-    server.add("/loop", status=307, location="/loop")
+def test_fetch_follows_up_to_five_redirects(feed_server):
+    feed_server.add("/feed.xml", body=b"<rss/>")
+    feed_server.add("/r1", status=301, location="/r2")
+    feed_server.add("/r2", status=302, location=feed_server.url("/feed.xml"))
+    result = fetch(feed_server.url("/r1"))
+    assert (result.status, result.content, result.source) == (
+        "ok",
+        b"<rss/>",
+        feed_server.url("/r1"),
+    )
+    feed_server.add("/loop", status=307, location="/loop")
     with pytest.raises(FeedError, match=r"/loop: more than 5 redirects$"):
-        fetch(server.url("/loop"))
-    assert len(server.requests_to("/loop")) == 6
-    server.add("/ftp", status=301, location="ftp://e.org/feed")
+        fetch(feed_server.url("/loop"))
+    assert len(feed_server.requests_to("/loop")) == 6
+    feed_server.add("/ftp", status=301, location="ftp://e.org/feed")
     with pytest.raises(FeedError, match="redirected to a non-http"):
-        fetch(server.url("/ftp"))
+        fetch(feed_server.url("/ftp"))
 
 
 @pytest.mark.parametrize(
@@ -435,8 +417,8 @@ def test_fetch_follows_up_to_five_redirects(server):
         (403, "HTTP 403 Forbidden"),
     ],
 )
-def test_http_errors_name_the_feed_and_the_status(server, status, message):
-    url = server.add("/feed.xml", status=status, body=b"oops", content_type="text/plain")
+def test_http_errors_name_the_feed_and_the_status(feed_server, status, message):
+    url = feed_server.add("/feed.xml", status=status, body=b"oops", content_type="text/plain")
     with pytest.raises(FeedError) as caught:
         fetch(url, policy=NO_RETRY)
     assert str(caught.value) == f"{url}: {message}"
@@ -449,15 +431,15 @@ def test_unreachable_server_is_a_clear_feed_error():
     assert str(caught.value) == f"{url}: connection refused"
 
 
-def test_a_server_that_does_not_answer_times_out(server):
-    url = server.add("/slow", Route(hang=True))
+def test_a_server_that_does_not_answer_times_out(feed_server):
+    url = feed_server.add("/slow", Route(hang=True))
     with pytest.raises(FeedError) as caught:
         fetch(url, timeout=0.3, policy=NO_RETRY)
     assert str(caught.value) == f"{url}: timed out after 0.3 s"
 
 
-def test_oversized_feeds_are_refused(server, tmp_path):
-    url = server.add("/big", body=b"x" * 5000)
+def test_oversized_feeds_are_refused(feed_server, tmp_path):
+    url = feed_server.add("/big", body=b"x" * 5000)
     with pytest.raises(FeedError, match=r"/big: larger than the 0\.001 MB limit$"):
         fetch(url, max_bytes=1000)
     big = tmp_path / "big.xml"
@@ -496,70 +478,70 @@ def test_every_ill_formed_corpus_file_is_flagged_or_refused_with_a_reason():
 # -- fetch: retries, compression, caps, content types, charsets ---------------------------------
 
 
-def test_a_5xx_is_retried_with_backoff_and_a_404_is_not(server):
-    url = server.add("/flaky.xml", body=rss(""), fail_first=2, fail_status=503)
+def test_a_5xx_is_retried_with_backoff_and_a_404_is_not(feed_server):
+    url = feed_server.add("/flaky.xml", body=rss(""), fail_first=2, fail_status=503)
     result = fetch(url, policy=QUICK_RETRY)
     assert (result.status, result.attempts) == ("ok", 3)
     assert result.notes[0].startswith("attempt 1: HTTP 503 Service Unavailable; retried after")
-    assert len(server.requests_to("/flaky.xml")) == 3
-    server.add("/down.xml", body=rss(""), fail_first=10, fail_status=502, retry_after="0")
+    assert len(feed_server.requests_to("/flaky.xml")) == 3
+    feed_server.add("/down.xml", body=rss(""), fail_first=10, fail_status=502, retry_after="0")
     with pytest.raises(FeedError) as caught:
-        fetch(server.url("/down.xml"), policy=QUICK_RETRY)
+        fetch(feed_server.url("/down.xml"), policy=QUICK_RETRY)
     assert str(caught.value).endswith(": HTTP 502 Bad Gateway (3 attempts)")
-    gone = server.add("/gone.xml", status=404, body=b"no", content_type="text/plain")
+    gone = feed_server.add("/gone.xml", status=404, body=b"no", content_type="text/plain")
     with pytest.raises(FeedError, match=r"HTTP 404 Not Found$"):
         fetch(gone, policy=QUICK_RETRY)
-    assert len(server.requests_to("/gone.xml")) == 1
+    assert len(feed_server.requests_to("/gone.xml")) == 1
 
 
-def test_a_time_out_is_retried_then_reported(server):
-    url = server.add("/slow", Route(hang=True))
+def test_a_time_out_is_retried_then_reported(feed_server):
+    url = feed_server.add("/slow", Route(hang=True))
     with pytest.raises(FeedError) as caught:
         fetch(url, policy=FetchPolicy(read_timeout=0.2, retries=1, backoff=0.01))
     assert str(caught.value) == f"{url}: timed out after 0.2 s (2 attempts)"
-    assert len(server.requests_to("/slow")) == 2
+    assert len(feed_server.requests_to("/slow")) == 2
 
 
-def test_a_body_trickling_in_is_cut_off_at_the_total_budget(server):
-    url = server.add("/trickle.xml", body=b"<rss>" + b" " * 20_000 + b"</rss>", trickle=0.02)
+def test_a_body_trickling_in_is_cut_off_at_the_total_budget(feed_server):
+    url = feed_server.add("/trickle.xml", body=b"<rss>" + b" " * 20_000 + b"</rss>", trickle=0.02)
     with pytest.raises(FeedError, match=r"timed out after 0\.3 s reading the body"):
         fetch(url, policy=FetchPolicy(read_timeout=0.1, retries=0))
 
 
-def test_gzip_encoded_responses_are_decoded_and_the_cap_counts_decoded_bytes(server):
+def test_gzip_encoded_responses_are_decoded_and_the_cap_counts_decoded_bytes(feed_server):
     body = (SAMPLES / "launch-pad.xml").read_bytes()
-    url = server.add("/gz.xml", body=body, gzip=True)
+    url = feed_server.add("/gz.xml", body=body, gzip=True)
     result = fetch(url)
     assert result.content == body
-    assert server.requests_to("/gz.xml")[0].headers["accept-encoding"].startswith("gzip")
-    bomb = server.add("/bomb.xml", body=b"<rss>" + b"\0" * 3_000_000, gzip=True)
+    assert feed_server.requests_to("/gz.xml")[0].headers["accept-encoding"].startswith("gzip")
+    bomb = feed_server.add("/bomb.xml", body=b"<rss>" + b"\0" * 3_000_000, gzip=True)
     with pytest.raises(FeedError, match=r"larger than the 1 MB limit$"):
         fetch(bomb, max_bytes=1_000_000)
 
 
-def test_a_huge_feed_is_refused_whether_or_not_it_says_its_length(server):
+def test_a_huge_feed_is_refused_whether_or_not_it_says_its_length(feed_server):
     big = b"<rss>" + b"x" * 3_000_000 + b"</rss>"
-    declared = server.add("/declared.xml", body=big)
-    streamed = server.add("/streamed.xml", body=big, send_length=False)
+    declared = feed_server.add("/declared.xml", body=big)
+    streamed = feed_server.add("/streamed.xml", body=big, send_length=False)
     for url in (declared, streamed):
         with pytest.raises(FeedError, match=r"larger than the 1 MB limit$"):
             fetch(url, max_bytes=1_000_000)
 
 
-def test_the_redirect_bound_is_a_setting(server):
-    server.add("/feed.xml", body=b"<rss/>")
-    server.add("/a", status=301, location="/b")
-    server.add("/b", status=301, location="/feed.xml")
-    assert fetch(server.url("/a"), policy=FetchPolicy(max_redirects=2)).redirects == 2
+def test_the_redirect_bound_is_a_setting(feed_server):
+    feed_server.add("/feed.xml", body=b"<rss/>")
+    feed_server.add("/a", status=301, location="/b")
+    feed_server.add("/b", status=301, location="/feed.xml")
+    assert fetch(feed_server.url("/a"), policy=FetchPolicy(max_redirects=2)).redirects == 2
     with pytest.raises(FeedError, match="more than 1 redirects"):
-        fetch(server.url("/a"), policy=FetchPolicy(max_redirects=1))
+        fetch(feed_server.url("/a"), policy=FetchPolicy(max_redirects=1))
 
 
 @pytest.mark.parametrize(
     "content_type", ["text/html; charset=utf-8", "application/octet-stream", "text/plain"]
 )
-def test_a_feed_served_with_a_wrong_content_type_is_still_read(server, content_type):
-    url = server.add(
+def test_a_feed_served_with_a_wrong_content_type_is_still_read(feed_server, content_type):
+    url = feed_server.add(
         "/feed", body=(SAMPLES / "internet-space.xml").read_bytes(), content_type=content_type
     )
     fetched = fetch(url)
@@ -587,9 +569,9 @@ def test_the_charset_named_by_the_server_is_used_for_an_undeclared_document():
 
 
 def test_legacy_charsets_declared_or_guessed_come_out_as_unicode():
-    iconv = parse_file(DATA / "node-feedparser" / "iconv.xml")
+    iconv = parse_file(FEED_DATA / "node-feedparser" / "iconv.xml")
     assert iconv.articles[0].title.startswith("В Бузулуке главные стройплощадки")  # noqa: RUF001
-    guessed = parse_file(DATA / "illformed/feedparser/chardet/koi8r.xml")
+    guessed = parse_file(FEED_DATA / "illformed/feedparser/chardet/koi8r.xml")
     assert guessed.ill_formed
     assert guessed.warnings[0] == (
         "charset guessed: not utf-8 as declared or assumed, read as KOI8-R (used anyway)"
@@ -600,13 +582,13 @@ def test_legacy_charsets_declared_or_guessed_come_out_as_unicode():
 
 
 def test_a_local_feed_resolves_relative_links_against_its_self_link_or_id():
-    feed = parse_file(DATA / "feedjira" / "SamRuby.xml")
+    feed = parse_file(FEED_DATA / "feedjira" / "SamRuby.xml")
     assert len(feed.articles) == 20 and feed.warnings == ()
     assert all(a.url.startswith("http://intertwingly.net/blog/") for a in feed.articles)
 
 
 def test_categories_are_read_for_routing():
-    (article,) = parse_file(DATA / "node-feedparser" / "category-feed.xml").articles
+    (article,) = parse_file(FEED_DATA / "node-feedparser" / "category-feed.xml").articles
     assert article.categories == ("Water Pollution", "Gowanus Canal (Brooklyn, NY)")
 
 
@@ -630,7 +612,7 @@ def test_an_empty_feed_is_a_feed_with_a_warning_not_an_error():
     )
 
 
-HOSTILE = """<item><title><![CDATA[Launch <script>alert('t')</script><b onclick="x()">today</b>
+HOSTILE_ITEM = """<item><title><![CDATA[Launch <script>alert('t')</script><b onclick="x()">today</b>
 Bcc: victim@example.org]]></title>
 <link>https://e.org/a</link>
 <author>evil@example.org (Mallory<img src=x onerror=alert(1)>)</author>
@@ -644,7 +626,7 @@ Bcc: victim@example.org]]></title>
 
 
 def test_nothing_dangerous_from_a_feed_survives_parsing():
-    feed = parse(rss(HOSTILE), source="f.xml", section="s", now=NOW)
+    feed = parse(rss(HOSTILE_ITEM), source="f.xml", section="s", now=NOW)
     (article,) = feed.articles
     assert article.title == "Launch today Bcc: victim@example.org"
     assert article.summary == "Read this <script>"  # text now, escaped wherever it is shown

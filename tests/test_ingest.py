@@ -4,34 +4,20 @@ and the JSON-lines import."""
 from __future__ import annotations
 
 import json
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ROOT
-from support.httpd import FeedServer, Route
 
 from digest import pipeline
 from digest.config import ListConfig, Newsletter, RouterConfig, SectionConfig
 from digest.errors import FeedError
 from digest.feeds import FetchPolicy
 from digest.ingest import ROUTED, failing_feeds, feed_health, import_articles, ingest, read_jsonl
+from tests.support.httpd import Route, closed_port_url
+from tests.support.values import NOW, ROOT, SAMPLE_COUNTS, SAMPLES
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
-SAMPLES = ROOT / "samples" / "feeds"
-SAMPLE_COUNTS = {
-    "internet-space": 7,
-    "military-space": 7,
-    "drone-space": 6,
-    "missile-defense": 6,
-    "launch-pad": 7,
-}
-
-
-@pytest.fixture
-def server():
-    with FeedServer() as srv:
-        yield srv
+# The sample newsletter's sections are named after the sample feeds.
+SECTION_COUNTS = {name.split(".")[0]: count for name, count in SAMPLE_COUNTS.items()}
 
 
 def newsletter_with(
@@ -64,9 +50,8 @@ def newsletter_with(
     )
 
 
-def rss(
-    *items: tuple,
-) -> bytes:
+def feed_of(*items: tuple) -> bytes:
+    """An RSS document of (guid, title[, categories]) items."""
     body = "".join(
         f"<item><title>{title}</title><guid>{guid}</guid>"
         f"<link>https://e.org/{guid}</link><description>About {title}.</description>"
@@ -80,32 +65,25 @@ def rss(
     ).encode()
 
 
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/feed.xml"
-
-
 def test_ingest_of_the_sample_newsletter_fills_every_section(store, newsletter):
     seen = []
     report = ingest(store, newsletter, NOW, on_feed=seen.append)
-    assert report.added == sum(SAMPLE_COUNTS.values()) and report.failed == 0
+    assert report.added == sum(SECTION_COUNTS.values()) and report.failed == 0
     assert list(seen) == list(report.feeds)
     for outcome in report.feeds:
         assert (outcome.status, outcome.added, outcome.error) == ("ok", outcome.entries, None)
-        assert outcome.entries == SAMPLE_COUNTS[outcome.section]
+        assert outcome.entries == SECTION_COUNTS[outcome.section]
         stored = store.articles(section=outcome.section)
         assert len(stored) == outcome.entries
         assert all(a.first_seen_at == NOW and a.dateline for a in stored)
         assert store.feed(outcome.url).last_status == "ok"
     again = ingest(store, newsletter, NOW + timedelta(hours=1))
     assert (again.added, again.updated, again.failed) == (0, 0, 0)
-    assert len(store.articles()) == sum(SAMPLE_COUNTS.values())
+    assert len(store.articles()) == sum(SECTION_COUNTS.values())
 
 
-def test_conditional_get_round_trip_through_ingest(store, server):
-    url = server.add(
+def test_conditional_get_round_trip_through_ingest(store, feed_server):
+    url = feed_server.add(
         "/internet.xml",
         body=(SAMPLES / "internet-space.xml").read_bytes(),
         etag='"abc"',
@@ -119,7 +97,7 @@ def test_conditional_get_round_trip_through_ingest(store, server):
     assert [(f.status, f.added, f.updated, f.error) for f in second.feeds] == [
         ("not-modified", 0, 0, None)
     ]
-    asked = server.requests_to("/internet.xml")
+    asked = feed_server.requests_to("/internet.xml")
     assert len(asked) == 2 and asked[1].headers["if-none-match"] == '"abc"'
     assert asked[0].headers["user-agent"] == "digest/0.1.0 (+https://news.test-dispatch.example)"
     record = store.feed(url)
@@ -127,13 +105,13 @@ def test_conditional_get_round_trip_through_ingest(store, server):
     assert len(store.articles()) == 7
 
 
-def test_refetching_a_changed_feed_adds_only_what_is_new(store, server):
-    url = server.add("/feed.xml", body=rss(("a", "Alpha"), ("b", "Beta")), etag='"1"')
+def test_refetching_a_changed_feed_adds_only_what_is_new(store, feed_server):
+    url = feed_server.add("/feed.xml", body=feed_of(("a", "Alpha"), ("b", "Beta")), etag='"1"')
     letter = newsletter_with(("news", [url]))
     assert ingest(store, letter, NOW).added == 2
     later = NOW + timedelta(hours=3)
-    server.add(
-        "/feed.xml", body=rss(("c", "Gamma"), ("a", "Alpha"), ("b", "Beta revised")), etag='"2"'
+    feed_server.add(
+        "/feed.xml", body=feed_of(("c", "Gamma"), ("a", "Alpha"), ("b", "Beta revised")), etag='"2"'
     )
     report = ingest(store, letter, later)
     assert (report.added, report.updated) == (1, 1)
@@ -145,12 +123,12 @@ def test_refetching_a_changed_feed_adds_only_what_is_new(store, server):
     assert store.feed(url).etag == '"2"'
 
 
-def test_broken_feeds_are_recorded_and_the_others_go_on(store, server, tmp_path):
-    html = server.add(
+def test_broken_feeds_are_recorded_and_the_others_go_on(store, feed_server, tmp_path):
+    html = feed_server.add(
         "/page", body=b"<!DOCTYPE html><html><body>Hi</body></html>", content_type="text/html"
     )
-    missing = server.add("/gone", status=404, body=b"gone", content_type="text/plain")
-    good = server.add("/good.xml", body=rss(("a", "Alpha")))
+    missing = feed_server.add("/gone", status=404, body=b"gone", content_type="text/plain")
+    good = feed_server.add("/good.xml", body=feed_of(("a", "Alpha")))
     refused = closed_port_url()
     absent = str(tmp_path / "absent.xml")
     letter = newsletter_with(("one", [html, good]), ("two", [refused, absent, missing]))
@@ -177,9 +155,13 @@ def test_broken_feeds_are_recorded_and_the_others_go_on(store, server, tmp_path)
         assert (record.last_error, record.last_status) == (error, "error" if error else "ok")
 
 
-def test_an_article_stays_in_the_section_that_filed_it_first(store, server):
-    first = server.add("/first.xml", body=rss(("shared", "Shared story"), ("x", "Only first")))
-    second = server.add("/second.xml", body=rss(("shared", "Shared story"), ("y", "Only second")))
+def test_an_article_stays_in_the_section_that_filed_it_first(store, feed_server):
+    first = feed_server.add(
+        "/first.xml", body=feed_of(("shared", "Shared story"), ("x", "Only first"))
+    )
+    second = feed_server.add(
+        "/second.xml", body=feed_of(("shared", "Shared story"), ("y", "Only second"))
+    )
     report = ingest(store, newsletter_with(("alpha", [first]), ("beta", [second])), NOW)
     assert [(f.section, f.added) for f in report.feeds] == [("alpha", 2), ("beta", 1)]
     assert report.feeds[1].warnings == ("1 entry already filed under another section kept there",)
@@ -297,9 +279,9 @@ def test_importing_a_missing_file_is_a_feed_error(store, tmp_path):
 QUICK = FetchPolicy(read_timeout=0.3, retries=0)
 
 
-def test_feeds_are_fetched_at_once_and_one_stuck_feed_stops_no_other(store, server):
-    urls = [server.add(f"/f{n}.xml", body=rss((f"a{n}", f"Story {n}"))) for n in range(10)]
-    stuck = server.add("/stuck.xml", Route(hang=True))
+def test_feeds_are_fetched_at_once_and_one_stuck_feed_stops_no_other(store, feed_server):
+    urls = [feed_server.add(f"/f{n}.xml", body=feed_of((f"a{n}", f"Story {n}"))) for n in range(10)]
+    stuck = feed_server.add("/stuck.xml", Route(hang=True))
     letter = newsletter_with(("one", [*urls[:5], stuck]), ("two", urls[5:]))
     report = ingest(store, letter, NOW, policy=QUICK, concurrency=4)
     # Reported in the newsletter's order, whatever order the servers answered in.
@@ -308,8 +290,10 @@ def test_feeds_are_fetched_at_once_and_one_stuck_feed_stops_no_other(store, serv
     assert report.feeds[5].error == "timed out after 0.3 s"
 
 
-def test_a_304_costs_no_parse(store, server):
-    urls = [server.add(f"/f{n}.xml", body=rss((f"a{n}", "A")), etag=f'"{n}"') for n in range(3)]
+def test_a_304_costs_no_parse(store, feed_server):
+    urls = [
+        feed_server.add(f"/f{n}.xml", body=feed_of((f"a{n}", "A")), etag=f'"{n}"') for n in range(3)
+    ]
     letter = newsletter_with(("news", urls))
     assert ingest(store, letter, NOW).parses == 3
     again = ingest(store, letter, NOW + timedelta(hours=1))
@@ -317,8 +301,8 @@ def test_a_304_costs_no_parse(store, server):
     assert again.parses == 0 and not any(f.parsed for f in again.feeds)
 
 
-def test_a_changed_entry_updates_its_article_and_is_not_mailed_again(store, server):
-    url = server.add("/feed.xml", body=rss(("a", "Alpha"), ("b", "Beta")))
+def test_a_changed_entry_updates_its_article_and_is_not_mailed_again(store, feed_server):
+    url = feed_server.add("/feed.xml", body=feed_of(("a", "Alpha"), ("b", "Beta")))
     letter = newsletter_with(("news", [url]))
     store.ensure_lists([("daily", "Daily")])
     ctx = pipeline.Context(settings=None, newsletter=letter, store=store)
@@ -326,7 +310,9 @@ def test_a_changed_entry_updates_its_article_and_is_not_mailed_again(store, serv
     first = pipeline.current_edition(ctx, letter.lists[0], NOW, create=True)
     assert {a.key for s in first.sections for a in s.articles} == {"guid:a", "guid:b"}
     later = NOW + timedelta(days=1)
-    server.add("/feed.xml", body=rss(("c", "Gamma"), ("b", "Beta, corrected"), ("a", "Alpha")))
+    feed_server.add(
+        "/feed.xml", body=feed_of(("c", "Gamma"), ("b", "Beta, corrected"), ("a", "Alpha"))
+    )
     report = ingest(store, letter, later)
     assert (report.added, report.updated) == (1, 1)
     stored = {a.key: a for a in store.articles()}
@@ -335,10 +321,10 @@ def test_a_changed_entry_updates_its_article_and_is_not_mailed_again(store, serv
     assert [a.key for s in second.sections for a in s.articles] == ["guid:c"]
 
 
-def test_one_feed_is_routed_to_several_sections_by_category(store, server):
-    url = server.add(
+def test_one_feed_is_routed_to_several_sections_by_category(store, feed_server):
+    url = feed_server.add(
         "/all.xml",
-        body=rss(
+        body=feed_of(
             ("1", "Interceptor test", ["Missile Defense"]),
             ("2", "Drone swarm", ["Tech", "drones"]),
             ("3", "Spy satellite", ["World > Military Space"]),
@@ -375,11 +361,11 @@ def test_one_feed_is_routed_to_several_sections_by_category(store, server):
     assert store.articles(section="misc")[0].key == "guid:4"
 
 
-def test_feed_health_counts_failures_and_flags_a_feed_failing_for_days(store, server):
-    url = server.add("/feed.xml", body=rss(("a", "Alpha")))
+def test_feed_health_counts_failures_and_flags_a_feed_failing_for_days(store, feed_server):
+    url = feed_server.add("/feed.xml", body=feed_of(("a", "Alpha")))
     letter = newsletter_with(("news", [url]))
     ingest(store, letter, NOW)
-    server.add("/feed.xml", status=500, body=b"down", content_type="text/plain")
+    feed_server.add("/feed.xml", status=500, body=b"down", content_type="text/plain")
     for day in range(1, 5):
         ingest(store, letter, NOW + timedelta(days=day), policy=QUICK)
     (health,) = feed_health(store, letter, NOW + timedelta(days=4), failing_days=3)
@@ -391,7 +377,7 @@ def test_feed_health_counts_failures_and_flags_a_feed_failing_for_days(store, se
     ]
     assert failing_feeds(store, letter, NOW + timedelta(days=4), 4) == []
     assert failing_feeds(store, letter, NOW + timedelta(days=4), 3, sections=["other"]) == []
-    server.add("/feed.xml", body=rss(("a", "Alpha")))
+    feed_server.add("/feed.xml", body=feed_of(("a", "Alpha")))
     ingest(store, letter, NOW + timedelta(days=5))
     (healed,) = feed_health(store, letter, NOW + timedelta(days=5), failing_days=3)
     assert (healed.failures, healed.failing_since, healed.flagged) == (0, None, False)

@@ -14,18 +14,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import ROOT
 from sqlalchemy import inspect
 
 from digest.models import Article, Edition, Section
 from digest.store import open_store
 from digest.store.migrations import MIGRATIONS, current_version
 from digest.store.subscribers import NewSubscriber
-
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+from tests.support.values import NOW, ROOT
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from digest.config import SectionConfig
 from digest.models import Article
 from digest.selection import edition_key, select_edition, window_start
+from tests.support.values import NOW
 
-NOW = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
 SECTIONS = (
     SectionConfig(slug="military-space", title="Military Space", max_articles=3),
     SectionConfig(slug="internet-space", title="Internet Space", max_articles=3),

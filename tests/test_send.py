@@ -11,22 +11,27 @@ import random
 import subprocess
 import sys
 from collections import Counter
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import AuthResult
 
 from digest.config import SmtpRelay
 from digest.errors import SendError
-from digest.models import DeliveryState, Edition, OutgoingMessage, SubscriberStatus
-from digest.send import MaildirTransport, RetryPolicy, SendReport, SmtpTransport, send_edition
-from digest.store.subscribers import NewSubscriber
+from digest.models import DeliveryState, OutgoingMessage, SubscriberStatus
+from digest.send import MaildirTransport, SmtpTransport, send_edition
+from tests.support.sending import (
+    by_email,
+    clock,
+    connect,
+    ledger,
+    message_for,
+    queued_edition,
+    send,
+)
 from tests.support.smtpd import free_port, smtp_server
+from tests.support.values import NOW, ROOT
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 PASSWORD = "pa55-w0rd-never-shown"
-ROOT = Path(__file__).resolve().parent.parent
 
 # A sending process to kill: the same engine and messages as the tests, in a child process.
 CHILD = """
@@ -34,7 +39,7 @@ import asyncio, sys
 from digest.config import SmtpRelay
 from digest.send import SmtpTransport, send_edition
 from digest.store import open_store
-from tests.test_send import builder, clock
+from tests.support.sending import builder, clock
 
 db_url, port, edition_id = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 store = open_store(db_url)
@@ -45,150 +50,87 @@ asyncio.run(send_edition(store, edition_id, "daily", builder(edition_id, emails)
 """
 
 
-def clock() -> datetime:
-    return NOW
-
-
-@pytest.fixture
-def server():
-    with smtp_server() as running:
-        yield running
-
-
-def make_edition(store, count: int) -> tuple[int, dict[int, str]]:
-    """An edition of the list "daily" with ``count`` subscribers enqueued."""
-    store.ensure_lists([("daily", "Daily")])
-    store.add_subscribers(
-        [NewSubscriber(email=f"reader{i:02d}@example.org", lists=("daily",)) for i in range(count)],
-        NOW,
-    )
-    emails = {s.id: s.email for s in store.recipients("daily")}
-    edition = store.create_edition(
-        Edition(list_name="daily", key="2026-11-26", created_at=NOW, sections=())
-    )
-    assert store.enqueue(edition.id, list(emails), NOW) == count
-    return edition.id, emails
-
-
-def message_for(edition_id: int, subscriber_id: int, email: str) -> OutgoingMessage:
-    message_id = f"<{edition_id}.{subscriber_id}@digest.example>"
-    raw = (
-        f"From: Daily <news@digest.example>\r\nTo: {email}\r\n"
-        f"Subject: Daily digest\r\nMessage-ID: {message_id}\r\n"
-        "List-Unsubscribe: <https://news.example.com/u/" + "t" * 90 + ">\r\n"
-        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-        f"Hello {email}\r\n.a line that starts with a dot\r\n..and two\r\nend\r\n"
-    ).encode()
-    return OutgoingMessage(
-        edition_id, subscriber_id, email, "bounces@digest.example", message_id, raw
-    )
-
-
-def builder(edition_id: int, emails: dict[int, str]):
-    return lambda subscriber: message_for(edition_id, subscriber.id, subscriber.email)
-
-
-def send(store, edition_id, emails, transport, **options) -> SendReport:
-    # A 4xx is left for the next run unless a test asks for retries within the run.
-    options.setdefault("retry", RetryPolicy(budget=0))
-    run = send_edition(
-        store, edition_id, "daily", builder(edition_id, emails), transport, now=clock, **options
-    )
-    # A run that never ends is a failure, not a hung test suite.
-    return asyncio.run(asyncio.wait_for(run, timeout=60))
-
-
-def by_email(emails: dict[int, str]) -> dict[str, int]:
-    return {email: sid for sid, email in emails.items()}
-
-
-def ledger(store, edition_id) -> dict[str, tuple[str, int | None, str | None]]:
-    """Every row that did not end `sent`: address -> (state, code, reply)."""
-    return {
-        sid: (state, code, reply)
-        for sid, state, code, reply in store.latest_errors(edition_id, limit=1000)
-    }
-
-
 # -- delivery over SMTP ---------------------------------------------------------------------
 
 
-def test_every_recipient_gets_one_message_over_few_reused_connections(store, server):
-    edition_id, emails = make_edition(store, 12)
+def test_every_recipient_gets_one_message_over_few_reused_connections(store, mail_server):
+    edition_id, emails = queued_edition(store, 12)
     progress: list[tuple[int, int]] = []
 
     report = send(
         store,
         edition_id,
         emails,
-        SmtpTransport(server.relay(), connections=3),
+        SmtpTransport(mail_server.relay(), connections=3),
         batch=4,
         on_progress=lambda done, total: progress.append((done, total)),
     )
 
-    assert sorted(server.handler.recipients()) == sorted(emails.values())
-    assert 1 <= server.handler.connections <= 3
-    assert len({m.peer for m in server.handler.messages}) <= 3
+    assert sorted(mail_server.handler.recipients()) == sorted(emails.values())
+    assert 1 <= mail_server.handler.connections <= 3
+    assert len({m.peer for m in mail_server.handler.messages}) <= 3
     assert (report.sent, report.deferred, report.failed, report.unknown) == (12, 0, 0, 0)
     assert report.counts == {"sent": 12} and report.stopped is None
     assert progress[-1] == (12, 12) and len(progress) == 12
     assert report.rate > 0
 
 
-def test_the_server_receives_exactly_the_message_bytes(store, server):
-    edition_id, emails = make_edition(store, 3)
-    send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1))
+def test_the_server_receives_exactly_the_message_bytes(store, mail_server):
+    edition_id, emails = queued_edition(store, 3)
+    send(store, edition_id, emails, SmtpTransport(mail_server.relay(), connections=1))
 
-    for received in server.handler.messages:
+    for received in mail_server.handler.messages:
         (recipient,) = received.rcpt_tos
         expected = message_for(edition_id, by_email(emails)[recipient], recipient)
         assert received.raw == expected.raw
         assert received.mail_from == "bounces@digest.example"
 
 
-def test_a_second_run_delivers_nothing(store, server):
-    edition_id, emails = make_edition(store, 5)
-    transport = SmtpTransport(server.relay(), connections=2)
+def test_a_second_run_delivers_nothing(store, mail_server):
+    edition_id, emails = queued_edition(store, 5)
+    transport = SmtpTransport(mail_server.relay(), connections=2)
     send(store, edition_id, emails, transport)
 
     again = send(store, edition_id, emails, transport)
 
-    assert len(server.handler.messages) == 5
+    assert len(mail_server.handler.messages) == 5
     assert again.sent == again.done == 0 and again.counts == {"sent": 5}
 
 
-def test_rcpt_4xx_is_deferred_and_5xx_failed_with_code_and_reply(store, server):
-    edition_id, emails = make_edition(store, 4)
+def test_rcpt_4xx_is_deferred_and_5xx_failed_with_code_and_reply(store, mail_server):
+    edition_id, emails = queued_edition(store, 4)
     later, never = emails[min(emails)], emails[max(emails)]
-    server.handler.rcpt_replies[later] = "450 4.2.1 Mailbox busy, try later"
-    server.handler.rcpt_replies[never] = "550 5.1.1 No such user"
+    mail_server.handler.rcpt_replies[later] = "450 4.2.1 Mailbox busy, try later"
+    mail_server.handler.rcpt_replies[never] = "550 5.1.1 No such user"
 
     # batch=1: each claim could pick the deferred row again if the engine let it.
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1), batch=1)
+    report = send(
+        store, edition_id, emails, SmtpTransport(mail_server.relay(), connections=1), batch=1
+    )
 
     assert (report.sent, report.deferred, report.failed) == (2, 1, 1)
     rows = ledger(store, edition_id)
     assert rows[by_email(emails)[later]] == ("deferred", 450, "4.2.1 Mailbox busy, try later")
     assert rows[by_email(emails)[never]] == ("failed", 550, "5.1.1 No such user")
-    assert server.handler.rcpt_attempts[later] == 1  # not retried within the run
-    assert sorted(server.handler.recipients()) == sorted(set(emails.values()) - {later, never})
+    assert mail_server.handler.rcpt_attempts[later] == 1  # not retried within the run
+    assert sorted(mail_server.handler.recipients()) == sorted(set(emails.values()) - {later, never})
 
     # The next run retries the deferred row only; the relay now takes it.
-    del server.handler.rcpt_replies[later]
-    retry = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1))
+    del mail_server.handler.rcpt_replies[later]
+    retry = send(store, edition_id, emails, SmtpTransport(mail_server.relay(), connections=1))
     assert (retry.sent, retry.done) == (1, 1)
-    assert server.handler.recipients().count(later) == 1
-    assert server.handler.rcpt_attempts[never] == 1
+    assert mail_server.handler.recipients().count(later) == 1
+    assert mail_server.handler.rcpt_attempts[never] == 1
     assert retry.counts == {"sent": 3, "failed": 1}
 
 
-def test_data_replies_are_classified_too(store, server):
-    edition_id, emails = make_edition(store, 3)
+def test_data_replies_are_classified_too(store, mail_server):
+    edition_id, emails = queued_edition(store, 3)
     ids = sorted(emails)
-    server.handler.data_replies[emails[ids[0]]] = "452 4.3.1 Insufficient storage"
-    server.handler.data_replies[emails[ids[1]]] = "554 5.7.1 Message rejected"
+    mail_server.handler.data_replies[emails[ids[0]]] = "452 4.3.1 Insufficient storage"
+    mail_server.handler.data_replies[emails[ids[1]]] = "554 5.7.1 Message rejected"
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1))
+    report = send(store, edition_id, emails, SmtpTransport(mail_server.relay(), connections=1))
 
     rows = ledger(store, edition_id)
     assert rows[ids[0]][:2] == ("deferred", 452)
@@ -196,22 +138,22 @@ def test_data_replies_are_classified_too(store, server):
     assert (report.sent, report.deferred, report.failed) == (1, 1, 1)
 
 
-def test_an_unsubscribe_after_enqueue_is_skipped_when_its_turn_comes(store, server):
-    edition_id, emails = make_edition(store, 3)
+def test_an_unsubscribe_after_enqueue_is_skipped_when_its_turn_comes(store, mail_server):
+    edition_id, emails = queued_edition(store, 3)
     leaver = emails[sorted(emails)[1]]
     store.set_status(leaver, SubscriberStatus.unsubscribed, NOW)
     suppressed = emails[sorted(emails)[2]]
     store.suppress(suppressed, "hard bounce", NOW)
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1))
+    report = send(store, edition_id, emails, SmtpTransport(mail_server.relay(), connections=1))
 
-    assert server.handler.recipients() == [emails[sorted(emails)[0]]]
+    assert mail_server.handler.recipients() == [emails[sorted(emails)[0]]]
     assert (report.sent, report.skipped) == (1, 2)
     assert report.counts == {"sent": 1, "skipped": 2}
 
 
-def test_a_build_that_returns_none_skips_the_row(store, server):
-    edition_id, emails = make_edition(store, 2)
+def test_a_build_that_returns_none_skips_the_row(store, mail_server):
+    edition_id, emails = queued_edition(store, 2)
     first = min(emails)
 
     def build(subscriber) -> OutgoingMessage | None:
@@ -222,17 +164,19 @@ def test_a_build_that_returns_none_skips_the_row(store, server):
         )
 
     report = asyncio.run(
-        send_edition(store, edition_id, "daily", build, SmtpTransport(server.relay()), now=clock)
+        send_edition(
+            store, edition_id, "daily", build, SmtpTransport(mail_server.relay()), now=clock
+        )
     )
     assert report.counts == {"sent": 1, "skipped": 1}
-    assert server.handler.recipients() == [emails[max(emails)]]
+    assert mail_server.handler.recipients() == [emails[max(emails)]]
 
 
 # -- relay failures ---------------------------------------------------------------------------
 
 
-def test_a_refused_connection_stops_the_run_and_loses_nothing(store, server):
-    edition_id, emails = make_edition(store, 6)
+def test_a_refused_connection_stops_the_run_and_loses_nothing(store, mail_server):
+    edition_id, emails = queued_edition(store, 6)
     closed = SmtpRelay(
         host="127.0.0.1", port=free_port(), tls="none", username="digest", password=PASSWORD
     )
@@ -242,110 +186,110 @@ def test_a_refused_connection_stops_the_run_and_loses_nothing(store, server):
     assert report.stopped == f"SMTP relay 127.0.0.1:{closed.port} refused the connection"
     assert report.counts == {"queued": 6} and report.done == 0
 
-    later = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=2))
+    later = send(store, edition_id, emails, SmtpTransport(mail_server.relay(), connections=2))
     assert later.stopped is None and later.counts == {"sent": 6}
-    assert sorted(server.handler.recipients()) == sorted(emails.values())
+    assert sorted(mail_server.handler.recipients()) == sorted(emails.values())
 
 
-def test_a_relay_lost_mid_run_puts_claimed_rows_back_in_the_queue(store, server):
-    edition_id, emails = make_edition(store, 8)
+def test_a_relay_lost_mid_run_puts_claimed_rows_back_in_the_queue(store, mail_server):
+    edition_id, emails = queued_edition(store, 8)
     third = emails[sorted(emails)[2]]
-    server.handler.refuse_after_rcpt.add(third)  # hang up there, then refuse everyone
+    mail_server.handler.refuse_after_rcpt.add(third)  # hang up there, then refuse everyone
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1))
+    report = send(store, edition_id, emails, SmtpTransport(mail_server.relay(), connections=1))
 
     assert report.stopped is not None and "127.0.0.1" in report.stopped
     assert report.sent == 2 and report.counts == {"sent": 2, "queued": 6}
 
-    server.handler.refusing = False
-    server.handler.refuse_after_rcpt.clear()
-    resumed = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=2))
+    mail_server.handler.refusing = False
+    mail_server.handler.refuse_after_rcpt.clear()
+    resumed = send(store, edition_id, emails, SmtpTransport(mail_server.relay(), connections=2))
     assert resumed.counts == {"sent": 8}
-    assert sorted(server.handler.recipients()) == sorted(emails.values())  # each exactly once
+    assert sorted(mail_server.handler.recipients()) == sorted(emails.values())  # each exactly once
 
 
-def test_a_relay_taking_fewer_connections_than_configured_still_gets_everything(store, server):
-    edition_id, emails = make_edition(store, 6)
-    server.handler.max_connections = 1
+def test_a_relay_taking_fewer_connections_than_configured_still_gets_everything(store, mail_server):
+    edition_id, emails = queued_edition(store, 6)
+    mail_server.handler.max_connections = 1
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=3))
+    report = send(store, edition_id, emails, SmtpTransport(mail_server.relay(), connections=3))
 
     assert report.stopped is None and report.counts == {"sent": 6}
-    assert server.handler.connections == 3  # two of them were turned away
-    assert len({m.peer for m in server.handler.messages}) == 1
-    assert sorted(server.handler.recipients()) == sorted(emails.values())
+    assert mail_server.handler.connections == 3  # two of them were turned away
+    assert len({m.peer for m in mail_server.handler.messages}) == 1
+    assert sorted(mail_server.handler.recipients()) == sorted(emails.values())
 
 
-def test_a_connection_lost_before_data_is_retried_on_a_new_connection(store, server):
-    edition_id, emails = make_edition(store, 3)
-    server.handler.drop_at_rcpt_once.add(emails[min(emails)])
+def test_a_connection_lost_before_data_is_retried_on_a_new_connection(store, mail_server):
+    edition_id, emails = queued_edition(store, 3)
+    mail_server.handler.drop_at_rcpt_once.add(emails[min(emails)])
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1))
+    report = send(store, edition_id, emails, SmtpTransport(mail_server.relay(), connections=1))
 
     assert report.counts == {"sent": 3}
-    assert server.handler.connections == 2
-    assert sorted(server.handler.recipients()) == sorted(emails.values())
+    assert mail_server.handler.connections == 2
+    assert sorted(mail_server.handler.recipients()) == sorted(emails.values())
 
 
-def test_a_drop_after_data_is_unknown_and_resent_only_on_request(store, server):
-    edition_id, emails = make_edition(store, 3)
+def test_a_drop_after_data_is_unknown_and_resent_only_on_request(store, mail_server):
+    edition_id, emails = queued_edition(store, 3)
     dropped = emails[min(emails)]
-    server.handler.drop_after_data.add(dropped)
-    transport = SmtpTransport(server.relay(), connections=1)
+    mail_server.handler.drop_after_data.add(dropped)
+    transport = SmtpTransport(mail_server.relay(), connections=1)
 
     report = send(store, edition_id, emails, transport)
     assert (report.sent, report.unknown) == (2, 1)
     assert ledger(store, edition_id)[min(emails)][0] == "unknown"
-    assert sorted(server.handler.recipients()) == sorted(emails.values())  # it did arrive
+    assert sorted(mail_server.handler.recipients()) == sorted(emails.values())  # it did arrive
 
-    server.handler.drop_after_data.clear()
+    mail_server.handler.drop_after_data.clear()
     assert send(store, edition_id, emails, transport).done == 0
-    assert server.handler.recipients().count(dropped) == 1
+    assert mail_server.handler.recipients().count(dropped) == 1
 
     resent = send(store, edition_id, emails, transport, resend_unknown=True)
     assert (resent.sent, resent.done) == (1, 1) and resent.counts == {"sent": 3}
-    assert server.handler.recipients().count(dropped) == 2
+    assert mail_server.handler.recipients().count(dropped) == 2
 
 
-def test_no_final_reply_within_the_data_timeout_is_unknown(store, server):
-    edition_id, emails = make_edition(store, 2)
-    server.handler.hold_after(1)  # the relay takes every message and never answers
+def test_no_final_reply_within_the_data_timeout_is_unknown(store, mail_server):
+    edition_id, emails = queued_edition(store, 2)
+    mail_server.handler.hold_after(1)  # the relay takes every message and never answers
     try:
         report = send(
             store,
             edition_id,
             emails,
-            SmtpTransport(server.relay(), connections=1, data_timeout=0.3),
+            SmtpTransport(mail_server.relay(), connections=1, data_timeout=0.3),
         )
     finally:
-        server.handler.release()
+        mail_server.handler.release()
 
     assert report.unknown == 2 and report.counts == {"unknown": 2}
     assert {state for state, _, _ in ledger(store, edition_id).values()} == {"unknown"}
     # The timed-out connection is out of step with the relay: the next message used a new one.
-    assert server.handler.connections == 2 and len(server.handler.messages) == 2
+    assert mail_server.handler.connections == 2 and len(mail_server.handler.messages) == 2
 
 
-def test_an_unknown_row_is_not_resent_twice_in_one_run(store, server):
-    edition_id, emails = make_edition(store, 3)
+def test_an_unknown_row_is_not_resent_twice_in_one_run(store, mail_server):
+    edition_id, emails = queued_edition(store, 3)
     dropped = emails[min(emails)]
-    server.handler.drop_after_data.add(dropped)
+    mail_server.handler.drop_after_data.add(dropped)
 
     report = send(
         store,
         edition_id,
         emails,
-        SmtpTransport(server.relay(), connections=1),
+        SmtpTransport(mail_server.relay(), connections=1),
         resend_unknown=True,
         batch=1,
     )
 
-    assert report.unknown == 1 and server.handler.recipients().count(dropped) == 1
+    assert report.unknown == 1 and mail_server.handler.recipients().count(dropped) == 1
     assert report.counts == {"sent": 2, "unknown": 1}
 
 
-def test_a_crashed_run_is_recovered_sending_resent_in_data_unknown(store, server):
-    edition_id, emails = make_edition(store, 6)
+def test_a_crashed_run_is_recovered_sending_resent_in_data_unknown(store, mail_server):
+    edition_id, emails = queued_edition(store, 6)
     claimed = store.claim(edition_id, "daily", 4, NOW, "died")  # a run took four rows, died
     for row in claimed[2:]:
         store.mark_delivery(
@@ -353,44 +297,44 @@ def test_a_crashed_run_is_recovered_sending_resent_in_data_unknown(store, server
         )
     in_data = {emails[row.subscriber_id] for row in claimed[2:]}
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=2))
+    report = send(store, edition_id, emails, SmtpTransport(mail_server.relay(), connections=2))
 
     assert (report.requeued_on_start, report.unknown_on_start) == (2, 2)
     assert report.counts == {"sent": 4, "unknown": 2}
-    assert sorted(server.handler.recipients()) == sorted(set(emails.values()) - in_data)
+    assert sorted(mail_server.handler.recipients()) == sorted(set(emails.values()) - in_data)
 
 
-def test_a_sender_refused_by_the_relay_stops_the_run(store, server):
-    edition_id, emails = make_edition(store, 3)
-    server.handler.mail_reply = "553 5.7.1 Sender address rejected"
+def test_a_sender_refused_by_the_relay_stops_the_run(store, mail_server):
+    edition_id, emails = queued_edition(store, 3)
+    mail_server.handler.mail_reply = "553 5.7.1 Sender address rejected"
 
-    report = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=1))
+    report = send(store, edition_id, emails, SmtpTransport(mail_server.relay(), connections=1))
 
     assert report.stopped is not None and "553" in report.stopped
     assert report.counts == {"queued": 3}
 
 
-def test_killed_runs_never_send_twice_and_lose_nothing(store, server, db_url):
-    edition_id, emails = make_edition(store, 40)
+def test_killed_runs_never_send_twice_and_lose_nothing(store, mail_server, db_url):
+    edition_id, emails = queued_edition(store, 40)
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     for _ in range(3):
         # Kill the sender while the relay holds the final reply of the n-th message.
-        kill_at = len(server.handler.messages) + rng.randint(1, 8)
-        server.handler.hold_after(kill_at)
+        kill_at = len(mail_server.handler.messages) + rng.randint(1, 8)
+        mail_server.handler.hold_after(kill_at)
         child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, db_url, str(server.port), str(edition_id)], cwd=ROOT
+            [sys.executable, "-c", CHILD, db_url, str(mail_server.port), str(edition_id)], cwd=ROOT
         )
         try:
-            server.handler.wait_for_messages(kill_at, timeout=60)
+            mail_server.handler.wait_for_messages(kill_at, timeout=60)
         finally:
             child.kill()
             child.wait()
-            server.handler.release()
+            mail_server.handler.release()
 
-    final = send(store, edition_id, emails, SmtpTransport(server.relay(), connections=2))
+    final = send(store, edition_id, emails, SmtpTransport(mail_server.relay(), connections=2))
 
-    received = Counter(server.handler.recipients())
+    received = Counter(mail_server.handler.recipients())
     assert max(received.values()) == 1, f"a recipient got two copies (seed {seed})"
     unknown = {
         sid for sid, (state, _, _) in ledger(store, edition_id).items() if state == "unknown"
@@ -408,14 +352,6 @@ def test_killed_runs_never_send_twice_and_lose_nothing(store, server, db_url):
 # -- connecting: errors say where, never the password -----------------------------------------
 
 
-def connect(relay: SmtpRelay) -> None:
-    async def open_session():
-        async with SmtpTransport(relay, timeout=5).session():
-            pass
-
-    asyncio.run(open_session())
-
-
 def test_a_rejected_login_names_the_relay_but_never_the_password():
     def reject(server, session, envelope, mechanism, auth_data):
         return AuthResult(success=False, handled=False)
@@ -424,7 +360,7 @@ def test_a_rejected_login_names_the_relay_but_never_the_password():
         smtp_server(auth_require_tls=False, authenticator=reject) as running,
         pytest.raises(SendError) as caught,
     ):
-        connect(running.relay(username="digest", password=PASSWORD))
+        connect(SmtpTransport(running.relay(username="digest", password=PASSWORD), timeout=5))
     message = str(caught.value)
     assert f"{running.host}:{running.port}" in message and "535" in message
     assert PASSWORD not in message and PASSWORD not in repr(caught.value)
@@ -435,24 +371,24 @@ def test_a_refused_connection_error_never_shows_the_password():
         host="127.0.0.1", port=free_port(), tls="implicit", username="digest", password=PASSWORD
     )
     with pytest.raises(SendError) as caught:
-        connect(relay)
+        connect(SmtpTransport(relay, timeout=5))
     assert "refused the connection" in str(caught.value)
     assert PASSWORD not in str(caught.value)
 
 
-def test_starttls_is_required_never_skipped(server):
+def test_starttls_is_required_never_skipped(mail_server):
     # The test server offers no STARTTLS: a relay configured for it must not go on in plain text.
     with pytest.raises(SendError) as caught:
-        connect(server.relay(tls="starttls"))
+        connect(SmtpTransport(mail_server.relay(tls="starttls"), timeout=5))
     assert "STARTTLS" in str(caught.value)
-    assert server.handler.messages == []
+    assert mail_server.handler.messages == []
 
 
 # -- the Maildir outbox -----------------------------------------------------------------------
 
 
 def test_the_outbox_is_a_maildir_any_client_opens(store, tmp_path):
-    edition_id, emails = make_edition(store, 4)
+    edition_id, emails = queued_edition(store, 4)
     outbox = tmp_path / "outbox"
 
     report = send(store, edition_id, emails, MaildirTransport(outbox))

@@ -20,49 +20,39 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from digest.cli import app
 from digest.send import run_lock
 from digest.send.lock import lock_file
+from tests.support.cli import (
+    child_env,
+    load_sample,
+    readers_csv,
+    run,
+    runner,
+    sample_settings,
+    set_settings,
+)
 from tests.support.smtpd import smtp_server
-from tests.test_cli import ROOT, run, runner
 
 READERS = 30
 
 
 @pytest.fixture
-def loaded(monkeypatch, tmp_path, db_url):
+def readers_env(monkeypatch, tmp_path, db_url):
     """A store with today's articles and READERS subscribers, settings in the environment."""
-    env = {
-        "DIGEST_CONFIG": str(ROOT / "digest.toml"),
-        "DIGEST_DATABASE_URL": db_url,
-        "DIGEST_SECRET_KEY": "s" * 40,
-        "DIGEST_BASE_URL": "https://news.example.com",
-        "DIGEST_SMTP_CONNECTIONS": "2",
-        "DIGEST_SEND_RETRY_BUDGET": "0",
+    settings = sample_settings(
+        db_url,
+        DIGEST_SMTP_CONNECTIONS="2",
+        DIGEST_SEND_RETRY_BUDGET="0",
         # On PostgreSQL a killed run's claims are taken over when its lease expires.
-        "DIGEST_SEND_LEASE": "2",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    csv = tmp_path / "readers.csv"
-    csv.write_text(
-        "email,name,lists\n"
-        + "".join(f"reader{i:03d}@example.org,Reader {i},daily\n" for i in range(READERS))
+        DIGEST_SEND_LEASE="2",
     )
-    run("init")
-    run("fetch")
-    run("subscribers", "import", str(csv))
+    set_settings(monkeypatch, settings)
+    load_sample(readers_csv(tmp_path, READERS))
     return monkeypatch
 
 
-def child_env(server) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()}
-    env["DIGEST_SMTP_URL"] = f"smtp://{server.host}:{server.port}"
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
 @pytest.mark.sqlite_only  # on PostgreSQL runs of a list cooperate (tests/test_send_workers.py)
-def test_an_overlapping_run_of_the_same_list_sends_nothing(loaded, tmp_path, db_url):
+def test_an_overlapping_run_of_the_same_list_sends_nothing(readers_env, tmp_path, db_url):
     with smtp_server() as server:
-        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        readers_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         path = lock_file(None, db_url, "daily")
         with run_lock(path, "list daily"):  # this process is the run in progress
             second = subprocess.run(
@@ -87,10 +77,10 @@ def test_an_overlapping_run_of_the_same_list_sends_nothing(loaded, tmp_path, db_
 
 
 @pytest.mark.parametrize("seed", [11, 23, 37])
-def test_sigkill_at_random_moments_never_sends_twice_and_loses_no_one(loaded, tmp_path, seed):
+def test_sigkill_at_random_moments_never_sends_twice_and_loses_no_one(readers_env, tmp_path, seed):
     rng = random.Random(seed)
     with smtp_server() as server:
-        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        readers_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         for _ in range(3):
             received = len(server.handler.messages)
             if received >= READERS - 2:
@@ -151,12 +141,12 @@ def make_key(kind: str, folder) -> tuple:
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ed25519"])
-def test_dkim_signs_exactly_the_bytes_the_relay_received(loaded, tmp_path, kind):
+def test_dkim_signs_exactly_the_bytes_the_relay_received(readers_env, tmp_path, kind):
     from digest.send import DkimSigner
 
     path, _ = make_key(kind, tmp_path)
-    loaded.setenv("DIGEST_DKIM_KEY_FILE", str(path))
-    loaded.setenv("DIGEST_DKIM_SELECTOR", "news2026")
+    readers_env.setenv("DIGEST_DKIM_KEY_FILE", str(path))
+    readers_env.setenv("DIGEST_DKIM_SELECTOR", "news2026")
     record = (
         DkimSigner.from_file(path, domain="orbital-dispatch.example", selector="news2026")
         .dns_record()
@@ -169,7 +159,7 @@ def test_dkim_signs_exactly_the_bytes_the_relay_received(loaded, tmp_path, kind)
         return record
 
     with smtp_server() as server:
-        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        readers_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         assert json.loads(run("send", "--json").stdout)["sent"] == READERS
     for item in server.handler.messages:
         assert item.raw.startswith(b"DKIM-Signature: v=1;")
@@ -194,9 +184,9 @@ def test_dkim_signs_exactly_the_bytes_the_relay_received(loaded, tmp_path, kind)
     assert not dkim.verify(tampered, dnsfunc=dns)
 
 
-def test_cron_progress_lines_and_the_json_summary(loaded):
+def test_cron_progress_lines_and_the_json_summary(readers_env):
     with smtp_server() as server:
-        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        readers_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         result = run("send", "--json")
     summary = json.loads(result.stdout)
     assert summary["sent"] == READERS and summary["limit"] is None
@@ -208,11 +198,11 @@ def test_cron_progress_lines_and_the_json_summary(loaded):
     assert "msg/s" in lines[-1]
 
 
-def test_status_shows_counts_and_the_latest_errors(loaded):
+def test_status_shows_counts_and_the_latest_errors(readers_env):
     with smtp_server() as server:
         server.handler.rcpt_replies["reader003@example.org"] = "550 5.1.1 No such user"
         server.handler.rcpt_replies["reader004@example.org"] = "451 4.7.1 Greylisted"
-        loaded.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        readers_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         summary = json.loads(run("send", "--json", code=10).stdout)
     assert summary["suppressed"] == 1
     status = json.loads(run("status", "--json").stdout)

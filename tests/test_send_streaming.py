@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event
@@ -20,9 +19,9 @@ from sqlalchemy.engine import Engine
 from digest.models import Edition, SubscriberStatus
 from digest.store import ledger
 from digest.store.subscribers import NewSubscriber
-from tests.test_cli import ROOT, SECRET, run
+from tests.support.cli import load_sample, readers_csv, run, sample_settings, set_settings
+from tests.support.values import NOW
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 BATCH = 40
 _READS_SUBSCRIBERS = re.compile(r"(?is)^\s*SELECT\b.*\b(FROM|JOIN)\s+subscribers\b")
 
@@ -88,25 +87,13 @@ def test_enqueue_streams_the_list_in_bounded_batches(store, monkeypatch):
 
 
 def test_a_send_run_reads_the_list_a_batch_at_a_time(db_url, monkeypatch, tmp_path):
-    for name, value in {
-        "DIGEST_CONFIG": str(ROOT / "digest.toml"),
-        "DIGEST_DATABASE_URL": db_url,
-        "DIGEST_OUTBOX": str(tmp_path / "outbox"),
-        "DIGEST_SECRET_KEY": SECRET,
-        "DIGEST_BASE_URL": "https://news.example.com",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(ledger, "ENQUEUE_BATCH", BATCH)
-    monkeypatch.setenv("DIGEST_SEND_BATCH", "10")
-    readers = 2 * BATCH + 5
-    csv = tmp_path / "readers.csv"
-    csv.write_text(
-        "email,name,lists\n"
-        + "".join(f"reader{i:03d}@example.org,Reader {i},daily\n" for i in range(readers))
+    settings = sample_settings(
+        db_url, DIGEST_OUTBOX=str(tmp_path / "outbox"), DIGEST_SEND_BATCH="10"
     )
-    run("init")
-    run("fetch")
-    run("subscribers", "import", str(csv))
+    set_settings(monkeypatch, settings)
+    monkeypatch.setattr(ledger, "ENQUEUE_BATCH", BATCH)
+    readers = 2 * BATCH + 5
+    load_sample(readers_csv(tmp_path, readers))
 
     with statements(Engine) as seen:
         result = run("send", "--json")

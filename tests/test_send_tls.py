@@ -3,16 +3,14 @@ aiosmtpd server holding a certificate from a CA generated for the test."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from digest.config import load_settings
 from digest.errors import ConfigError, SendError
 from digest.send import SmtpTransport
 from digest.send.relays import is_loopback, smtp_transports
+from tests.support.sending import clock, connect, queued_edition, send
 from tests.support.smtpd import make_tls, smtp_server
-from tests.test_send import clock, make_edition, send
 
 
 @pytest.fixture
@@ -20,16 +18,8 @@ def tls(tmp_path):
     return make_tls(tmp_path)
 
 
-def connect(transport: SmtpTransport) -> None:
-    async def open_session():
-        async with transport.session():
-            pass
-
-    asyncio.run(open_session())
-
-
 def test_starttls_with_a_verified_certificate(store, tls):
-    edition_id, emails = make_edition(store, 3)
+    edition_id, emails = queued_edition(store, 3)
     with smtp_server(tls_context=tls.server_context, require_starttls=True) as server:
         transport = SmtpTransport(server.relay(tls="starttls"), connections=1, ca_file=tls.ca_file)
         report = send(store, edition_id, emails, transport)
@@ -38,7 +28,7 @@ def test_starttls_with_a_verified_certificate(store, tls):
 
 
 def test_implicit_tls_with_a_verified_certificate(store, tls):
-    edition_id, emails = make_edition(store, 2)
+    edition_id, emails = queued_edition(store, 2)
     with smtp_server(ssl_context=tls.server_context) as server:
         transport = SmtpTransport(server.relay(tls="implicit"), connections=1, ca_file=tls.ca_file)
         report = send(store, edition_id, emails, transport)
@@ -54,7 +44,7 @@ def test_a_certificate_from_an_unknown_authority_is_refused(tls):
 
 
 def test_a_relay_without_starttls_is_refused_unless_relaxed(store):
-    edition_id, emails = make_edition(store, 1)
+    edition_id, emails = queued_edition(store, 1)
     with smtp_server() as server:  # offers no STARTTLS
         with pytest.raises(SendError) as caught:
             connect(SmtpTransport(server.relay(tls="starttls")))

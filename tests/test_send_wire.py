@@ -8,12 +8,14 @@ import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
-from digest.compose import Recipient, make_environment, personalize, prepare, render
+from digest.compose import Recipient, make_environment, personalize, prepare
 from digest.config import SmtpRelay
 from digest.models import DeliveryResult, DeliveryState, OutgoingMessage
 from digest.send import SmtpTransport
+from tests.support.editions import BASE, make_edition, render_edition
+from tests.support.sending import queued_edition, send
 from tests.support.smtpd import smtp_server
-from tests.test_compose import BASE, NOW, SECRET, make_edition
+from tests.support.values import NOW, SECRET_BYTES
 
 SAFE = "dot_safe"
 
@@ -25,17 +27,10 @@ def no_line_starts_with_a_dot(raw: bytes) -> bool:
 def composed(newsletter, text_tail: str = "") -> OutgoingMessage:
     lst = newsletter.get_list("daily")
     edition = make_edition(newsletter)
-    rendered = render(
-        edition,
-        edition.sections,
-        newsletter=newsletter,
-        lst=lst,
-        base_url=BASE,
-        env=make_environment(),
-    )
+    rendered = render_edition(edition, newsletter, lst, make_environment())
     rendered = replace(rendered, text=rendered.text + text_tail)
     template = prepare(rendered, edition, newsletter=newsletter, lst=lst, base_url=BASE, date=NOW)
-    return personalize(template, Recipient(3, "reader@example.org", "Reader"), secret=SECRET)
+    return personalize(template, Recipient(3, "reader@example.org", "Reader"), secret=SECRET_BYTES)
 
 
 def deliver_all(server, messages: list[OutgoingMessage]) -> None:
@@ -132,10 +127,8 @@ class _CheckingTransport:
 
 
 def test_every_body_waits_for_its_in_data_commit_even_when_sessions_share_one(store, db_url):
-    from tests.test_send import make_edition as ledger_edition
-    from tests.test_send import send
 
-    edition_id, emails = ledger_edition(store, 24)
+    edition_id, emails = queued_edition(store, 24)
     transport = _CheckingTransport(db_url, concurrency=6)
     report = send(store, edition_id, emails, transport, batch=8)
     assert report.sent == 24 and report.counts == {"sent": 24}

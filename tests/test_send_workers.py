@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
@@ -27,11 +25,17 @@ from digest.send import SmtpTransport, send_edition
 from digest.send.pacing import RateLimiter
 from digest.store import open_store, schema
 from digest.store.ledger import LedgerWriter, Outcome
+from tests.support.cli import (
+    child_env,
+    load_sample,
+    readers_csv,
+    run,
+    sample_settings,
+    set_settings,
+)
+from tests.support.sending import builder, queued_edition
 from tests.support.smtpd import smtp_server
-from tests.test_cli import ROOT, run
-from tests.test_send import builder, make_edition
-
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+from tests.support.values import NOW, ROOT
 
 
 def expire(store, run_id: str) -> None:
@@ -48,7 +52,7 @@ def expire(store, run_id: str) -> None:
 
 
 def test_a_live_workers_rows_stay_its_own_an_expired_ones_are_taken_over(store):
-    edition_id, _ = make_edition(store, 4)
+    edition_id, _ = queued_edition(store, 4)
     store.register_worker("a", edition_id, ["relay"], 60, NOW)
     mine = store.claim(edition_id, "daily", 3, NOW, "a")
     writer = LedgerWriter(store.engine, "a")
@@ -93,7 +97,7 @@ def test_a_live_workers_rows_stay_its_own_an_expired_ones_are_taken_over(store):
 
 
 def test_deferred_rows_of_a_live_worker_are_left_to_its_retries(store):
-    edition_id, _ = make_edition(store, 2)
+    edition_id, _ = queued_edition(store, 2)
     store.register_worker("a", edition_id, ["relay"], 60, NOW)
     row = store.claim(edition_id, "daily", 1, NOW, "a")[0]
     store.write([Outcome(row.row_id, DeliveryState.deferred, 451, "4.7.1 later")], NOW)
@@ -110,7 +114,7 @@ def test_deferred_rows_of_a_live_worker_are_left_to_its_retries(store):
 def test_heartbeats_keep_a_long_run_s_claims_past_its_lease(store):
     # A lease of one second, a run of several: only the heartbeat keeps the rows its own
     # while another worker keeps trying to take over expired claims.
-    edition_id, emails = make_edition(store, 30)
+    edition_id, emails = queued_edition(store, 30)
     stop = threading.Event()
     taken: list[dict] = []
     other = open_store(
@@ -169,7 +173,7 @@ def test_rate_shares_add_up_to_the_relay_limit():
 
 # -- real processes on PostgreSQL ---------------------------------------------------------------
 
-READERS = 120
+PG_READERS = 120
 
 
 @pytest.fixture
@@ -180,43 +184,27 @@ def pg_env(monkeypatch, tmp_path, postgres):
     text = (ROOT / "digest.toml").read_text().replace('"samples/', f'"{ROOT}/samples/')
     weekly = text[text.index("[[lists]]") : text.index("[[sections]]")]
     config.write_text(text + "\n" + weekly.replace('name = "daily"', 'name = "weekly"'))
-    env = {
-        "DIGEST_CONFIG": str(config),
-        "DIGEST_DATABASE_URL": postgres.url_of(name),
-        "DIGEST_SECRET_KEY": "s" * 40,
-        "DIGEST_BASE_URL": "https://news.example.com",
-        "DIGEST_SMTP_CONNECTIONS": "2",
-        "DIGEST_SEND_RETRY_BUDGET": "0",
-        "DIGEST_SEND_BATCH": "10",
-        "DIGEST_SEND_LEASE": "3",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    csv = tmp_path / "readers.csv"
-    csv.write_text(
-        "email,name,lists\n"
-        + "".join(
-            f"reader{i:03d}@example.org,Reader {i},{'daily' if i % 3 else 'daily;weekly'}\n"
-            for i in range(READERS)
-        )
-        + "".join(f"weekly{i:03d}@example.org,Weekly {i},weekly\n" for i in range(40))
+    env = sample_settings(
+        postgres.url_of(name),
+        DIGEST_CONFIG=str(config),
+        DIGEST_SMTP_CONNECTIONS="2",
+        DIGEST_SEND_RETRY_BUDGET="0",
+        DIGEST_SEND_BATCH="10",
+        DIGEST_SEND_LEASE="3",
     )
-    run("init")
-    run("fetch")
-    run("subscribers", "import", str(csv))
+    set_settings(monkeypatch, env)
+    csv = readers_csv(tmp_path, PG_READERS, lambda i: "daily" if i % 3 else "daily;weekly")
+    with csv.open("a") as more:
+        more.write("".join(f"weekly{i:03d}@example.org,Weekly {i},weekly\n" for i in range(40)))
+    load_sample(csv)
     yield env
     postgres.drop(name)
 
 
 def _digest(server, *args: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DIGEST_SMTP_URL": f"smtp://{server.host}:{server.port}",
-        "PYTHONPATH": str(ROOT),
-    }
     return subprocess.Popen(
         [sys.executable, "-m", "digest", "send", "--json", *args],
-        env=env,
+        env=child_env(server),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -235,7 +223,7 @@ def _list_of(message) -> str:
 
 
 def _daily() -> set[str]:
-    return {f"reader{i:03d}@example.org" for i in range(READERS)}
+    return {f"reader{i:03d}@example.org" for i in range(PG_READERS)}
 
 
 @pytest.mark.parametrize("workers", [2, 4])
@@ -252,12 +240,12 @@ def test_workers_send_each_reader_exactly_once(pg_env, workers):
         message_from_bytes(m.raw, policy=policy.default)["Message-ID"]
         for m in server.handler.messages
     )
-    assert len(ids) == READERS and max(ids.values()) == 1
+    assert len(ids) == PG_READERS and max(ids.values()) == 1
     assert len(summary["workers"]) == workers
-    assert sum(w["sent"] for w in summary["workers"]) == summary["sent"] == READERS
+    assert sum(w["sent"] for w in summary["workers"]) == summary["sent"] == PG_READERS
     assert sum(1 for w in summary["workers"] if w["sent"]) >= 2  # the work was shared
     assert all(w["peak_rss_mb"] > 0 for w in summary["workers"])
-    assert status["status"] == "complete" and status["counts"] == {"sent": READERS}
+    assert status["status"] == "complete" and status["counts"] == {"sent": PG_READERS}
     assert status["workers"] == []  # every worker unregistered on the way out
 
 
@@ -280,8 +268,8 @@ def test_a_killed_worker_s_rows_are_finished_by_another_after_its_lease(pg_env):
     unknown = counts.get("unknown", 0)
     got = Counter(server.handler.recipients())
     assert max(got.values()) == 1, "a reader got two copies"
-    assert counts.get("sent", 0) + unknown == READERS, counts  # nothing left behind
-    assert set(got) <= _daily() and len(got) + unknown >= READERS
+    assert counts.get("sent", 0) + unknown == PG_READERS, counts  # nothing left behind
+    assert set(got) <= _daily() and len(got) + unknown >= PG_READERS
     # The survivor took the dead worker's claims over once its lease (3 s) ran out.
     assert summary["taken_over"] >= 1, summary
     assert waited >= 2.0
@@ -301,12 +289,12 @@ def test_two_lists_send_their_editions_at_once(pg_env):
     by_list: dict[str, Counter] = {"daily": Counter(), "weekly": Counter()}
     for message in server.handler.messages:
         by_list[_list_of(message)].update(message.rcpt_tos)
-    weekly_readers = {f"reader{i:03d}@example.org" for i in range(0, READERS, 3)} | {
+    weekly_readers = {f"reader{i:03d}@example.org" for i in range(0, PG_READERS, 3)} | {
         f"weekly{i:03d}@example.org" for i in range(40)
     }
     assert set(by_list["daily"]) == _daily() and max(by_list["daily"].values()) == 1
     assert set(by_list["weekly"]) == weekly_readers and max(by_list["weekly"].values()) == 1
-    assert daily["sent"] == READERS and weekly["sent"] == len(weekly_readers)
+    assert daily["sent"] == PG_READERS and weekly["sent"] == len(weekly_readers)
 
 
 # -- SQLite ---------------------------------------------------------------------------------
@@ -314,21 +302,8 @@ def test_two_lists_send_their_editions_at_once(pg_env):
 
 @pytest.mark.sqlite_only
 def test_on_sqlite_one_worker_runs_and_says_why(monkeypatch, tmp_path, db_url):
-    for key, value in {
-        "DIGEST_CONFIG": str(ROOT / "digest.toml"),
-        "DIGEST_DATABASE_URL": db_url,
-        "DIGEST_SECRET_KEY": "s" * 40,
-        "DIGEST_BASE_URL": "https://news.example.com",
-    }.items():
-        monkeypatch.setenv(key, value)
-    csv = tmp_path / "readers.csv"
-    csv.write_text(
-        "email,name,lists\n"
-        + "".join(f"reader{i:03d}@example.org,Reader {i},daily\n" for i in range(5))
-    )
-    run("init")
-    run("fetch")
-    run("subscribers", "import", str(csv))
+    set_settings(monkeypatch, sample_settings(db_url))
+    load_sample(readers_csv(tmp_path, 5))
     with smtp_server() as server:
         monkeypatch.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         result = run("send", "--workers", "3")
@@ -355,7 +330,7 @@ def test_a_worker_taken_over_while_alive_never_sends_a_row_it_lost(store):
     # Worker A is slow, not dead: while the relay holds its two connections in DATA, its
     # lease is declared expired and its rows recovered. Once released, A must not send the
     # rows still in its hands (each `in_data` mark fails), nor claim more; B finishes.
-    edition_id, emails = make_edition(store, 30)
+    edition_id, emails = queued_edition(store, 30)
     other = open_store(store.engine.url.render_as_string(hide_password=False), migrate_schema=False)
     taken: list[dict] = []
 

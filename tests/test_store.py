@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -11,8 +11,7 @@ from digest.models import Article, DeliveryState, Edition, Section
 from digest.store import open_store
 from digest.store.migrations import MIGRATIONS, current_version
 from digest.store.subscribers import NewSubscriber
-
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+from tests.support.values import NOW
 
 
 @pytest.mark.sqlite_only  # WAL, foreign keys: SQLite pragmas (see test_postgres.py)

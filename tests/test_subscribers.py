@@ -7,20 +7,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from digest import subscribers as subs
 from digest.errors import SubscriberError
 from digest.models import SubscriberStatus
 from digest.store.subscribers import Membership, NewSubscriber
+from tests.support.values import EXAMPLE_CSV, NOW
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 LISTS = ["daily"]
-SECTIONS = ["internet-space", "military-space", "drone-space", "missile-defense", "launch-pad"]
+SAMPLE_SLUGS = ["internet-space", "military-space", "drone-space", "missile-defense", "launch-pad"]
 
 
 def read(path: Path):
-    return subs.read_file(path, lists=LISTS, sections=SECTIONS, default_lists=("daily",))
+    return subs.read_file(path, lists=LISTS, sections=SAMPLE_SLUGS, default_lists=("daily",))
 
 
 def write(tmp_path: Path, text: str, name: str = "in.csv") -> Path:
@@ -30,7 +29,7 @@ def write(tmp_path: Path, text: str, name: str = "in.csv") -> Path:
 
 
 def test_example_csv_is_valid():
-    good, rejects = read(ROOT / "subscribers" / "example.csv")
+    good, rejects = read(EXAMPLE_CSV)
     assert rejects == []
     assert len(good) == 6
     grace = next(g for g in good if g.email.startswith("grace"))
@@ -113,7 +112,7 @@ def _seed(store):
 
 def test_store_import_is_idempotent_and_case_insensitive(store):
     _seed(store)
-    good, _ = read(ROOT / "subscribers" / "example.csv")
+    good, _ = read(EXAMPLE_CSV)
     assert store.add_subscribers(good, NOW, existing="update") == {
         "added": 6,
         "updated": 0,
@@ -158,7 +157,7 @@ def test_import_never_resubscribes_someone_who_left(store):
 
 def test_export_then_import_round_trips(store, tmp_path):
     _seed(store)
-    good, _ = read(ROOT / "subscribers" / "example.csv")
+    good, _ = read(EXAMPLE_CSV)
     store.add_subscribers(good, NOW)
     buffer = io.StringIO()
     assert subs.write_csv(store.records(), buffer) == 6
@@ -189,7 +188,7 @@ def test_erase_keeps_only_a_hash_and_blocks_re_adding(store):
 
 def test_recipients_are_active_and_unsuppressed(store):
     _seed(store)
-    good, _ = read(ROOT / "subscribers" / "example.csv")
+    good, _ = read(EXAMPLE_CSV)
     store.add_subscribers(good, NOW)
     store.suppress("valentina@example.net", "hard-bounce", NOW)
     emails = {r.email for r in store.recipients("daily")}
@@ -230,7 +229,7 @@ def test_export_keeps_list_states_sections_and_consent(store, tmp_path):
         writer(store.records(), buffer)
         path = write(tmp_path, buffer.getvalue(), name)
         good, rejects = subs.read_file(
-            path, lists=["daily", "weekly"], sections=SECTIONS, default_lists=()
+            path, lists=["daily", "weekly"], sections=SAMPLE_SLUGS, default_lists=()
         )
         assert rejects == []
         (item,) = good
@@ -254,7 +253,7 @@ def test_list_states_and_qualified_sections_in_a_file(tmp_path):
         "c@example.com,daily,monthly:launch-pad\n",
     )
     good, rejects = subs.read_file(
-        path, lists=["daily", "weekly"], sections=SECTIONS, default_lists=()
+        path, lists=["daily", "weekly"], sections=SAMPLE_SLUGS, default_lists=()
     )
     assert good[0].memberships == (
         Membership("daily", "active", True, None),
@@ -268,7 +267,7 @@ def test_list_states_and_qualified_sections_in_a_file(tmp_path):
 
 def test_dry_run_counts_and_rolls_back(store):
     _seed(store)
-    good, _ = read(ROOT / "subscribers" / "example.csv")
+    good, _ = read(EXAMPLE_CSV)
     assert store.add_subscribers(good, NOW, existing="update", dry_run=True)["added"] == 6
     assert store.records() == []
 

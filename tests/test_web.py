@@ -9,19 +9,14 @@ import re
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
 import httpx
 import pytest
-import uvicorn
-from conftest import ROOT
-from support.smtpd import smtp_server
 
 from digest import pipeline
 from digest.config import load_newsletter, load_settings
@@ -31,8 +26,9 @@ from digest.store.subscribers import NewSubscriber
 from digest.tokens import make_token
 from digest.web import create_app
 from digest.web.server import server_config
-
-SECRET = "w" * 48
+from tests.support.smtpd import free_port, smtp_server
+from tests.support.values import ROOT, SECRET
+from tests.support.web import uvicorn_running
 
 
 @dataclass
@@ -44,23 +40,6 @@ class Site:
 
     def token(self, sid: int, purpose: str, list_name: str = "daily") -> str:
         return make_token(SECRET.encode(), sid, list_name, purpose)
-
-
-@contextmanager
-def serve(app, settings, sock: socket.socket) -> Iterator[None]:
-    server = uvicorn.Server(server_config(app, settings, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the web server did not start")
-        time.sleep(0.01)  # polling the server's own flag, with a deadline
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture
@@ -82,7 +61,8 @@ def site(tmp_path, db_url) -> Iterator[Site]:
         store = open_store(settings.database_url)
         app = create_app(settings, newsletter, store)
         ctx = pipeline.Context(settings, newsletter, store)
-        with serve(app, settings, sock), httpx.Client(base_url=url, timeout=10) as http:
+        config = server_config(app, settings, log_level="warning")
+        with uvicorn_running(config, [sock]), httpx.Client(base_url=url, timeout=10) as http:
             yield Site(url, ctx, smtp, http)
         store.close()
 
@@ -306,10 +286,7 @@ def test_digest_serve_binds_loopback_and_answers(tmp_path, db_url):
     import signal
     import sys
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")} | {
         "DIGEST_CONFIG": str(ROOT / "digest.toml"),
         "DIGEST_SECRET_KEY": SECRET,

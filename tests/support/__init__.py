@@ -1,1 +1,3 @@
-"""Real test servers shared by the test modules."""
+"""What the test modules share: constants (``values``), the CLI runner (``cli``), built
+editions and messages (``editions``, ``sending``), and real servers (``httpd``, ``smtpd``,
+``web``, ``browser``). Fixtures built on them live in ``tests/conftest.py``."""

@@ -14,6 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.support.smtpd import free_port
+
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # the default 5 drops bursts of concurrent fetches (1 s SYN retry)
@@ -171,3 +173,8 @@ class FeedServer:
                 pass
 
         return Handler
+
+
+def closed_port_url() -> str:
+    """A feed URL on a loopback port nobody listens on: every fetch of it is refused."""
+    return f"http://127.0.0.1:{free_port()}/feed.xml"

@@ -1,0 +1,69 @@
+"""The CLI as its users run it, through typer's CliRunner, and the settings it reads from the
+environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from digest.cli import app
+from tests.support.smtpd import RecordingServer
+from tests.support.values import BASE_URL, EXAMPLE_CSV, ROOT, SECRET
+
+runner = CliRunner()
+
+
+def run(*args: str, code: int = 0) -> Result:
+    """``digest ARGS``: asserts the exit code, and that no traceback reached the user."""
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, (result.exit_code, result.output, result.stderr)
+    assert "Traceback" not in result.output + result.stderr
+    return result
+
+
+def sample_settings(db_url: str, **more: str) -> dict[str, str]:
+    """DIGEST_* settings for the sample newsletter (the repository's digest.toml) on
+    ``db_url``, with the tests' secret; ``more`` adds or replaces settings by full name."""
+    return {
+        "DIGEST_CONFIG": str(ROOT / "digest.toml"),
+        "DIGEST_DATABASE_URL": db_url,
+        "DIGEST_SECRET_KEY": SECRET,
+        "DIGEST_BASE_URL": BASE_URL,
+        **more,
+    }
+
+
+def set_settings(monkeypatch: pytest.MonkeyPatch, settings: dict[str, str]) -> None:
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+
+
+def readers_csv(folder: Path, count: int, lists: Callable[[int], str] = lambda i: "daily") -> Path:
+    """An import file of ``count`` readers, reader000@example.org on, each on ``lists(i)``."""
+    path = folder / "readers.csv"
+    path.write_text(
+        "email,name,lists\n"
+        + "".join(f"reader{i:03d}@example.org,Reader {i},{lists(i)}\n" for i in range(count))
+    )
+    return path
+
+
+def load_sample(subscribers: Path = EXAMPLE_CSV) -> None:
+    """`digest init`, `digest fetch` (the sample feeds) and an import of ``subscribers``."""
+    run("init")
+    run("fetch")
+    run("subscribers", "import", str(subscribers))
+
+
+def child_env(server: RecordingServer) -> dict[str, str]:
+    """The environment of a `digest` child process: this one's, sending to ``server``."""
+    return {
+        **os.environ,
+        "DIGEST_SMTP_URL": f"smtp://{server.host}:{server.port}",
+        "PYTHONPATH": str(ROOT),
+    }
