@@ -8,7 +8,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from digest import check as lint
+from digest.compose import check as lint
 from digest.config import ListConfig
 from digest.errors import SelectionError, SubscriberError
 from digest.models import Edition, OutgoingMessage, Subscriber
