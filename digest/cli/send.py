@@ -11,6 +11,7 @@ from rich.table import Table
 
 from digest import pipeline
 from digest.cli._app import JsonOpt, ListOpt, app, context, emit_json, err, out
+from digest.exits import ExitCode, command_help
 
 STATES = ("queued", "sending", "in_data", "sent", "deferred", "failed", "unknown", "skipped")
 
@@ -52,7 +53,12 @@ def _progress_printer():
     return log, lambda: None
 
 
-@app.command()
+@app.command(help=command_help(
+    "Send today's edition. Safe to run again: nobody gets it twice.\n\n"
+    "Progress goes to stderr: a bar on a terminal, a line at each 10% otherwise (cron), also "
+    "with --json.",
+    ExitCode.OK, ExitCode.INCOMPLETE, ExitCode.FAILED, ExitCode.STOPPED, ExitCode.CHECK,
+    ExitCode.LOCKED, ExitCode.CONFIG, ExitCode.STORE))
 def send(lst: ListOpt = None, as_json: JsonOpt = False,
          dry_run: Annotated[bool, typer.Option(
              help="Compose every message, send nothing, leave the ledger untouched.")] = False,
@@ -66,14 +72,6 @@ def send(lst: ListOpt = None, as_json: JsonOpt = False,
                   "connections and a share of each relay's rate (default: "
                   "DIGEST_SEND_WORKERS, 1). Needs PostgreSQL; on SQLite one runs.")] = None
          ) -> None:
-    """Send today's edition. Safe to run again: nobody gets it twice.
-
-    Exit codes: 0 all due messages delivered, or nothing to do; 10 some deferred or
-    unknown (run again later); 11 some failed permanently; 12 the relay could not be
-    used and the run stopped (the next run resumes); 13 digest check found errors in the
-    composed message and nothing was sent; 14 another run is sending this list and this one
-    sent nothing; 2 configuration; 3 store. Progress goes to stderr: a bar on a terminal,
-    a line at each 10% otherwise (cron), also with --json."""
     progress, stop = _progress_printer()
     with context() as ctx:
         try:

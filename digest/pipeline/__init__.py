@@ -17,8 +17,6 @@ from digest.pipeline.context import Context, init, utcnow
 from digest.pipeline.edge import (BounceSummary, process_bounces, request_subscription,
                                   view_in_browser)
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition, with_verp
-from digest.pipeline.exits import (EXIT_CHECK, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_LOCKED, EXIT_OK,
-                                   EXIT_STOPPED)
 from digest.pipeline.feeds import check_feed, failing_feeds, feed_health, fetch, import_articles
 from digest.pipeline.people import (ImportResult, add_subscriber, import_subscribers, resubscribe,
                                     set_preferences, set_status, unsubscribe)
@@ -26,8 +24,7 @@ from digest.pipeline.sending import (SendSummary, deliver, make_transport, make_
                                      send_status)
 
 __all__ = [
-    "BounceSummary", "CheckReport", "Composer", "Context", "EXIT_CHECK", "EXIT_FAILED",
-    "EXIT_INCOMPLETE", "EXIT_LOCKED", "EXIT_OK", "EXIT_STOPPED", "ImportResult", "Preview",
+    "BounceSummary", "CheckReport", "Composer", "Context", "ImportResult", "Preview",
     "SAMPLE_RECIPIENT", "Sample", "SendSummary", "add_subscriber", "check", "check_feed",
     "current_edition", "deliver", "failing_feeds", "feed_health", "fetch", "import_articles",
     "import_subscribers", "init", "passes_check", "preview", "process_bounces",

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from digest.compose import check as lint
 from digest.config import ListConfig
 from digest.errors import SelectionError, SubscriberError
+from digest.exits import ExitCode
 from digest.models import Edition, OutgoingMessage, Subscriber
 from digest.pipeline.context import Context
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition
-from digest.pipeline.exits import EXIT_CHECK, EXIT_OK
 
 if TYPE_CHECKING:
     from digest.pipeline.sending import SendSummary
@@ -73,8 +73,8 @@ class CheckReport:
         return lint.errors(list(self.findings))
 
     @property
-    def exit_code(self) -> int:
-        return EXIT_CHECK if self.errors else EXIT_OK
+    def exit_code(self) -> ExitCode:
+        return ExitCode.CHECK if self.errors else ExitCode.OK
 
     def as_dict(self) -> dict:
         return {"edition": self.edition, "recipient": self.recipient,

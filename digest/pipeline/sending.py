@@ -9,12 +9,11 @@ from datetime import datetime
 
 from digest.config import ListConfig, Settings
 from digest.errors import SelectionError
+from digest.exits import ExitCode
 from digest.models import Edition, OutgoingMessage, Subscriber
 from digest.pipeline.checks import passes_check
 from digest.pipeline.context import Context, utcnow
 from digest.pipeline.editions import Composer, current_edition
-from digest.pipeline.exits import (EXIT_CHECK, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_LOCKED, EXIT_OK,
-                                   EXIT_STOPPED)
 from digest.pipeline.feeds import failing_feeds
 from digest.selection import edition_key
 from digest.send import (MaildirTransport, RetryPolicy, RunLocked, SmtpTransport, Transport,
@@ -58,10 +57,10 @@ class SendSummary:
     findings: list[dict] = field(default_factory=list)  # digest check's, errors first
 
     @property
-    def exit_code(self) -> int:
-        return {"stopped": EXIT_STOPPED, "incomplete": EXIT_INCOMPLETE,
-                "failed": EXIT_FAILED, "check-failed": EXIT_CHECK,
-                "locked": EXIT_LOCKED}.get(self.status, EXIT_OK)
+    def exit_code(self) -> ExitCode:
+        return {"stopped": ExitCode.STOPPED, "incomplete": ExitCode.INCOMPLETE,
+                "failed": ExitCode.FAILED, "check-failed": ExitCode.CHECK,
+                "locked": ExitCode.LOCKED}.get(self.status, ExitCode.OK)
 
     def as_dict(self) -> dict:
         return asdict(self)
