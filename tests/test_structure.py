@@ -1,7 +1,8 @@
-"""The code's own shape: one exit code table, shared by the CLI and the README."""
+"""The code's own shape: one exit code table, shared by the CLI and the README; no import cycle."""
 
 from __future__ import annotations
 
+import ast
 import re
 
 import pytest
@@ -40,3 +41,70 @@ def test_the_readme_exit_code_table_says_what_the_code_table_says():
                          + [RunLocked])
 def test_every_error_exits_with_a_code_of_the_table(error):
     assert isinstance(error.exit_code, ExitCode)
+
+
+def _module_name(path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Each module of digest -> the digest modules it imports, wherever the import statement
+    sits (top level, a function, an ``if TYPE_CHECKING:`` block): a lazy import is still a
+    dependency."""
+    paths = {_module_name(p): p for p in (ROOT / "digest").rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1]
+                                    + ([base] if base else []))
+                for alias in node.names:
+                    # `from a import b` imports the module a.b when there is one, else a.
+                    targets.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in paths
+                                else base)
+        graph[name] = {t for t in targets if t in paths and t != name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of the graph (its modules in order, the first repeated), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            if target not in state and (found := visit(target)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_module_of_digest_imports_itself_back_through_others():
+    graph = _import_graph()
+    # The graph is the real one: a package's imports of its modules are in it.
+    assert {"digest.pipeline.sending", "digest.pipeline.checks"} <= graph["digest.pipeline"]
+    cycle = _cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_a_lazy_import_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycle(graph) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
