@@ -26,7 +26,8 @@ from digest.models import DeliveryState
 from digest.send import SmtpTransport, send_edition
 from digest.send.pacing import RateLimiter
 from digest.store import open_store, schema
-from digest.store.ledger import LedgerWriter, Outcome
+from digest.store.ledger import LedgerWriter
+from digest.store.protocols import Outcome
 from tests.support.smtpd import smtp_server
 from tests.test_cli import ROOT, run
 from tests.test_send import builder, make_edition

@@ -1,6 +1,8 @@
 """The ledger-driven send engine: which rows of an edition go out, and what became of each.
 
-The delivery ledger (``digest.store.ledger``) is the single source of truth. A run:
+The delivery ledger (``digest.store.ledger``) is the single source of truth; the engine sees
+the store only through ``digest.store.protocols.SendStore`` (the ledger, the workers' leases,
+the suppressions). A run:
 
 1. recovers what a crashed run left: ``sending`` rows go back to the queue (nothing was handed
    over), ``in_data`` rows become ``unknown`` (the relay may have the message). A caller
@@ -56,8 +58,7 @@ from typing import Protocol
 from digest.errors import ComposeError, SendError
 from digest.models import DeliveryResult, DeliveryState, OutgoingMessage, Subscriber
 from digest.send.report import SendReport
-from digest.store import Store
-from digest.store.ledger import Claimed, LeaseLost, Outcome
+from digest.store.protocols import Claimed, LeaseLost, Outcome, SendStore
 
 Build = Callable[[Subscriber], OutgoingMessage | None]
 Progress = Callable[[int, int], None]
@@ -107,7 +108,7 @@ def _label(transport: Transport) -> str:
 class _Run:
     """The shared state of one run: the claim queue, the retry schedule, buffered writes."""
 
-    def __init__(self, store: Store, edition_id: int, list_name: str, build: Build, *,
+    def __init__(self, store: SendStore, edition_id: int, list_name: str, build: Build, *,
                  now: Callable[[], datetime], resend_unknown: bool, batch: int,
                  retry: RetryPolicy, max_failures: int, suppress_after: int,
                  on_progress: Progress | None, report: SendReport, exclusive: bool = True,
@@ -411,7 +412,7 @@ async def _heartbeat(run: _Run, transports: Sequence[Transport], lease: float) -
             return
 
 
-async def send_edition(store: Store, edition_id: int, list_name: str, build: Build,
+async def send_edition(store: SendStore, edition_id: int, list_name: str, build: Build,
                        transport: Transport | Sequence[Transport], *,
                        now: Callable[[], datetime], resend_unknown: bool = False,
                        batch: int = 100, retry: RetryPolicy = RetryPolicy(),

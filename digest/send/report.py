@@ -3,7 +3,6 @@ pipeline and printed by `digest send` (``--json`` prints ``as_dict()``, key for 
 
 from __future__ import annotations
 
-import builtins
 import enum
 from dataclasses import asdict, dataclass, field
 
@@ -29,6 +28,11 @@ _EXIT_CODES = {SendStatus.stopped: ExitCode.STOPPED, SendStatus.incomplete: Exit
                SendStatus.locked: ExitCode.LOCKED}
 
 
+# `list` is a field of SendReport (a JSON key): its other fields' types are named here.
+Lines = list[str]
+Records = list[dict]
+
+
 @dataclass
 class SendReport:
     """One run of a list's edition: what it did and where the edition stands after it.
@@ -37,8 +41,7 @@ class SendReport:
     (``add``); the pipeline sets the rest (the list, the edition, the status, warnings).
     """
 
-    # The list's name. The field shadows `list` in this class body: builtins.list below.
-    list: str = ""
+    list: str = ""  # the list's name (in this class body `list` is this field)
     edition: str | None = None  # the edition's key, e.g. "2026-11-26"
     status: SendStatus = SendStatus.complete
     articles: dict[str, int] = field(default_factory=dict)  # per section
@@ -64,11 +67,11 @@ class SendReport:
     unknown_on_start: int = 0  # left `in_data` by an interrupted run: now unknown
     taken_over: int = 0  # rows of workers whose lease expired, recovered during the run
     lost_leases: int = 0  # rows this run had claimed that another worker took over
-    workers: list[dict] = field(default_factory=builtins.list)  # per worker process (--workers N)
-    warnings: list[str] = field(default_factory=builtins.list)
-    feed_warnings: list[str] = field(default_factory=builtins.list)  # feeds failing for days
-    notes: list[str] = field(default_factory=builtins.list)  # what trimming left out (budget)
-    findings: list[dict] = field(default_factory=builtins.list)  # digest check's, errors first
+    workers: Records = field(default_factory=Records)  # per worker process (--workers N)
+    warnings: Lines = field(default_factory=Lines)
+    feed_warnings: Lines = field(default_factory=Lines)  # feeds failing for days
+    notes: Lines = field(default_factory=Lines)  # what trimming left out to fit the budget
+    findings: Records = field(default_factory=Records)  # digest check's, errors first
     counts: dict[str, int] = field(default_factory=dict)  # the ledger's rows by state after it
 
     # What one worker's report adds to the others' (--workers N).

@@ -10,13 +10,13 @@ row it already handled (a deferred row waits for the run's own retry schedule or
 run). When several workers share an edition (``digest.store.workers``), the pair (run id,
 attempt) is the claim's fencing token: a worker whose lease expired, and whose rows were taken
 over, finds that its writes match nothing, and its ``in_data`` mark fails, so the body never
-goes.
+goes. ``LedgerQueries`` is the ``Ledger`` of ``digest.store.protocols``, where its values
+(``Claimed``, ``Outcome``) are defined.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (Connection, Engine, and_, bindparam, func, literal, or_, select, tuple_,
@@ -27,39 +27,13 @@ from digest.models import (PROBLEM_STATES, DeliveryState, EditionState, Subscrib
                            SubscriberStatus)
 from digest.store import schema
 from digest.store._sql import address_hash, insert_ignore
+from digest.store.protocols import Claimed, Outcome
 from digest.store.subscribers import _sections_out
 
 d, s, sub, lst, sup = (schema.deliveries, schema.subscribers, schema.subscriptions,
                        schema.lists, schema.suppressions)
 QUEUED, SENDING, IN_DATA = DeliveryState.queued, DeliveryState.sending, DeliveryState.in_data
 DEFERRED, FAILED, UNKNOWN = DeliveryState.deferred, DeliveryState.failed, DeliveryState.unknown
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A claimed row and its subscriber as of the claim (None: may no longer be mailed)."""
-
-    row_id: int
-    subscriber_id: int
-    subscriber: Subscriber | None
-    attempt: int = 0  # the row's attempt count as this claim set it: with the run id, a fence
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A state change to write; ``LedgerQueries.write`` commits many in one transaction."""
-
-    row_id: int
-    state: DeliveryState
-    code: int | None = None
-    reply: str | None = None
-    message_id: str | None = None
-    relay: str | None = None
-    attempt: int | None = None  # the claim's attempt: written only while the claim holds
-
-
-class LeaseLost(Exception):
-    """The row is no longer this run's claim (its lease expired and another worker took it)."""
 
 
 # Built once: a run commits thousands of small batches, and building the statement (not
