@@ -38,7 +38,7 @@ from digest.feeds import FetchPolicy, FetchResult, ParsedFeed, fetch, new_client
 from digest.feeds.jsonl import jsonl_rows, read_jsonl
 from digest.feeds.routing import Router
 from digest.models import Article
-from digest.store import Store
+from digest.store.protocols import ArticleStore
 
 ROUTED = "(by category)"
 
@@ -109,7 +109,7 @@ def feed_source(source: str) -> str:
     return str(Path(source).expanduser().resolve())
 
 
-def register(store: Store, newsletter: Newsletter) -> list[FeedPlan]:
+def register(store: ArticleStore, newsletter: Newsletter) -> list[FeedPlan]:
     """The newsletter's feeds, each with its row in the store."""
     store.sync_sections((s.slug, s.title, s.feeds) for s in newsletter.sections)
     plans = plan_feeds(newsletter)
@@ -117,7 +117,7 @@ def register(store: Store, newsletter: Newsletter) -> list[FeedPlan]:
     return plans
 
 
-def ingest(store: Store, newsletter: Newsletter, now: datetime, *,
+def ingest(store: ArticleStore, newsletter: Newsletter, now: datetime, *,
            client: httpx.Client | None = None, policy: FetchPolicy | None = None,
            concurrency: int = 8, on_feed: Callable[[FeedOutcome], None] | None = None
            ) -> IngestReport:
@@ -171,7 +171,7 @@ def _retrieve(url: str, known, client: httpx.Client, policy: FetchPolicy, now: d
         return _Retrieved(error=f"unexpected {type(exc).__name__}: {one_line(str(exc))[:300]}")
 
 
-def _store(store: Store, plan: FeedPlan, got: _Retrieved, now: datetime,
+def _store(store: ArticleStore, plan: FeedPlan, got: _Retrieved, now: datetime,
            filed: dict[str, str]) -> FeedOutcome:
     label = ROUTED if plan.router is not None else plan.section
     if got.error is not None:
@@ -240,7 +240,7 @@ class FeedHealth:
     flagged: bool  # failing for at least the threshold
 
 
-def feed_health(store: Store, newsletter: Newsletter, now: datetime, failing_days: int,
+def feed_health(store: ArticleStore, newsletter: Newsletter, now: datetime, failing_days: int,
                 sections: Collection[str] | None = None) -> list[FeedHealth]:
     """The health of each feed of the newsletter (of ``sections`` only, when given)."""
     plans = register(store, newsletter)
@@ -262,7 +262,7 @@ def feed_health(store: Store, newsletter: Newsletter, now: datetime, failing_day
     return rows
 
 
-def failing_feeds(store: Store, newsletter: Newsletter, now: datetime, failing_days: int,
+def failing_feeds(store: ArticleStore, newsletter: Newsletter, now: datetime, failing_days: int,
                   sections: Collection[str] | None = None) -> list[str]:
     """One line for each feed failing for ``failing_days`` days or more."""
     return [f"feed {h.url} ({h.section}) failing for {h.failing_days:.0f} days "
@@ -279,12 +279,12 @@ def _covers(plan: FeedPlan, sections: Collection[str]) -> bool:
 
 # -- JSON lines import ------------------------------------------------------------------------
 
-def import_articles(store: Store, path: Path, now: datetime, *, sections: Collection[str]
+def import_articles(store: ArticleStore, path: Path, now: datetime, *, sections: Collection[str]
                     ) -> tuple[int, int, list[tuple[int, str]]]:
     """Store the good rows of a JSON-lines file in one transaction.
 
     Returns (added, updated, rejects), rejects being (line number, reason). The sections must
-    already be in the store (``Store.sync_sections``).
+    already be in the store (``ArticleStore.sync_sections``).
     """
     filed = store.article_sections()
     first_line: dict[str, int] = {}

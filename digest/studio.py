@@ -29,7 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from digest import compose, pipeline
-from digest.check import Finding, check
+from digest.compose.check import Finding, check
 from digest.config import Settings, load_settings
 from digest.errors import DigestError
 

@@ -463,7 +463,7 @@ def long_edition() -> Edition:
 
 
 def test_the_8x8_long_edition_fits_whole_and_passes_check(newsletter, lst, env):
-    from digest.check import check, errors
+    from digest.compose.check import check, errors
 
     edition = long_edition()
     rendered, template = compose(edition, newsletter, lst, env)

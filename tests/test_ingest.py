@@ -15,7 +15,9 @@ from digest.config import ListConfig, Newsletter, RouterConfig, SectionConfig
 from digest.feeds import FetchPolicy
 from digest.errors import FeedError
 from digest.ingest import ROUTED, failing_feeds, feed_health, import_articles, ingest, read_jsonl
+from digest.store.protocols import ArticleStore
 from support.httpd import FeedServer, Route
+from support.narrowed import Narrowed
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
 SAMPLES = ROOT / "samples" / "feeds"
@@ -192,6 +194,16 @@ def test_read_jsonl_keeps_good_rows_and_names_the_bad_lines(tmp_path):
         "guid:g-1", "Seoul (AFP) Nov 24, 2026", "Text here.", "Staff Writers")
     assert first.published_at == datetime(2026, 11, 23, 23, 0, tzinfo=timezone.utc)
     assert (future.key, future.published_at) == ("url:https://e.org/b", NOW)
+
+
+def test_ingest_needs_nothing_of_the_store_but_its_protocol(store, newsletter, tmp_path):
+    narrowed = Narrowed(store, ArticleStore)
+    assert ingest(narrowed, newsletter, NOW).added == sum(SAMPLE_COUNTS.values())
+    assert len(feed_health(narrowed, newsletter, NOW, failing_days=3)) == len(SAMPLE_COUNTS)
+    assert failing_feeds(narrowed, newsletter, NOW, 3) == []
+    path = tmp_path / "import.jsonl"
+    write_lines(path, good_row(section="launch-pad", guid="one"))
+    assert import_articles(narrowed, path, NOW, sections=set(SAMPLE_COUNTS)) == (1, 0, [])
 
 
 def test_import_articles_saves_the_good_rows_and_reports_the_rest(store, tmp_path):

@@ -44,7 +44,7 @@ def fetch(as_json: JsonOpt = False) -> None:
         out.print(f"{result.added} new articles, {result.updated} updated, "
                   f"{result.failed} feed(s) failed")
     if result.failed and result.failed == len(result.feeds):
-        raise typer.Exit(4)
+        raise typer.Exit(FeedError.exit_code)
 
 @articles_app.command("import")
 def articles_import(path: Annotated[Path, typer.Argument(help="A JSON-lines file.")]) -> None:

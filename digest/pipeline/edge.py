@@ -9,10 +9,10 @@ from pathlib import Path
 
 from digest import subscribers as subs
 from digest.errors import SendError, SubscriberError
-from digest.models import Subscriber, SubscriberStatus
+from digest.models import DeliveryState, Subscriber, SubscriberStatus
 from digest.pipeline.context import Context
 from digest.pipeline.editions import Composer
-from digest.pipeline.sending import make_transport
+from digest.pipeline.delivery import make_transport
 from digest.send import Transport
 
 
@@ -63,7 +63,7 @@ async def request_subscription(ctx: Context, email: str, name: str, list_name: s
     except BaseException:
         ctx.store.cancel_confirmation(request_id)
         raise
-    if result.state.value != "sent":
+    if result.state is not DeliveryState.sent:
         # Not mailed: forget the request, so that trying again soon is not taken for a flood.
         ctx.store.cancel_confirmation(request_id)
         raise SendError(f"the confirmation mail to the relay failed: {result.code} "

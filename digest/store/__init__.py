@@ -2,7 +2,9 @@
 
 ``Store`` wraps a SQLAlchemy engine (SQLite by default, PostgreSQL for scale-out) and offers
 the queries the other stages need, grouped by table family in the mixins below. Every write
-that must be all-or-nothing runs in one transaction.
+that must be all-or-nothing runs in one transaction. A stage that needs only part of it takes
+a protocol of ``digest.store.protocols`` (the send engine a ``SendStore``, ingest an
+``ArticleStore``), which ``Store`` implements.
 
 The same tables, queries and migrations serve both engines; PostgreSQL goes through psycopg 3
 (``postgresql://`` URLs are read as ``postgresql+psycopg://``). What differs is kept here:
