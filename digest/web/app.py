@@ -80,7 +80,7 @@ class Edge:
             return self.invalid()
         record, membership, lst = reader
         prefs = f"/p/{self._token(record, lst, 'preferences')}"
-        if request.method == "GET":
+        if request.method != "POST":  # GET, and HEAD (which Starlette routes here too)
             return self.pages.render("unsubscribe.html.j2", title="Unsubscribe", lst=lst,
                                      already=membership.state == "unsubscribed",
                                      preferences=prefs)
@@ -186,7 +186,7 @@ class Edge:
         if found is None or lst is None:
             return self.invalid()
         max_age = self.ctx.settings.confirm_hours * 3600
-        if request.method == "GET":
+        if request.method != "POST":  # GET, and HEAD (which Starlette routes here too)
             ok = await run_in_threadpool(self.store.confirmation_open, found[0], lst.name,
                                          _now(), max_age_seconds=max_age)
             return (self.pages.render("confirm.html.j2", title="Confirm your subscription",
