@@ -14,8 +14,8 @@ dry-run go through the same selection and composition as a real send. One module
 from digest.pipeline.checks import (CheckReport, Preview, Sample, check, passes_check, preview,
                                     sample, write_preview)
 from digest.pipeline.context import Context, init, utcnow
-from digest.pipeline.edge import (BounceSummary, process_bounces, request_subscription,
-                                  view_in_browser)
+from digest.pipeline.edge import (BounceSummary, ConfirmationSummary, process_bounces,
+                                  request_subscription, send_confirmations, shared_edition)
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition, with_verp
 from digest.pipeline.exits import (EXIT_CHECK, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_LOCKED, EXIT_OK,
                                    EXIT_STOPPED)
@@ -26,12 +26,13 @@ from digest.pipeline.sending import (SendSummary, deliver, make_transport, make_
                                      send_status)
 
 __all__ = [
-    "BounceSummary", "CheckReport", "Composer", "Context", "EXIT_CHECK", "EXIT_FAILED",
+    "BounceSummary", "CheckReport", "ConfirmationSummary", "Composer", "Context", "EXIT_CHECK", "EXIT_FAILED",
     "EXIT_INCOMPLETE", "EXIT_LOCKED", "EXIT_OK", "EXIT_STOPPED", "ImportResult", "Preview",
     "SAMPLE_RECIPIENT", "Sample", "SendSummary", "add_subscriber", "check", "check_feed",
     "current_edition", "deliver", "failing_feeds", "feed_health", "fetch", "import_articles",
     "import_subscribers", "init", "passes_check", "preview", "process_bounces",
-    "request_subscription", "resubscribe", "sample", "send", "send_status", "set_preferences",
-    "set_status", "unsubscribe", "utcnow", "view_in_browser", "with_verp", "write_preview",
+    "request_subscription", "resubscribe", "sample", "send", "send_confirmations",
+    "send_status", "set_preferences", "set_status", "shared_edition", "unsubscribe", "utcnow",
+    "with_verp", "write_preview",
     "make_transport", "make_transports",
 ]
