@@ -6,6 +6,7 @@ a real uvicorn on a loopback port or on a real `digest serve` process."""
 from __future__ import annotations
 
 import asyncio
+import random
 import statistics
 import time
 from collections.abc import Iterator
@@ -234,7 +235,8 @@ def test_sign_up_takes_the_same_time_whatever_the_state(tmp_path, db_url):
             states = list(emails[0])
             times: dict[str, list[float]] = {state: [] for state in states}
             for n in range(rounds):
-                for state in states[n % len(states):] + states[:n % len(states)]:
+                random.Random(n).shuffle(states)  # no state always follows another
+                for state in states:
                     started = time.perf_counter()
                     answer = _raw_post(url, "/subscribe", f"email={emails[n][state]}".encode(),
                                        {"X-Forwarded-For": f"192.0.2.{n}"})
@@ -243,7 +245,7 @@ def test_sign_up_takes_the_same_time_whatever_the_state(tmp_path, db_url):
         store.close()
     medians = {state: statistics.median(t) for state, t in times.items()}
     fastest = min(medians.values())
-    assert max(medians.values()) < fastest * 1.5 + 0.003, medians
+    assert max(medians.values()) < fastest * 1.5 + 0.002, medians
 
 
 def test_plus_tagged_variants_of_one_mailbox_get_at_most_one_mail_per_gap_and_three_a_day(edge):

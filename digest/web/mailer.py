@@ -1,10 +1,11 @@
 """Sends the confirmation mails of queued sign-ups, outside the requests.
 
 The sign-up form only queues (``pipeline.request_subscription``); this task, started with the
-app, drains the queue through ``pipeline.send_confirmations`` at once when woken by a
-sign-up, and every half minute (a relay that was down, or sign-ups queued by another
-server process). It runs in a worker thread with its own event loop, so a slow relay never
-stalls a page.
+app, drains the queue through ``pipeline.send_confirmations`` a second after a sign-up wakes it
+(the mailing then happens well apart from the request, whose time shows nothing of it, and
+sign-ups arriving together go in one batch), and every half minute (a relay that was down,
+sign-ups queued by another server process). It runs in a worker thread with its own event
+loop, so a slow relay never stalls a page.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ log = redact_logger("digest.web")
 
 
 class ConfirmationMailer:
-    def __init__(self, ctx: pipeline.Context, interval: float = 30.0):
-        self.ctx, self.interval = ctx, interval
+    def __init__(self, ctx: pipeline.Context, interval: float = 30.0, delay: float = 1.0):
+        self.ctx, self.interval, self.delay = ctx, interval, delay
         self._wake: asyncio.Event | None = None
 
     def wake(self) -> None:
@@ -44,6 +45,7 @@ class ConfirmationMailer:
                 log.error("confirmation mails: %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
+                await asyncio.sleep(self.delay)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
