@@ -415,3 +415,24 @@ def test_the_logs_of_digest_serve_never_show_a_token(tmp_path, db_url):
     assert "/p/***?saved=1" in log
     for token in tokens:
         assert token not in log
+
+
+# -- a link grants its own purpose only --------------------------------------------------------
+
+def test_the_unsubscribe_pages_hand_out_no_preferences_token(edge):
+    sid = edge.add("reader@example.com")
+    url = f"/u/{edge.token(sid, 'unsubscribe')}"
+    for page in (edge.http.get(url), edge.http.post(url)):
+        assert page.status_code == 200
+        assert "/p/" not in page.text and edge.token(sid, "preferences") not in page.text
+
+
+def test_preferences_open_with_the_preferences_token_only(edge):
+    sid = edge.add("reader@example.com")
+    for purpose in ("unsubscribe", "view", "confirm"):
+        assert edge.http.get(f"/p/{edge.token(sid, purpose)}").status_code == 404
+        before = edge.snapshot()
+        assert edge.http.post(f"/p/{edge.token(sid, purpose)}",
+                              data={"action": "unsubscribe"}).status_code == 404
+        assert edge.snapshot() == before
+    assert edge.http.get(f"/p/{edge.token(sid, 'preferences')}").status_code == 200
