@@ -20,6 +20,7 @@ from digest import studio
 from digest.cli import app
 
 from conftest import ROOT
+from test_browser import browser  # noqa: F401 (the module's headless chromium, shared)
 
 runner = CliRunner()
 
@@ -206,6 +207,22 @@ def test_the_studios_links_do_nothing_on_the_live_edge(server, project):
         assert live.get(path).status_code == 200
     finally:
         ctx.close()
+
+
+def test_the_studio_works_in_a_browser_under_its_headers(server, browser):  # noqa: F811
+    """Its own script runs (frames are fitted to their messages) and its frames load, under
+    the Content-Security-Policy that lets no message run a script."""
+    page = browser.page(f"{server.base_url}/", 1400)
+    fitted = ("[...document.querySelectorAll('iframe')].map(f => f.style.height !== '' && "
+              "f.contentDocument !== null && "
+              "f.contentDocument.body.innerText.includes('LAUNCH PAD'))")
+    deadline = time.monotonic() + 20
+    while (found := page.evaluate(fitted)) != [True] * 6:
+        assert time.monotonic() < deadline, found
+        time.sleep(0.1)  # polling the page with a deadline
+    assert page.evaluate("document.body.dataset.version") == server.get("/version").json()[
+        "version"]
+    page.close()
 
 
 def test_reloads_on_a_template_change_and_shows_template_errors(server, project):
