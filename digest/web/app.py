@@ -33,13 +33,11 @@ from digest.config import ListConfig, Newsletter, Settings
 from digest.errors import SubscriberError
 from digest.store import Store
 from digest.store.subscribers import Membership, SubscriberRecord
-from digest.tokens import make_token, read_edition_token, read_token
-from digest.web.logs import redact_logger
+from digest.tokens import edition_token, make_token, read_edition_token, read_token
 from digest.web.mailer import ConfirmationMailer
 from digest.web.pages import Pages
 from digest.web.security import BodyLimit, SameOriginPosts, SecurityHeaders, origin_of
 
-log = redact_logger("digest.web")
 _EDITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -159,8 +157,9 @@ class Edge:
             list_name = found[1] if found else None
         if list_name is None or self._list(list_name) is None:
             return self.invalid()
+        shared = edition_token(self.secret, list_name, key)  # never an old personal one
         html = await run_in_threadpool(pipeline.shared_edition, self.ctx, list_name, key,
-                                       f"{self.ctx.settings.base_url}/e/{key}/{token}")
+                                       f"{self.ctx.settings.base_url}/e/{key}/{shared}")
         return self.invalid() if html is None else HTMLResponse(html)
 
     async def shared(self, request: Request) -> Response:
