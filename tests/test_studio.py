@@ -14,13 +14,12 @@ from email.parser import BytesParser
 import httpx
 import pytest
 import uvicorn
+from conftest import ROOT
+from test_browser import browser  # noqa: F401 (the module's headless chromium, shared)
 from typer.testing import CliRunner
 
 from digest import studio
 from digest.cli import app
-
-from conftest import ROOT
-from test_browser import browser  # noqa: F401 (the module's headless chromium, shared)
 
 runner = CliRunner()
 

@@ -10,8 +10,8 @@ import random
 import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import httpx

@@ -107,7 +107,8 @@ def personalize(template: MessageTemplate, recipient: Recipient, *,
     values = {
         ph.UNSUBSCRIBE_URL: f"{t.base_url}/u/{unsubscribe}",
         ph.PREFERENCES_URL: f"{t.base_url}/p/{make_token(secret, sid, t.list_name, 'preferences')}",
-        ph.VIEW_URL: f"{t.base_url}/e/{t.edition_key}/{edition_token(secret, t.list_name, t.edition_key)}",
+        ph.VIEW_URL: f"{t.base_url}/e/{t.edition_key}/"
+                     f"{edition_token(secret, t.list_name, t.edition_key)}",
         ph.RECIPIENT_EMAIL: email,
     }
     message_id = _message_id(t, sid, secret)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from html import escape
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from email import message_from_bytes, policy
+from html import escape
 from pathlib import Path
 
 from digest import compose

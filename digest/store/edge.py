@@ -1,9 +1,10 @@
 """Queries of the public edge: queued sign-ups, double opt-in confirmations, processed bounces.
 
 A sign-up row is what the form stores, whatever the address; the server takes the queued
-rows outside the requests and mails each one's confirm link. A confirmation row is what a confirm link's token names, so each link works once. A bounce
-row records one processed report under a key (a hash of the report and its recipient), so
-processing the same mailbox twice counts nothing twice.
+rows outside the requests and mails each one's confirm link. A confirmation row is what a
+confirm link's token names, so each link works once. A bounce row records one processed
+report under a key (a hash of the report and its recipient), so processing the same mailbox
+twice counts nothing twice.
 """
 
 from __future__ import annotations
