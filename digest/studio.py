@@ -29,6 +29,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from pydantic import SecretStr
@@ -196,9 +197,10 @@ def create_app(settings: Settings | None = None, list_name: str | None = None,
 
     async def index(request: Request) -> Response:
         subscriber, sections = _choice(request)
-        data = {"query": request.url.query, "subscriber": subscriber or "",
-                "picked": sections or frozenset(), "widths": WIDTHS,
-                "version": studio.version(), "view": None, "error": None, "sections": []}
+        data: dict[str, Any] = {
+            "query": request.url.query, "subscriber": subscriber or "",
+            "picked": sections or frozenset(), "widths": WIDTHS, "version": studio.version(),
+            "view": None, "error": None, "sections": []}
         try:
             data["sections"] = studio.sections()
             data["view"] = studio.view(subscriber, sections)

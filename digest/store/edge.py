@@ -52,7 +52,7 @@ class EdgeQueries:
                        else signups.c.client == client)
         with self.engine.begin() as conn:
             recent = conn.scalar(select(func.count()).select_from(signups).where(
-                same_client, signups.c.requested_at > since))
+                same_client, signups.c.requested_at > since)) or 0
             if recent >= client_limit:
                 return False
             conn.execute(signups.insert().values(
@@ -85,7 +85,7 @@ class EdgeQueries:
         with self.engine.connect() as conn:
             return conn.scalar(select(func.count()).select_from(signups).where(
                 signups.c.mailbox == mailbox, signups.c.state == "sent",
-                signups.c.claimed_at >= since))
+                signups.c.claimed_at >= since)) or 0
 
     def finish_signup(self, signup_id: int, state: str) -> None:
         """Close a sign-up (sent, dropped or failed), keeping only what the limits count."""
