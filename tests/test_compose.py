@@ -24,7 +24,7 @@ from digest.compose import (
 )
 from digest.errors import ComposeError
 from digest.models import Article, Edition, Section
-from digest.tokens import make_token, read_token
+from digest.tokens import edition_token, make_token, read_token
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 # Read at import: the autouse fixture clears DIGEST_* variables before each test runs.
@@ -90,7 +90,7 @@ def urls_for(sid: int, list_name: str = "daily") -> dict[str, str]:
     return {
         UNSUBSCRIBE_URL: f"{BASE}/u/{make_token(SECRET, sid, list_name, 'unsubscribe')}",
         PREFERENCES_URL: f"{BASE}/p/{make_token(SECRET, sid, list_name, 'preferences')}",
-        VIEW_URL: f"{BASE}/e/2026-11-26/{make_token(SECRET, sid, list_name, 'view')}",
+        VIEW_URL: f"{BASE}/e/2026-11-26/{edition_token(SECRET, list_name, '2026-11-26')}",
     }
 
 

@@ -15,8 +15,8 @@ dry-run go through the same selection and composition as a real send. One module
 from digest.pipeline.checks import (CheckReport, Preview, Sample, check, check_edition, preview,
                                     sample, write_preview)
 from digest.pipeline.context import Context, init, utcnow
-from digest.pipeline.edge import (BounceSummary, process_bounces, request_subscription,
-                                  view_in_browser)
+from digest.pipeline.edge import (BounceSummary, ConfirmationSummary, process_bounces,
+                                  request_subscription, send_confirmations, shared_edition)
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition, with_verp
 from digest.pipeline.feeds import check_feed, failing_feeds, feed_health, fetch, import_articles
 from digest.pipeline.people import (ImportResult, add_subscriber, import_subscribers, resubscribe,
@@ -26,12 +26,12 @@ from digest.pipeline.sending import send, send_status
 from digest.send import SendReport, SendStatus
 
 __all__ = [
-    "BounceSummary", "CheckReport", "Composer", "Context", "ImportResult", "Preview",
-    "SAMPLE_RECIPIENT", "Sample", "SendReport", "SendStatus", "add_subscriber", "check",
-    "check_edition", "check_feed",
-    "current_edition", "deliver", "failing_feeds", "feed_health", "fetch", "import_articles",
-    "import_subscribers", "init", "preview", "process_bounces",
-    "request_subscription", "resubscribe", "sample", "send", "send_status", "set_preferences",
-    "set_status", "unsubscribe", "utcnow", "view_in_browser", "with_verp", "write_preview",
+    "BounceSummary", "CheckReport", "Composer", "ConfirmationSummary", "Context",
+    "ImportResult", "Preview", "SAMPLE_RECIPIENT", "Sample", "SendReport", "SendStatus",
+    "add_subscriber", "check", "check_edition", "check_feed", "current_edition", "deliver",
+    "failing_feeds", "feed_health", "fetch", "import_articles", "import_subscribers", "init",
+    "preview", "process_bounces", "request_subscription", "resubscribe", "sample", "send",
+    "send_confirmations", "send_status", "set_preferences", "set_status", "shared_edition",
+    "unsubscribe", "utcnow", "with_verp", "write_preview",
     "make_transport", "make_transports",
 ]
