@@ -170,6 +170,7 @@ class Settings(BaseSettings):
     fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     fetch_retries: int = Field(default=2, ge=0, le=10)
     fetch_retry_backoff: float = Field(default=1.0, ge=0, le=60)
+    fetch_max_entries: int = Field(default=1000, ge=1, le=100_000)  # newest entries per feed
     feed_failing_days: int = Field(default=3, ge=1, le=365)
 
     @field_validator("database_url")
