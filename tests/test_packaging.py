@@ -87,6 +87,10 @@ def test_the_default_templates_are_read_from_the_installed_package():
 
 def test_the_editable_install_reads_the_repository_s_templates_folder():
     # `make test` installs digest editable: editing templates/ must change what it renders.
+    import digest
+
+    if not Path(digest.__file__).resolve().is_relative_to(ROOT):
+        pytest.skip(f"digest is imported from {digest.__file__}, not from this checkout")
     assert compose.TEMPLATES.resolve() == (ROOT / "templates").resolve()
 
 
@@ -152,6 +156,15 @@ def test_the_wheel_works_from_an_empty_folder_outside_the_checkout(installed, tm
     assert "Heavy-lift rocket clears static fire" in html  # from the served feed
     assert "Your newsletter is set up" in html  # from the starter's example feed
     assert "<style" in html  # head.css, read from the installed templates
+
+    # A folder of the user's own templates is looked up first, the installed ones after it.
+    mine = folder / "my-templates"
+    mine.mkdir()
+    default = (ROOT / "templates" / "digest.txt.j2").read_text(encoding="utf-8")
+    (mine / "digest.txt.j2").write_text("FROM MY OWN TEMPLATE\n" + default, encoding="utf-8")
+    _run([installed / "digest", "preview"], cwd=folder, env={**env, "DIGEST_TEMPLATES": str(mine)})
+    text = (folder / "preview" / "digest.txt").read_text(encoding="utf-8")
+    assert text.startswith("FROM MY OWN TEMPLATE") and "Heavy-lift rocket" in text
 
 
 def test_init_in_an_empty_folder_writes_a_working_starter(tmp_path):
