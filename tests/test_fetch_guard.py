@@ -104,6 +104,7 @@ def test_fetch_refuses_a_client_that_does_not_guard_redirects():
     ("93.184.215.14", True), ("2606:4700::1111", True), ("127.0.0.53", False), ("::1", False),
     ("10.1.1.1", False), ("172.16.0.1", False), ("100.64.0.1", False), ("fd00::1", False),
     ("169.254.1.1", False), ("239.255.255.250", False), ("ff02::1", False), ("192.0.2.1", False),
+    ("64:ff9b::a00:1", False), ("2002:a00:1::1", False), ("64:ff9b::5db8:d70e", True),
 ])
 def test_which_addresses_count_as_public(address, public):
     assert (kind_of(ipaddress.ip_address(address)) is None) is public

@@ -39,10 +39,19 @@ class RefusedAddress(Exception):
         self.host, self.address, self.kind = host, address, kind
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: a gateway reaches the IPv4 inside
+
+
 def kind_of(address: IPAddress) -> str | None:
-    """What makes ``address`` off limits ("a loopback address", ...), or None if it is public."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """What makes ``address`` off limits ("a loopback address", ...), or None if it is public.
+    An IPv6 address carrying an IPv4 one (mapped, 6to4, NAT64) is judged by the IPv4 one."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.sixtofour is not None:
+            address = address.sixtofour
+        elif address in _NAT64:
+            address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:
