@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -50,7 +50,7 @@ def create_private(path: Path) -> bool:
     return True
 
 
-def open_private(path: Path, mode: str = "w", **kwargs) -> IO:
+def open_private(path: Path, mode: str = "w", **kwargs: Any) -> IO[Any]:
     """``open(path, mode)`` for writing, the file created 0600 when it is new (``mode`` is
     "w", "wb", "a" or "ab"; an existing file is truncated or appended to, mode unchanged)."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)

@@ -79,7 +79,7 @@ def test_every_third_party_import_of_the_package_is_a_declared_dependency():
 
 def test_the_default_templates_are_read_from_the_installed_package():
     installed = Path(str(resources.files("digest.templates")))
-    assert compose.TEMPLATES == installed
+    assert installed == compose.TEMPLATES
     assert {"base.css", "head.css", "digest.html.j2", "digest.txt.j2"} <= {
         p.name for p in installed.iterdir()}
     assert (installed / "web" / "base.html.j2").is_file()
