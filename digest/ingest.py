@@ -65,6 +65,7 @@ class FeedOutcome:
     error: str | None  # the reason, without the feed's URL (that is ``url``)
     parsed: bool = False  # whether the document was parsed (never after a 304)
     sections: dict[str, int] = field(default_factory=dict)  # articles taken, per section
+    truncated: int = 0  # entries left out: only the newest DIGEST_FETCH_MAX_ENTRIES are read
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,8 @@ def _retrieve(url: str, known, client: httpx.Client, policy: FetchPolicy, now: d
         if fetched.status == "not-modified":
             return _Retrieved(fetched)
         parsed = parse(fetched.content or b"", source=url, section="", now=now,
-                       summary_chars=summary_chars, content_type=fetched.content_type)
+                       summary_chars=summary_chars, content_type=fetched.content_type,
+                       max_entries=policy.max_entries)
         return _Retrieved(fetched, parsed)
     except FeedError as exc:
         return _Retrieved(error=str(exc).removeprefix(f"{url}: "))
@@ -195,7 +197,8 @@ def _store(store: ArticleStore, plan: FeedPlan, got: _Retrieved, now: datetime,
         if count:
             warnings += (f"{count} {'entry' if count == 1 else 'entries'} {what}",)
     return FeedOutcome(plan.url, label, "ok", added, updated, len(parsed.articles), warnings,
-                       None, parsed=True, sections=dict(Counter(a.section for a in articles)))
+                       None, parsed=True, sections=dict(Counter(a.section for a in articles)),
+                       truncated=parsed.truncated)
 
 
 def _file(articles: Collection[Article], plan: FeedPlan) -> tuple[list[Article], int]:

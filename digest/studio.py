@@ -45,7 +45,7 @@ from digest.config import Settings, load_settings
 from digest.errors import DigestError
 from digest.web.security import HEADERS, LOOPBACK_NAMES, AllowedHosts, SecurityHeaders
 
-STUDIO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "studio"
+STUDIO_TEMPLATES = compose.TEMPLATES / "studio"
 # ``digest serve``'s headers, loosened only as far as the studio needs: its page frames its
 # own messages (/frame) and runs its own script (/studio.js, polling /version); images in a
 # message load as in a mail client. A message's frame still runs no script.

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Real-world feeds and mail kept beside the repository (../shared/corpus), not in it.
+CORPUS = Path(os.environ.get("DIGEST_TEST_CORPUS", "").strip() or ROOT.parent / "shared" / "corpus")
 POSTGRES_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL", "").strip()
 ENGINES = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 # Databases of this session are named <prefix><pid>_<n>; a killed session's are dropped later.
@@ -201,6 +203,20 @@ def store(db_url):
     st = open_store(db_url)
     yield st
     st.close()
+
+
+@pytest.fixture
+def corpus() -> Path:
+    """The shared corpus (``../shared/corpus``, or the folder DIGEST_TEST_CORPUS names). When
+    it is missing the test is skipped, saying where it was looked for; under CI (``CI`` set)
+    it fails instead, so a run that should cover the corpus cannot pass without it."""
+    if not CORPUS.is_dir():
+        reason = (f"no corpus at {CORPUS} (clone it beside the repository as ../shared/corpus "
+                  "or set DIGEST_TEST_CORPUS)")
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"{reason}; CI is set, so the corpus tests must run")
+        pytest.skip(reason)
+    return CORPUS
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ NO_RETRY = FetchPolicy(retries=0)
 QUICK_RETRY = FetchPolicy(retries=2, backoff=0.01)
 SAMPLES = ROOT / "samples" / "feeds"
 DATA = ROOT / "tests" / "data" / "feeds"
-CORPUS = ROOT.parent / "shared" / "corpus"
 
 SAMPLE_COUNTS = {"internet-space.xml": 7, "military-space.xml": 7, "drone-space.atom": 6,
                  "missile-defense.rdf": 6, "launch-pad.xml": 7}
@@ -292,11 +291,9 @@ def test_real_world_feeds_parse(path, count):
     assert all(a.url.startswith(("http://", "https://")) and a.title for a in feed.articles)
 
 
-def test_every_corpus_file_parses_or_fails_with_a_feed_error():
-    if not CORPUS.is_dir():
-        pytest.skip(f"no corpus at {CORPUS}")
+def test_every_corpus_file_parses_or_fails_with_a_feed_error(corpus):
     files = sorted(p for folder in ("feeds", "feeds_illformed")
-                   for p in (CORPUS / folder).rglob("*") if p.is_file() and p.suffix != ".md")
+                   for p in (corpus / folder).rglob("*") if p.is_file() and p.suffix != ".md")
     assert len(files) > 100
     rejected = []
     for path in files:
@@ -304,7 +301,7 @@ def test_every_corpus_file_parses_or_fails_with_a_feed_error():
             feed = parse(path.read_bytes(), source=str(path), section="s", now=NOW)
         except FeedError as exc:
             assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
-            rejected.append(path.relative_to(CORPUS).parts[0])
+            rejected.append(path.relative_to(corpus).parts[0])
             continue
         assert not any("could not be read" in w for w in feed.warnings), (path, feed.warnings)
         for a in feed.articles:
@@ -408,10 +405,8 @@ def test_unsupported_schemes_are_refused():
         fetch("ftp://e.org/feed")
 
 
-def test_every_ill_formed_corpus_file_is_flagged_or_refused_with_a_reason():
-    if not CORPUS.is_dir():
-        pytest.skip(f"no corpus at {CORPUS}")
-    files = sorted(p for p in (CORPUS / "feeds_illformed").rglob("*") if p.is_file()
+def test_every_ill_formed_corpus_file_is_flagged_or_refused_with_a_reason(corpus):
+    files = sorted(p for p in (corpus / "feeds_illformed").rglob("*") if p.is_file()
                    and p.suffix != ".md")
     assert len(files) >= 25
     used = refused = 0

@@ -73,7 +73,8 @@ def check_feed(source: str, *, now: datetime, policy: FetchPolicy | None = None,
     info = _response_info(fetched, time.perf_counter() - started)
     try:
         parsed = parse(fetched.content or b"", source=source, section=section or "", now=now,
-                       summary_chars=summary_chars, content_type=fetched.content_type)
+                       summary_chars=summary_chars, content_type=fetched.content_type,
+                       max_entries=policy.max_entries)
     except FeedError as exc:
         return FeedCheck(source, False, _reason(exc, source), **info)
     entries = tuple(CheckedEntry(

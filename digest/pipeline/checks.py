@@ -10,6 +10,7 @@ from digest.compose import check as lint
 from digest.config import ListConfig
 from digest.errors import SelectionError, SubscriberError
 from digest.exits import ExitCode
+from digest.files import private_dir, write_private
 from digest.models import Edition, OutgoingMessage, Subscriber
 from digest.pipeline.context import Context
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition
@@ -119,12 +120,12 @@ def preview(ctx: Context, list_name: str | None, out_dir: Path, *, now: datetime
 
 
 def write_preview(message: OutgoingMessage, out_dir: Path, edition_key_: str) -> Preview:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)  # a real reader's message carries their address and live tokens
     parsed = message_from_bytes(message.raw, policy=policy.default)
     paths = Preview(edition=edition_key_, recipient=message.recipient,
                     html=out_dir / "digest.html", text=out_dir / "digest.txt",
                     eml=out_dir / "digest.eml")
-    paths.eml.write_bytes(message.raw)
-    paths.html.write_text(parsed.get_body(("html",)).get_content(), encoding="utf-8")
-    paths.text.write_text(parsed.get_body(("plain",)).get_content(), encoding="utf-8")
+    write_private(paths.eml, message.raw)
+    write_private(paths.html, parsed.get_body(("html",)).get_content())
+    write_private(paths.text, parsed.get_body(("plain",)).get_content())
     return paths
