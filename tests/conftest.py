@@ -10,10 +10,12 @@ run ends with a line saying that the PostgreSQL suite was skipped.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 import time
 import re
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -69,6 +71,29 @@ def _engine_of(nodeid: str) -> str | None:
 
 def _safe(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def _loopback_only(connect: Callable) -> Callable:
+    """``socket.connect`` that refuses any IP address off loopback: a test that would reach
+    another machine (a regressed address guard, a stray default) fails here instead."""
+
+    def guarded(sock: socket.socket, address, *args):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            try:
+                ip = ipaddress.ip_address(host.split("%", 1)[0])
+            except ValueError:
+                ip = None  # a host name: resolved and connected to by address further down
+            if ip is not None and not ip.is_loopback and not (
+                    ip.version == 6 and ip.ipv4_mapped is not None and ip.ipv4_mapped.is_loopback):
+                raise OSError(f"tests connect to loopback only, not {host}")
+        return connect(sock, address, *args)
+
+    return guarded
+
+
+socket.socket.connect = _loopback_only(socket.socket.connect)  # type: ignore[method-assign]
+socket.socket.connect_ex = _loopback_only(socket.socket.connect_ex)  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
