@@ -13,6 +13,7 @@ Two sources, two kinds of facts:
 
 from __future__ import annotations
 
+import email.policy
 import re
 import tomllib
 import zoneinfo
@@ -169,6 +170,7 @@ class Settings(BaseSettings):
     fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     fetch_retries: int = Field(default=2, ge=0, le=10)
     fetch_retry_backoff: float = Field(default=1.0, ge=0, le=60)
+    fetch_max_entries: int = Field(default=1000, ge=1, le=100_000)  # newest entries per feed
     feed_failing_days: int = Field(default=3, ge=1, le=365)
 
     @field_validator("database_url")
@@ -213,6 +215,29 @@ class Settings(BaseSettings):
                 "DIGEST_SECRET_KEY is not set",
                 "run `digest init` to write one into .env, or set it in the environment")
         return self.secret_key.get_secret_value().encode()
+
+
+def one_mailbox(value: str) -> str:
+    """``value`` if it is exactly one mailbox (``Name <local@domain>`` or ``local@domain``):
+    not two addresses, not a group, no address hidden in the display name, nothing a mail
+    client would read differently from how digest reads it."""
+    example = "such as 'SpaceWar <news@spacewar.example>'"
+    header = email.policy.default.header_factory("From", value)
+    groups = header.groups
+    if header.defects or len(groups) != 1 or len(groups[0].addresses) != 1:
+        raise ValueError(f"must be exactly one mailbox, {example}")
+    if groups[0].display_name is not None:
+        raise ValueError(f"must be one mailbox, not a group, {example}")
+    mailbox = groups[0].addresses[0]
+    if not mailbox.username or "." not in mailbox.domain or mailbox.domain.startswith(".") \
+            or mailbox.domain.endswith("."):
+        raise ValueError(f"must be an address with a domain, {example}")
+    if "@" in mailbox.display_name or "<" in mailbox.display_name:
+        raise ValueError("has an address in its display name; a reader would take it for "
+                         f"the sender: use a name, {example}")
+    if parseaddr(value)[1] != mailbox.addr_spec:
+        raise ValueError(f"is read as two different addresses; write it {example}")
+    return value
 
 
 class SectionConfig(BaseModel):
@@ -268,10 +293,7 @@ class ListConfig(BaseModel):
     @field_validator("sender")
     @classmethod
     def _sender(cls, value: str) -> str:
-        _, address = parseaddr(value)
-        if "@" not in address:
-            raise ValueError("must be an address such as 'SpaceWar <news@spacewar.example>'")
-        return value
+        return one_mailbox(value)
 
     @field_validator("subject")
     @classmethod

@@ -1,8 +1,8 @@
 """The one exception tree of digest.
 
 Every error a user can meet says what went wrong, where, and what to do about it, in one line
-(its ``str``). The CLI prints that line and exits with the error's ``exit_code``; tracebacks are
-only shown with ``--verbose``.
+(its ``str``). The CLI prints that line and exits with the error's ``exit_code`` (the table
+of ``digest.exits``); tracebacks are only shown with ``--verbose``.
 
     DigestError
     ├── ConfigError          a setting or the newsletter definition is invalid
@@ -17,11 +17,13 @@ only shown with ``--verbose``.
 
 from __future__ import annotations
 
+from digest.exits import ExitCode
+
 
 class DigestError(Exception):
     """Base of every error digest raises on purpose."""
 
-    exit_code = 1
+    exit_code = ExitCode.ERROR
 
     def __init__(self, message: str, hint: str | None = None):
         self.message = message
@@ -30,21 +32,21 @@ class DigestError(Exception):
 
 
 class ConfigError(DigestError):
-    exit_code = 2
+    exit_code = ExitCode.CONFIG
 
 
 class StoreError(DigestError):
-    exit_code = 3
+    exit_code = ExitCode.STORE
 
 
 class FeedError(DigestError):
-    exit_code = 4
+    exit_code = ExitCode.FEED
 
 
 class ImportError_(DigestError):
     """Raised after an import when some rows were rejected; carries the rejects."""
 
-    exit_code = 5
+    exit_code = ExitCode.IMPORT
 
     def __init__(self, message: str, rejects: list | None = None, hint: str | None = None):
         super().__init__(message, hint)
@@ -52,16 +54,16 @@ class ImportError_(DigestError):
 
 
 class SubscriberError(DigestError):
-    exit_code = 6
+    exit_code = ExitCode.SUBSCRIBER
 
 
 class SelectionError(DigestError):
-    exit_code = 7
+    exit_code = ExitCode.SELECTION
 
 
 class ComposeError(DigestError):
-    exit_code = 8
+    exit_code = ExitCode.COMPOSE
 
 
 class SendError(DigestError):
-    exit_code = 9
+    exit_code = ExitCode.SEND

@@ -38,8 +38,8 @@ from digest.feeds import FetchPolicy, FetchResult, ParsedFeed, fetch, new_client
 from digest.feeds.jsonl import jsonl_rows, read_jsonl
 from digest.feeds.routing import Router
 from digest.models import Article
-from digest.store import Store
 from digest.store.articles import FeedRecord
+from digest.store.protocols import ArticleStore
 
 ROUTED = "(by category)"
 
@@ -66,6 +66,7 @@ class FeedOutcome:
     error: str | None  # the reason, without the feed's URL (that is ``url``)
     parsed: bool = False  # whether the document was parsed (never after a 304)
     sections: dict[str, int] = field(default_factory=dict)  # articles taken, per section
+    truncated: int = 0  # entries left out: only the newest DIGEST_FETCH_MAX_ENTRIES are read
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def feed_source(source: str) -> str:
     return str(Path(source).expanduser().resolve())
 
 
-def register(store: Store, newsletter: Newsletter) -> list[FeedPlan]:
+def register(store: ArticleStore, newsletter: Newsletter) -> list[FeedPlan]:
     """The newsletter's feeds, each with its row in the store."""
     store.sync_sections((s.slug, s.title, s.feeds) for s in newsletter.sections)
     plans = plan_feeds(newsletter)
@@ -119,7 +120,7 @@ def register(store: Store, newsletter: Newsletter) -> list[FeedPlan]:
 
 
 def ingest(
-    store: Store,
+    store: ArticleStore,
     newsletter: Newsletter,
     now: datetime,
     *,
@@ -196,6 +197,7 @@ def _retrieve(
             now=now,
             summary_chars=summary_chars,
             content_type=fetched.content_type,
+            max_entries=policy.max_entries,
         )
         return _Retrieved(fetched, parsed)
     except FeedError as exc:
@@ -205,7 +207,7 @@ def _retrieve(
 
 
 def _store(
-    store: Store, plan: FeedPlan, got: _Retrieved, now: datetime, filed: dict[str, str]
+    store: ArticleStore, plan: FeedPlan, got: _Retrieved, now: datetime, filed: dict[str, str]
 ) -> FeedOutcome:
     label = ROUTED if plan.router is not None else plan.section
     if got.error is not None:
@@ -248,6 +250,7 @@ def _store(
         None,
         parsed=True,
         sections=dict(Counter(a.section for a in articles)),
+        truncated=parsed.truncated,
     )
 
 
@@ -299,7 +302,7 @@ class FeedHealth:
 
 
 def feed_health(
-    store: Store,
+    store: ArticleStore,
     newsletter: Newsletter,
     now: datetime,
     failing_days: int,
@@ -334,7 +337,7 @@ def feed_health(
 
 
 def failing_feeds(
-    store: Store,
+    store: ArticleStore,
     newsletter: Newsletter,
     now: datetime,
     failing_days: int,
@@ -361,12 +364,12 @@ def _covers(plan: FeedPlan, sections: Collection[str]) -> bool:
 
 
 def import_articles(
-    store: Store, path: Path, now: datetime, *, sections: Collection[str]
+    store: ArticleStore, path: Path, now: datetime, *, sections: Collection[str]
 ) -> tuple[int, int, list[tuple[int, str]]]:
     """Store the good rows of a JSON-lines file in one transaction.
 
     Returns (added, updated, rejects), rejects being (line number, reason). The sections must
-    already be in the store (``Store.sync_sections``).
+    already be in the store (``ArticleStore.sync_sections``).
     """
     filed = store.article_sections()
     first_line: dict[str, int] = {}

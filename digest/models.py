@@ -116,7 +116,9 @@ class OutgoingMessage:
     dot_safe: bool = False
 
 
-class DeliveryState(str, enum.Enum):
+class DeliveryState(enum.StrEnum):
+    """A delivery ledger row's state (``digest.store.ledger`` says when each is committed)."""
+
     queued = "queued"
     sending = "sending"  # claimed; committed before MAIL FROM
     in_data = "in_data"  # committed just before DATA: the relay may now have the message
@@ -128,6 +130,23 @@ class DeliveryState(str, enum.Enum):
 
 
 FINAL_STATES = frozenset({DeliveryState.sent, DeliveryState.failed, DeliveryState.skipped})
+# Not delivered yet: the edition is not complete while a row is in one of these.
+PENDING_STATES = (DeliveryState.queued, DeliveryState.sending, DeliveryState.in_data,
+                  DeliveryState.deferred)
+# Where a problem shows: what `digest status` lists under the latest problems.
+PROBLEM_STATES = (DeliveryState.deferred, DeliveryState.failed, DeliveryState.unknown)
+# What a run counts of the rows it handled (the others are its steps on the way).
+OUTCOME_STATES = (DeliveryState.sent, DeliveryState.deferred, DeliveryState.failed,
+                  DeliveryState.unknown, DeliveryState.skipped)
+
+
+class EditionState(enum.StrEnum):
+    """An edition's state: ``open`` once frozen, ``sending`` once its ledger is whole,
+    ``complete`` once no row is pending."""
+
+    open = "open"
+    sending = "sending"
+    complete = "complete"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,13 @@ message through ``pipeline.sample`` (the same code path as a real send) and show
 desktop (700 px) and phone (375 and 320 px) frames, light and dark, next to its plain-text
 part, its raw headers and ``digest check``'s findings, for any subscriber or section set.
 
+Safe on a developer's machine: it answers only loopback Host names (a page on another site
+cannot read it through DNS rebinding) unless started on another address, sends the security
+headers of ``digest serve`` (loosened only to let the page frame its own messages and run
+its own script), lists no subscriber, and signs its messages' links with a key derived for
+previews, so a token copied from the studio does nothing on the live edge. The page is the
+Jinja template ``templates/studio/index.html.j2`` and its script ``studio.js``.
+
 Live reload: ``/version`` is a fingerprint (path, size, mtime) of the template folders,
 ``digest.toml`` and the ``.env``; the page polls it and reloads when it changes, so saving a
 template, the stylesheet or the newsletter definition shows the result at once. Dark frames
@@ -15,24 +22,38 @@ the frame shows what a client in dark mode applies whatever the viewer's own set
 from __future__ import annotations
 
 import hashlib
+import hmac
+import ipaddress
 import re
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from itertools import islice
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 import jinja2
+from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from digest import compose, pipeline
-from digest.check import Finding, check
+from digest.compose.check import Finding, check
 from digest.config import Settings, load_settings
 from digest.errors import DigestError
+from digest.web.security import HEADERS, LOOPBACK_NAMES, AllowedHosts, SecurityHeaders
 
+STUDIO_TEMPLATES = compose.TEMPLATES / "studio"
+# ``digest serve``'s headers, loosened only as far as the studio needs: its page frames its
+# own messages (/frame) and runs its own script (/studio.js, polling /version); images in a
+# message load as in a mail client. A message's frame still runs no script.
+STUDIO_HEADERS = {**HEADERS, "x-frame-options": "SAMEORIGIN", "content-security-policy": (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src http: https: data:; "
+    "script-src 'self'; connect-src 'self'; frame-src 'self'; form-action 'self'; "
+    "frame-ancestors 'self'; base-uri 'none'")}
+_PREVIEW_KEY_LABEL = b"digest preview studio: links that act on nothing"
 WIDTHS = (("desktop", 700), ("phone", 375), ("small phone", 320))
 _DARK_QUERY = re.compile(r"\(\s*prefers-color-scheme\s*:\s*dark\s*\)", re.I)
 _LIGHT_QUERY = re.compile(r"\(\s*prefers-color-scheme\s*:\s*light\s*\)", re.I)
@@ -47,6 +68,35 @@ def force_scheme(page: str, scheme: str) -> str:
     page = re.sub(r'(<meta name="color-scheme" content=")[^"]*', rf"\g<1>{scheme}", page)
     # Links open outside the studio; a frame never navigates away from the message.
     return re.sub(r"<head>", '<head><base target="_blank">', page, count=1)
+
+
+def preview_settings(settings: Settings) -> Settings:
+    """``settings`` with a secret key derived for previews only: the tokens in the studio's
+    messages are well formed, but the live edge (which checks them with the real key)
+    refuses every one of them."""
+    if settings.secret_key is None:
+        return settings
+    key = hmac.new(settings.require_secret(), _PREVIEW_KEY_LABEL, hashlib.sha256).hexdigest()
+    return settings.model_copy(update={"secret_key": SecretStr(key)})
+
+
+def off_loopback(host: str) -> bool:
+    """Whether binding ``host`` lets other machines reach the studio."""
+    if host.strip("[]").lower() == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return True  # a name: it may resolve anywhere
+
+
+def allowed_hosts(host: str) -> frozenset[str] | None:
+    """The Host names the studio answers when bound to ``host``: the loopback names, and
+    ``host`` itself when the operator chose another address; None (any) for a wildcard."""
+    if host in ("0.0.0.0", "::", "[::]", ""):
+        return None
+    name = f"[{host.strip('[]')}]" if ":" in host else host
+    return LOOPBACK_NAMES | {name.lower()}
 
 
 @dataclass(frozen=True)
@@ -96,7 +146,8 @@ class Studio:
         if self._ctx is None or stamp != self._ctx_stamp:
             if self._ctx is not None:
                 self._ctx.close()
-            self._ctx = pipeline.Context.open(self._settings or load_settings())
+            self._ctx = pipeline.Context.open(preview_settings(self._settings
+                                                               or load_settings()))
             self._ctx_stamp = stamp
         return self._ctx
 
@@ -120,12 +171,11 @@ class Studio:
                 raw, done.notes, tuple(findings))
         return self._cache[key]
 
-    def choices(self) -> tuple[list[tuple[str, str]], list[str]]:
-        """The list's sections (slug, title) and some subscribers, for the studio's form."""
+    def sections(self) -> list[tuple[str, str]]:
+        """The list's sections (slug, title), for the studio's form (which lists no one)."""
         ctx = self.context(self.version())
         lst = ctx.newsletter.get_list(self.list_name)
-        people = [s.email for s in islice(ctx.store.recipients(lst.name), 200)]
-        return [(s.slug, s.title) for s in ctx.newsletter.sections_of(lst)], people
+        return [(s.slug, s.title) for s in ctx.newsletter.sections_of(lst)]
 
     def close(self) -> None:
         if self._ctx is not None:
@@ -138,22 +188,25 @@ def _choice(request: Request) -> tuple[str | None, frozenset[str] | None]:
     return subscriber, frozenset(picked) if picked else None
 
 
-def create_app(settings: Settings | None = None, list_name: str | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, list_name: str | None = None,
+               hosts: frozenset[str] | None = LOOPBACK_NAMES) -> Starlette:
+    """The studio's app; ``hosts``: the Host names it answers (None: any)."""
     studio = Studio(settings, list_name)
-    pages = jinja2.Environment(loader=jinja2.DictLoader({"index": _PAGE}), autoescape=True)
+    pages = jinja2.Environment(loader=jinja2.FileSystemLoader(str(STUDIO_TEMPLATES)),
+                               autoescape=True, undefined=jinja2.StrictUndefined)
 
     async def index(request: Request) -> Response:
         subscriber, sections = _choice(request)
-        data = {"query": request.url.query, "subscriber": subscriber or "",
-                "picked": sections or frozenset(), "widths": WIDTHS,
-                "version": studio.version(), "view": None, "error": None,
-                "sections": [], "people": []}
+        data: dict[str, Any] = {
+            "query": request.url.query, "subscriber": subscriber or "",
+            "picked": sections or frozenset(), "widths": WIDTHS, "version": studio.version(),
+            "view": None, "error": None, "sections": []}
         try:
-            data["sections"], data["people"] = studio.choices()
+            data["sections"] = studio.sections()
             data["view"] = studio.view(subscriber, sections)
         except DigestError as exc:
             data["error"] = str(exc)
-        return HTMLResponse(pages.get_template("index").render(data),
+        return HTMLResponse(pages.get_template("index.html.j2").render(data),
                             status_code=200 if data["error"] is None else 500)
 
     def guarded(make):
@@ -167,9 +220,14 @@ def create_app(settings: Settings | None = None, list_name: str | None = None) -
     async def version(request: Request) -> Response:
         return JSONResponse({"version": studio.version()})
 
+    async def script(request: Request) -> Response:
+        return Response((STUDIO_TEMPLATES / "studio.js").read_bytes(),
+                        media_type="text/javascript")
+
     routes = [
         Route("/", index),
         Route("/version", version),
+        Route("/studio.js", script),
         Route("/frame", guarded(lambda r, v: HTMLResponse(
             force_scheme(v.html, "dark" if r.query_params.get("scheme") == "dark" else "light")))),
         Route("/text", guarded(lambda r, v: PlainTextResponse(v.text))),
@@ -186,7 +244,10 @@ def create_app(settings: Settings | None = None, list_name: str | None = None) -
         yield
         studio.close()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(SecurityHeaders, headers=STUDIO_HEADERS)]
+    if hosts is not None:
+        middleware.append(Middleware(AllowedHosts, names=hosts))
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 8025, list_name: str | None = None) -> None:
@@ -195,67 +256,5 @@ def serve(*, host: str = "127.0.0.1", port: int = 8025, list_name: str | None = 
 
     load_settings()  # fail now, in one line, rather than on the first page
     # No settings held: each reload reads .env and the environment again.
-    uvicorn.run(create_app(None, list_name), host=host, port=port, log_level="warning")
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>digest preview studio</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #e9ebee; color: #1f2328; }
-header, section { padding: 12px 20px; } header { background: #0b2545; color: #ffffff; }
-form { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; }
-.frames { display: flex; gap: 20px; overflow-x: auto; align-items: flex-start; }
-figure { margin: 0; } figcaption { font-weight: 600; margin: 0 0 4px; }
-iframe { border: 1px solid #8c959f; background: #ffffff; height: 900px; display: block; }
-pre { background: #ffffff; padding: 12px; overflow-x: auto; border: 1px solid #d0d7de; }
-.error { color: #a40e26; font-weight: 600; } .warning { color: #7d4e00; }
-table { border-collapse: collapse; background: #ffffff; } td, th { padding: 4px 8px;
-border: 1px solid #d0d7de; text-align: left; vertical-align: top; }
-</style></head><body>
-<header><strong>digest preview studio</strong>
-{% if view %} · edition {{ view.edition }} for {{ view.recipient }}
- · sections: {{ view.sections|join(", ") }}{% endif %}</header>
-<section><form method="get" action="/">
-<label>Subscriber <input name="subscriber" list="people" value="{{ subscriber }}"
- placeholder="a sample reader"></label>
-<datalist id="people">{% for p in people %}<option value="{{ p }}">{% endfor %}</datalist>
-{% for slug, title in sections %}<label><input type="checkbox" name="section"
- value="{{ slug }}"{% if slug in picked %} checked{% endif %}> {{ title }}</label>{% endfor %}
-<button>Show</button> <a href="/">every section</a>
-{% if view %}<a href="/message.eml?{{ query }}">.eml</a>{% endif %}
-</form></section>
-{% if error %}<section><p class="error" id="error">{{ error }}</p></section>{% endif %}
-{% if view %}
-<section>{% for note in view.notes %}<p class="warning">trimmed: {{ note }}</p>{% endfor %}
-<h2>Check: {{ view.findings|selectattr("severity", "eq", "error")|list|length }} error(s),
-{{ view.findings|selectattr("severity", "eq", "warning")|list|length }} warning(s)</h2>
-{% if view.findings %}<table id="findings"><tr><th>severity</th><th>where</th><th>what</th></tr>
-{% for f in view.findings %}<tr class="{{ f.severity }}"><td>{{ f.severity }}</td>
-<td>{{ f.where }}</td><td>{{ f.what }}</td></tr>{% endfor %}</table>{% endif %}</section>
-{% for scheme in ("light", "dark") %}<section><h2>{{ scheme|capitalize }}</h2><div class="frames">
-{% for name, width in widths %}<figure><figcaption>{{ name }} · {{ width }} px</figcaption>
-<iframe title="{{ name }}, {{ scheme }}" width="{{ width }}" style="width: {{ width }}px"
- src="/frame?scheme={{ scheme }}&amp;{{ query }}"></iframe></figure>{% endfor %}
-</div></section>{% endfor %}
-<section><h2>Plain text</h2><pre id="text">{{ view.text }}</pre></section>
-<section><h2>Headers</h2><pre id="headers">{{ view.headers }}</pre></section>
-{% endif %}
-<script>
-const version = {{ version|tojson }};
-for (const frame of document.querySelectorAll("iframe")) {
-  frame.addEventListener("load", () => {
-    const doc = frame.contentDocument;
-    if (doc) frame.style.height = (doc.documentElement.scrollHeight + 4) + "px";
-  });
-}
-async function poll() {
-  try {
-    const reply = await fetch("/version", {cache: "no-store"});
-    if ((await reply.json()).version !== version) { location.reload(); return; }
-  } catch (e) { /* the studio restarts: keep polling */ }
-  setTimeout(poll, 1000);
-}
-setTimeout(poll, 1000);
-</script></body></html>
-"""
+    uvicorn.run(create_app(None, list_name, allowed_hosts(host)), host=host, port=port,
+                log_level="warning", server_header=False)

@@ -12,6 +12,10 @@ purpose, so an unsubscribe token does not open the preferences page. With a list
 to 12 characters and ids below 2**35 a token is at most 40 characters; the longest possible
 one (64-character list name, 63-bit id) is 114, still well within one header line.
 
+The view-in-browser link is not personal: its token names an edition of a list only
+(``edition_token``: subscriber 0, the edition's date bound into the purpose), so a forwarded
+link carries nobody's identity and no capability.
+
 Tokens do not expire: a digest's unsubscribe link must keep working for as long as the mail
 sits in an inbox. Changing the secret revokes every token at once.
 """
@@ -68,6 +72,17 @@ def read_token(secret: bytes, token: str, purpose: str) -> tuple[int, str] | Non
     if subscriber_id > MAX_SUBSCRIBER_ID or not _LIST_NAME.fullmatch(list_name):
         return None
     return subscriber_id, list_name
+
+
+def edition_token(secret: bytes, list_name: str, edition_key: str) -> str:
+    """The token of the shared view-in-browser link of one edition of a list."""
+    return make_token(secret, 0, list_name, f"edition:{edition_key}")
+
+
+def read_edition_token(secret: bytes, token: str, edition_key: str) -> str | None:
+    """The list name if ``token`` is ``edition_token`` of that edition, else None."""
+    found = read_token(secret, token, f"edition:{edition_key}")
+    return found[1] if found is not None and found[0] == 0 else None
 
 
 def _check_secret(secret: bytes) -> None:

@@ -10,20 +10,25 @@ run ends with a line saying that the PostgreSQL suite was skipped.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.browser import Browser, find_chromium
 from tests.support.cli import load_sample, sample_settings, set_settings
 from tests.support.httpd import FeedServer
 from tests.support.smtpd import RecordingServer, smtp_server
 from tests.support.values import ROOT
 
+# Real-world feeds and mail kept beside the repository (../shared/corpus), not in it.
+CORPUS = Path(os.environ.get("DIGEST_TEST_CORPUS", "").strip() or ROOT.parent / "shared" / "corpus")
 POSTGRES_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL", "").strip()
 ENGINES = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 # Databases of this session are named <prefix><pid>_<n>; a killed session's are dropped later.
@@ -79,6 +84,34 @@ def _engine_of(nodeid: str) -> str | None:
 
 def _safe(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def _loopback_only(connect: Callable) -> Callable:
+    """``socket.connect`` that refuses any IP address off loopback: a test that would reach
+    another machine (a regressed address guard, a stray default) fails here instead."""
+
+    def guarded(sock: socket.socket, address, *args):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            try:
+                ip = ipaddress.ip_address(host.split("%", 1)[0])
+            except ValueError:
+                ip = None  # a host name: resolved and connected to by address further down
+            if (
+                ip is not None
+                and not ip.is_loopback
+                and not (
+                    ip.version == 6 and ip.ipv4_mapped is not None and ip.ipv4_mapped.is_loopback
+                )
+            ):
+                raise OSError(f"tests connect to loopback only, not {host}")
+        return connect(sock, address, *args)
+
+    return guarded
+
+
+socket.socket.connect = _loopback_only(socket.socket.connect)  # type: ignore[method-assign]
+socket.socket.connect_ex = _loopback_only(socket.socket.connect_ex)  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
@@ -221,6 +254,22 @@ def store(db_url):
 
 
 @pytest.fixture
+def corpus() -> Path:
+    """The shared corpus (``../shared/corpus``, or the folder DIGEST_TEST_CORPUS names). When
+    it is missing the test is skipped, saying where it was looked for; under CI (``CI`` set)
+    it fails instead, so a run that should cover the corpus cannot pass without it."""
+    if not CORPUS.is_dir():
+        reason = (
+            f"no corpus at {CORPUS} (clone it beside the repository as ../shared/corpus "
+            "or set DIGEST_TEST_CORPUS)"
+        )
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"{reason}; CI is set, so the corpus tests must run")
+        pytest.skip(reason)
+    return CORPUS
+
+
+@pytest.fixture
 def newsletter():
     from digest.config import load_newsletter
 
@@ -232,6 +281,17 @@ def feed_server() -> Iterator[FeedServer]:
     """A real HTTP server on loopback serving the routes a test adds."""
     with FeedServer() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """A headless chromium, one per test module (skips the test when there is none)."""
+    binary, why = find_chromium()
+    if binary is None:
+        pytest.skip(why)
+    instance = Browser(binary)
+    yield instance
+    instance.close()
 
 
 @pytest.fixture

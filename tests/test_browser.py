@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from digest.compose import Recipient, make_environment, personalize
-from tests.support.browser import Browser, find_chromium
 from tests.support.editions import bodies, compose, golden_edition, long_edition, parse
 from tests.support.values import ROOT, SECRET_BYTES
 
@@ -35,16 +34,6 @@ MEASURE = """(() => {
   return {inner: innerWidth, scroll: Math.max(root.scrollWidth, document.body.scrollWidth),
           small, sectionBackground: section && getComputedStyle(section).backgroundColor};
 })()"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    binary, why = find_chromium()
-    if binary is None:
-        pytest.skip(why)
-    instance = Browser(binary)
-    yield instance
-    instance.close()
 
 
 @pytest.fixture(scope="module")

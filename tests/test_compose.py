@@ -31,7 +31,7 @@ from digest.compose import (
 )
 from digest.errors import ComposeError
 from digest.models import Edition, Section
-from digest.tokens import make_token, read_token
+from digest.tokens import edition_token, make_token, read_token
 from tests.support.editions import (
     BASE,
     article,
@@ -69,7 +69,7 @@ def urls_for(sid: int, list_name: str = "daily") -> dict[str, str]:
     return {
         UNSUBSCRIBE_URL: f"{BASE}/u/{make_token(SECRET_BYTES, sid, list_name, 'unsubscribe')}",
         PREFERENCES_URL: f"{BASE}/p/{make_token(SECRET_BYTES, sid, list_name, 'preferences')}",
-        VIEW_URL: f"{BASE}/e/2026-11-26/{make_token(SECRET_BYTES, sid, list_name, 'view')}",
+        VIEW_URL: f"{BASE}/e/2026-11-26/{edition_token(SECRET_BYTES, list_name, '2026-11-26')}",
     }
 
 
@@ -500,7 +500,7 @@ def test_an_edition_that_fits_says_nothing_was_trimmed(edition, newsletter, lst,
 
 
 def test_the_8x8_long_edition_fits_whole_and_passes_check(newsletter, lst, env):
-    from digest.check import check, errors
+    from digest.compose.check import check, errors
 
     edition = long_edition()
     rendered, template = compose(edition, newsletter, lst, env)

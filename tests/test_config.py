@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,36 @@ def test_invalid_definition_names_the_field(tmp_path, change, expected):
         load_newsletter(path)
     assert expected in str(info.value) and str(path) in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "a@evil.example <news@x>",  # an address in front of the mailbox: two readings
+        "a@evil.example <news@orbital-dispatch.example>",
+        '"a@evil.example" <news@orbital-dispatch.example>',  # quoted, still read as the sender
+        "news@orbital-dispatch.example, boss@orbital-dispatch.example",  # two addresses
+        "Editors: news@orbital-dispatch.example;",  # a group
+        "News <news@orbital-dispatch.example> trailing",
+        "News <news@orbital-dispatch.example>\r\nBcc: victim@example.com",  # CR/LF
+        "News <news>",  # no domain
+    ],
+)
+def test_the_sender_must_be_exactly_one_mailbox(tmp_path, sender):
+    old = 'sender = "Orbital Dispatch <newsletter@orbital-dispatch.example>"'
+    path = _definition(tmp_path, SAMPLE_TOML.replace(old, f"sender = {json.dumps(sender)}", 1))
+    with pytest.raises(ConfigError) as info:
+        load_newsletter(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: lists.0.sender: ") and "\n" not in message
+
+
+def test_a_sender_with_a_quoted_display_name_is_one_mailbox(tmp_path):
+    old = 'sender = "Orbital Dispatch <newsletter@orbital-dispatch.example>"'
+    quoted = '"Dispatch, Daily" <newsletter@orbital-dispatch.example>'
+    new = f"sender = {json.dumps(quoted)}"
+    lst = load_newsletter(_definition(tmp_path, SAMPLE_TOML.replace(old, new, 1))).get_list(None)
+    assert lst.sender_address == "newsletter@orbital-dispatch.example"
 
 
 def test_not_toml_and_missing_file(tmp_path):

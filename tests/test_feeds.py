@@ -20,13 +20,11 @@ from digest.feeds import (
     shorten,
     split_dateline,
 )
-from tests.support.httpd import Route, closed_port_url
-from tests.support.values import DATA, NOW, ROOT, SAMPLE_COUNTS, SAMPLES
+from tests.support.httpd import NO_RETRY, Route, closed_port_url
+from tests.support.values import DATA, NOW, SAMPLE_COUNTS, SAMPLES
 
-NO_RETRY = FetchPolicy(retries=0)
 QUICK_RETRY = FetchPolicy(retries=2, backoff=0.01)
 FEED_DATA = DATA / "feeds"
-CORPUS = ROOT.parent / "shared" / "corpus"
 
 
 def parse_file(path: Path, section: str = "news", source: str | None = None):
@@ -320,13 +318,11 @@ def test_real_world_feeds_parse(path, count):
     assert all(a.url.startswith(("http://", "https://")) and a.title for a in feed.articles)
 
 
-def test_every_corpus_file_parses_or_fails_with_a_feed_error():
-    if not CORPUS.is_dir():
-        pytest.skip(f"no corpus at {CORPUS}")
+def test_every_corpus_file_parses_or_fails_with_a_feed_error(corpus):
     files = sorted(
         p
         for folder in ("feeds", "feeds_illformed")
-        for p in (CORPUS / folder).rglob("*")
+        for p in (corpus / folder).rglob("*")
         if p.is_file() and p.suffix != ".md"
     )
     assert len(files) > 100
@@ -336,7 +332,7 @@ def test_every_corpus_file_parses_or_fails_with_a_feed_error():
             feed = parse(path.read_bytes(), source=str(path), section="s", now=NOW)
         except FeedError as exc:
             assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
-            rejected.append(path.relative_to(CORPUS).parts[0])
+            rejected.append(path.relative_to(corpus).parts[0])
             continue
         assert not any("could not be read" in w for w in feed.warnings), (path, feed.warnings)
         for a in feed.articles:
@@ -453,11 +449,9 @@ def test_unsupported_schemes_are_refused():
         fetch("ftp://e.org/feed")
 
 
-def test_every_ill_formed_corpus_file_is_flagged_or_refused_with_a_reason():
-    if not CORPUS.is_dir():
-        pytest.skip(f"no corpus at {CORPUS}")
+def test_every_ill_formed_corpus_file_is_flagged_or_refused_with_a_reason(corpus):
     files = sorted(
-        p for p in (CORPUS / "feeds_illformed").rglob("*") if p.is_file() and p.suffix != ".md"
+        p for p in (corpus / "feeds_illformed").rglob("*") if p.is_file() and p.suffix != ".md"
     )
     assert len(files) >= 25
     used = refused = 0

@@ -13,7 +13,9 @@ from digest.config import ListConfig, Newsletter, RouterConfig, SectionConfig
 from digest.errors import FeedError
 from digest.feeds import FetchPolicy
 from digest.ingest import ROUTED, failing_feeds, feed_health, import_articles, ingest, read_jsonl
-from tests.support.httpd import Route, closed_port_url
+from digest.store.protocols import ArticleStore
+from tests.support.httpd import FeedServer, Route, closed_port_url
+from tests.support.narrowed import Narrowed
 from tests.support.values import NOW, ROOT, SAMPLE_COUNTS, SAMPLES
 
 # The sample newsletter's sections are named after the sample feeds.
@@ -233,6 +235,16 @@ def test_read_jsonl_keeps_good_rows_and_names_the_bad_lines(tmp_path):
     assert (future.key, future.published_at) == ("url:https://e.org/b", NOW)
 
 
+def test_ingest_needs_nothing_of_the_store_but_its_protocol(store, newsletter, tmp_path):
+    narrowed = Narrowed(store, ArticleStore)
+    assert ingest(narrowed, newsletter, NOW).added == sum(SECTION_COUNTS.values())
+    assert len(feed_health(narrowed, newsletter, NOW, failing_days=3)) == len(SECTION_COUNTS)
+    assert failing_feeds(narrowed, newsletter, NOW, 3) == []
+    path = tmp_path / "import.jsonl"
+    write_lines(path, good_row(section="launch-pad", guid="one"))
+    assert import_articles(narrowed, path, NOW, sections=set(SECTION_COUNTS)) == (1, 0, [])
+
+
 def test_import_articles_saves_the_good_rows_and_reports_the_rest(store, tmp_path):
     store.sync_sections([("news", "News", []), ("other", "Other", [])])
     store.save_articles([read_jsonl_one(tmp_path, good_row(section="other", guid="taken"))], NOW)
@@ -407,3 +419,65 @@ def test_routers_in_the_newsletter_definition_are_resolved_and_checked(tmp_path)
         path.write_text(base + "\n" + extra, encoding="utf-8")
         with pytest.raises(ConfigError, match=message):
             load_newsletter(path)
+
+
+def test_a_feed_redirecting_to_an_internal_address_fails_alone_and_stores_nothing(
+    store, feed_server
+):
+    with FeedServer() as internal:
+        secret = internal.add("/internal.xml", body=feed_of(("s", "Internal secret")))
+        hijacked = feed_server.add("/news.xml", status=302, location=secret)
+        metadata = feed_server.add(
+            "/sports.xml", status=307, location="http://169.254.169.254/latest/meta-data/"
+        )
+        fine = feed_server.add("/fine.xml", body=feed_of(("a", "Alpha")))
+        letter = newsletter_with(("news", [hijacked]), ("sports", [metadata]), ("fine", [fine]))
+        report = ingest(store, letter, NOW, policy=FetchPolicy(retries=0))
+        assert internal.requests == []
+    by_url = {f.url: f for f in report.feeds}
+    assert by_url[hijacked].status == "error"
+    assert by_url[hijacked].error == (
+        f"redirected to {secret}, but 127.0.0.1 is a loopback address: refused (only the feeds "
+        "written in digest.toml may be on loopback or private addresses)"
+    )
+    assert "169.254.169.254 is a link-local address: refused" in by_url[metadata].error
+    assert by_url[fine].status == "ok"
+    assert [a.title for a in store.articles()] == ["Alpha"]
+    assert store.feed(hijacked).last_status == "error"
+
+
+def dated_rss(count: int) -> bytes:
+    """``count`` items, item n published n minutes after 2026-11-20 00:00, oldest first."""
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    items = "".join(
+        f"<item><title>Story {n}</title><guid>g{n}</guid><link>https://e.org/{n}</link>"
+        f"<pubDate>{(start + timedelta(minutes=n)).strftime('%a, %d %b %Y %H:%M:%S GMT')}"
+        "</pubDate></item>"
+        for n in range(count)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<link>https://e.org/</link>{items}</channel></rss>"
+    ).encode()
+
+
+def test_a_feed_is_cut_to_its_newest_thousand_entries_and_reported_truncated(store, feed_server):
+    url = feed_server.add("/big.xml", body=dated_rss(1200))
+    (outcome,) = ingest(store, newsletter_with(("news", [url])), NOW).feeds
+    assert (outcome.status, outcome.added, outcome.truncated) == ("ok", 1000, 200)
+    assert (
+        "truncated: the feed has 1200 entries, the newest 1000 were read (DIGEST_FETCH_MAX_ENTRIES)"
+    ) in outcome.warnings
+    titles = {a.title for a in store.articles(limit=2000)}
+    assert "Story 1199" in titles and "Story 200" in titles and "Story 199" not in titles
+
+
+def test_the_entry_cap_is_a_setting(store, feed_server, monkeypatch):
+    from digest.config import load_settings
+
+    monkeypatch.setenv("DIGEST_FETCH_MAX_ENTRIES", "5")
+    policy = FetchPolicy.from_settings(load_settings())
+    url = feed_server.add("/feed.xml", body=dated_rss(8))
+    (outcome,) = ingest(store, newsletter_with(("news", [url])), NOW, policy=policy).feeds
+    assert (outcome.added, outcome.truncated) == (5, 3)
+    assert {a.title for a in store.articles()} == {f"Story {n}" for n in range(3, 8)}

@@ -18,7 +18,9 @@ from aiosmtpd.smtp import AuthResult
 from digest.config import SmtpRelay
 from digest.errors import SendError
 from digest.models import DeliveryState, OutgoingMessage, SubscriberStatus
-from digest.send import MaildirTransport, SmtpTransport, send_edition
+from digest.send import MaildirTransport, RetryPolicy, SmtpTransport, send_edition
+from digest.store.protocols import SendStore
+from tests.support.narrowed import Narrowed
 from tests.support.sending import (
     by_email,
     clock,
@@ -122,6 +124,29 @@ def test_rcpt_4xx_is_deferred_and_5xx_failed_with_code_and_reply(store, mail_ser
     assert mail_server.handler.recipients().count(later) == 1
     assert mail_server.handler.rcpt_attempts[never] == 1
     assert retry.counts == {"sent": 3, "failed": 1}
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+def test_the_engine_needs_nothing_of_the_store_but_its_protocol(store, mail_server, exclusive):
+    edition_id, emails = queued_edition(store, 6)
+    later, never = emails[min(emails)], emails[max(emails)]
+    mail_server.handler.rcpt_replies[later] = "450 4.2.1 Mailbox busy, try later"
+    mail_server.handler.rcpt_replies[never] = "550 5.1.1 No such user"  # suppressed after it
+    narrowed = Narrowed(store, SendStore)
+
+    report = send(
+        narrowed,
+        edition_id,
+        emails,
+        SmtpTransport(mail_server.relay(), connections=2),
+        batch=2,
+        exclusive=exclusive,
+        retry=RetryPolicy(budget=0.5, backoff=0.05),
+    )
+
+    assert (report.sent, report.deferred, report.failed, report.suppressed) == (4, 1, 1, 1)
+    assert report.retries >= 1 and store.suppression(never) is not None
+    assert report.counts == {"sent": 4, "deferred": 1, "failed": 1}
 
 
 def test_data_replies_are_classified_too(store, mail_server):

@@ -198,6 +198,19 @@ def test_cron_progress_lines_and_the_json_summary(readers_env):
     assert "msg/s" in lines[-1]
 
 
+def test_the_summary_counts_the_bytes_of_the_messages_delivered_only(readers_env):
+    with smtp_server() as server:
+        server.handler.rcpt_replies["reader003@example.org"] = "550 5.1.1 No such user"
+        server.handler.rcpt_replies["reader004@example.org"] = "451 4.7.1 Greylisted"
+        # The body of this one goes over the wire, and is refused at the final dot.
+        server.handler.data_replies["reader005@example.org"] = "554 5.7.1 Rejected"
+        readers_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        summary = json.loads(run("send", "--json", code=10).stdout)
+    delivered = server.handler.messages
+    assert summary["sent"] == len(delivered) == READERS - 3
+    assert summary["bytes"] == sum(len(m.raw) for m in delivered) > 0
+
+
 def test_status_shows_counts_and_the_latest_errors(readers_env):
     with smtp_server() as server:
         server.handler.rcpt_replies["reader003@example.org"] = "550 5.1.1 No such user"

@@ -24,7 +24,8 @@ from digest.models import DeliveryState
 from digest.send import SmtpTransport, send_edition
 from digest.send.pacing import RateLimiter
 from digest.store import open_store, schema
-from digest.store.ledger import LedgerWriter, Outcome
+from digest.store.ledger import LedgerWriter
+from digest.store.protocols import Outcome
 from tests.support.cli import (
     child_env,
     load_sample,
@@ -245,6 +246,8 @@ def test_workers_send_each_reader_exactly_once(pg_env, workers):
     assert sum(w["sent"] for w in summary["workers"]) == summary["sent"] == PG_READERS
     assert sum(1 for w in summary["workers"] if w["sent"]) >= 2  # the work was shared
     assert all(w["peak_rss_mb"] > 0 for w in summary["workers"])
+    delivered = sum(len(m.raw) for m in server.handler.messages)
+    assert sum(w["bytes"] for w in summary["workers"]) == summary["bytes"] == delivered
     assert status["status"] == "complete" and status["counts"] == {"sent": PG_READERS}
     assert status["workers"] == []  # every worker unregistered on the way out
 

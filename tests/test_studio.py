@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 import json
 import mailbox
+import re
+import time
 from email import policy
 from email.parser import BytesParser
 
@@ -13,7 +15,8 @@ import pytest
 import uvicorn
 
 from digest import studio
-from tests.support.cli import load_sample, run, sample_settings, set_settings
+from digest.cli import app
+from tests.support.cli import load_sample, run, runner, sample_settings, set_settings
 from tests.support.values import EXAMPLE_CSV, ROOT
 from tests.support.web import base_url, uvicorn_running
 
@@ -66,7 +69,8 @@ def test_index_shows_every_frame_the_text_headers_and_findings(studio_client):
     assert 'id="text"' in html and "Orbital Dispatch Daily" in html
     assert "List-Unsubscribe: &lt;https://news.example.com/u/" in html
     assert "Check: 0 error(s)" in html
-    assert 'fetch("/version"' in html
+    assert '<script src="/studio.js">' in html and "<script>" not in html
+    assert 'fetch("/version"' in studio_client.get("/studio.js").text
 
 
 def test_frames_force_light_and_dark(studio_client):
@@ -105,6 +109,118 @@ def test_any_section_set_or_subscriber(studio_client):
     assert missing.status_code == 500 and "no subscriber nobody@example.com" in missing.text
 
 
+def test_the_studio_answers_loopback_host_names_only(studio_client):
+    port = studio_client.base_url.port
+    for host in (
+        "127.0.0.1",
+        f"127.0.0.1:{port}",
+        f"localhost:{port}",
+        f"[::1]:{port}",
+        f"LOCALHOST:{port}",
+    ):
+        assert studio_client.get("/version", headers={"Host": host}).status_code == 200, host
+    # A page of another site that rebinds its own name to 127.0.0.1 sends that name.
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}", ""):
+        for path in ("/", "/text", "/message.eml", "/version"):
+            refused = studio_client.get(path, headers={"Host": host})
+            assert refused.status_code == 421 and "Orbital" not in refused.text, (host, path)
+
+
+def test_the_studio_binds_other_addresses_only_when_told_and_then_warns(project):
+    assert studio.allowed_hosts("127.0.0.1") == {"127.0.0.1", "localhost", "[::1]"}
+    assert studio.allowed_hosts("192.0.2.7") == {"127.0.0.1", "localhost", "[::1]", "192.0.2.7"}
+    assert studio.allowed_hosts("0.0.0.0") is None
+    assert not studio.off_loopback("127.0.0.1") and not studio.off_loopback("::1")
+    assert studio.off_loopback("0.0.0.0") and studio.off_loopback("news.example.com")
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("0.0.0.0", 0))
+    taken.listen()
+    try:  # the port is taken, so the studio stops right after its warning
+        result = runner.invoke(
+            app, ["preview", "--serve", "--host", "0.0.0.0", "--port", str(taken.getsockname()[1])]
+        )
+    finally:
+        taken.close()
+    assert result.exit_code != 0
+    assert "warning: the studio listens on 0.0.0.0, not loopback" in result.stderr
+
+
+def test_the_studio_sends_the_security_headers_of_serve(studio_client):
+    for path in ("/", "/frame", "/text", "/version", "/studio.js", "/message.eml"):
+        headers = studio_client.get(path).headers
+        csp = headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src 'self'" in csp
+        assert "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";")[0]
+        assert "frame-ancestors 'self'" in csp and headers["x-frame-options"] == "SAMEORIGIN"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["cache-control"] == "no-store"
+
+
+def test_the_studio_lists_no_subscriber(studio_client):
+    page = studio_client.get("/").text
+    emails = [line.split(",")[0] for line in EXAMPLE_CSV.read_text().splitlines()[1:]]
+    assert emails and not [e for e in emails if e in page]
+
+
+def test_the_studios_links_do_nothing_on_the_live_edge(studio_client, project):
+    from datetime import UTC, datetime
+
+    from starlette.testclient import TestClient
+
+    from digest import pipeline
+    from digest.web import create_app
+
+    email = EXAMPLE_CSV.read_text().splitlines()[1].split(",")[0]
+    text = studio_client.get("/text", params={"subscriber": email}).text
+    unsubscribe = re.search(r"https://news\.example\.com(/u/\S+)", text).group(1)
+    preferences = re.search(r"https://news\.example\.com(/p/\S+)", text).group(1)
+    view = re.search(r"https://news\.example\.com(/e/\S+)", text).group(1)
+    ctx = pipeline.Context.open()
+    try:
+        pipeline.current_edition(
+            ctx, ctx.newsletter.get_list("daily"), datetime.now(UTC), create=True
+        )
+        live = TestClient(
+            create_app(ctx.settings, ctx.newsletter, ctx.store), base_url="https://news.example.com"
+        )
+        for path in (unsubscribe, preferences, view):
+            assert live.get(path).status_code == 404, path
+        assert live.post(unsubscribe).status_code == 404
+        assert live.post(preferences, data={"action": "unsubscribe"}).status_code == 404
+        assert ctx.store.record(email).membership("daily").state == "active"
+        # The same message composed for a real send does act there (the check can fail).
+        real = pipeline.sample(
+            ctx, "daily", now=datetime.now(UTC), subscriber_email=email
+        ).message.raw.decode()
+        path = re.search(r"https://news\.example\.com(/u/[A-Za-z0-9_-]+)", real).group(1)
+        assert live.get(path).status_code == 200
+    finally:
+        ctx.close()
+
+
+def test_the_studio_works_in_a_browser_under_its_headers(studio_client, browser):
+    """Its own script runs (frames are fitted to their messages) and its frames load, under
+    the Content-Security-Policy that lets no message run a script."""
+    page = browser.page(f"{studio_client.base_url}/", 1400)
+    fitted = (
+        "[...document.querySelectorAll('iframe')].map(f => f.style.height !== '' && "
+        "f.contentDocument !== null && "
+        "f.contentDocument.body.innerText.includes('LAUNCH PAD'))"
+    )
+    deadline = time.monotonic() + 20
+    while (found := page.evaluate(fitted)) != [True] * 6:
+        assert time.monotonic() < deadline, found
+        time.sleep(0.1)  # polling the page with a deadline
+    assert (
+        page.evaluate("document.body.dataset.version")
+        == studio_client.get("/version").json()["version"]
+    )
+    page.close()
+
+
 def test_reloads_on_a_template_change_and_shows_template_errors(studio_client, project):
     before = studio_client.get("/version").json()["version"]
     override = project / "templates" / "digest.txt.j2"
@@ -115,7 +231,7 @@ def test_reloads_on_a_template_change_and_shows_template_errors(studio_client, p
     override.write_text("{{ no_such_value }}\n")
     broken = studio_client.get("/")
     assert broken.status_code == 500 and "digest.txt.j2" in broken.text
-    assert 'fetch("/version"' in broken.text  # it keeps polling, so the fix shows by itself
+    assert '<script src="/studio.js">' in broken.text  # it keeps polling: the fix shows itself
     override.unlink()
     assert studio_client.get("/").status_code == 200
 

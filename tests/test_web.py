@@ -216,20 +216,37 @@ def test_preferences_choose_sections_pause_and_unsubscribe(site):
     assert state(site, "p@example.com") == ("active", "active", False)
 
 
-def test_view_in_browser_shows_that_readers_copy_only(site):
-    one = add(site, "one@example.com", sections=frozenset({"launch-pad"}))
+def test_view_in_browser_is_a_shared_copy_that_names_nobody_and_acts_for_nobody(site):
+    one = add(site, "one@example.com", name="Ona Reader", sections=frozenset({"launch-pad"}))
     add(site, "two@example.com")
     now = datetime.now(UTC)
     pipeline.fetch(site.ctx, now)
     edition = pipeline.current_edition(
         site.ctx, site.ctx.newsletter.get_list("daily"), now, create=True
     )
-    page = site.http.get(f"/e/{edition.key}/{site.token(one, 'view')}")
+    views = []
+    for email in ("one@example.com", "two@example.com"):
+        raw = pipeline.sample(site.ctx, "daily", now=now, subscriber_email=email).message.raw
+        views.append(re.search(r'href="(http://[^"]+/e/[^"]+)"', links(raw)["html"]).group(1))
+    assert views[0] == views[1]  # the link is the edition's, not the reader's
+    page = site.http.get(views[0])
     assert page.status_code == 200 and "Launch Pad" in page.text
-    assert "Military Space" not in page.text
-    assert "two@example.com" not in page.text
-    assert site.token(one, "unsubscribe") in page.text  # their own links
-    assert site.http.get(f"/e/1999-01-01/{site.token(one, 'view')}").status_code == 404
+    assert "Military Space" in page.text  # every section: the copy is nobody's
+    for personal in (
+        "one@example.com",
+        "Ona Reader",
+        site.token(one, "unsubscribe"),
+        site.token(one, "preferences"),
+        "/u/",
+        "/p/",
+    ):
+        assert personal not in page.text
+    assert f'href="{site.url}/shared?list=daily"' in page.text
+    assert "copy that was\nmailed to you" in site.http.get("/shared?list=daily").text
+    # A personal view link mailed earlier opens the same shared copy.
+    old = site.http.get(f"/e/{edition.key}/{site.token(one, 'view')}")
+    assert old.status_code == 200 and "one@example.com" not in old.text
+    assert site.http.get(f"/e/1999-01-01/{views[0].rsplit('/', 1)[1]}").status_code == 404
     assert site.http.get(f"/e/{edition.key}/{site.token(one, 'unsubscribe')}").status_code == 404
 
 

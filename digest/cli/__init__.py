@@ -33,9 +33,13 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v",
 
 @app.command()
 def init() -> None:
-    """Create or upgrade the store, and write a .env with a new secret key if there is none."""
+    """Set up this folder: write a starter digest.toml when there is none, create or upgrade
+    the store, and write a .env with a new secret key if there is none."""
     with errors():
         done = pipeline.init(load_settings())
+    if done["config"]:
+        out.print(f"wrote a starter newsletter definition to {done['config']}: edit the lines "
+                  "marked EDIT (its feed is an example), then run digest fetch")
     out.print(f"store ready: {done['database']}")
     if done["env_file"]:
         out.print(f"wrote a new secret key to {done['env_file']}")

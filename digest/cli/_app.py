@@ -17,6 +17,7 @@ from rich.table import Table
 
 from digest import pipeline
 from digest.errors import DigestError
+from digest.exits import ExitCode
 
 app = typer.Typer(help="digest: daily newsletter digests for sectioned news sites.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -57,13 +58,13 @@ def errors() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("interrupted: the next run resumes where this one stopped", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     except Exception as exc:  # a bug: still one line, details behind --verbose
         if _state["verbose"]:
             traceback.print_exc()
         typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with --verbose for "
                    "details)", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.ERROR) from None
 
 
 @contextmanager

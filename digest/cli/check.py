@@ -8,17 +8,18 @@ import typer
 
 from digest import pipeline
 from digest.cli._app import JsonOpt, ListOpt, app, context, emit_json, out
+from digest.exits import ExitCode, command_help
 
 
-@app.command()
+@app.command(help=command_help(
+    """Lint today's composed message: structure, accessibility, contrast, headers, size.
+
+    Each finding says what and where; warnings do not change the exit code.""",
+    ExitCode.OK, ExitCode.CHECK))
 def check(lst: ListOpt = None, as_json: JsonOpt = False,
           subscriber: Annotated[Optional[str], typer.Option(
               help="Whose message (default: a sample reader with every section).")] = None
           ) -> None:
-    """Lint today's composed message: structure, accessibility, contrast, headers, size.
-
-    Each finding says what and where. Exit codes: 0 no errors (warnings may remain);
-    13 errors (digest send would refuse to send)."""
     with context() as ctx:
         report = pipeline.check(ctx, lst, now=pipeline.utcnow(), subscriber_email=subscriber)
     if as_json:

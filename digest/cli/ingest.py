@@ -71,7 +71,7 @@ def fetch(as_json: JsonOpt = False) -> None:
             f"{result.added} new articles, {result.updated} updated, {result.failed} feed(s) failed"
         )
     if result.failed and result.failed == len(result.feeds):
-        raise typer.Exit(4)
+        raise typer.Exit(FeedError.exit_code)
 
 
 @articles_app.command("import")

@@ -24,7 +24,9 @@ def preview(lst: ListOpt = None,
                 "--serve", help="Run the preview studio: every width, light and dark, the "
                                 "plain text, headers and check findings; reloads on edits.")
                              ] = False,
-            host: Annotated[str, typer.Option(help="The studio's address.")] = "127.0.0.1",
+            host: Annotated[str, typer.Option(
+                help="The studio's address; off loopback, it also answers that Host name "
+                     "(any Host for 0.0.0.0 or ::).")] = "127.0.0.1",
             port: Annotated[int, typer.Option(help="The studio's port.")] = 8025,
             ) -> None:
     """Write today's message for one recipient as HTML, plain text and .eml, or serve the
@@ -34,6 +36,9 @@ def preview(lst: ListOpt = None,
 
         with errors():
             url = f"http://{host}:{port}/"
+            if studio.off_loopback(host):
+                err.print(f"warning: the studio listens on {host}, not loopback: anyone who "
+                          "can reach it sees your editions", markup=False)
             err.print(f"preview studio on {url} (Ctrl-C to stop)", markup=False)
             if open_:
                 webbrowser.open(url)

@@ -11,8 +11,9 @@ from rich.table import Table
 
 from digest import pipeline
 from digest.cli._app import JsonOpt, ListOpt, app, context, emit_json, err, out
+from digest.exits import ExitCode, command_help
+from digest.models import DeliveryState
 
-STATES = ("queued", "sending", "in_data", "sent", "deferred", "failed", "unknown", "skipped")
 
 
 def _progress_printer():
@@ -52,7 +53,12 @@ def _progress_printer():
     return log, lambda: None
 
 
-@app.command()
+@app.command(help=command_help(
+    "Send today's edition. Safe to run again: nobody gets it twice.\n\n"
+    "Progress goes to stderr: a bar on a terminal, a line at each 10% otherwise (cron), also "
+    "with --json.",
+    ExitCode.OK, ExitCode.INCOMPLETE, ExitCode.FAILED, ExitCode.STOPPED, ExitCode.CHECK,
+    ExitCode.LOCKED, ExitCode.CONFIG, ExitCode.STORE))
 def send(lst: ListOpt = None, as_json: JsonOpt = False,
          dry_run: Annotated[bool, typer.Option(
              help="Compose every message, send nothing, leave the ledger untouched.")] = False,
@@ -66,14 +72,6 @@ def send(lst: ListOpt = None, as_json: JsonOpt = False,
                   "connections and a share of each relay's rate (default: "
                   "DIGEST_SEND_WORKERS, 1). Needs PostgreSQL; on SQLite one runs.")] = None
          ) -> None:
-    """Send today's edition. Safe to run again: nobody gets it twice.
-
-    Exit codes: 0 all due messages delivered, or nothing to do; 10 some deferred or
-    unknown (run again later); 11 some failed permanently; 12 the relay could not be
-    used and the run stopped (the next run resumes); 13 digest check found errors in the
-    composed message and nothing was sent; 14 another run is sending this list and this one
-    sent nothing; 2 configuration; 3 store. Progress goes to stderr: a bar on a terminal,
-    a line at each 10% otherwise (cron), also with --json."""
     progress, stop = _progress_printer()
     with context() as ctx:
         try:
@@ -89,18 +87,18 @@ def send(lst: ListOpt = None, as_json: JsonOpt = False,
     raise typer.Exit(summary.exit_code)
 
 
-def _print_summary(s: pipeline.SendSummary) -> None:
+def _print_summary(s: pipeline.SendReport) -> None:
     for warning in s.feed_warnings + s.warnings:
         err.print(f"warning: {warning}", markup=False)
-    if s.status == "skipped":
+    if s.status is pipeline.SendStatus.skipped:
         out.print(f"list {s.list}, edition {s.edition}: {s.message}", markup=False)
         return
-    if s.status == "locked":
+    if s.status is pipeline.SendStatus.locked:
         err.print(s.message, markup=False)
         return
     for note in s.notes:
         out.print(f"trimmed: {note}", markup=False)
-    if s.status == "check-failed":
+    if s.status is pipeline.SendStatus.check_failed:
         for finding in s.findings:
             if finding["severity"] == "error":
                 err.print(f"error: {finding['where']}: {finding['what']}", markup=False)
@@ -109,7 +107,7 @@ def _print_summary(s: pipeline.SendSummary) -> None:
     sections = ", ".join(f"{k} {v}" for k, v in s.articles.items())
     out.print(f"list {s.list}, edition {s.edition}: {sum(s.articles.values())} articles "
               f"({sections})", markup=False)
-    if s.status == "dry-run":
+    if s.status is pipeline.SendStatus.dry_run:
         out.print(f"{s.recipients} recipients, {s.recipients - s.skipped} messages composed "
                   f"({s.variants} variants, {s.bytes} bytes), {s.skipped} skipped. {s.message}",
                   markup=False)
@@ -155,7 +153,7 @@ def status(lst: ListOpt = None, as_json: JsonOpt = False,
                   f"{w['started_at']:%Y-%m-%d %H:%M:%S}, relays {' '.join(w['relays'])}",
                   markup=False)
     table = Table("state", "rows", show_lines=False)
-    for state in STATES:
+    for state in DeliveryState:
         if report["counts"].get(state):
             table.add_row(state, str(report["counts"][state]))
     out.print(table)

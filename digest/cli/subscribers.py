@@ -23,6 +23,7 @@ from digest.cli._app import (
     subscribers_app,
 )
 from digest.errors import ImportError_, SubscriberError
+from digest.files import open_private
 from digest.models import SubscriberStatus
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f",
@@ -193,6 +194,6 @@ def subscribers_export(
     if output is None:
         write(records, sys.stdout)
         return
-    with open(output, "w", encoding="utf-8", newline="") as fh:
+    with open_private(output, "w", encoding="utf-8", newline="") as fh:
         count = write(records, fh)
     err.print(f"exported {count} subscribers to {output}", markup=False)

@@ -11,6 +11,9 @@ the newsletter's settings, the templates, the date and the secret all come in as
 Placeholders (``digest.compose.placeholders``), replaced per recipient, HTML-escaped in HTML:
 ``__digest_unsubscribe_url__``, ``__digest_preferences_url__``, ``__digest_view_url__``,
 ``__digest_recipient_email__``.
+
+``digest.compose.check`` lints a composed message (``digest check``, and ``digest send``
+before anything goes), with the colours and contrast ``digest.compose.styles`` reads.
 """
 
 from digest.compose.inline import inline_css

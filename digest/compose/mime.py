@@ -2,7 +2,7 @@
 
 ``prepare`` builds everything that is the same for every recipient of a rendered edition:
 the constant headers and both bodies, quoted-printable encoded in pieces cut at the
-placeholders. ``personalize`` signs three tokens, builds the three headers that differ (To,
+placeholders. ``personalize`` signs the links' tokens, builds the three headers that differ (To,
 Message-ID, List-Unsubscribe), encodes the handful of short values and joins bytes: tens of
 microseconds, where building an ``email.message`` per recipient costs milliseconds.
 
@@ -26,7 +26,7 @@ from digest.compose.headers import address_header, checked_address, fold, phrase
 from digest.config import ListConfig, Newsletter
 from digest.errors import ComposeError
 from digest.models import Edition, OutgoingMessage, RenderedEdition
-from digest.tokens import MAX_SUBSCRIBER_ID, make_token
+from digest.tokens import MAX_SUBSCRIBER_ID, edition_token, make_token
 
 MAX_HEADER_LINE = 998
 _PLACEHOLDER = re.compile("(" + "|".join(map(re.escape, ph.ALL)) + ")")
@@ -130,7 +130,7 @@ def personalize(
     email = checked_address(recipient.email)
     unsubscribe = make_token(secret, sid, t.list_name, "unsubscribe")
     preferences = make_token(secret, sid, t.list_name, "preferences")
-    view = make_token(secret, sid, t.list_name, "view")
+    view = edition_token(secret, t.list_name, t.edition_key)
     values = {
         ph.UNSUBSCRIBE_URL: f"{t.base_url}/u/{unsubscribe}",
         ph.PREFERENCES_URL: f"{t.base_url}/p/{preferences}",

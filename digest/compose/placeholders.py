@@ -13,7 +13,7 @@ PREFIX = "__digest_"
 
 UNSUBSCRIBE_URL = "__digest_unsubscribe_url__"  # {base_url}/u/{token}, purpose "unsubscribe"
 PREFERENCES_URL = "__digest_preferences_url__"  # {base_url}/p/{token}, purpose "preferences"
-VIEW_URL = "__digest_view_url__"  # {base_url}/e/{edition key}/{token}, purpose "view"
+VIEW_URL = "__digest_view_url__"  # {base_url}/e/{edition key}/{edition token}: no one's
 RECIPIENT_EMAIL = "__digest_recipient_email__"  # the address this copy was sent to
 
 ALL = (UNSUBSCRIBE_URL, PREFERENCES_URL, VIEW_URL, RECIPIENT_EMAIL)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import string
 import textwrap
 from datetime import date as Date
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,7 +31,9 @@ from digest.config import ListConfig, Newsletter
 from digest.errors import ComposeError
 from digest.models import Article, Edition, RenderedEdition, Section
 
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+# The default templates travel inside the package (the repository's templates/ folder is
+# installed as digest.templates): read where the installed package has them.
+TEMPLATES = Path(str(resources.files("digest.templates")))
 HTML_BUDGET = 90_000  # bytes of UTF-8 after inlining
 TEXT_WIDTH = 78
 SUBJECT_MAX = 200
@@ -44,7 +47,7 @@ TRIMS = ((SUMMARY_CHARS, None), (SUMMARY_CHARS, 5), (SUMMARY_CHARS, 3), (SUMMARY
 
 
 def make_environment(user_templates: Path | None = None) -> jinja2.Environment:
-    """Templates from ``user_templates`` first, then the defaults shipped in ``templates/``."""
+    """Templates from ``user_templates`` first, then the defaults shipped with the package."""
     loaders: list[jinja2.BaseLoader] = []
     if user_templates is not None:
         loaders.append(jinja2.FileSystemLoader(str(user_templates)))
@@ -234,18 +237,22 @@ def _is_https(url: str) -> bool:
     return parts.scheme == "https" and bool(parts.netloc)
 
 
+_RESTORE = ("restore it in DIGEST_TEMPLATES, or reinstall digest if a default template is "
+            "missing")
+
+
 def _source(env: jinja2.Environment, name: str) -> str:
     try:
         return env.loader.get_source(env, name)[0]
     except jinja2.TemplateNotFound:
-        raise ComposeError(f"template {name} not found", "restore it in templates/") from None
+        raise ComposeError(f"template {name} not found", _RESTORE) from None
 
 
 def _render(env: jinja2.Environment, name: str, context: dict) -> str:
     try:
         return env.get_template(name).render(context)
     except jinja2.TemplateNotFound as exc:
-        raise ComposeError(f"template {exc.name} not found", "restore it in templates/") from None
+        raise ComposeError(f"template {exc.name} not found", _RESTORE) from None
     except jinja2.TemplateError as exc:
         where = f"{getattr(exc, 'filename', None) or name}:{getattr(exc, 'lineno', '?')}"
         raise ComposeError(f"template {where} failed: {exc.message or exc}") from None

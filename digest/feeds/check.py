@@ -87,6 +87,7 @@ def check_feed(
             now=now,
             summary_chars=summary_chars,
             content_type=fetched.content_type,
+            max_entries=policy.max_entries,
         )
     except FeedError as exc:
         return FeedCheck(source, False, _reason(exc, source), **info)

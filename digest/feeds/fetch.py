@@ -8,6 +8,12 @@ caller kept, and retries with exponential backoff on 5xx, 429, time-outs and dro
 connections (a ``Retry-After`` is honoured up to a cap). A refused connection or an unknown
 host is not retried: it will not heal within seconds. Every failure is one ``FeedError`` line
 naming the feed.
+
+The URL a fetch starts from is the operator's (digest.toml, or ``digest feeds check``) and may
+name any address. Once a redirect leaves that URL's origin, and for a URL that came from feed
+content (``trusted=False``), every hop goes through ``digest.feeds.guard``: it may only reach
+public addresses, checked at connect time on the address connected to. ``max_entries`` is
+applied by ``parse``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import httpx
 
 from digest import __version__
 from digest.errors import FeedError
+from digest.feeds.guard import UNTRUSTED, FeedTransport, RefusedAddress
 
 ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml, "
           "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5")
@@ -41,13 +48,15 @@ class FetchPolicy:
     max_redirects: int = 5
     retries: int = 2
     backoff: float = 1.0  # seconds before the first retry; doubled for each one after
+    max_entries: int = 1000  # a feed's newest entries read (parse); the others are left out
 
     @classmethod
     def from_settings(cls, settings) -> "FetchPolicy":
         return cls(connect_timeout=settings.fetch_connect_timeout,
                    read_timeout=settings.fetch_read_timeout, max_bytes=settings.fetch_max_bytes,
                    max_redirects=settings.fetch_max_redirects, retries=settings.fetch_retries,
-                   backoff=settings.fetch_retry_backoff)
+                   backoff=settings.fetch_retry_backoff,
+                   max_entries=settings.fetch_max_entries)
 
     @property
     def timeout(self) -> httpx.Timeout:
@@ -74,24 +83,35 @@ def user_agent(contact: str | None = None) -> str:
     return f"digest/{__version__} (+{contact})" if contact else f"digest/{__version__}"
 
 
+class FeedClient(httpx.Client):
+    """The client ``fetch`` takes: its transport guards the URLs that servers hand out
+    (``digest.feeds.guard``). Made by ``new_client``."""
+
+
 def new_client(*, policy: FetchPolicy | None = None, contact: str | None = None,
-               connections: int = 10, timeout: float | None = None) -> httpx.Client:
+               connections: int = 10, timeout: float | None = None,
+               transport: FeedTransport | None = None) -> FeedClient:
     """The HTTP client ingest shares across feeds and threads (redirects are followed by
     ``fetch``). ``timeout`` is the older single-number form of ``policy``."""
     policy = policy or (FetchPolicy(connect_timeout=timeout, read_timeout=timeout)
                         if timeout else FetchPolicy())
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.Client(timeout=policy.timeout, follow_redirects=False, limits=limits,
-                        headers={"User-Agent": user_agent(contact)})
+    return FeedClient(timeout=policy.timeout, follow_redirects=False,
+                      transport=transport or FeedTransport(limits=limits),
+                      headers={"User-Agent": user_agent(contact)})
 
 
 def fetch(source: str, *, etag: str | None = None, last_modified: str | None = None,
-          client: httpx.Client | None = None, policy: FetchPolicy | None = None,
-          timeout: float | None = None, max_bytes: int | None = None) -> FetchResult:
+          client: FeedClient | None = None, policy: FetchPolicy | None = None,
+          timeout: float | None = None, max_bytes: int | None = None,
+          trusted: bool = True) -> FetchResult:
     """A feed's bytes, or "not-modified" when the server says they did not change.
 
-    ``timeout`` and ``max_bytes`` override the policy's (a shorthand for tests and callers
-    that need nothing else)."""
+    ``trusted``: ``source`` is the operator's (False for a URL taken from feed content: then
+    it, too, may only reach public addresses). ``timeout`` and ``max_bytes`` override the
+    policy's (a shorthand for tests and callers that need nothing else)."""
+    if client is not None and not isinstance(client, FeedClient):
+        raise TypeError("fetch needs a client made by new_client (it guards redirects)")
     policy = policy or FetchPolicy()
     if timeout is not None:
         policy = FetchPolicy(**{**policy.__dict__, "connect_timeout": timeout,
@@ -101,9 +121,9 @@ def fetch(source: str, *, etag: str | None = None, last_modified: str | None = N
     scheme = urlsplit(source).scheme.lower()
     if scheme in ("http", "https"):
         if client is not None:
-            return _fetch_http(client, source, etag, last_modified, policy)
+            return _fetch_http(client, source, etag, last_modified, policy, trusted)
         with new_client(policy=policy) as own:
-            return _fetch_http(own, source, etag, last_modified, policy)
+            return _fetch_http(own, source, etag, last_modified, policy, trusted)
     if scheme == "file" or not re.match(r"^[a-z][a-z0-9+.-]*://", source, re.I):
         return _fetch_file(source, policy.max_bytes)
     raise FeedError(f"{source}: unsupported URL scheme {scheme}://",
@@ -140,11 +160,11 @@ class _Retry(Exception):
 
 
 def _fetch_http(client: httpx.Client, source: str, etag: str | None, last_modified: str | None,
-                policy: FetchPolicy) -> FetchResult:
+                policy: FetchPolicy, trusted: bool) -> FetchResult:
     notes: list[str] = []
     for attempt in range(1, policy.retries + 2):
         try:
-            result = _attempt(client, source, etag, last_modified, policy)
+            result = _attempt(client, source, etag, last_modified, policy, trusted)
         except _Retry as retry:
             if attempt > policy.retries:
                 raise FeedError(f"{source}: {retry.reason}"
@@ -159,7 +179,7 @@ def _fetch_http(client: httpx.Client, source: str, etag: str | None, last_modifi
 
 
 def _attempt(client: httpx.Client, source: str, etag: str | None, last_modified: str | None,
-             policy: FetchPolicy) -> FetchResult:
+             policy: FetchPolicy, trusted: bool) -> FetchResult:
     headers = {"Accept": ACCEPT}
     if etag:
         headers["If-None-Match"] = etag
@@ -169,10 +189,14 @@ def _attempt(client: httpx.Client, source: str, etag: str | None, last_modified:
         headers["User-Agent"] = user_agent()
     url = source
     try:
-        # Redirects are followed here rather than by httpx so that the cap and the http(s)-only
-        # rule hold whatever client the caller passes in.
+        # Redirects are followed here rather than by httpx so that the cap, the http(s)-only
+        # rule and the address guard hold for every hop.
         for hops in range(policy.max_redirects + 1):
-            request = client.build_request("GET", url, headers=headers, timeout=policy.timeout)
+            # The operator's URL and its own origin are trusted; once a redirect leaves that
+            # origin, every later hop is checked, even one coming back.
+            trusted = trusted and _origin(url) == _origin(source)
+            request = client.build_request("GET", url, headers=headers, timeout=policy.timeout,
+                                           extensions={} if trusted else {UNTRUSTED: True})
             response = client.send(request, stream=True, follow_redirects=False)
             try:
                 if not response.has_redirect_location:
@@ -181,6 +205,10 @@ def _attempt(client: httpx.Client, source: str, etag: str | None, last_modified:
             finally:
                 response.close()
         raise FeedError(f"{source}: more than {policy.max_redirects} redirects")
+    except RefusedAddress as exc:
+        where = f"redirected to {url[:200]}, but " if url != source else ""
+        raise FeedError(f"{source}: {where}{exc}: refused (only the feeds written in "
+                        "digest.toml may be on loopback or private addresses)") from None
     except httpx.ConnectTimeout:
         raise _Retry(f"could not connect within {policy.connect_timeout:g} s") from None
     except httpx.TimeoutException:
@@ -237,6 +265,16 @@ def _redirect_target(source: str, response: httpx.Response) -> str:
     if urlsplit(target).scheme.lower() not in ("http", "https"):
         raise FeedError(f"{source}: redirected to a non-http(s) URL {target[:200]}")
     return target
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
 
 
 def _connect_reason(exc: Exception, url: str) -> str:

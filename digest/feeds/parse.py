@@ -48,6 +48,7 @@ class ParsedFeed:
     entries: int = 0  # entries in the document, usable or not
     ill_formed: bool = False  # damaged XML or a guessed charset, used anyway
     link: str | None = None  # the site the feed belongs to
+    truncated: int = 0  # entries left out by the max_entries cap (the oldest)
 
 
 def parse(
@@ -58,11 +59,14 @@ def parse(
     now: datetime,
     summary_chars: int = SUMMARY_CHARS,
     content_type: str | None = None,
+    max_entries: int | None = None,
 ) -> ParsedFeed:
     """The articles of an RSS or Atom document; raises FeedError when it is not a usable feed.
 
     ``content_type`` is the HTTP header the bytes came with: its charset, when it names one,
-    is what the server says the text is in."""
+    is what the server says the text is in. ``max_entries``: only the newest that many
+    entries are read (undated ones count as older than dated ones, in document order), so a
+    feed of 100,000 entries costs what one of ``max_entries`` does."""
     content = _gunzip(content, source)
     # Whitespace before the XML declaration is a common server slip that makes the document
     # ill-formed; without it the strict parser (and its better results) can be used.
@@ -86,8 +90,15 @@ def parse(
         raise FeedError(f"{source}: not a feed: {_not_a_feed_reason(content, doc)}")
     warnings = [_used_anyway(doc.bozo_exception)] if doc.bozo else []
     base = _feed_base(doc, source)
+    entries = _newest(doc.entries, max_entries)
+    truncated = len(doc.entries) - len(entries)
+    if truncated:
+        warnings.append(
+            f"truncated: the feed has {len(doc.entries)} entries, the newest "
+            f"{len(entries)} were read (DIGEST_FETCH_MAX_ENTRIES)"
+        )
     articles, counts = _articles(
-        doc.entries, base=base, section=section, now=now, summary_chars=summary_chars
+        entries, base=base, section=section, now=now, summary_chars=summary_chars
     )
     if not doc.entries:
         warnings.append("the feed has no entries")
@@ -103,7 +114,23 @@ def parse(
         entries=len(doc.entries),
         ill_formed=bool(doc.bozo),
         link=base,
+        truncated=truncated,
     )
+
+
+def _newest(entries: list[_Entry], limit: int | None) -> list[_Entry]:
+    """The newest ``limit`` entries, kept in document order."""
+    if limit is None or len(entries) <= limit:
+        return entries
+
+    def age(numbered: tuple[int, object]) -> tuple[int, float, int]:
+        number, entry = numbered
+        published = _published(entry)
+        # Dated entries first, newest first; undated ones after them, in document order.
+        return (0, -published.timestamp(), number) if published else (1, 0.0, number)
+
+    kept = sorted(enumerate(entries), key=age)[:limit]
+    return [entry for _, entry in sorted(kept, key=lambda numbered: numbered[0])]
 
 
 def _articles(

@@ -7,7 +7,8 @@ dry-run go through the same selection and composition as a real send. One module
 - ``feeds``: fetching, feed health, checking one feed, importing article files;
 - ``editions``: today's edition of a list and each reader's message of it (``Composer``);
 - ``checks``: a sample message, `digest check`, preview files;
-- ``sending``: `digest send` and `digest status`; ``workers``: several worker processes;
+- ``sending``: `digest send` and `digest status`; ``delivery``: the transports and one
+  worker's part of an edition; ``workers``: several worker processes;
 - ``people``: subscribers; ``edge``: the web endpoints' actions and returned mail.
 """
 
@@ -16,27 +17,22 @@ from digest.pipeline.checks import (
     Preview,
     Sample,
     check,
-    passes_check,
+    check_edition,
     preview,
     sample,
     write_preview,
 )
 from digest.pipeline.context import Context, init, utcnow
+from digest.pipeline.delivery import deliver, make_transport, make_transports
 from digest.pipeline.edge import (
     BounceSummary,
+    ConfirmationSummary,
     process_bounces,
     request_subscription,
-    view_in_browser,
+    send_confirmations,
+    shared_edition,
 )
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition, with_verp
-from digest.pipeline.exits import (
-    EXIT_CHECK,
-    EXIT_FAILED,
-    EXIT_INCOMPLETE,
-    EXIT_LOCKED,
-    EXIT_OK,
-    EXIT_STOPPED,
-)
 from digest.pipeline.feeds import check_feed, failing_feeds, feed_health, fetch, import_articles
 from digest.pipeline.people import (
     ImportResult,
@@ -47,33 +43,24 @@ from digest.pipeline.people import (
     set_status,
     unsubscribe,
 )
-from digest.pipeline.sending import (
-    SendSummary,
-    deliver,
-    make_transport,
-    make_transports,
-    send,
-    send_status,
-)
+from digest.pipeline.sending import send, send_status
+from digest.send import SendReport, SendStatus
 
 __all__ = [
-    "EXIT_CHECK",
-    "EXIT_FAILED",
-    "EXIT_INCOMPLETE",
-    "EXIT_LOCKED",
-    "EXIT_OK",
-    "EXIT_STOPPED",
     "SAMPLE_RECIPIENT",
     "BounceSummary",
     "CheckReport",
     "Composer",
+    "ConfirmationSummary",
     "Context",
     "ImportResult",
     "Preview",
     "Sample",
-    "SendSummary",
+    "SendReport",
+    "SendStatus",
     "add_subscriber",
     "check",
+    "check_edition",
     "check_feed",
     "current_edition",
     "deliver",
@@ -85,19 +72,19 @@ __all__ = [
     "init",
     "make_transport",
     "make_transports",
-    "passes_check",
     "preview",
     "process_bounces",
     "request_subscription",
     "resubscribe",
     "sample",
     "send",
+    "send_confirmations",
     "send_status",
     "set_preferences",
     "set_status",
+    "shared_edition",
     "unsubscribe",
     "utcnow",
-    "view_in_browser",
     "with_verp",
     "write_preview",
 ]

@@ -6,18 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from digest import check as lint
+from digest.compose import check as lint
 from digest.config import ListConfig
 from digest.errors import SelectionError, SubscriberError
+from digest.exits import ExitCode
+from digest.files import private_dir, write_private
 from digest.models import Edition, OutgoingMessage, Subscriber
 from digest.pipeline.context import Context
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition
-from digest.pipeline.exits import EXIT_CHECK, EXIT_OK
-
-if TYPE_CHECKING:
-    from digest.pipeline.sending import SendSummary
 
 
 @dataclass(frozen=True)
@@ -73,8 +69,8 @@ class CheckReport:
         return lint.errors(list(self.findings))
 
     @property
-    def exit_code(self) -> int:
-        return EXIT_CHECK if self.errors else EXIT_OK
+    def exit_code(self) -> ExitCode:
+        return ExitCode.CHECK if self.errors else ExitCode.OK
 
     def as_dict(self) -> dict:
         return {"edition": self.edition, "recipient": self.recipient,
@@ -95,19 +91,13 @@ def _report(key: str, message: OutgoingMessage, notes: tuple[str, ...]) -> Check
     return CheckReport(key, message.recipient, tuple(findings), notes)
 
 
-def passes_check(summary: SendSummary, composer: Composer) -> bool:
-    """Check the edition's fullest message before anything is sent; False stops the run."""
+def check_edition(composer: Composer) -> CheckReport:
+    """Lint the edition's fullest message (a sample reader's, every section): what `digest
+    send` checks before anything is sent."""
     full = Subscriber(id=SAMPLE_RECIPIENT.subscriber_id, email=SAMPLE_RECIPIENT.email,
                       name=SAMPLE_RECIPIENT.name)
-    report = _report(composer.edition.key, composer.message(full),
-                     composer.notes.get(tuple(s.slug for s in composer.edition.sections), ()))
-    summary.notes = list(report.notes)
-    summary.findings = [f.as_dict() for f in report.findings]
-    if report.errors:
-        summary.status = "check-failed"
-        summary.message = (f"digest check found {len(report.errors)} error(s) in the composed "
-                           f"message; nothing sent (first: {report.errors[0]})")
-    return not report.errors
+    return _report(composer.edition.key, composer.message(full),
+                   composer.notes.get(tuple(s.slug for s in composer.edition.sections), ()))
 
 
 @dataclass(frozen=True)
@@ -130,12 +120,12 @@ def preview(ctx: Context, list_name: str | None, out_dir: Path, *, now: datetime
 
 
 def write_preview(message: OutgoingMessage, out_dir: Path, edition_key_: str) -> Preview:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)  # a real reader's message carries their address and live tokens
     parsed = message_from_bytes(message.raw, policy=policy.default)
     paths = Preview(edition=edition_key_, recipient=message.recipient,
                     html=out_dir / "digest.html", text=out_dir / "digest.txt",
                     eml=out_dir / "digest.eml")
-    paths.eml.write_bytes(message.raw)
-    paths.html.write_text(parsed.get_body(("html",)).get_content(), encoding="utf-8")
-    paths.text.write_text(parsed.get_body(("plain",)).get_content(), encoding="utf-8")
+    write_private(paths.eml, message.raw)
+    write_private(paths.html, parsed.get_body(("html",)).get_content())
+    write_private(paths.text, parsed.get_body(("plain",)).get_content())
     return paths

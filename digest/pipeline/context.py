@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 
 from digest.config import Newsletter, Settings, load_newsletter, load_settings
+from digest.files import FILE_MODE, open_private
 from digest.store import Store, open_store
+
+STARTER_FEED = "example-feed.xml"  # the feed the starter digest.toml names, beside it
 
 
 def utcnow() -> datetime:
@@ -41,7 +46,10 @@ class Context:
 
 
 def init(settings: Settings, env_path: Path = Path(".env")) -> dict:
-    """Create (or upgrade) the store, and a .env holding a new secret key if there is none."""
+    """Make a folder ready: a starter newsletter definition (and the example feed it names)
+    when there is none, the store created or upgraded, and a .env holding a new secret key
+    when there is none. Nothing that exists is overwritten."""
+    wrote_config = _write_starter(settings.config)
     store = open_store(settings.database_url)
     store.close()
     wrote_env = False
@@ -50,7 +58,27 @@ def init(settings: Settings, env_path: Path = Path(".env")) -> dict:
         if "DIGEST_SECRET_KEY=" not in existing:
             line = f"DIGEST_SECRET_KEY={secrets.token_urlsafe(48)}\n"
             sep = "" if not existing or existing.endswith("\n") else "\n"
-            env_path.write_text(existing + sep + line, encoding="utf-8")
-            env_path.chmod(0o600)
+            with open_private(env_path, "a", encoding="utf-8") as env:
+                env.write(sep + line)
+            os.chmod(env_path, FILE_MODE)  # an older .env now holds the secret too
             wrote_env = True
-    return {"database": settings.database_url, "env_file": str(env_path) if wrote_env else None}
+    return {"database": settings.database_url, "env_file": str(env_path) if wrote_env else None,
+            "config": str(settings.config) if wrote_config else None}
+
+
+def _write_starter(config: Path) -> bool:
+    """Write the starter definition to ``config`` (and its example feed beside it) if there is
+    no file there; whether it was written."""
+    if config.exists():
+        return False
+    starter = resources.files("digest.starter")
+    config.parent.mkdir(parents=True, exist_ok=True)
+    feed = config.parent / STARTER_FEED
+    if not feed.exists():
+        feed.write_bytes((starter / STARTER_FEED).read_bytes())
+    try:  # exclusive creation: a definition written meanwhile by someone else is theirs
+        with open(config, "xb") as file:  # holds no secret: the umask's mode
+            file.write((starter / "digest.toml").read_bytes())
+    except FileExistsError:
+        return False
+    return True

@@ -1,74 +1,162 @@
-"""The public edge (digest.web calls these) and returned mail."""
+"""The public edge (digest.web calls these) and returned mail.
+
+Sign-ups are queued by the request and mailed by ``send_confirmations`` outside it, so the
+form answers the same, in the same time, whatever the address's state or the relay's health.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from email import message_from_bytes, policy
+from datetime import datetime, timedelta
+from html import escape
 from pathlib import Path
 
+from digest import compose
 from digest import subscribers as subs
 from digest.errors import SendError, SubscriberError
-from digest.models import Subscriber, SubscriberStatus
+from digest.models import DeliveryState, SubscriberStatus
 from digest.pipeline.context import Context
-from digest.pipeline.editions import Composer
-from digest.pipeline.sending import make_transport
+from digest.pipeline.delivery import make_transport
 from digest.send import Transport
 
+log = logging.getLogger("digest.edge")
 
-def view_in_browser(ctx: Context, list_name: str, key: str, subscriber_id: int,
-                    now: datetime) -> str | None:
-    """The HTML of an edition as this reader got it (their sections, their links), or None."""
-    record = ctx.store.record_by_id(subscriber_id)
-    membership = record.membership(list_name) if record else None
+
+def shared_edition(ctx: Context, list_name: str, key: str, page_url: str) -> str | None:
+    """The HTML of an edition as a shared copy (the view-in-browser link readers forward):
+    every section, no reader's address, no link that acts for anyone; or None."""
     edition = ctx.store.edition(list_name, key)
-    if membership is None or edition is None:
+    if edition is None:
         return None
     lst = ctx.newsletter.get_list(list_name)
-    reader = Subscriber(id=record.id, email=record.email, name=record.name,
-                        sections=membership.sections, lists=(list_name,))
-    message = Composer(ctx, edition, lst, edition.created_at).message(reader)
-    if message is None:
+    chosen = edition.for_sections(None)
+    if not chosen:
         return None
-    parsed = message_from_bytes(message.raw, policy=policy.default)
-    return parsed.get_body(("html",)).get_content()
+    base_url = ctx.settings.base_url
+    rendered = compose.render(edition, chosen, newsletter=ctx.newsletter, lst=lst,
+                              base_url=base_url, env=compose.make_environment(
+                                  ctx.settings.templates))
+    shared = f"{base_url}/shared?list={lst.name}"  # says where a reader's own links are
+    values = {compose.UNSUBSCRIBE_URL: shared, compose.PREFERENCES_URL: shared,
+              compose.VIEW_URL: page_url, compose.RECIPIENT_EMAIL: "a reader"}
+    html = rendered.html
+    for placeholder, value in values.items():
+        html = html.replace(placeholder, escape(value))
+    return html
 
 
-async def request_subscription(ctx: Context, email: str, name: str, list_name: str,
-                               sections: frozenset[str] | None, now: datetime,
-                               ip: str | None, transport: Transport | None = None) -> bool:
-    """A web sign-up: store it pending and mail the confirm link (double opt-in).
+# Sign-up limits. A client (an address, or the proxy's X-Forwarded-For) may queue this many
+# sign-ups per window; a mailbox (plus-tags folded) gets at most one confirmation mail per
+# MAILBOX_GAP and MAILBOX_PER_DAY a day, whatever address variant or list was asked for.
+CLIENT_SIGNUPS, CLIENT_WINDOW = 10, 3600
+MAILBOX_GAP, MAILBOX_PER_DAY = 600, 3
+# A sign-up the relay could not take is retried until it is this old, then dropped.
+SIGNUP_TTL = 3600
+_KEEP_SIGNUPS = timedelta(days=2)  # closed rows: longer than any limit looks back
 
-    False when nothing was mailed (a suppressed address, or a request repeated within ten
-    minutes); the web page answers the same either way, so it tells nobody who is subscribed.
-    """
-    from digest.tokens import make_token
 
+def mailbox_key(email: str) -> str:
+    """A hash naming the mailbox ``email`` reaches: case and any ``+tag`` folded, so that
+    ``a+x@b`` and ``A+y@b`` are limited as one mailbox."""
+    local, _, domain = email.rpartition("@")
+    folded = f"{local.split('+', 1)[0]}@{domain}".casefold()
+    return hashlib.sha256(folded.encode("utf-8")).hexdigest()
+
+
+def request_subscription(ctx: Context, email: str, name: str, list_name: str,
+                         sections: frozenset[str] | None, now: datetime,
+                         ip: str | None) -> bool:
+    """A web sign-up: queue it for its confirmation mail (double opt-in).
+
+    Only the address's form and the client's limit are checked here, and the same work is
+    done whatever state the address is in (new, subscribed, pending, unsubscribed,
+    suppressed): the answer and its timing tell nobody anything. False when the client is
+    over its limit (nothing queued). ``send_confirmations`` does the rest, outside the
+    request. Raises SubscriberError for an address or name that is not valid."""
     lst = ctx.newsletter.get_list(list_name)
-    secret = ctx.settings.require_secret()
     email = subs.normalize_email(email)
-    request = ctx.store.request_confirmation(email, subs.clean_name(name), lst.name, sections,
-                                             now, ip)
-    if request is None:
-        return False
-    request_id, subscriber_id = request
-    url = f"{ctx.settings.base_url}/c/{make_token(secret, request_id, lst.name, 'confirm')}"
-    message = subs.confirmation_message(
-        lst=lst, newsletter_name=ctx.newsletter.name, recipient=email, confirm_url=url,
-        subscriber_id=subscriber_id, request_id=request_id, date=now)
+    return ctx.store.queue_signup(email, subs.clean_name(name), lst.name, sections, ip,
+                                  mailbox_key(email), now, client_limit=CLIENT_SIGNUPS,
+                                  window_seconds=CLIENT_WINDOW)
+
+
+@dataclass
+class ConfirmationSummary:
+    sent: int = 0
+    dropped: int = 0  # suppressed, repeated, or over its mailbox's limit: nothing mailed
+    failed: int = 0  # the relay did not take it within SIGNUP_TTL
+    waiting: int = 0  # put back for the next round: the relay could not take it now
+
+
+async def send_confirmations(ctx: Context, now: datetime, transport: Transport | None = None
+                             ) -> ConfirmationSummary:
+    """Mail the confirm links of queued sign-ups (``digest serve`` runs this after every
+    sign-up and every half minute). Suppressed addresses, repeats and mailboxes over their
+    limit are dropped without a mail; while the relay is down the rest wait for it."""
+    summary = ConfirmationSummary()
+    ctx.store.prune_signups(now - _KEEP_SIGNUPS)
+    queued = ctx.store.claim_signups(now)
+    if not queued:
+        return summary
     transport = transport or make_transport(ctx.settings)
     try:
         async with transport.session() as session:
-            result = await session.deliver(message, before_data=lambda: None)
+            for index, signup in enumerate(queued):
+                outcome = await _confirm_one(ctx, session, signup, now)
+                setattr(summary, outcome, getattr(summary, outcome) + 1)
+                if outcome == "waiting":  # the relay failed: keep the rest for later
+                    for rest in queued[index + 1:]:
+                        ctx.store.release_signup(rest.id)
+                    summary.waiting += len(queued) - index - 1
+                    break
+    except SendError as exc:
+        log.warning("confirmation mails wait: the relay is unusable: %s", exc)
+        for signup in queued:
+            ctx.store.release_signup(signup.id)
+        summary.waiting = len(queued)
+    return summary
+
+
+async def _confirm_one(ctx: Context, session, signup, now: datetime) -> str:
+    """Mail one sign-up's confirm link; the name of the summary's counter it adds to."""
+    from digest.tokens import make_token
+
+    if (now - signup.requested_at).total_seconds() > SIGNUP_TTL:
+        ctx.store.finish_signup(signup.id, "failed")
+        return "failed"
+    if (ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(seconds=MAILBOX_GAP))
+            or ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(days=1))
+            >= MAILBOX_PER_DAY):
+        ctx.store.finish_signup(signup.id, "dropped")
+        return "dropped"
+    lst = ctx.newsletter.get_list(signup.list_name)
+    request = ctx.store.request_confirmation(signup.email, signup.name, lst.name,
+                                             signup.sections, now, signup.client)
+    if request is None:  # suppressed, or a confirmation mailed within ten minutes
+        ctx.store.finish_signup(signup.id, "dropped")
+        return "dropped"
+    request_id, subscriber_id = request
+    token = make_token(ctx.settings.require_secret(), request_id, lst.name, "confirm")
+    message = subs.confirmation_message(
+        lst=lst, newsletter_name=ctx.newsletter.name, recipient=signup.email,
+        confirm_url=f"{ctx.settings.base_url}/c/{token}", subscriber_id=subscriber_id,
+        request_id=request_id, date=now)
+    try:
+        result = await session.deliver(message, before_data=lambda: None)
     except BaseException:
         ctx.store.cancel_confirmation(request_id)
+        ctx.store.release_signup(signup.id)
         raise
-    if result.state.value != "sent":
-        # Not mailed: forget the request, so that trying again soon is not taken for a flood.
-        ctx.store.cancel_confirmation(request_id)
-        raise SendError(f"the confirmation mail to the relay failed: {result.code} "
-                        f"{result.reply}".strip())
-    return True
+    if result.state is DeliveryState.sent:
+        ctx.store.finish_signup(signup.id, "sent")
+        return "sent"
+    # Not mailed: forget the confirmation, so that the retry is not taken for a repeat.
+    ctx.store.cancel_confirmation(request_id)
+    ctx.store.release_signup(signup.id)
+    log.warning("a confirmation mail waits: the relay answered %s", result.code)
+    return "waiting"
 
 
 @dataclass

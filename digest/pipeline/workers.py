@@ -5,8 +5,9 @@ is a fresh process (spawned, not forked: no inherited connections or event loop)
 its own store connections and relay connections and sends its share of the edition, exactly
 as a `digest send` on another machine would (``digest.send.engine``: leases, fenced claims,
 rate shares). This process only watches: it reports the edition's progress from the ledger
-and gathers each worker's report when it ends. A worker that dies without a report is named
-in the summary; the others take over its rows once its lease expires.
+and adds each worker's counts to the run's report when it ends. A worker that dies without a
+report is named in the report's warnings; the others take over its rows once its lease
+expires.
 """
 
 from __future__ import annotations
@@ -16,27 +17,16 @@ import multiprocessing
 import os
 import queue
 import resource
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
 from digest.config import ListConfig, Settings
 from digest.errors import DigestError
-from digest.models import Edition
+from digest.models import PENDING_STATES, Edition
+from digest.pipeline.context import Context, utcnow
+from digest.pipeline.delivery import deliver, make_transports
+from digest.pipeline.editions import Composer
 from digest.send import SendReport
-
-# Ledger states still to be sent (deferred rows may be retried by the run).
-_PENDING = ("queued", "sending", "in_data", "deferred")
-_TALLIES = ("sent", "deferred", "failed", "unknown", "skipped", "retries", "suppressed",
-            "requeued_on_start", "unknown_on_start", "taken_over", "lost_leases")
-
-
-@dataclass
-class WorkersReport(SendReport):
-    """The workers' reports added up, with each worker's own."""
-
-    workers: list[dict] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # workers that stopped or died
 
 
 def _peak_rss_mb() -> float:
@@ -46,21 +36,19 @@ def _peak_rss_mb() -> float:
 def _worker(settings: Settings, list_name: str, edition_key: str, started: datetime,
             resend_unknown: bool, results) -> None:
     """A worker process: send this edition's rows until none is left, then report."""
-    from digest import pipeline  # in the child: the whole package, loaded fresh
-
     outcome: dict = {"pid": os.getpid()}
     try:
-        ctx = pipeline.Context.open(settings, sync=False)
+        ctx = Context.open(settings, sync=False)
         try:
             lst = ctx.newsletter.get_list(list_name)
             edition = ctx.store.edition(lst.name, edition_key)
-            composer = pipeline.Composer(ctx, edition, lst, started)
-            transports = pipeline.make_transports(ctx, pipeline.utcnow)
-            report = asyncio.run(pipeline.deliver(
-                ctx, lst, edition, composer, transports, now=pipeline.utcnow,
-                resend_unknown=resend_unknown, on_progress=None, exclusive=False))
-            outcome.update({k: getattr(report, k) for k in _TALLIES},
-                           stopped=report.stopped, elapsed=round(report.elapsed, 3))
+            composer = Composer(ctx, edition, lst, started)
+            transports = make_transports(ctx, utcnow)
+            report = asyncio.run(deliver(ctx, lst, edition, composer, transports, now=utcnow,
+                                         resend_unknown=resend_unknown, on_progress=None,
+                                         exclusive=False))
+            outcome.update(report.counters(), stopped=report.stopped,
+                           elapsed=round(report.elapsed, 3))
         finally:
             ctx.close()
     except DigestError as exc:
@@ -72,9 +60,10 @@ def _worker(settings: Settings, list_name: str, edition_key: str, started: datet
 
 
 async def run_workers(ctx, lst: ListConfig, edition: Edition, started: datetime, count: int,
-                      *, resend_unknown: bool,
-                      on_progress: Callable[[int, int], None] | None) -> WorkersReport:
-    """Start ``count`` worker processes on the edition and wait for all of them."""
+                      *, resend_unknown: bool, on_progress: Callable[[int, int], None] | None,
+                      report: SendReport) -> SendReport:
+    """Start ``count`` worker processes on the edition, wait for all of them, and add up
+    their counts in ``report`` (returned), with each worker's own in ``report.workers``."""
     store = ctx.store
     loop = asyncio.get_running_loop()
     began = loop.time()
@@ -102,7 +91,7 @@ async def run_workers(ctx, lst: ListConfig, edition: Edition, started: datetime,
             if process.is_alive():
                 process.terminate()
         _drain(results, outcomes)
-    report = WorkersReport(edition_id=edition.id, elapsed=loop.time() - began)
+    report.elapsed = loop.time() - began
     stops: list[str] = []
     for process in processes:
         got = outcomes.get(process.pid)
@@ -111,22 +100,22 @@ async def run_workers(ctx, lst: ListConfig, edition: Edition, started: datetime,
                          "report; its rows were left to the others")
             report.workers.append({"pid": process.pid, "exit_code": process.exitcode})
             continue
-        for key in _TALLIES:
-            setattr(report, key, getattr(report, key) + got.get(key, 0))
+        report.add(got)
         if got.get("stopped"):
             stops.append(f"worker {process.pid}: {got['stopped']}")
         report.workers.append(got)
     report.counts = store.counts(edition.id)
-    report.problems = list(dict.fromkeys(stops))
+    problems = list(dict.fromkeys(stops))
+    report.warnings.extend(problems)
     # A worker that ended early is not a stopped run when the others finished the edition.
     if stops and _pending(report.counts):
-        report.stopped = "; ".join(report.problems)
+        report.stopped = "; ".join(problems)
     report.rate = report.sent / report.elapsed if report.elapsed > 0 else 0.0
     return report
 
 
 def _pending(counts: dict[str, int]) -> int:
-    return sum(counts.get(state, 0) for state in _PENDING)
+    return sum(counts.get(state, 0) for state in PENDING_STATES)
 
 
 def _drain(results, outcomes: dict[int, dict]) -> None:

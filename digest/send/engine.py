@@ -1,6 +1,8 @@
 """The ledger-driven send engine: which rows of an edition go out, and what became of each.
 
-The delivery ledger (``digest.store.ledger``) is the single source of truth. A run:
+The delivery ledger (``digest.store.ledger``) is the single source of truth; the engine sees
+the store only through ``digest.store.protocols.SendStore`` (the ledger, the workers' leases,
+the suppressions). A run:
 
 1. recovers what a crashed run left: ``sending`` rows go back to the queue (nothing was handed
    over), ``in_data`` rows become ``unknown`` (the relay may have the message). A caller
@@ -49,14 +51,14 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from digest.errors import ComposeError, SendError
 from digest.models import DeliveryResult, DeliveryState, OutgoingMessage, Subscriber
-from digest.store import Store
-from digest.store.ledger import Claimed, LeaseLost, Outcome
+from digest.send.report import SendReport
+from digest.store.protocols import Claimed, LeaseLost, Outcome, SendStore
 
 Build = Callable[[Subscriber], OutgoingMessage | None]
 Progress = Callable[[int, int], None]
@@ -99,36 +101,6 @@ class RetryPolicy:
     backoff: float = 2.0  # the first wait, doubled at each further attempt
 
 
-@dataclass
-class SendReport:
-    """What one run of an edition did, and where the edition stands after it."""
-
-    edition_id: int
-    sent: int = 0
-    deferred: int = 0
-    failed: int = 0
-    unknown: int = 0
-    skipped: int = 0
-    retries: int = 0  # deferred messages tried again within this run
-    suppressed: int = 0  # addresses suppressed after "no such user" (5.1.x)
-    requeued_on_start: int = 0
-    unknown_on_start: int = 0
-    taken_over: int = 0  # rows of workers whose lease expired, recovered during the run
-    lost_leases: int = 0  # rows this run had claimed that another worker took over
-    elapsed: float = 0.0
-    rate: float = 0.0  # messages accepted by the transports per second of the run
-    stopped: str | None = None  # why the run stopped early (no relay usable), else None
-    counts: dict[str, int] = field(default_factory=dict)  # ledger states after the run
-
-    def tally(self, state: DeliveryState) -> None:
-        if state.value in ("sent", "deferred", "failed", "unknown", "skipped"):
-            setattr(self, state.value, getattr(self, state.value) + 1)
-
-    @property
-    def done(self) -> int:
-        return self.sent + self.deferred + self.failed + self.unknown + self.skipped
-
-
 def _label(transport: Transport) -> str:
     return getattr(transport, "label", transport.name)
 
@@ -136,7 +108,7 @@ def _label(transport: Transport) -> str:
 class _Run:
     """The shared state of one run: the claim queue, the retry schedule, buffered writes."""
 
-    def __init__(self, store: Store, edition_id: int, list_name: str, build: Build, *,
+    def __init__(self, store: SendStore, edition_id: int, list_name: str, build: Build, *,
                  now: Callable[[], datetime], resend_unknown: bool, batch: int,
                  retry: RetryPolicy, max_failures: int, suppress_after: int,
                  on_progress: Progress | None, report: SendReport, exclusive: bool = True,
@@ -245,7 +217,7 @@ class _Run:
             # the next run, takes it.
             self.pending.appendleft(row)
             raise
-        self.finish(row, result, relay)
+        self.finish(row, result, relay, len(message.raw))
 
     async def _still_ours(self, row: Claimed) -> None:
         await self.committed()
@@ -253,7 +225,7 @@ class _Run:
             self.lost.discard(row.row_id)
             raise LeaseLost(f"row {row.row_id} was taken over by another worker")
 
-    def finish(self, row: Claimed, result: DeliveryResult, relay: str) -> None:
+    def finish(self, row: Claimed, result: DeliveryResult, relay: str, size: int = 0) -> None:
         state = result.state
         self.buffer.append(Outcome(row.row_id, state, result.code, result.reply or None,
                                    relay=relay if state is not DeliveryState.skipped else None,
@@ -265,7 +237,7 @@ class _Run:
         self.first_deferred.pop(row.row_id, None)
         if state is DeliveryState.failed and _no_such_user(result) and row.subscriber:
             self._bounced(row)
-        self.report.tally(state)
+        self.report.tally(state, size)
         self._maybe_flush()
         if self.on_progress is not None:
             self.on_progress(self.report.done, self.total)
@@ -440,24 +412,25 @@ async def _heartbeat(run: _Run, transports: Sequence[Transport], lease: float) -
             return
 
 
-async def send_edition(store: Store, edition_id: int, list_name: str, build: Build,
+async def send_edition(store: SendStore, edition_id: int, list_name: str, build: Build,
                        transport: Transport | Sequence[Transport], *,
                        now: Callable[[], datetime], resend_unknown: bool = False,
                        batch: int = 100, retry: RetryPolicy = RetryPolicy(),
                        max_failures: int = 20, suppress_after: int = 1,
                        on_progress: Progress | None = None, exclusive: bool = True,
-                       lease: float = 60.0) -> SendReport:
+                       lease: float = 60.0, report: SendReport | None = None) -> SendReport:
     """Deliver the due rows of an edition's ledger through the transports; see the module doc.
 
     The caller has already enqueued the edition's rows (``store.enqueue``). ``exclusive``:
     the caller holds the list's run lock, so every row left in flight is a crashed run's;
     otherwise other workers may share the edition, each holding its claims for ``lease``
     seconds past its last heartbeat. Safe to run again: rows that ended sent, failed or
-    skipped are never touched twice.
+    skipped are never touched twice. The run's counts go into ``report`` (a new one if None),
+    which is returned.
     """
     transports = [transport] if hasattr(transport, "session") else list(transport)
     started = time.monotonic()
-    report = SendReport(edition_id=edition_id)
+    report = SendReport() if report is None else report
     run = _Run(store, edition_id, list_name, build, now=now, resend_unknown=resend_unknown,
                batch=batch, retry=retry, max_failures=max_failures,
                suppress_after=suppress_after, on_progress=on_progress, report=report,

@@ -17,12 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from digest.errors import DigestError
+from digest.exits import ExitCode
 
 
 class RunLocked(DigestError):
     """Another run is sending this list right now; this one sent nothing."""
 
-    exit_code = 14  # as `digest send` exits when another run holds the list
+    exit_code = ExitCode.LOCKED  # as `digest send` exits when another run holds the list
 
 
 @contextmanager

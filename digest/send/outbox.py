@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.errors import SendError
+from digest.files import open_private, private_dir
 from digest.models import DeliveryResult, DeliveryState, OutgoingMessage
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class MaildirTransport:
     async def session(self) -> AsyncIterator[MaildirSession]:
         try:
             for sub in ("tmp", "new", "cur"):
-                (self.path / sub).mkdir(parents=True, exist_ok=True)
+                private_dir(self.path / sub)  # messages carry addresses and live tokens
             # A client moves read messages to cur/ as "<key>:2,<flags>"; those count as there.
             seen = {name.split(":", 1)[0] for name in os.listdir(self.path / "cur")}
         except OSError as exc:
@@ -77,7 +78,7 @@ class MaildirSession:
 
 def _write(path: Path, key: str, raw: bytes) -> None:
     tmp = path / "tmp" / key
-    with open(tmp, "wb") as file:
+    with open_private(tmp, "wb") as file:
         file.write(raw)
         file.flush()
         os.fsync(file.fileno())

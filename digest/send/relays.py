@@ -17,7 +17,7 @@ from digest.config import Settings, SmtpRelay, parse_smtp_url
 from digest.errors import ConfigError
 from digest.send.pacing import RateLimiter
 from digest.send.smtp import SmtpTransport
-from digest.store import Store
+from digest.store.protocols import RelayHistory
 
 
 def is_loopback(host: str) -> bool:
@@ -36,7 +36,7 @@ def _check_tls(relay: SmtpRelay, setting: str, relaxed: bool) -> None:
             "use smtp:// (STARTTLS) or smtps://, or set DIGEST_SMTP_TLS_RELAXED=true")
 
 
-def smtp_transports(settings: Settings, store: Store, now: Callable[[], datetime]
+def smtp_transports(settings: Settings, store: RelayHistory, now: Callable[[], datetime]
                     ) -> list[SmtpTransport]:
     """The configured relays as transports (empty when none is configured)."""
     plan: list[tuple[SmtpRelay, str, int, float, int]] = []

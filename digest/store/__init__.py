@@ -2,7 +2,9 @@
 
 ``Store`` wraps a SQLAlchemy engine (SQLite by default, PostgreSQL for scale-out) and offers
 the queries the other stages need, grouped by table family in the mixins below. Every write
-that must be all-or-nothing runs in one transaction.
+that must be all-or-nothing runs in one transaction. A stage that needs only part of it takes
+a protocol of ``digest.store.protocols`` (the send engine a ``SendStore``, ingest an
+``ArticleStore``), which ``Store`` implements.
 
 The same tables, queries and migrations serve both engines; PostgreSQL goes through psycopg 3
 (``postgresql://`` URLs are read as ``postgresql+psycopg://``). What differs is kept here:
@@ -22,6 +24,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from digest.errors import StoreError
+from digest.files import create_private, private_dir
 from digest.store.articles import ArticleQueries
 from digest.store.edge import EdgeQueries
 from digest.store.editions import EditionQueries
@@ -51,7 +54,10 @@ def _engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             folder = Path(parsed.database).parent
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                private_dir(folder)
+                # Addresses and live tokens: the file is made 0600 before SQLite opens it, and
+                # SQLite gives its -wal and -shm files the database file's mode.
+                create_private(Path(parsed.database))
             except OSError as exc:
                 raise StoreError(f"cannot open the database {url}: cannot create {folder}: "
                                  f"{exc.strerror}",

@@ -1,27 +1,110 @@
-"""Queries of the public edge: double opt-in confirmations and processed bounces.
+"""Queries of the public edge: queued sign-ups, double opt-in confirmations, processed bounces.
 
-A confirmation row is what a confirm link's token names, so each link works once. A bounce
-row records one processed report under a key (a hash of the report and its recipient), so
-processing the same mailbox twice counts nothing twice.
+A sign-up row is what the form stores, whatever the address; the server takes the queued
+rows outside the requests and mails each one's confirm link. A confirmation row is what a
+confirm link's token names, so each link works once. A bounce row records one processed
+report under a key (a hash of the report and its recipient), so processing the same mailbox
+twice counts nothing twice.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, and_, delete, func, or_, select, update
 
 from digest.models import SubscriberStatus
 from digest.store import schema
 from digest.store._sql import address_hash, email_key, insert_ignore
-from digest.store.subscribers import _sections_in
+from digest.store.subscribers import _sections_in, _sections_out
 
 s, sub, lst, sup = schema.subscribers, schema.subscriptions, schema.lists, schema.suppressions
+signups = schema.signups
+
+
+@dataclass(frozen=True)
+class QueuedSignup:
+    id: int
+    list_name: str
+    email: str
+    name: str
+    sections: frozenset[str] | None
+    client: str | None
+    mailbox: str
+    requested_at: datetime
+    attempts: int
 
 
 class EdgeQueries:
     engine: Engine
     dialect: str
+
+    # -- the sign-up queue ------------------------------------------------------------------
+
+    def queue_signup(self, email: str, name: str, list_name: str,
+                     sections: frozenset[str] | None, client: str | None, mailbox: str,
+                     now: datetime, *, client_limit: int, window_seconds: int) -> bool:
+        """Queue a sign-up; False (and nothing stored) when ``client`` queued ``client_limit``
+        of them within ``window_seconds``. The same statements run whatever the address."""
+        since = now - timedelta(seconds=window_seconds)
+        same_client = (signups.c.client.is_(None) if client is None
+                       else signups.c.client == client)
+        with self.engine.begin() as conn:
+            recent = conn.scalar(select(func.count()).select_from(signups).where(
+                same_client, signups.c.requested_at > since)) or 0
+            if recent >= client_limit:
+                return False
+            conn.execute(signups.insert().values(
+                list_name=list_name, email=email, name=name, sections=_sections_in(sections),
+                client=client, mailbox=mailbox, requested_at=now, state="queued", attempts=0))
+        return True
+
+    def claim_signups(self, now: datetime, *, limit: int = 100, stale_seconds: int = 600
+                      ) -> list[QueuedSignup]:
+        """Take queued sign-ups (and ones a stopped server left ``sending``) for mailing."""
+        waiting = or_(signups.c.state == "queued",
+                      and_(signups.c.state == "sending",
+                           signups.c.claimed_at < now - timedelta(seconds=stale_seconds)))
+        with self.engine.begin() as conn:
+            ids = conn.scalars(select(signups.c.id).where(waiting).order_by(signups.c.id)
+                               .limit(limit)).all()
+            # Claimed one by one under the same condition: another server draining the same
+            # queue gets a row count of 0 for a row it lost.
+            taken = [i for i in ids if conn.execute(
+                update(signups).where(signups.c.id == i, waiting).values(
+                    state="sending", claimed_at=now,
+                    attempts=signups.c.attempts + 1)).rowcount]
+            rows = conn.execute(select(signups).where(signups.c.id.in_(taken))
+                                .order_by(signups.c.id)).all() if taken else []
+        return [QueuedSignup(r.id, r.list_name, r.email, r.name, _sections_out(r.sections),
+                             r.client, r.mailbox, r.requested_at, r.attempts) for r in rows]
+
+    def mailbox_mailed(self, mailbox: str, since: datetime) -> int:
+        """Confirmation mails sent to ``mailbox`` since ``since``."""
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(signups).where(
+                signups.c.mailbox == mailbox, signups.c.state == "sent",
+                signups.c.claimed_at >= since)) or 0
+
+    def finish_signup(self, signup_id: int, state: str) -> None:
+        """Close a sign-up (sent, dropped or failed), keeping only what the limits count."""
+        with self.engine.begin() as conn:
+            conn.execute(update(signups).where(signups.c.id == signup_id).values(
+                state=state, email="", name="", sections=None))
+
+    def release_signup(self, signup_id: int) -> None:
+        """Put a sign-up back in the queue (the relay could not take it now)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(signups).where(signups.c.id == signup_id,
+                                               signups.c.state == "sending")
+                         .values(state="queued"))
+
+    def prune_signups(self, before: datetime) -> None:
+        """Forget closed sign-ups older than ``before`` (the limits look back less far)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(signups).where(signups.c.requested_at < before,
+                                               signups.c.state.notin_(("queued", "sending"))))
 
     # -- double opt-in ----------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
-from digest.models import Edition, Section
+from digest.models import Edition, EditionState, Section
 from digest.store import schema
 from digest.store.articles import article_from_row
 
@@ -48,9 +48,9 @@ class EditionQueries:
             row = conn.execute(query).first()
         return None if row is None else dict(row._mapping)
 
-    def edition_status(self, edition_id: int) -> str:
+    def edition_status(self, edition_id: int) -> EditionState:
         with self.engine.connect() as conn:
-            return conn.scalar(select(e.c.status).where(e.c.id == edition_id))
+            return EditionState(conn.scalar(select(e.c.status).where(e.c.id == edition_id)))
 
     def previous_edition_time(self, list_name: str, before_key: str) -> datetime | None:
         """When the list's latest edition before ``before_key`` was created."""
@@ -73,7 +73,7 @@ class EditionQueries:
             with self.engine.begin() as conn:
                 list_id = conn.scalar(select(lst.c.id).where(lst.c.name == edition.list_name))
                 edition_id = conn.execute(e.insert().values(
-                    list_id=list_id, key=edition.key, status="open",
+                    list_id=list_id, key=edition.key, status=EditionState.open,
                     created_at=edition.created_at)).inserted_primary_key[0]
                 position = 0
                 for section in edition.sections:
@@ -91,5 +91,5 @@ class EditionQueries:
 
     def complete_edition(self, edition_id: int, now: datetime) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(e).where(e.c.id == edition_id, e.c.status != "complete")
-                         .values(status="complete", completed_at=now))
+            conn.execute(update(e).where(e.c.id == edition_id, e.c.status != EditionState.complete)
+                         .values(status=EditionState.complete, completed_at=now))

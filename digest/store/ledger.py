@@ -10,53 +10,30 @@ row it already handled (a deferred row waits for the run's own retry schedule or
 run). When several workers share an edition (``digest.store.workers``), the pair (run id,
 attempt) is the claim's fencing token: a worker whose lease expired, and whose rows were taken
 over, finds that its writes match nothing, and its ``in_data`` mark fails, so the body never
-goes.
+goes. ``LedgerQueries`` is the ``Ledger`` of ``digest.store.protocols``, where its values
+(``Claimed``, ``Outcome``) are defined.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (Connection, Engine, and_, bindparam, func, literal, or_, select, tuple_,
                         update)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from digest.models import DeliveryState, Subscriber, SubscriberStatus
+from digest.models import (PROBLEM_STATES, DeliveryState, EditionState, Subscriber,
+                           SubscriberStatus)
 from digest.store import schema
 from digest.store._sql import address_hash, insert_ignore
+from digest.store.protocols import Claimed, Outcome
 from digest.store.subscribers import _sections_out
 
 d, s, sub, lst, sup = (schema.deliveries, schema.subscribers, schema.subscriptions,
                        schema.lists, schema.suppressions)
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A claimed row and its subscriber as of the claim (None: may no longer be mailed)."""
-
-    row_id: int
-    subscriber_id: int
-    subscriber: Subscriber | None
-    attempt: int = 0  # the row's attempt count as this claim set it: with the run id, a fence
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A state change to write; ``LedgerQueries.write`` commits many in one transaction."""
-
-    row_id: int
-    state: DeliveryState
-    code: int | None = None
-    reply: str | None = None
-    message_id: str | None = None
-    relay: str | None = None
-    attempt: int | None = None  # the claim's attempt: written only while the claim holds
-
-
-class LeaseLost(Exception):
-    """The row is no longer this run's claim (its lease expired and another worker took it)."""
+QUEUED, SENDING, IN_DATA = DeliveryState.queued, DeliveryState.sending, DeliveryState.in_data
+DEFERRED, FAILED, UNKNOWN = DeliveryState.deferred, DeliveryState.failed, DeliveryState.unknown
 
 
 # Built once: a run commits thousands of small batches, and building the statement (not
@@ -85,7 +62,7 @@ def _fenced_write(conn: Connection, outcomes: Sequence[Outcome], now: datetime,
                   run_id: str) -> set[int]:
     """Write outcomes only where ``run_id``'s claim still holds; return the rows whose
     ``in_data`` mark failed (the body must not go)."""
-    marks = [o for o in outcomes if o.state is DeliveryState.in_data]
+    marks = [o for o in outcomes if o.state is IN_DATA]
     lost: set[int] = set()
     if marks:
         # Taking `in_data` is the one step that must know it succeeded: one statement for
@@ -93,8 +70,8 @@ def _fenced_write(conn: Connection, outcomes: Sequence[Outcome], now: datetime,
         taken = set(conn.scalars(
             update(d).where(tuple_(d.c.id, d.c.attempts).in_([(o.row_id, o.attempt)
                                                               for o in marks]),
-                            d.c.run_id == run_id, d.c.state == "sending")
-            .values(state="in_data", updated_at=now).returning(d.c.id)))
+                            d.c.run_id == run_id, d.c.state == SENDING)
+            .values(state=IN_DATA, updated_at=now).returning(d.c.id)))
         lost = {o.row_id for o in marks} - taken
     rest = [o for o in outcomes if o.row_id not in lost]
     if rest:
@@ -151,7 +128,7 @@ def _chunks(items: Iterable[int], size: int) -> Iterator[list[int]]:
 
 
 def _queued(edition_id: int, subscriber_ids: Sequence[int], now: datetime) -> list[dict]:
-    return [{"edition_id": edition_id, "subscriber_id": sid, "state": "queued", "attempts": 0,
+    return [{"edition_id": edition_id, "subscriber_id": sid, "state": QUEUED.value, "attempts": 0,
              "created_at": now, "updated_at": now} for sid in subscriber_ids]
 
 
@@ -179,7 +156,7 @@ def _enqueue_on_server(edition_id: int, list_name: str, now: datetime):
     The same rule as ``_recipient_batches``; a suppression is matched by the SHA-256 of the
     stored case-folded address, which is what ``address_hash`` computes in Python."""
     folded_hash = func.encode(func.sha256(func.convert_to(s.c.email_key, "UTF8")), "hex")
-    recipients = (select(literal(edition_id), s.c.id, literal("queued"), literal(0),
+    recipients = (select(literal(edition_id), s.c.id, literal(QUEUED.value), literal(0),
                          literal(now, d.c.created_at.type), literal(now, d.c.updated_at.type))
                   .join(sub, sub.c.subscriber_id == s.c.id).join(lst, lst.c.id == sub.c.list_id)
                   .where(lst.c.name == list_name, s.c.status == SubscriberStatus.active.value,
@@ -191,8 +168,8 @@ def _enqueue_on_server(edition_id: int, list_name: str, now: datetime):
             .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"]))
 
 
-def _due(resend_unknown: bool) -> list[str]:
-    return ["queued", "deferred"] + (["unknown"] if resend_unknown else [])
+def _due(resend_unknown: bool) -> list[DeliveryState]:
+    return [QUEUED, DEFERRED] + ([UNKNOWN] if resend_unknown else [])
 
 
 class LedgerQueries:
@@ -228,9 +205,10 @@ class LedgerQueries:
                 for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH):
                     conn.execute(stmt, _queued(edition_id, [r.id for r in rows], now))
             # In the same transaction: an edition is `sending` once its ledger is whole.
-            conn.execute(update(schema.editions).where(schema.editions.c.id == edition_id,
-                                                       schema.editions.c.status == "open")
-                         .values(status="sending"))
+            editions = schema.editions
+            conn.execute(update(editions).where(editions.c.id == edition_id,
+                                                editions.c.status == EditionState.open)
+                         .values(status=EditionState.sending))
         return self._rows(edition_id) - before
 
     def recipient_stream(self, list_name: str) -> Iterator[Subscriber]:
@@ -258,10 +236,10 @@ class LedgerQueries:
         if not exclusive:
             orphan.append(or_(d.c.run_id.is_(None), d.c.run_id.not_in(self.live_runs())))
         with self.engine.begin() as conn:
-            requeued = conn.execute(update(d).where(*orphan, d.c.state == "sending")
-                                    .values(state="queued", updated_at=now)).rowcount
-            unknown = conn.execute(update(d).where(*orphan, d.c.state == "in_data")
-                                   .values(state="unknown", updated_at=now, last_code=None,
+            requeued = conn.execute(update(d).where(*orphan, d.c.state == SENDING)
+                                    .values(state=QUEUED, updated_at=now)).rowcount
+            unknown = conn.execute(update(d).where(*orphan, d.c.state == IN_DATA)
+                                   .values(state=UNKNOWN, updated_at=now, last_code=None,
                                            last_reply="interrupted after the message was "
                                                       "handed over")).rowcount
         self.reap_workers()
@@ -271,7 +249,7 @@ class LedgerQueries:
         """Rows of the edition that another run has claimed and not finished."""
         with self.engine.connect() as conn:
             return conn.scalar(select(func.count()).where(
-                d.c.edition_id == edition_id, d.c.state.in_(["sending", "in_data"]),
+                d.c.edition_id == edition_id, d.c.state.in_([SENDING, IN_DATA]),
                 d.c.run_id != other_than))
 
     def claim(self, edition_id: int, list_name: str, limit: int, now: datetime, run_id: str,
@@ -279,7 +257,7 @@ class LedgerQueries:
               ) -> list[Claimed]:
         """Take up to ``limit`` due rows this run has not handled yet (or exactly ``row_ids``,
         for a retry) and mark them `sending`, with each subscriber as of now."""
-        due = _due(resend_unknown) if row_ids is None else ["deferred"]
+        due = _due(resend_unknown) if row_ids is None else [DEFERRED]
         list_id = select(lst.c.id).where(lst.c.name == list_name).scalar_subquery()
         query = (select(d.c.id, d.c.subscriber_id, s.c.email, s.c.name, s.c.status,
                         sub.c.sections, sub.c.list_id, sub.c.state.label("sub_state"),
@@ -315,17 +293,17 @@ class LedgerQueries:
             # concurrent claim may have taken some of those read above since.
             taken = dict(conn.execute(update(d).where(d.c.id.in_([r.id for r in rows]),
                                                       d.c.state.in_(due))
-                                      .values(state="sending", attempts=d.c.attempts + 1,
+                                      .values(state=SENDING, attempts=d.c.attempts + 1,
                                               run_id=run_id, updated_at=now)
                                       .returning(d.c.id, d.c.attempts)).all())
         return [Claimed(r.id, r.subscriber_id, _subscriber(r, hashes[r.id] in suppressed),
                         taken[r.id]) for r in rows if r.id in taken]
 
-    def _claimable(self, state: str, run_id: str) -> list:
+    def _claimable(self, state: DeliveryState, run_id: str) -> list:
         """Which rows in a due ``state`` ``run_id`` may claim: any queued row; a deferred or
         unknown row unless this run handled it already (it waits for the next run) or a live
         worker did (it is that worker's to retry)."""
-        if state == "queued":
+        if state is QUEUED:
             return [d.c.state == state]
         return [d.c.state == state,
                 or_(d.c.run_id.is_(None),
@@ -359,8 +337,8 @@ class LedgerQueries:
     def release(self, run_id: str, now: datetime) -> int:
         """Put back in the queue the rows a stopping run claimed but never handed over."""
         with self.engine.begin() as conn:
-            return conn.execute(update(d).where(d.c.run_id == run_id, d.c.state == "sending")
-                                .values(state="queued", updated_at=now)).rowcount
+            return conn.execute(update(d).where(d.c.run_id == run_id, d.c.state == SENDING)
+                                .values(state=QUEUED, updated_at=now)).rowcount
 
     def due_count(self, edition_id: int, *, resend_unknown: bool = False) -> int:
         with self.engine.connect() as conn:
@@ -377,7 +355,7 @@ class LedgerQueries:
         """How many deliveries to this subscriber a relay refused as "no such user" (5.1.x)."""
         with self.engine.connect() as conn:
             return conn.scalar(select(func.count()).where(
-                d.c.subscriber_id == subscriber_id, d.c.state == "failed",
+                d.c.subscriber_id == subscriber_id, d.c.state == FAILED,
                 d.c.last_code >= 500, d.c.last_code < 600, d.c.last_reply.like("5.1.%")))
 
     def counts(self, edition_id: int) -> dict[str, int]:
@@ -391,7 +369,7 @@ class LedgerQueries:
         with self.engine.connect() as conn:
             rows = conn.execute(select(d.c.subscriber_id, d.c.state, d.c.last_code, d.c.last_reply)
                                 .where(d.c.edition_id == edition_id,
-                                       d.c.state.in_(["deferred", "failed", "unknown"]))
+                                       d.c.state.in_(PROBLEM_STATES))
                                 .order_by(d.c.updated_at.desc(), d.c.id.desc())
                                 .limit(limit)).all()
         return [tuple(r) for r in rows]
@@ -403,7 +381,7 @@ class LedgerQueries:
                                        d.c.relay, d.c.updated_at)
                                 .join(s, s.c.id == d.c.subscriber_id)
                                 .where(d.c.edition_id == edition_id,
-                                       d.c.state.in_(["deferred", "failed", "unknown"]))
+                                       d.c.state.in_(PROBLEM_STATES))
                                 .order_by(d.c.updated_at.desc(), d.c.id.desc())
                                 .limit(limit)).all()
         return [{"email": r.email, "state": r.state, "code": r.last_code, "reply": r.last_reply,

@@ -88,6 +88,10 @@ def _m005_send_workers(conn: Connection) -> None:
     conn.exec_driver_sql("DROP INDEX IF EXISTS ix_deliveries_edition_state")
 
 
+def _m007_signups(conn: Connection) -> None:
+    create_tables(conn, schema.signups)
+
+
 MIGRATIONS = [
     (1, "initial schema", _m001_initial),
     (2, "sender: run and relay of each delivery", _m002_sender),
@@ -95,6 +99,7 @@ MIGRATIONS = [
     (3, "subscriber states, consent address, confirmations, bounces", _m003_subscribers_web),
     (4, "feed health: failures in a row and since when", _m004_feed_health),
     (5, "send workers and their leases; claims in id order on every engine", _m005_send_workers),
+    (7, "web sign-ups queued for their confirmation mail", _m007_signups),
 ]
 
 

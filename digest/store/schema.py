@@ -152,6 +152,28 @@ confirmations = Table(
     Index("ix_confirmations_subscriber", "subscriber_id"),
 )
 
+# Web sign-ups waiting for their confirmation mail. The form stores a row and answers at
+# once; the server mails it outside the request, so neither the address's state nor the
+# relay's health shows in the answer. Once handled, the address and name are cleared and the
+# row keeps only what the limits count: the client and a hash of the folded mailbox.
+signups = Table(
+    "signups", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("list_name", String(64), nullable=False),
+    Column("email", Text, nullable=False),  # "" once handled
+    Column("name", Text, nullable=False),
+    Column("sections", Text),
+    Column("client", String(64)),
+    Column("mailbox", String(64), nullable=False),  # sha256 of the plus-tag-folded mailbox
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),  # queued, sending, sent, dropped, failed
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("claimed_at", UTCDateTime),
+    Index("ix_signups_client", "client", "requested_at"),
+    Index("ix_signups_mailbox", "mailbox", "state", "requested_at"),
+    Index("ix_signups_state", "state", "id"),
+)
+
 # Processed bounces, complaints and mailed unsubscribes; ``key`` makes processing idempotent.
 bounces = Table(
     "bounces",

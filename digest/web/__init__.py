@@ -2,13 +2,15 @@
 
 ``create_app(settings, newsletter, store)`` returns a Starlette ASGI app (``digest serve``
 runs it on uvicorn). Every page is a thin handler over ``digest.pipeline`` and the store;
-the capability is the signed token in the URL, and only POST changes anything:
+the capability is the signed token in the URL, and only POST changes anything (GET and
+HEAD never do; a POST from another origin's page, or over 64 KB, is refused):
 
-    GET  /subscribe            sign-up form            POST: store pending, mail confirm link
+    GET  /subscribe            sign-up form            POST: queue it (``mailer`` mails it)
     GET  /c/<token>            confirm page            POST: activate (once)
     GET  /u/<token>            unsubscribe page        POST: unsubscribe at once (RFC 8058)
     GET  /p/<token>            preferences             POST: sections, pause, unsubscribe
-    GET  /e/<edition>/<token>  the edition as this reader got it
+    GET  /e/<edition>/<token>  the shared copy of an edition (names nobody, acts for no one)
+    GET  /shared               where a reader's own links are
     GET  /healthz              "ok"
 """
 

@@ -1,15 +1,18 @@
 """The Starlette app: routes and thin handlers over ``digest.pipeline`` and the store.
 
 Every token page answers the same 404 page for a forged, stale or used token and for one of
-a subscriber who is gone, so a response never tells whether an address is subscribed. GET
-never changes anything (mail scanners prefetch links); POST does, and the one-click
-unsubscribe POST answers 200 without a redirect (RFC 8058). Store calls run in the thread
+a subscriber who is gone, so a response never tells whether an address is subscribed. Only
+POST changes anything: GET and HEAD (which Starlette routes to the GET handler) never do,
+since mail scanners and link checkers fetch links; the one-click unsubscribe POST answers
+200 without a redirect (RFC 8058). A POST from another origin's page and a body over 64 KB
+are refused before any handler runs. A link's page grants its own purpose only: the
+unsubscribe page hands out no preferences link, and the view-in-browser page (the link
+readers forward) names nobody and carries no token that acts. Store calls run in the thread
 pool so a slow disk never stalls the event loop.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import datetime, timezone
 
@@ -27,14 +30,14 @@ from starlette.routing import Route
 
 from digest import pipeline
 from digest.config import ListConfig, Newsletter, Settings
-from digest.errors import DigestError, SubscriberError
+from digest.errors import SubscriberError
 from digest.store import Store
 from digest.store.subscribers import Membership, SubscriberRecord
-from digest.tokens import make_token, read_token
+from digest.tokens import edition_token, make_token, read_edition_token, read_token
+from digest.web.mailer import ConfirmationMailer
 from digest.web.pages import Pages
-from digest.web.security import SecurityHeaders
+from digest.web.security import BodyLimit, SameOriginPosts, SecurityHeaders, origin_of
 
-log = logging.getLogger("digest.web")
 _EDITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -45,8 +48,8 @@ def _now() -> datetime:
 class Edge:
     """The handlers, sharing the pipeline context, the secret and the page renderer."""
 
-    def __init__(self, ctx: pipeline.Context, pages: Pages):
-        self.ctx, self.pages = ctx, pages
+    def __init__(self, ctx: pipeline.Context, pages: Pages, mailer: ConfirmationMailer):
+        self.ctx, self.pages, self.mailer = ctx, pages, mailer
         self.secret = ctx.settings.require_secret()
         self.store: Store = ctx.store
 
@@ -69,6 +72,14 @@ class Edge:
     def invalid(self) -> Response:
         return self.pages.render("invalid.html.j2", status=404, title="Link not valid")
 
+    def cross_origin(self) -> Response:
+        return self.pages.render("refused.html.j2", status=403, title="Not sent from here",
+                                 why="This form was not sent from this site's own page.")
+
+    def too_large(self) -> Response:
+        return self.pages.render("refused.html.j2", status=413, title="Too large",
+                                 why="The form sent was larger than any form of this site.")
+
     def _token(self, record: SubscriberRecord, lst: ListConfig, purpose: str) -> str:
         return make_token(self.secret, record.id, lst.name, purpose)
 
@@ -79,15 +90,13 @@ class Edge:
         if reader is None:
             return self.invalid()
         record, membership, lst = reader
-        prefs = f"/p/{self._token(record, lst, 'preferences')}"
-        if request.method == "GET":
+        # An unsubscribe token grants unsubscribing only: these pages link to no preferences.
+        if request.method != "POST":  # GET, and HEAD (which Starlette routes here too)
             return self.pages.render("unsubscribe.html.j2", title="Unsubscribe", lst=lst,
-                                     already=membership.state == "unsubscribed",
-                                     preferences=prefs)
+                                     already=membership.state == "unsubscribed")
         await run_in_threadpool(self.store.set_membership, record.id, lst.name, _now(),
                                 state="unsubscribed")
-        return self.pages.render("unsubscribed.html.j2", title="Unsubscribed", lst=lst,
-                                 preferences=prefs)
+        return self.pages.render("unsubscribed.html.j2", title="Unsubscribed", lst=lst)
 
     # -- preferences ------------------------------------------------------------------------
 
@@ -135,17 +144,27 @@ class Edge:
                 paused=form.get("pause") == "on")
         return None
 
-    # -- view in browser --------------------------------------------------------------------
+    # -- view in browser: the shared copy ---------------------------------------------------
 
     async def view(self, request: Request) -> Response:
-        key = request.path_params["key"]
-        reader = await self._reader(request.path_params["token"], "view")
-        if reader is None or not _EDITION_KEY.fullmatch(key):
+        key, token = request.path_params["key"], request.path_params["token"]
+        if not _EDITION_KEY.fullmatch(key):
             return self.invalid()
-        record, _membership, lst = reader
-        html = await run_in_threadpool(pipeline.view_in_browser, self.ctx, lst.name, key,
-                                       record.id, _now())
+        list_name = read_edition_token(self.secret, token, key)
+        if list_name is None:
+            # A personal view link mailed before links became shared opens the same copy.
+            found = read_token(self.secret, token, "view")
+            list_name = found[1] if found else None
+        if list_name is None or self._list(list_name) is None:
+            return self.invalid()
+        shared = edition_token(self.secret, list_name, key)  # never an old personal one
+        html = await run_in_threadpool(pipeline.shared_edition, self.ctx, list_name, key,
+                                       f"{self.ctx.settings.base_url}/e/{key}/{shared}")
         return self.invalid() if html is None else HTMLResponse(html)
+
+    async def shared(self, request: Request) -> Response:
+        lst = self._list(request.query_params.get("list", "")) or self.ctx.newsletter.lists[0]
+        return self.pages.render("shared.html.j2", title=lst.title, lst=lst)
 
     # -- sign-up with double opt-in ---------------------------------------------------------
 
@@ -164,17 +183,20 @@ class Edge:
             known = [s.slug for s in self.ctx.newsletter.sections_of(lst)]
             chosen = [slug for slug in form.getlist("section") if slug in known]
             try:
-                await pipeline.request_subscription(
-                    self.ctx, values["email"], values["name"], lst.name,
-                    None if not chosen or set(chosen) == set(known) else frozenset(chosen),
-                    _now(), request.client.host if request.client else None)
-                return self.pages.render("check_inbox.html.j2", title="Check your inbox")
+                # Only queued here, whatever the address: the same work, the same answer.
+                queued = await run_in_threadpool(
+                    pipeline.request_subscription, self.ctx, values["email"], values["name"],
+                    lst.name, None if not chosen or set(chosen) == set(known)
+                    else frozenset(chosen), _now(),
+                    request.client.host if request.client else None)
             except SubscriberError as exc:
                 error, status = exc.message, 400
-            except DigestError as exc:
-                log.error("sign-up: the confirmation mail could not be sent: %s", exc)
-                return self.pages.render("unavailable.html.j2", status=503,
-                                         title="Please try again later")
+            else:
+                if not queued:
+                    return self.pages.render("unavailable.html.j2", status=429,
+                                             title="Please try again later")
+                self.mailer.wake()
+                return self.pages.render("check_inbox.html.j2", title="Check your inbox")
         return self.pages.render(
             "subscribe.html.j2", title=f"Subscribe to {lst.title}", lst=lst, lists=lists,
             sections=self.ctx.newsletter.sections_of(lst), values=values, error=error,
@@ -186,7 +208,7 @@ class Edge:
         if found is None or lst is None:
             return self.invalid()
         max_age = self.ctx.settings.confirm_hours * 3600
-        if request.method == "GET":
+        if request.method != "POST":  # GET, and HEAD (which Starlette routes here too)
             ok = await run_in_threadpool(self.store.confirmation_open, found[0], lst.name,
                                          _now(), max_age_seconds=max_age)
             return (self.pages.render("confirm.html.j2", title="Confirm your subscription",
@@ -202,11 +224,13 @@ class Edge:
 
 
 def create_app(settings: Settings, newsletter: Newsletter, store: Store) -> Starlette:
-    """The ASGI app of the public edge, on an open store."""
+    """The ASGI app of the public edge, on an open store. Its lifespan runs the sender of
+    confirmation mails (``ConfirmationMailer``)."""
     store.ensure_lists((lst.name, lst.title) for lst in newsletter.lists)
     store.sync_sections((s.slug, s.title, s.feeds) for s in newsletter.sections)
-    edge = Edge(pipeline.Context(settings, newsletter, store),
-                Pages(settings.templates, newsletter))
+    ctx = pipeline.Context(settings, newsletter, store)
+    mailer = ConfirmationMailer(ctx)
+    edge = Edge(ctx, Pages(settings.templates, newsletter), mailer)
 
     async def health(_request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -218,9 +242,16 @@ def create_app(settings: Settings, newsletter: Newsletter, store: Store) -> Star
         Route("/u/{token}", edge.unsubscribe, methods=["GET", "POST"]),
         Route("/p/{token}", edge.preferences, methods=["GET", "POST"]),
         Route("/e/{key}/{token}", edge.view, methods=["GET"]),
+        Route("/shared", edge.shared, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+    origin = origin_of(settings.base_url) or settings.base_url
+    return Starlette(routes=routes,
+                     middleware=[Middleware(SecurityHeaders),
+                                 Middleware(SameOriginPosts, origin=origin,
+                                            refuse=edge.cross_origin),
+                                 Middleware(BodyLimit, refuse=edge.too_large)],
                      exception_handlers={404: lambda r, e: edge.invalid(),
                                          405: lambda r, e: PlainTextResponse(
-                                             "method not allowed", status_code=405)})
+                                             "method not allowed", status_code=405)},
+                     lifespan=lambda _app: mailer.running())

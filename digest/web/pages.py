@@ -1,5 +1,6 @@
-"""Rendering the web pages: Jinja2 with autoescape and StrictUndefined, from templates/web/
-(a folder named by DIGEST_TEMPLATES is looked up first, so a publisher can restyle them)."""
+"""Rendering the web pages: Jinja2 with autoescape and StrictUndefined, from the web/ folder of
+the default templates shipped with the package (the web/ folder of DIGEST_TEMPLATES is looked
+up first, so a publisher can restyle them)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from jinja2 import (
 )
 from starlette.responses import HTMLResponse
 
+from digest.compose.render import TEMPLATES
 from digest.config import Newsletter
 
-WEB_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "web"
+WEB_TEMPLATES = TEMPLATES / "web"
 
 
 class Pages:

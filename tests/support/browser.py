@@ -3,7 +3,8 @@
 ``Browser`` starts ``/usr/bin/chromium --headless --remote-debugging-pipe`` with a fresh
 profile; the protocol runs over file descriptors 3 (to chromium) and 4 (from it), each
 message one JSON text ended by a NUL byte. ``Browser.page(html, width)`` loads a document at
-a viewport width, optionally in dark mode, and evaluates expressions or takes a screenshot.
+a viewport width (or a URL, e.g. a local server's page), optionally in dark mode, and
+evaluates expressions or takes a screenshot.
 
 ``find_chromium()`` returns the binary, installing Debian's ``chromium`` package with apt-get
 when it is missing and the process may do so (root, apt-get present); otherwise the caller
@@ -121,7 +122,10 @@ class Browser:
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
 
-    def page(self, path: Path, width: int, *, dark: bool = False, height: int = 900) -> Page:
+    def page(
+        self, path: Path | str, width: int, *, dark: bool = False, height: int = 900
+    ) -> Page:
+        """``path``: a file, or (a string) a URL."""
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         self.call("Page.enable", session)
@@ -138,7 +142,8 @@ class Browser:
             session,
             features=[{"name": "prefers-color-scheme", "value": "dark" if dark else "light"}],
         )
-        self.call("Page.navigate", session, url=path.resolve().as_uri())
+        url = path if isinstance(path, str) else path.resolve().as_uri()
+        self.call("Page.navigate", session, url=url)
         self.wait_event("Page.loadEventFired", session)
         return Page(self, session, target)
 

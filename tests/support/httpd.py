@@ -14,7 +14,11 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from digest.feeds import FetchPolicy
 from tests.support.smtpd import free_port
+
+# A fetch that gives up at the first failure: the tests of one answer need no retries.
+NO_RETRY = FetchPolicy(retries=0)
 
 
 class _Server(ThreadingHTTPServer):
