@@ -8,5 +8,7 @@ reads them with ``importlib.resources``. An editable install maps it to the same
 
 from setuptools import find_packages, setup
 
-setup(packages=[*find_packages(include=["digest", "digest.*"]), "digest.templates"],
-      package_dir={"digest.templates": "templates"})
+setup(
+    packages=[*find_packages(include=["digest", "digest.*"]), "digest.templates"],
+    package_dir={"digest.templates": "templates"},
+)

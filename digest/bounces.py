@@ -44,29 +44,52 @@ _HARD_WORDS = re.compile(
     r"address rejected|no mailbox|account (has been )?disabled|no longer (active|available)|"
     r"host (or domain name )?not found|domain not found|no mx|malformed (recipient )?address|"
     r"bad destination|unrouteable|unknown or illegal alias|wasn't found|"
-    r"couldn't be found|not our customer|is not a valid|not listed in|account is locked", re.I)
-_SOFT_WORDS = re.compile(r"mailbox (is )?full|quota|over ?quota|insufficient|temporar|"
-                         r"try again|blocked|spam|rejected", re.I)
-_DELAY_WORDS = re.compile(r"delayed|delay|still being retried|will (keep|continue) trying|"
-                          r"will retry|not yet been delivered|could not send message for past",
-                          re.I)
+    r"couldn't be found|not our customer|is not a valid|not listed in|account is locked",
+    re.I,
+)
+_SOFT_WORDS = re.compile(
+    r"mailbox (is )?full|quota|over ?quota|insufficient|temporar|"
+    r"try again|blocked|spam|rejected",
+    re.I,
+)
+_DELAY_WORDS = re.compile(
+    r"delayed|delay|still being retried|will (keep|continue) trying|"
+    r"will retry|not yet been delivered|could not send message for past",
+    re.I,
+)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|returned mail|delivery (status notification|failure|has failed|failed|"
     r"notification)|failure notice|mail delivery failed|mail system error|non remis|"
     r"could not be delivered|mail failure|delivery status|returning message|"
-    r"email delivery failure|недоставл|not delivered", re.I)
-_DAEMON_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery (subsystem|system)|"
-                          r"mail ?delivery|mdaemon|mail administrator", re.I)
+    r"email delivery failure|недоставл|not delivered",
+    re.I,
+)
+_DAEMON_FROM = re.compile(
+    r"mailer-daemon|postmaster|mail delivery (subsystem|system)|"
+    r"mail ?delivery|mdaemon|mail administrator",
+    re.I,
+)
 _COPY_MARKERS = re.compile(
     r"^(-+ ?(below this line is a copy|this is a copy of|original message|the original "
     r"message|included message)|original message follows|------ ?this is a copy|"
-    r"content-type: (message/rfc822|text/rfc822-headers)|return-path:)", re.I | re.M)
-_AUTO_SUBJECT = re.compile(r"^(auto(matic)?[ -]?(reply|response)|out of (the )?office|away|"
-                           r"vacation|abwesenheit|absence)", re.I)
+    r"content-type: (message/rfc822|text/rfc822-headers)|return-path:)",
+    re.I | re.M,
+)
+_AUTO_SUBJECT = re.compile(
+    r"^(auto(matic)?[ -]?(reply|response)|out of (the )?office|away|"
+    r"vacation|abwesenheit|absence)",
+    re.I,
+)
 _UNSUB_SUBJECT = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_-]{16,120})\b", re.I)
 _VERP = re.compile(r"\+([a-z2-7]{20,110})@", re.I)
-_VERP_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To",
-                 "Original-Recipient", "To")
+_VERP_HEADERS = (
+    "Delivered-To",
+    "X-Original-To",
+    "Envelope-To",
+    "X-Envelope-To",
+    "Original-Recipient",
+    "To",
+)
 
 
 @dataclass(frozen=True)
@@ -87,8 +110,10 @@ class Report:
 
 # -- VERP -------------------------------------------------------------------------------------
 
-def verp_address(secret: bytes, bounce_address: str, edition_id: int, subscriber_id: int,
-                 list_name: str) -> str:
+
+def verp_address(
+    secret: bytes, bounce_address: str, edition_id: int, subscriber_id: int, list_name: str
+) -> str:
     """``local+<token>@domain`` for one delivery, from ``bounce_address`` (local@domain)."""
     local, _, domain = bounce_address.rpartition("@")
     token = make_token(secret, (edition_id << 32) | subscriber_id, list_name, "bounce")
@@ -111,6 +136,7 @@ def read_verp(secret: bytes, token: str) -> tuple[int, int, str] | None:
 
 # -- reading mailboxes ------------------------------------------------------------------------
 
+
 def read_mailbox(path: Path) -> Iterator[tuple[str, bytes]]:
     """(name, raw bytes) of every message in a Maildir, an mbox, an .eml file or a folder."""
     if path.is_dir() and (path / "cur").is_dir() and (path / "new").is_dir():
@@ -118,12 +144,13 @@ def read_mailbox(path: Path) -> Iterator[tuple[str, bytes]]:
         for key in sorted(box.keys()):
             yield f"{path}/{key}", box.get_bytes(key)
     elif path.is_dir():
-        for child in sorted(p for p in path.rglob("*") if p.is_file()
-                            and p.suffix.lower() in (".eml", ".msg")):
+        for child in sorted(
+            p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".eml", ".msg")
+        ):
             yield str(child), child.read_bytes()
     elif path.is_file() and path.read_bytes()[:5] == b"From ":
         box = mailbox.mbox(path, create=False)
-        for key in box.keys():
+        for key in box.iterkeys():  # iterating the box itself yields messages, not keys
             yield f"{path}#{key}", box.get_bytes(key)
     elif path.is_file():
         yield str(path), path.read_bytes()
@@ -132,6 +159,7 @@ def read_mailbox(path: Path) -> Iterator[tuple[str, bytes]]:
 
 
 # -- classification ---------------------------------------------------------------------------
+
 
 def parse(raw: bytes) -> Message:
     # Some bounces use bare CR line ends; the parser only splits on LF and CRLF.
@@ -145,13 +173,28 @@ def classify(raw: bytes) -> list[Report]:
     digest_key = hashlib.sha256(raw).hexdigest()
     verp = _verp_token(msg)
     original_id = _original_message_id(msg)
-    reports = (_arf(msg) or _dsn(msg) or _unsubscribe(msg) or _plain_bounce(msg)
-               or [Report(_other_kind(msg))])
+    reports = (
+        _arf(msg)
+        or _dsn(msg)
+        or _unsubscribe(msg)
+        or _plain_bounce(msg)
+        or [Report(_other_kind(msg))]
+    )
     out = []
     for r in reports:
         key = hashlib.sha256(f"{digest_key}\x00{r.recipient or ''}".encode()).hexdigest()
-        out.append(Report(r.kind, r.recipient, r.status, r.diagnostic.strip()[:500], verp,
-                          r.token, original_id, key))
+        out.append(
+            Report(
+                r.kind,
+                r.recipient,
+                r.status,
+                r.diagnostic.strip()[:500],
+                verp,
+                r.token,
+                original_id,
+                key,
+            )
+        )
     return out
 
 
@@ -161,6 +204,7 @@ def _header(msg: Message, name: str) -> str:
         return ""
     try:
         from email.header import decode_header, make_header
+
         return str(make_header(decode_header(str(value))))
     except Exception:  # undecodable words: keep the raw text
         return str(value)
@@ -202,8 +246,13 @@ def _arf(msg: Message) -> list[Report] | None:
         recipient = fields.get("original-rcpt-to") or fields.get("removal-recipient")
         if not recipient:
             recipient = _original_header(msg, "To")
-        return [Report("complaint", _address(recipient),
-                       diagnostic=f"feedback-type {fields.get('feedback-type', 'abuse')}")]
+        return [
+            Report(
+                "complaint",
+                _address(recipient),
+                diagnostic=f"feedback-type {fields.get('feedback-type', 'abuse')}",
+            )
+        ]
     return None
 
 
@@ -237,8 +286,12 @@ def _dsn_report(fields: dict[str, str], msg: Message) -> Report | None:
         return Report("delay" if action == "delayed" else "other", recipient, status, diagnostic)
     if status is None:
         status = (_STATUS.search(diagnostic) or [None, None])[1]
-    return Report(_failure_kind(status, diagnostic + " " + _header(msg, "Subject")),
-                  recipient, status, diagnostic)
+    return Report(
+        _failure_kind(status, diagnostic + " " + _header(msg, "Subject")),
+        recipient,
+        status,
+        diagnostic,
+    )
 
 
 def _failure_kind(status: str | None, text: str) -> str:
@@ -269,17 +322,25 @@ def _plain_bounce(msg: Message) -> list[Report] | None:
     body = _report_text(msg)
     if not body.strip():
         return None
-    if subject.lower().startswith("warning") or (_DELAY_WORDS.search(subject)
-                                                 and not _HARD_WORDS.search(body)):
+    if subject.lower().startswith("warning") or (
+        _DELAY_WORDS.search(subject) and not _HARD_WORDS.search(body)
+    ):
         return [Report("delay", _failed_address(body, msg), diagnostic=subject)]
-    if not _BOUNCE_SUBJECT.search(subject) and not _STATUS.search(body) \
-            and not _HARD_WORDS.search(body):
+    if (
+        not _BOUNCE_SUBJECT.search(subject)
+        and not _STATUS.search(body)
+        and not _HARD_WORDS.search(body)
+    ):
         return None
     status = (_STATUS.search(body) or [None, None])[1]
-    line = next((ln for ln in body.splitlines() if _HARD_WORDS.search(ln)
-                 or _STATUS.search(ln)), "")
-    return [Report(_failure_kind(status, body), _failed_address(body, msg), status,
-                   " ".join(line.split()))]
+    line = next(
+        (ln for ln in body.splitlines() if _HARD_WORDS.search(ln) or _STATUS.search(ln)), ""
+    )
+    return [
+        Report(
+            _failure_kind(status, body), _failed_address(body, msg), status, " ".join(line.split())
+        )
+    ]
 
 
 def _report_text(msg: Message) -> str:
@@ -292,7 +353,7 @@ def _report_text(msg: Message) -> str:
         payload = part.get_payload(decode=True) or b""
         text = payload.decode(part.get_content_charset() or "utf-8", "replace")
         cut = _COPY_MARKERS.search(text)
-        return text[:cut.start()] if cut else text
+        return text[: cut.start()] if cut else text
     return ""
 
 
@@ -313,9 +374,13 @@ def _failed_address(body: str, msg: Message) -> str | None:
 
 def _other_kind(msg: Message) -> str:
     auto = _header(msg, "Auto-Submitted").lower()
-    if (auto.startswith("auto-replied") or msg.get("X-Autoreply") or msg.get("X-Autorespond")
-            or _header(msg, "Precedence").lower() == "auto_reply"
-            or _AUTO_SUBJECT.search(_header(msg, "Subject"))):
+    if (
+        auto.startswith("auto-replied")
+        or msg.get("X-Autoreply")
+        or msg.get("X-Autorespond")
+        or _header(msg, "Precedence").lower() == "auto_reply"
+        or _AUTO_SUBJECT.search(_header(msg, "Subject"))
+    ):
         return "auto-reply"
     return "other"
 

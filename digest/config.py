@@ -17,11 +17,11 @@ import email.policy
 import re
 import tomllib
 import zoneinfo
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
-from email.utils import parseaddr
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -68,11 +68,14 @@ class SmtpRelay(BaseModel):
 
 def parse_smtp_url(url: str) -> SmtpRelay:
     parts = urlsplit(url)
-    schemes = {"smtp": ("starttls", 587), "smtp+starttls": ("starttls", 587),
-               "smtps": ("implicit", 465), "smtp+plain": ("none", 25)}
+    schemes = {
+        "smtp": ("starttls", 587),
+        "smtp+starttls": ("starttls", 587),
+        "smtps": ("implicit", 465),
+        "smtp+plain": ("none", 25),
+    }
     if parts.scheme not in schemes:
-        raise ValueError(
-            f"scheme {parts.scheme!r} is not one of smtp://, smtps://, smtp+plain://")
+        raise ValueError(f"scheme {parts.scheme!r} is not one of smtp://, smtps://, smtp+plain://")
     if not parts.hostname:
         raise ValueError("has no host (e.g. smtp://user:pass@mail.example.com:587)")
     tls, default_port = schemes[parts.scheme]
@@ -85,7 +88,9 @@ def parse_smtp_url(url: str) -> SmtpRelay:
     except ValueError:
         raise ValueError("has an invalid port") from None
     return SmtpRelay(
-        host=host, port=port, tls=tls,
+        host=host,
+        port=port,
+        tls=tls,
         username=unquote(parts.username) if parts.username else None,
         password=SecretStr(unquote(parts.password)) if parts.password else None,
     )
@@ -113,7 +118,8 @@ class Settings(BaseSettings):
     """Deployment settings, from the environment and ``.env`` (prefix ``DIGEST_``)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DIGEST_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+        env_prefix="DIGEST_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
 
     database_url: str = "sqlite:///subscribers/digest.db"
     smtp_url: SecretStr | None = None
@@ -213,7 +219,8 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             raise ConfigError(
                 "DIGEST_SECRET_KEY is not set",
-                "run `digest init` to write one into .env, or set it in the environment")
+                "run `digest init` to write one into .env, or set it in the environment",
+            )
         return self.secret_key.get_secret_value().encode()
 
 
@@ -229,12 +236,18 @@ def one_mailbox(value: str) -> str:
     if groups[0].display_name is not None:
         raise ValueError(f"must be one mailbox, not a group, {example}")
     mailbox = groups[0].addresses[0]
-    if not mailbox.username or "." not in mailbox.domain or mailbox.domain.startswith(".") \
-            or mailbox.domain.endswith("."):
+    if (
+        not mailbox.username
+        or "." not in mailbox.domain
+        or mailbox.domain.startswith(".")
+        or mailbox.domain.endswith(".")
+    ):
         raise ValueError(f"must be an address with a domain, {example}")
     if "@" in mailbox.display_name or "<" in mailbox.display_name:
-        raise ValueError("has an address in its display name; a reader would take it for "
-                         f"the sender: use a name, {example}")
+        raise ValueError(
+            "has an address in its display name; a reader would take it for "
+            f"the sender: use a name, {example}"
+        )
     if parseaddr(value)[1] != mailbox.addr_spec:
         raise ValueError(f"is read as two different addresses; write it {example}")
     return value
@@ -302,7 +315,8 @@ class ListConfig(BaseModel):
         unknown = fields - SUBJECT_FIELDS
         if unknown:
             raise ValueError(
-                f"uses {{{sorted(unknown)[0]}}}; the fields are {{title}}, {{date}}, {{headline}}")
+                f"uses {{{sorted(unknown)[0]}}}; the fields are {{title}}, {{date}}, {{headline}}"
+            )
         return value
 
     @field_validator("timezone")
@@ -337,7 +351,7 @@ class Newsletter(BaseModel):
     summary_chars: int = Field(default=400, ge=60, le=5000)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Newsletter":
+    def _consistent(self) -> Newsletter:
         slugs = [s.slug for s in self.sections]
         if len(set(slugs)) != len(slugs):
             raise ValueError("sections: two sections share a slug")
@@ -359,12 +373,16 @@ class Newsletter(BaseModel):
             if router.fallback is not None and router.fallback not in slugs:
                 raise ValueError(f"routers.{number}.fallback: no section {router.fallback!r}")
             if twice := next((url for url in router.feeds if url in listed), None):
-                raise ValueError(f"routers.{number}.feeds: {twice} is also a section's feed; "
-                                 "list it in one place")
+                raise ValueError(
+                    f"routers.{number}.feeds: {twice} is also a section's feed; "
+                    "list it in one place"
+                )
             listed.update(router.feeds)
             if router.fallback is None and not any(s.categories for s in self.sections):
-                raise ValueError(f"routers.{number}: no section has categories and there is "
-                                 "no fallback, so nothing would be taken")
+                raise ValueError(
+                    f"routers.{number}: no section has categories and there is "
+                    "no fallback, so nothing would be taken"
+                )
 
     def get_list(self, name: str | None) -> ListConfig:
         if name is None:
@@ -372,12 +390,14 @@ class Newsletter(BaseModel):
                 return self.lists[0]
             raise ConfigError(
                 "this newsletter has several lists",
-                f"name one with --list ({', '.join(lst.name for lst in self.lists)})")
+                f"name one with --list ({', '.join(lst.name for lst in self.lists)})",
+            )
         for lst in self.lists:
             if lst.name == name:
                 return lst
-        raise ConfigError(f"no list named {name!r}",
-                          f"lists: {', '.join(lst.name for lst in self.lists)}")
+        raise ConfigError(
+            f"no list named {name!r}", f"lists: {', '.join(lst.name for lst in self.lists)}"
+        )
 
     def sections_of(self, lst: ListConfig) -> tuple[SectionConfig, ...]:
         if lst.sections is None:
@@ -411,8 +431,10 @@ def load_newsletter(path: Path) -> Newsletter:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"newsletter definition {path} not found",
-                          "set DIGEST_CONFIG or run digest where digest.toml is") from None
+        raise ConfigError(
+            f"newsletter definition {path} not found",
+            "set DIGEST_CONFIG or run digest where digest.toml is",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     for section in data.get("sections", []) if isinstance(data.get("sections"), list) else []:

@@ -20,7 +20,11 @@ class ExitCode(IntEnum):
         code.meaning = meaning
         return code
 
-    OK = 0, "success: `digest send` delivered every due message or had nothing to do (no new articles: the edition is skipped); `digest check` found no errors"  # noqa: E501
+    OK = (
+        0,
+        "success: `digest send` delivered every due message or had nothing to do (no new "
+        "articles: the edition is skipped); `digest check` found no errors",
+    )
     ERROR = 1, "any other error"
     CONFIG = 2, "invalid configuration, or a command line that does not parse"
     STORE = 3, "the store cannot be opened or migrated"
@@ -28,11 +32,22 @@ class ExitCode(IntEnum):
     IMPORT = 5, "an import rejected some rows (the good rows are stored)"
     SUBSCRIBER = 6, "an address is invalid, unknown or already present"
     SELECTION = 7, "no edition can be built (unknown list, no articles, ...)"
-    COMPOSE = 8, "the message cannot be composed (a template missing or failing, the edition over its size budget)"  # noqa: E501
-    SEND = 9, "a single message (a confirmation mail) could not be handed to the relay or the outbox"  # noqa: E501
+    COMPOSE = (
+        8,
+        "the message cannot be composed (a template missing or failing, the edition over its "
+        "size budget)",
+    )
+    SEND = (
+        9,
+        "a single message (a confirmation mail) could not be handed to the relay or the outbox",
+    )
     INCOMPLETE = 10, "some messages deferred (4xx) or of unknown outcome: run again later"
     FAILED = 11, "some recipients failed permanently (5xx)"
-    STOPPED = 12, "the relay could not be used (refused, TLS, authentication, too many failures): the run stopped, the next resumes"  # noqa: E501
+    STOPPED = (
+        12,
+        "the relay could not be used (refused, TLS, authentication, too many failures): the "
+        "run stopped, the next resumes",
+    )
     CHECK = 13, "`digest check` found errors in the composed message: nothing was sent"
     LOCKED = 14, "another run is sending this list (SQLite; on PostgreSQL runs cooperate)"
     INTERRUPTED = 130, "interrupted (Ctrl-C): the next run resumes where this one stopped"
@@ -40,8 +55,7 @@ class ExitCode(IntEnum):
 
 def describe(*codes: ExitCode) -> str:
     """One sentence listing ``codes`` and their meanings, for a command's ``--help``."""
-    return "Exit codes: " + "; ".join(f"{int(c)} {c.meaning.replace('`', '')}"
-                                      for c in codes) + "."
+    return "Exit codes: " + "; ".join(f"{int(c)} {c.meaning.replace('`', '')}" for c in codes) + "."
 
 
 def command_help(text: str, *codes: ExitCode) -> str:

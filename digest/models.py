@@ -131,13 +131,22 @@ class DeliveryState(enum.StrEnum):
 
 FINAL_STATES = frozenset({DeliveryState.sent, DeliveryState.failed, DeliveryState.skipped})
 # Not delivered yet: the edition is not complete while a row is in one of these.
-PENDING_STATES = (DeliveryState.queued, DeliveryState.sending, DeliveryState.in_data,
-                  DeliveryState.deferred)
+PENDING_STATES = (
+    DeliveryState.queued,
+    DeliveryState.sending,
+    DeliveryState.in_data,
+    DeliveryState.deferred,
+)
 # Where a problem shows: what `digest status` lists under the latest problems.
 PROBLEM_STATES = (DeliveryState.deferred, DeliveryState.failed, DeliveryState.unknown)
 # What a run counts of the rows it handled (the others are its steps on the way).
-OUTCOME_STATES = (DeliveryState.sent, DeliveryState.deferred, DeliveryState.failed,
-                  DeliveryState.unknown, DeliveryState.skipped)
+OUTCOME_STATES = (
+    DeliveryState.sent,
+    DeliveryState.deferred,
+    DeliveryState.failed,
+    DeliveryState.unknown,
+    DeliveryState.skipped,
+)
 
 
 class EditionState(enum.StrEnum):

@@ -49,10 +49,15 @@ STUDIO_TEMPLATES = compose.TEMPLATES / "studio"
 # ``digest serve``'s headers, loosened only as far as the studio needs: its page frames its
 # own messages (/frame) and runs its own script (/studio.js, polling /version); images in a
 # message load as in a mail client. A message's frame still runs no script.
-STUDIO_HEADERS = {**HEADERS, "x-frame-options": "SAMEORIGIN", "content-security-policy": (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src http: https: data:; "
-    "script-src 'self'; connect-src 'self'; frame-src 'self'; form-action 'self'; "
-    "frame-ancestors 'self'; base-uri 'none'")}
+STUDIO_HEADERS = {
+    **HEADERS,
+    "x-frame-options": "SAMEORIGIN",
+    "content-security-policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src http: https: data:; "
+        "script-src 'self'; connect-src 'self'; frame-src 'self'; form-action 'self'; "
+        "frame-ancestors 'self'; base-uri 'none'"
+    ),
+}
 _PREVIEW_KEY_LABEL = b"digest preview studio: links that act on nothing"
 WIDTHS = (("desktop", 700), ("phone", 375), ("small phone", 320))
 _DARK_QUERY = re.compile(r"\(\s*prefers-color-scheme\s*:\s*dark\s*\)", re.I)
@@ -146,8 +151,7 @@ class Studio:
         if self._ctx is None or stamp != self._ctx_stamp:
             if self._ctx is not None:
                 self._ctx.close()
-            self._ctx = pipeline.Context.open(preview_settings(self._settings
-                                                               or load_settings()))
+            self._ctx = pipeline.Context.open(preview_settings(self._settings or load_settings()))
             self._ctx_stamp = stamp
         return self._ctx
 
@@ -158,17 +162,27 @@ class Studio:
         key = (subscriber, sections)
         if key not in self._cache:
             ctx = self.context(stamp)
-            done = pipeline.sample(ctx, self.list_name, now=pipeline.utcnow(),
-                                   subscriber_email=subscriber, sections=sections)
+            done = pipeline.sample(
+                ctx,
+                self.list_name,
+                now=pipeline.utcnow(),
+                subscriber_email=subscriber,
+                sections=sections,
+            )
             raw = done.message.raw
             parsed = message_from_bytes(raw, policy=policy.default)
             findings = sorted(check(raw), key=lambda f: f.severity != "error")
             self._cache[key] = View(
-                done.edition.key, done.message.recipient, done.sections,
+                done.edition.key,
+                done.message.recipient,
+                done.sections,
                 parsed.get_body(("html",)).get_content(),
                 parsed.get_body(("plain",)).get_content(),
                 raw.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace").replace("\r\n", "\n"),
-                raw, done.notes, tuple(findings))
+                raw,
+                done.notes,
+                tuple(findings),
+            )
         return self._cache[key]
 
     def sections(self) -> list[tuple[str, str]]:
@@ -188,26 +202,40 @@ def _choice(request: Request) -> tuple[str | None, frozenset[str] | None]:
     return subscriber, frozenset(picked) if picked else None
 
 
-def create_app(settings: Settings | None = None, list_name: str | None = None,
-               hosts: frozenset[str] | None = LOOPBACK_NAMES) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    list_name: str | None = None,
+    hosts: frozenset[str] | None = LOOPBACK_NAMES,
+) -> Starlette:
     """The studio's app; ``hosts``: the Host names it answers (None: any)."""
     studio = Studio(settings, list_name)
-    pages = jinja2.Environment(loader=jinja2.FileSystemLoader(str(STUDIO_TEMPLATES)),
-                               autoescape=True, undefined=jinja2.StrictUndefined)
+    pages = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(STUDIO_TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
 
     async def index(request: Request) -> Response:
         subscriber, sections = _choice(request)
         data: dict[str, Any] = {
-            "query": request.url.query, "subscriber": subscriber or "",
-            "picked": sections or frozenset(), "widths": WIDTHS, "version": studio.version(),
-            "view": None, "error": None, "sections": []}
+            "query": request.url.query,
+            "subscriber": subscriber or "",
+            "picked": sections or frozenset(),
+            "widths": WIDTHS,
+            "version": studio.version(),
+            "view": None,
+            "error": None,
+            "sections": [],
+        }
         try:
             data["sections"] = studio.sections()
             data["view"] = studio.view(subscriber, sections)
         except DigestError as exc:
             data["error"] = str(exc)
-        return HTMLResponse(pages.get_template("index.html.j2").render(data),
-                            status_code=200 if data["error"] is None else 500)
+        return HTMLResponse(
+            pages.get_template("index.html.j2").render(data),
+            status_code=200 if data["error"] is None else 500,
+        )
 
     def guarded(make):
         async def endpoint(request: Request) -> Response:
@@ -215,30 +243,56 @@ def create_app(settings: Settings | None = None, list_name: str | None = None,
                 return make(request, studio.view(*_choice(request)))
             except DigestError as exc:
                 return PlainTextResponse(f"error: {exc}\n", status_code=500)
+
         return endpoint
 
     async def version(request: Request) -> Response:
         return JSONResponse({"version": studio.version()})
 
     async def script(request: Request) -> Response:
-        return Response((STUDIO_TEMPLATES / "studio.js").read_bytes(),
-                        media_type="text/javascript")
+        return Response((STUDIO_TEMPLATES / "studio.js").read_bytes(), media_type="text/javascript")
 
     routes = [
         Route("/", index),
         Route("/version", version),
         Route("/studio.js", script),
-        Route("/frame", guarded(lambda r, v: HTMLResponse(
-            force_scheme(v.html, "dark" if r.query_params.get("scheme") == "dark" else "light")))),
+        Route(
+            "/frame",
+            guarded(
+                lambda r, v: HTMLResponse(
+                    force_scheme(
+                        v.html, "dark" if r.query_params.get("scheme") == "dark" else "light"
+                    )
+                )
+            ),
+        ),
         Route("/text", guarded(lambda r, v: PlainTextResponse(v.text))),
         Route("/headers", guarded(lambda r, v: PlainTextResponse(v.headers))),
-        Route("/check", guarded(lambda r, v: JSONResponse(
-            {"edition": v.edition, "recipient": v.recipient, "notes": list(v.notes),
-             "findings": [f.as_dict() for f in v.findings]}))),
-        Route("/message.eml", guarded(lambda r, v: Response(
-            v.eml, media_type="message/rfc822",
-            headers={"Content-Disposition": f'attachment; filename="{v.edition}.eml"'}))),
+        Route(
+            "/check",
+            guarded(
+                lambda r, v: JSONResponse(
+                    {
+                        "edition": v.edition,
+                        "recipient": v.recipient,
+                        "notes": list(v.notes),
+                        "findings": [f.as_dict() for f in v.findings],
+                    }
+                )
+            ),
+        ),
+        Route(
+            "/message.eml",
+            guarded(
+                lambda r, v: Response(
+                    v.eml,
+                    media_type="message/rfc822",
+                    headers={"Content-Disposition": f'attachment; filename="{v.edition}.eml"'},
+                )
+            ),
+        ),
     ]
+
     @asynccontextmanager
     async def lifespan(_app):
         yield
@@ -256,5 +310,10 @@ def serve(*, host: str = "127.0.0.1", port: int = 8025, list_name: str | None = 
 
     load_settings()  # fail now, in one line, rather than on the first page
     # No settings held: each reload reads .env and the environment again.
-    uvicorn.run(create_app(None, list_name, allowed_hosts(host)), host=host, port=port,
-                log_level="warning", server_header=False)
+    uvicorn.run(
+        create_app(None, list_name, allowed_hosts(host)),
+        host=host,
+        port=port,
+        log_level="warning",
+        server_header=False,
+    )

@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -33,11 +33,14 @@ from digest.errors import SubscriberError
 from digest.models import SubscriberStatus
 from digest.store.subscribers import Membership, NewSubscriber, SubscriberRecord
 
-COLUMNS = ("email", "name", "lists", "sections", "status", "consent", "consent_at",
-           "consent_ip")
+COLUMNS = ("email", "name", "lists", "sections", "status", "consent", "consent_at", "consent_ip")
 MAX_NAME = 200
-_STATE_WORDS = {"active": ("active", False), "paused": ("active", True),
-                "unsubscribed": ("unsubscribed", False), "pending": ("pending", False)}
+_STATE_WORDS = {
+    "active": ("active", False),
+    "paused": ("active", True),
+    "unsubscribed": ("unsubscribed", False),
+    "pending": ("pending", False),
+}
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,7 @@ def parse_names(value: str | None, known: Collection[str], what: str) -> tuple[s
     names = _split(value)
     for name in names:
         if name not in known:
-            raise SubscriberError(
-                f"unknown {what} {name!r} (known: {', '.join(sorted(known))})")
+            raise SubscriberError(f"unknown {what} {name!r} (known: {', '.join(sorted(known))})")
     return tuple(dict.fromkeys(names))
 
 
@@ -118,9 +120,14 @@ def parse_status(value: str | None) -> SubscriberStatus:
         raise SubscriberError(f"unknown status {value!r} (one of {allowed})") from None
 
 
-def parse_memberships(lists_value: str | None, sections_value: str | None, *,
-                      lists: Collection[str], sections: Collection[str],
-                      default_lists: tuple[str, ...]) -> tuple[Membership, ...]:
+def parse_memberships(
+    lists_value: str | None,
+    sections_value: str | None,
+    *,
+    lists: Collection[str],
+    sections: Collection[str],
+    default_lists: tuple[str, ...],
+) -> tuple[Membership, ...]:
     """The subscriptions a row asks for (see the module docstring for the notation)."""
     states: dict[str, str] = {}
     for entry in _split(lists_value):
@@ -128,8 +135,9 @@ def parse_memberships(lists_value: str | None, sections_value: str | None, *,
         if name not in lists:
             raise SubscriberError(f"unknown list {name!r} (known: {', '.join(sorted(lists))})")
         if word and word not in _STATE_WORDS:
-            raise SubscriberError(f"unknown list state {word!r} in {entry!r} "
-                                  f"(one of {', '.join(_STATE_WORDS)})")
+            raise SubscriberError(
+                f"unknown list state {word!r} in {entry!r} (one of {', '.join(_STATE_WORDS)})"
+            )
         states[name] = word or "active"
     if not states:
         states = dict.fromkeys(default_lists, "active")
@@ -139,7 +147,8 @@ def parse_memberships(lists_value: str | None, sections_value: str | None, *,
         scope, _, slug = entry.rpartition(":")
         if slug not in sections:
             raise SubscriberError(
-                f"unknown section {slug!r} (known: {', '.join(sorted(sections))})")
+                f"unknown section {slug!r} (known: {', '.join(sorted(sections))})"
+            )
         if scope and scope not in states:
             raise SubscriberError(f"section {entry!r} names a list the row is not on")
         (per_list.setdefault(scope, set()) if scope else common).add(slug)
@@ -158,14 +167,26 @@ def _parse_time(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise SubscriberError(f"consent_at {value!r} is not an ISO 8601 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def new_subscriber(row: dict, *, lists: Collection[str], sections: Collection[str],
-                   default_lists: tuple[str, ...], source: str, line: int = 0) -> NewSubscriber:
+def new_subscriber(
+    row: dict,
+    *,
+    lists: Collection[str],
+    sections: Collection[str],
+    default_lists: tuple[str, ...],
+    source: str,
+    line: int = 0,
+) -> NewSubscriber:
     """One validated subscriber from a row of strings (CLI arguments or a file row)."""
-    memberships = parse_memberships(row.get("lists"), row.get("sections"), lists=lists,
-                                    sections=sections, default_lists=default_lists)
+    memberships = parse_memberships(
+        row.get("lists"),
+        row.get("sections"),
+        lists=lists,
+        sections=sections,
+        default_lists=default_lists,
+    )
     ip = (row.get("consent_ip") or "").strip()[:64] or None
     return NewSubscriber(
         email=normalize_email(row.get("email") or ""),
@@ -208,19 +229,24 @@ def _rows(path: Path) -> Iterator[tuple[int, dict | str]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in reader.fieldnames or []]
     if "email" not in header:
-        raise SubscriberError(f"{path}: the header row has no 'email' column",
-                              "the first line must name the columns, e.g. email,name,sections")
+        raise SubscriberError(
+            f"{path}: the header row has no 'email' column",
+            "the first line must name the columns, e.g. email,name,sections",
+        )
     reader.fieldnames = header
     for row in reader:
         if None in row:
-            yield reader.line_num, (f"{len(header) + len(row[None])} fields where the header "
-                                    f"has {len(header)}")
+            yield (
+                reader.line_num,
+                (f"{len(header) + len(row[None])} fields where the header has {len(header)}"),
+            )
             continue
         yield reader.line_num, {k: (v or "") for k, v in row.items()}
 
 
-def read_file(path: Path, *, lists: Collection[str], sections: Collection[str],
-              default_lists: tuple[str, ...]) -> tuple[list[NewSubscriber], list[Reject]]:
+def read_file(
+    path: Path, *, lists: Collection[str], sections: Collection[str], default_lists: tuple[str, ...]
+) -> tuple[list[NewSubscriber], list[Reject]]:
     """Parse an import file into valid subscribers and rejected rows."""
     if not path.is_file():
         raise SubscriberError(f"{path}: no such file")
@@ -234,14 +260,24 @@ def read_file(path: Path, *, lists: Collection[str], sections: Collection[str],
                 rejects.append(Reject(number, row))
                 continue
             try:
-                item = new_subscriber(row, lists=lists, sections=sections,
-                                      default_lists=default_lists, source=source, line=number)
+                item = new_subscriber(
+                    row,
+                    lists=lists,
+                    sections=sections,
+                    default_lists=default_lists,
+                    source=source,
+                    line=number,
+                )
             except SubscriberError as exc:
                 rejects.append(Reject(number, str(exc)))
                 continue
             if not item.lists:
-                rejects.append(Reject(number, "no list: this newsletter has several lists, "
-                                              "name them in a 'lists' column"))
+                rejects.append(
+                    Reject(
+                        number,
+                        "no list: this newsletter has several lists, name them in a 'lists' column",
+                    )
+                )
                 continue
             key = item.email.casefold()
             if key in seen:
@@ -250,17 +286,25 @@ def read_file(path: Path, *, lists: Collection[str], sections: Collection[str],
             seen[key] = number
             good.append(item)
     except UnicodeDecodeError as exc:
-        raise SubscriberError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
-                              "save the file as UTF-8 and import it again") from None
+        raise SubscriberError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+            "save the file as UTF-8 and import it again",
+        ) from None
     return good, rejects
 
 
 # -- export -----------------------------------------------------------------------------------
 
+
 def _lists_cell(record: SubscriberRecord) -> list[str]:
-    words = {("active", False): "", ("active", True): ":paused",
-             ("unsubscribed", False): ":unsubscribed", ("unsubscribed", True): ":unsubscribed",
-             ("pending", False): ":pending", ("pending", True): ":pending"}
+    words = {
+        ("active", False): "",
+        ("active", True): ":paused",
+        ("unsubscribed", False): ":unsubscribed",
+        ("unsubscribed", True): ":unsubscribed",
+        ("pending", False): ":pending",
+        ("pending", True): ":pending",
+    }
     return [m.list + words[(m.state, m.paused)] for m in record.memberships]
 
 
@@ -275,11 +319,16 @@ def _sections_cell(record: SubscriberRecord) -> list[str]:
 def as_dict(record: SubscriberRecord) -> dict:
     """A subscriber as the JSON of ``list`` and ``export``: always ``email`` and ``status``."""
     first = record.memberships[0].sections if record.memberships else None
-    return {"email": record.email, "name": record.name, "status": record.status.value,
-            "lists": _lists_cell(record), "sections": sorted(first) if first else None,
-            "consent": record.consent_source,
-            "consent_at": record.consent_at.isoformat() if record.consent_at else None,
-            "consent_ip": record.consent_ip}
+    return {
+        "email": record.email,
+        "name": record.name,
+        "status": record.status.value,
+        "lists": _lists_cell(record),
+        "sections": sorted(first) if first else None,
+        "consent": record.consent_source,
+        "consent_at": record.consent_at.isoformat() if record.consent_at else None,
+        "consent_ip": record.consent_ip,
+    }
 
 
 def export_row(record: SubscriberRecord) -> dict:
@@ -294,8 +343,12 @@ def write_csv(records: Iterable[SubscriberRecord], out: TextIO) -> int:
     count = 0
     for record in records:
         row = export_row(record)
-        writer.writerow(["" if row[c] is None else ";".join(row[c]) if isinstance(row[c], list)
-                         else row[c] for c in COLUMNS])
+        writer.writerow(
+            [
+                "" if row[c] is None else ";".join(row[c]) if isinstance(row[c], list) else row[c]
+                for c in COLUMNS
+            ]
+        )
         count += 1
     return count
 
@@ -311,10 +364,10 @@ def write_jsonl(records: Iterable[SubscriberRecord], out: TextIO) -> int:
 def detail(record: SubscriberRecord, suppressed: str | None) -> dict:
     """Everything ``show`` prints about one subscriber."""
     return as_dict(record) | {
-        "subscriptions": {m.list: None if m.sections is None else sorted(m.sections)
-                          for m in record.memberships},
-        "memberships": {m.list: {"state": m.state, "paused": m.paused}
-                        for m in record.memberships},
+        "subscriptions": {
+            m.list: None if m.sections is None else sorted(m.sections) for m in record.memberships
+        },
+        "memberships": {m.list: {"state": m.state, "paused": m.paused} for m in record.memberships},
         "soft_bounces": round(record.soft_bounces, 2),
         "suppressed": suppressed,
     }
@@ -322,9 +375,18 @@ def detail(record: SubscriberRecord, suppressed: str | None) -> dict:
 
 # -- double opt-in ----------------------------------------------------------------------------
 
-def confirmation_message(*, lst, newsletter_name: str, recipient: str, confirm_url: str,
-                         subscriber_id: int, request_id: int, date: datetime,
-                         envelope_from: str | None = None):
+
+def confirmation_message(
+    *,
+    lst,
+    newsletter_name: str,
+    recipient: str,
+    confirm_url: str,
+    subscriber_id: int,
+    request_id: int,
+    date: datetime,
+    envelope_from: str | None = None,
+):
     """The confirmation mail of a web sign-up, as an ``OutgoingMessage``. Pure.
 
     Plain text only, no tracking; the recipient's name is left out of the headers, so nothing
@@ -348,7 +410,13 @@ def confirmation_message(*, lst, newsletter_name: str, recipient: str, confirm_u
         f"Someone, probably you, asked to receive {lst.title} from {newsletter_name} at this\n"
         f"address. To confirm, open this link:\n\n{confirm_url}\n\n"
         "If you did not ask for it, ignore this message: you will get nothing more.\n\n"
-        f"-- \n{lst.postal_address}\n")
-    return OutgoingMessage(edition_id=0, subscriber_id=subscriber_id, recipient=recipient,
-                           envelope_from=envelope_from or lst.sender_address,
-                           message_id=msg["Message-ID"], raw=msg.as_bytes())
+        f"-- \n{lst.postal_address}\n"
+    )
+    return OutgoingMessage(
+        edition_id=0,
+        subscriber_id=subscriber_id,
+        recipient=recipient,
+        envelope_from=envelope_from or lst.sender_address,
+        message_id=msg["Message-ID"],
+        raw=msg.as_bytes(),
+    )

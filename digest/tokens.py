@@ -128,5 +128,5 @@ def _read_varint(data: bytes) -> tuple[int, bytes] | None:
             # A zero final byte after others is a second spelling of a shorter number.
             if index and byte == 0:
                 return None
-            return value, data[index + 1:]
+            return value, data[index + 1 :]
     return None

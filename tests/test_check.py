@@ -9,8 +9,8 @@ from email.parser import BytesParser
 
 import pytest
 
-from digest.compose.check import STYLE_BUDGET, check, errors
 from digest.compose import Recipient, make_environment, personalize, qp
+from digest.compose.check import STYLE_BUDGET, check, errors
 from digest.compose.styles import Styles, contrast, dark_rules, parse_colour
 from tests.support.editions import compose, make_edition
 from tests.support.values import ROOT, SECRET_BYTES

@@ -15,6 +15,7 @@ from digest import __version__, pipeline
 from digest.cli._app import _state, app, errors, out
 from digest.config import load_settings
 
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"digest {__version__}")
@@ -22,14 +23,21 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v",
-                                                help="Show details (tracebacks) on errors.")] = False,
-          version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                help="Print the version and exit.")] = False
-          ) -> None:
+def _main(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show details (tracebacks) on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Settings come from DIGEST_* environment variables and .env; the newsletter's lists and
     sections from digest.toml (DIGEST_CONFIG)."""
     _state["verbose"] = verbose
+
 
 @app.command()
 def init() -> None:
@@ -38,16 +46,17 @@ def init() -> None:
     with errors():
         done = pipeline.init(load_settings())
     if done["config"]:
-        out.print(f"wrote a starter newsletter definition to {done['config']}: edit the lines "
-                  "marked EDIT (its feed is an example), then run digest fetch")
+        out.print(
+            f"wrote a starter newsletter definition to {done['config']}: edit the lines "
+            "marked EDIT (its feed is an example), then run digest fetch"
+        )
     out.print(f"store ready: {done['database']}")
     if done["env_file"]:
         out.print(f"wrote a new secret key to {done['env_file']}")
 
 
 # Each module registers its commands on the app; add new ones here.
-from digest.cli import check, ingest, preview, send, subscribers  # noqa: E402,F401
-from digest.cli import bounces, lists, serve  # noqa: E402,F401
+from digest.cli import bounces, check, ingest, lists, preview, send, serve, subscribers  # noqa: E402,F401  # noqa: E402,F401
 
 
 def main() -> None:

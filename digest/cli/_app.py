@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,12 +19,18 @@ from digest import pipeline
 from digest.errors import DigestError
 from digest.exits import ExitCode
 
-app = typer.Typer(help="digest: daily newsletter digests for sectioned news sites.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-articles_app = typer.Typer(help="Ingested articles: import from a file, list.",
-                           no_args_is_help=True)
-subscribers_app = typer.Typer(help="Manage subscribers: add, remove, import, export, list.",
-                              no_args_is_help=True)
+app = typer.Typer(
+    help="digest: daily newsletter digests for sectioned news sites.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+articles_app = typer.Typer(
+    help="Ingested articles: import from a file, list.", no_args_is_help=True
+)
+subscribers_app = typer.Typer(
+    help="Manage subscribers: add, remove, import, export, list.", no_args_is_help=True
+)
 app.add_typer(articles_app, name="articles")
 app.add_typer(subscribers_app, name="subscribers")
 
@@ -39,8 +45,9 @@ class Format(str, Enum):
     json = "json"
 
 
-ListOpt = Annotated[Optional[str], typer.Option("--list", "-l",
-                                                help="The list (default: the only one).")]
+ListOpt = Annotated[
+    str | None, typer.Option("--list", "-l", help="The list (default: the only one).")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
@@ -62,8 +69,10 @@ def errors() -> Iterator[None]:
     except Exception as exc:  # a bug: still one line, details behind --verbose
         if _state["verbose"]:
             traceback.print_exc()
-        typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with --verbose for "
-                   "details)", err=True)
+        typer.echo(
+            f"error: unexpected {type(exc).__name__}: {exc} (run with --verbose for details)",
+            err=True,
+        )
         raise typer.Exit(ExitCode.ERROR) from None
 
 
@@ -86,16 +95,24 @@ def print_rows(rows: list[dict], fmt: Format, columns: list[str]) -> None:
         for row in rows:
             emit_json(row)
     elif fmt is Format.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else columns,
-                                lineterminator="\n")
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=list(rows[0]) if rows else columns, lineterminator="\n"
+        )
         writer.writeheader()
         writer.writerows(rows)
     else:
         table = Table(*columns, show_lines=False)
         for row in rows:
-            table.add_row(*("" if row[c] is None else
-                            ";".join(row[c]) if isinstance(row[c], list) else str(row[c])
-                            for c in columns))
+            table.add_row(
+                *(
+                    ""
+                    if row[c] is None
+                    else ";".join(row[c])
+                    if isinstance(row[c], list)
+                    else str(row[c])
+                    for c in columns
+                )
+            )
         out.print(table)
         out.print(f"{len(rows)} shown")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,15 +11,23 @@ from digest.cli._app import JsonOpt, ListOpt, app, context, emit_json, out
 from digest.exits import ExitCode, command_help
 
 
-@app.command(help=command_help(
-    """Lint today's composed message: structure, accessibility, contrast, headers, size.
+@app.command(
+    help=command_help(
+        """Lint today's composed message: structure, accessibility, contrast, headers, size.
 
     Each finding says what and where; warnings do not change the exit code.""",
-    ExitCode.OK, ExitCode.CHECK))
-def check(lst: ListOpt = None, as_json: JsonOpt = False,
-          subscriber: Annotated[Optional[str], typer.Option(
-              help="Whose message (default: a sample reader with every section).")] = None
-          ) -> None:
+        ExitCode.OK,
+        ExitCode.CHECK,
+    )
+)
+def check(
+    lst: ListOpt = None,
+    as_json: JsonOpt = False,
+    subscriber: Annotated[
+        str | None,
+        typer.Option(help="Whose message (default: a sample reader with every section)."),
+    ] = None,
+) -> None:
     with context() as ctx:
         report = pipeline.check(ctx, lst, now=pipeline.utcnow(), subscriber_email=subscriber)
     if as_json:
@@ -30,6 +38,9 @@ def check(lst: ListOpt = None, as_json: JsonOpt = False,
         for finding in report.findings:
             out.print(str(finding), markup=False)
         warnings = len(report.findings) - len(report.errors)
-        out.print(f"edition {report.edition} for {report.recipient}: {len(report.errors)} "
-                  f"error(s), {warnings} warning(s)", markup=False)
+        out.print(
+            f"edition {report.edition} for {report.recipient}: {len(report.errors)} "
+            f"error(s), {warnings} warning(s)",
+            markup=False,
+        )
     raise typer.Exit(report.exit_code)

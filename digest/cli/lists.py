@@ -15,8 +15,12 @@ STATES = ("active", "paused", "pending", "unsubscribed", "bounced", "complained"
 
 
 def _row(lst, counts: dict[str, int]) -> dict:
-    return {"name": lst.name, "title": lst.title, "sender": lst.sender,
-            **{state: counts.get(state, 0) for state in STATES}}
+    return {
+        "name": lst.name,
+        "title": lst.title,
+        "sender": lst.sender,
+        **{state: counts.get(state, 0) for state in STATES},
+    }
 
 
 @lists_app.command("list")
@@ -34,8 +38,11 @@ def lists_show(name: str, fmt: FormatOpt = Format.table) -> None:
     with context() as ctx:
         lst = ctx.newsletter.get_list(name)
         row = _row(lst, ctx.store.list_counts().get(lst.name, {}))
-        row |= {"timezone": lst.timezone, "window_hours": lst.window_hours,
-                "sections": [s.slug for s in ctx.newsletter.sections_of(lst)]}
+        row |= {
+            "timezone": lst.timezone,
+            "window_hours": lst.window_hours,
+            "sections": [s.slug for s in ctx.newsletter.sections_of(lst)],
+        }
     if fmt is Format.json:
         emit_json(row)
     elif fmt is Format.csv:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import webbrowser
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,22 +13,33 @@ from digest.cli._app import ListOpt, app, context, err, errors, out
 
 
 @app.command()
-def preview(lst: ListOpt = None,
-            out_dir: Annotated[Path, typer.Option("--out", help="Folder for the files.")] =
-            Path("preview"),
-            subscriber: Annotated[Optional[str], typer.Option(
-                help="Whose message (default: a sample reader with every section).")] = None,
-            open_: Annotated[bool, typer.Option(
-                "--open", help="Open the written HTML in the system's browser.")] = False,
-            serve: Annotated[bool, typer.Option(
-                "--serve", help="Run the preview studio: every width, light and dark, the "
-                                "plain text, headers and check findings; reloads on edits.")
-                             ] = False,
-            host: Annotated[str, typer.Option(
-                help="The studio's address; off loopback, it also answers that Host name "
-                     "(any Host for 0.0.0.0 or ::).")] = "127.0.0.1",
-            port: Annotated[int, typer.Option(help="The studio's port.")] = 8025,
-            ) -> None:
+def preview(
+    lst: ListOpt = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the files.")] = Path("preview"),
+    subscriber: Annotated[
+        str | None,
+        typer.Option(help="Whose message (default: a sample reader with every section)."),
+    ] = None,
+    open_: Annotated[
+        bool, typer.Option("--open", help="Open the written HTML in the system's browser.")
+    ] = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Run the preview studio: every width, light and dark, the "
+            "plain text, headers and check findings; reloads on edits.",
+        ),
+    ] = False,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="The studio's address; off loopback, it also answers that Host name "
+            "(any Host for 0.0.0.0 or ::)."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The studio's port.")] = 8025,
+) -> None:
     """Write today's message for one recipient as HTML, plain text and .eml, or serve the
     preview studio (--serve)."""
     if serve:
@@ -37,16 +48,20 @@ def preview(lst: ListOpt = None,
         with errors():
             url = f"http://{host}:{port}/"
             if studio.off_loopback(host):
-                err.print(f"warning: the studio listens on {host}, not loopback: anyone who "
-                          "can reach it sees your editions", markup=False)
+                err.print(
+                    f"warning: the studio listens on {host}, not loopback: anyone who "
+                    "can reach it sees your editions",
+                    markup=False,
+                )
             err.print(f"preview studio on {url} (Ctrl-C to stop)", markup=False)
             if open_:
                 webbrowser.open(url)
             studio.serve(host=host, port=port, list_name=lst)
         return
     with context() as ctx:
-        result = pipeline.preview(ctx, lst, out_dir, now=pipeline.utcnow(),
-                                  subscriber_email=subscriber)
+        result = pipeline.preview(
+            ctx, lst, out_dir, now=pipeline.utcnow(), subscriber_email=subscriber
+        )
     out.print(f"edition {result.edition} for {result.recipient}:", markup=False)
     for path in (result.html, result.text, result.eml):
         out.print(f"  {path.resolve()}", markup=False)

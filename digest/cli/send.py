@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,15 +15,31 @@ from digest.exits import ExitCode, command_help
 from digest.models import DeliveryState
 
 
-
 def _progress_printer():
     """A rich progress bar (rate, ETA) on a terminal; else a log line on stderr at each 10%."""
     if err.is_terminal:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
-                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn)
-        bar = Progress("sending", BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                       TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=True)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        bar = Progress(
+            "sending",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
         task = None
         started = time.monotonic()
 
@@ -37,6 +53,7 @@ def _progress_printer():
             bar.update(task, completed=done, rate=rate)
             if done >= total:
                 bar.stop()
+
         return update, bar.stop
     last = [0]
     started = time.monotonic()
@@ -48,36 +65,66 @@ def _progress_printer():
             elapsed = time.monotonic() - started
             rate = done / elapsed if elapsed > 0 else 0.0
             eta = f", ETA {(total - done) / rate:.0f} s" if rate > 0 and done < total else ""
-            typer.echo(f"progress: {done}/{total} ({tenth * 10}%), {rate:.0f} msg/s{eta}",
-                       err=True)
+            typer.echo(f"progress: {done}/{total} ({tenth * 10}%), {rate:.0f} msg/s{eta}", err=True)
+
     return log, lambda: None
 
 
-@app.command(help=command_help(
-    "Send today's edition. Safe to run again: nobody gets it twice.\n\n"
-    "Progress goes to stderr: a bar on a terminal, a line at each 10% otherwise (cron), also "
-    "with --json.",
-    ExitCode.OK, ExitCode.INCOMPLETE, ExitCode.FAILED, ExitCode.STOPPED, ExitCode.CHECK,
-    ExitCode.LOCKED, ExitCode.CONFIG, ExitCode.STORE))
-def send(lst: ListOpt = None, as_json: JsonOpt = False,
-         dry_run: Annotated[bool, typer.Option(
-             help="Compose every message, send nothing, leave the ledger untouched.")] = False,
-         resend_unknown: Annotated[Optional[bool], typer.Option(
-             "--resend-unknown/--no-resend-unknown", show_default=False,
-             help="Resend messages whose delivery is unknown, with the same Message-ID "
-                  "(default: DIGEST_SEND_RESEND_UNKNOWN, off).")] = None,
-         workers: Annotated[Optional[int], typer.Option(
-             min=1, max=64, show_default=False,
-             help="Worker processes sending the edition together, each with its own relay "
-                  "connections and a share of each relay's rate (default: "
-                  "DIGEST_SEND_WORKERS, 1). Needs PostgreSQL; on SQLite one runs.")] = None
-         ) -> None:
+@app.command(
+    help=command_help(
+        "Send today's edition. Safe to run again: nobody gets it twice.\n\n"
+        "Progress goes to stderr: a bar on a terminal, a line at each 10% otherwise (cron), also "
+        "with --json.",
+        ExitCode.OK,
+        ExitCode.INCOMPLETE,
+        ExitCode.FAILED,
+        ExitCode.STOPPED,
+        ExitCode.CHECK,
+        ExitCode.LOCKED,
+        ExitCode.CONFIG,
+        ExitCode.STORE,
+    )
+)
+def send(
+    lst: ListOpt = None,
+    as_json: JsonOpt = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Compose every message, send nothing, leave the ledger untouched.")
+    ] = False,
+    resend_unknown: Annotated[
+        bool | None,
+        typer.Option(
+            "--resend-unknown/--no-resend-unknown",
+            show_default=False,
+            help="Resend messages whose delivery is unknown, with the same Message-ID "
+            "(default: DIGEST_SEND_RESEND_UNKNOWN, off).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            show_default=False,
+            help="Worker processes sending the edition together, each with its own relay "
+            "connections and a share of each relay's rate (default: "
+            "DIGEST_SEND_WORKERS, 1). Needs PostgreSQL; on SQLite one runs.",
+        ),
+    ] = None,
+) -> None:
     progress, stop = _progress_printer()
     with context() as ctx:
         try:
-            summary = asyncio.run(pipeline.send(ctx, lst, dry_run=dry_run,
-                                                resend_unknown=resend_unknown,
-                                                on_progress=progress, workers=workers))
+            summary = asyncio.run(
+                pipeline.send(
+                    ctx,
+                    lst,
+                    dry_run=dry_run,
+                    resend_unknown=resend_unknown,
+                    on_progress=progress,
+                    workers=workers,
+                )
+            )
         finally:
             stop()
     if as_json:
@@ -105,53 +152,78 @@ def _print_summary(s: pipeline.SendReport) -> None:
         err.print(f"list {s.list}, edition {s.edition}: {s.message}", markup=False)
         return
     sections = ", ".join(f"{k} {v}" for k, v in s.articles.items())
-    out.print(f"list {s.list}, edition {s.edition}: {sum(s.articles.values())} articles "
-              f"({sections})", markup=False)
+    out.print(
+        f"list {s.list}, edition {s.edition}: {sum(s.articles.values())} articles ({sections})",
+        markup=False,
+    )
     if s.status is pipeline.SendStatus.dry_run:
-        out.print(f"{s.recipients} recipients, {s.recipients - s.skipped} messages composed "
-                  f"({s.variants} variants, {s.bytes} bytes), {s.skipped} skipped. {s.message}",
-                  markup=False)
+        out.print(
+            f"{s.recipients} recipients, {s.recipients - s.skipped} messages composed "
+            f"({s.variants} variants, {s.bytes} bytes), {s.skipped} skipped. {s.message}",
+            markup=False,
+        )
         return
-    out.print(f"recipients {s.recipients}: sent {s.sent}, deferred {s.deferred}, failed "
-              f"{s.failed}, unknown {s.unknown}, skipped {s.skipped}, sent before "
-              f"{s.already_sent} ({s.rate:.0f} msg/s via {s.transport})", markup=False)
+    out.print(
+        f"recipients {s.recipients}: sent {s.sent}, deferred {s.deferred}, failed "
+        f"{s.failed}, unknown {s.unknown}, skipped {s.skipped}, sent before "
+        f"{s.already_sent} ({s.rate:.0f} msg/s via {s.transport})",
+        markup=False,
+    )
     if s.stopped:
-        err.print(f"stopped: {s.stopped}; the next run resumes where this one stopped",
-                  markup=False)
+        err.print(
+            f"stopped: {s.stopped}; the next run resumes where this one stopped", markup=False
+        )
     if s.retries or s.suppressed:
-        out.print(f"retried within the run {s.retries}; addresses suppressed (no such user) "
-                  f"{s.suppressed}", markup=False)
+        out.print(
+            f"retried within the run {s.retries}; addresses suppressed (no such user) "
+            f"{s.suppressed}",
+            markup=False,
+        )
     for w in s.workers:
         if "sent" in w:
-            out.print(f"  worker {w['pid']}: sent {w['sent']}, deferred {w['deferred']}, "
-                      f"failed {w['failed']}, unknown {w['unknown']}, peak memory "
-                      f"{w['peak_rss_mb']:g} MB", markup=False)
+            out.print(
+                f"  worker {w['pid']}: sent {w['sent']}, deferred {w['deferred']}, "
+                f"failed {w['failed']}, unknown {w['unknown']}, peak memory "
+                f"{w['peak_rss_mb']:g} MB",
+                markup=False,
+            )
     if s.taken_over or s.lost_leases:
-        out.print(f"taken over from workers whose lease expired {s.taken_over}; lost to "
-                  f"others {s.lost_leases}", markup=False)
+        out.print(
+            f"taken over from workers whose lease expired {s.taken_over}; lost to "
+            f"others {s.lost_leases}",
+            markup=False,
+        )
     if s.limit:
         out.print(f"rate {s.rate:.1f} msg/s of the {s.limit:g} msg/s configured", markup=False)
 
 
 @app.command()
-def status(lst: ListOpt = None, as_json: JsonOpt = False,
-           edition: Annotated[Optional[str], typer.Option(
-               help="The edition key, e.g. 2026-11-26 (default: the latest).")] = None
-           ) -> None:
+def status(
+    lst: ListOpt = None,
+    as_json: JsonOpt = False,
+    edition: Annotated[
+        str | None, typer.Option(help="The edition key, e.g. 2026-11-26 (default: the latest).")
+    ] = None,
+) -> None:
     """Show an edition's delivery ledger: counts by state, latest errors, a run in progress."""
     with context() as ctx:
         report = pipeline.send_status(ctx, lst, edition)
     if as_json:
         emit_json(report)
         return
-    out.print(f"list {report['list']}, edition {report['edition']}: {report['status']}, "
-              f"{report['total']} recipients", markup=False)
+    out.print(
+        f"list {report['list']}, edition {report['edition']}: {report['status']}, "
+        f"{report['total']} recipients",
+        markup=False,
+    )
     if report["running"]:
         out.print(f"a run is sending it now ({report['running']})", markup=False)
     for w in report["workers"]:
-        out.print(f"worker {w['run_id'][:8]} on {w['host']} (pid {w['pid']}) since "
-                  f"{w['started_at']:%Y-%m-%d %H:%M:%S}, relays {' '.join(w['relays'])}",
-                  markup=False)
+        out.print(
+            f"worker {w['run_id'][:8]} on {w['host']} (pid {w['pid']}) since "
+            f"{w['started_at']:%Y-%m-%d %H:%M:%S}, relays {' '.join(w['relays'])}",
+            markup=False,
+        )
     table = Table("state", "rows", show_lines=False)
     for state in DeliveryState:
         if report["counts"].get(state):
@@ -162,4 +234,3 @@ def status(lst: ListOpt = None, as_json: JsonOpt = False,
         for e in report["errors"]:
             code = f"{e['code']} " if e["code"] else ""
             out.print(f"  {e['state']:<8} {e['email']}: {code}{e['reply'] or ''}", markup=False)
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -26,35 +26,51 @@ from digest.errors import ImportError_, SubscriberError
 from digest.files import open_private
 from digest.models import SubscriberStatus
 
-FormatOpt = Annotated[Format, typer.Option("--format", "-f",
-                                           help="table (a terminal), csv or json (lines).")]
+FormatOpt = Annotated[
+    Format, typer.Option("--format", "-f", help="table (a terminal), csv or json (lines).")
+]
 COLUMNS = ["email", "name", "status", "lists", "sections"]
 
 
 @subscribers_app.command("add")
 def subscribers_add(
-        email: str,
-        name: Annotated[str, typer.Option(help="The subscriber's name.")] = "",
-        lists: Annotated[Optional[list[str]], typer.Option("--list", "-l",
-                                                           help="A list (repeatable).")] = None,
-        sections: Annotated[str, typer.Option(
-            help="Section slugs, comma- or semicolon-separated (default: all).")] = "",
-        consent: Annotated[str, typer.Option(
-            help="Where the consent came from, e.g. 'paper form 2026-03'.")] = "cli",
-        force: Annotated[bool, typer.Option(help="Add even a suppressed address.")] = False,
+    email: str,
+    name: Annotated[str, typer.Option(help="The subscriber's name.")] = "",
+    lists: Annotated[
+        list[str] | None, typer.Option("--list", "-l", help="A list (repeatable).")
+    ] = None,
+    sections: Annotated[
+        str, typer.Option(help="Section slugs, comma- or semicolon-separated (default: all).")
+    ] = "",
+    consent: Annotated[
+        str, typer.Option(help="Where the consent came from, e.g. 'paper form 2026-03'.")
+    ] = "cli",
+    force: Annotated[bool, typer.Option(help="Add even a suppressed address.")] = False,
 ) -> None:
     """Add a subscriber (active, with the consent source given)."""
     with context() as ctx:
-        sub = pipeline.add_subscriber(ctx, {"email": email, "name": name,
-                                            "lists": ";".join(lists or []),
-                                            "sections": sections, "consent": consent},
-                                      pipeline.utcnow(), force=force)
+        sub = pipeline.add_subscriber(
+            ctx,
+            {
+                "email": email,
+                "name": name,
+                "lists": ";".join(lists or []),
+                "sections": sections,
+                "consent": consent,
+            },
+            pipeline.utcnow(),
+            force=force,
+        )
     out.print(f"added {sub.email} to {', '.join(sub.lists)}", markup=False)
 
 
 @subscribers_app.command("remove")
-def subscribers_remove(email: str, erase: Annotated[bool, typer.Option(
-        help="Delete all their data and keep only a hashed suppression entry.")] = False) -> None:
+def subscribers_remove(
+    email: str,
+    erase: Annotated[
+        bool, typer.Option(help="Delete all their data and keep only a hashed suppression entry.")
+    ] = False,
+) -> None:
     """Delete a subscriber (see also `unsubscribe`, which keeps the record)."""
     with context() as ctx:
         ctx.store.remove_subscriber(subs.normalize_email(email), pipeline.utcnow(), erase=erase)
@@ -62,22 +78,29 @@ def subscribers_remove(email: str, erase: Annotated[bool, typer.Option(
 
 
 @subscribers_app.command("unsubscribe")
-def subscribers_unsubscribe(email: str, lst: Annotated[Optional[str], typer.Option(
-        "--list", "-l", help="Only this list (default: every list).")] = None) -> None:
+def subscribers_unsubscribe(
+    email: str,
+    lst: Annotated[
+        str | None, typer.Option("--list", "-l", help="Only this list (default: every list).")
+    ] = None,
+) -> None:
     """Unsubscribe someone: they get nothing more, even from a running send."""
     with context() as ctx:
         sub = pipeline.unsubscribe(ctx, email, lst, pipeline.utcnow())
-    out.print(f"{sub.email}: {sub.status.value}" + (f" (left {lst})" if lst else ""),
-              markup=False)
+    out.print(f"{sub.email}: {sub.status.value}" + (f" (left {lst})" if lst else ""), markup=False)
 
 
 @subscribers_app.command("resubscribe")
 def subscribers_resubscribe(
-        email: str,
-        lst: Annotated[Optional[str], typer.Option(
-            "--list", "-l", help="Only this list (default: every list they left).")] = None,
-        force: Annotated[bool, typer.Option(
-            help="Also lift a suppression (bounce, complaint, erasure).")] = False) -> None:
+    email: str,
+    lst: Annotated[
+        str | None,
+        typer.Option("--list", "-l", help="Only this list (default: every list they left)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Also lift a suppression (bounce, complaint, erasure).")
+    ] = False,
+) -> None:
     """Make an unsubscribed subscriber active again (only with their consent)."""
     with context() as ctx:
         sub = pipeline.resubscribe(ctx, email, lst, pipeline.utcnow(), force=force)
@@ -85,9 +108,11 @@ def subscribers_resubscribe(
 
 
 @subscribers_app.command("list")
-def subscribers_list(lst: ListOpt = None,
-                     status: Annotated[Optional[SubscriberStatus], typer.Option()] = None,
-                     fmt: FormatOpt = Format.table) -> None:
+def subscribers_list(
+    lst: ListOpt = None,
+    status: Annotated[SubscriberStatus | None, typer.Option()] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
     """List subscribers, with their lists, sections and status."""
     with context() as ctx:
         rows = [subs.as_dict(r) for r in ctx.store.records(lst, status)]
@@ -95,9 +120,13 @@ def subscribers_list(lst: ListOpt = None,
 
 
 @subscribers_app.command("show")
-def subscribers_show(email: str, as_json: JsonOpt = False,
-                     fmt: Annotated[Optional[Format], typer.Option(
-                         "--format", "-f", help="table, csv or json.")] = None) -> None:
+def subscribers_show(
+    email: str,
+    as_json: JsonOpt = False,
+    fmt: Annotated[
+        Format | None, typer.Option("--format", "-f", help="table, csv or json.")
+    ] = None,
+) -> None:
     """Show one subscriber: status, consent and, per list, state and sections."""
     with context() as ctx:
         record = ctx.store.record(subs.normalize_email(email))
@@ -111,15 +140,20 @@ def subscribers_show(email: str, as_json: JsonOpt = False,
         print_rows([subs.export_row(record)], Format.csv, list(subs.COLUMNS))
         return
     out.print(f"{data['email']}  {data['name']}  [{data['status']}]", markup=False)
-    out.print(f"  consent: {data['consent'] or '-'} at {data['consent_at'] or '-'}"
-              + (f" from {data['consent_ip']}" if data["consent_ip"] else ""), markup=False)
+    out.print(
+        f"  consent: {data['consent'] or '-'} at {data['consent_at'] or '-'}"
+        + (f" from {data['consent_ip']}" if data["consent_ip"] else ""),
+        markup=False,
+    )
     if data["suppressed"]:
         out.print(f"  suppressed: {data['suppressed']}", markup=False)
     for name, sections in data["subscriptions"].items():
         state = data["memberships"][name]
         label = state["state"] + (", paused" if state["paused"] else "")
-        out.print(f"  {name} ({label}): {', '.join(sections) if sections else 'all sections'}",
-                  markup=False)
+        out.print(
+            f"  {name} ({label}): {', '.join(sections) if sections else 'all sections'}",
+            markup=False,
+        )
 
 
 def raise_missing(email: str) -> None:
@@ -128,65 +162,94 @@ def raise_missing(email: str) -> None:
 
 @subscribers_app.command("prefs")
 def subscribers_prefs(
-        email: str, lst: ListOpt = None,
-        sections: Annotated[Optional[str], typer.Option(
-            help="Section slugs, comma-separated, or 'all'.")] = None,
-        pause: Annotated[Optional[bool], typer.Option(
-            "--pause/--resume", help="Pause the subscription, or resume it.")] = None,
-        join: Annotated[bool, typer.Option(
-            help="Subscribe them to the list if they are not on it.")] = False) -> None:
+    email: str,
+    lst: ListOpt = None,
+    sections: Annotated[
+        str | None, typer.Option(help="Section slugs, comma-separated, or 'all'.")
+    ] = None,
+    pause: Annotated[
+        bool | None, typer.Option("--pause/--resume", help="Pause the subscription, or resume it.")
+    ] = None,
+    join: Annotated[
+        bool, typer.Option(help="Subscribe them to the list if they are not on it.")
+    ] = False,
+) -> None:
     """Change the sections someone gets on a list, or pause it."""
     with context() as ctx:
-        pipeline.set_preferences(ctx, email, lst, pipeline.utcnow(), sections=sections,
-                                 paused=pause, join=join)
+        pipeline.set_preferences(
+            ctx, email, lst, pipeline.utcnow(), sections=sections, paused=pause, join=join
+        )
         record = ctx.store.record(subs.normalize_email(email))
         data = subs.detail(record, None)
     for name, chosen in data["subscriptions"].items():
         paused = " (paused)" if data["memberships"][name]["paused"] else ""
-        out.print(f"{data['email']} {name}{paused}: "
-                  f"{', '.join(chosen) if chosen else 'all sections'}", markup=False)
+        out.print(
+            f"{data['email']} {name}{paused}: {', '.join(chosen) if chosen else 'all sections'}",
+            markup=False,
+        )
 
 
 @subscribers_app.command("import")
 def subscribers_import(
-        path: Annotated[Path, typer.Argument(help="A CSV (header row) or .jsonl file.")],
-        dry_run: Annotated[bool, typer.Option(help="Check the file; store nothing.")] = False,
-        skip_existing: Annotated[bool, typer.Option(
-            help="Leave subscribers already stored as they are.")] = False,
-        force: Annotated[bool, typer.Option(help="Import suppressed addresses too.")] = False,
-        as_json: JsonOpt = False,
+    path: Annotated[Path, typer.Argument(help="A CSV (header row) or .jsonl file.")],
+    dry_run: Annotated[bool, typer.Option(help="Check the file; store nothing.")] = False,
+    skip_existing: Annotated[
+        bool, typer.Option(help="Leave subscribers already stored as they are.")
+    ] = False,
+    force: Annotated[bool, typer.Option(help="Import suppressed addresses too.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Import subscribers. Columns: email (required), name, lists, sections, status, consent,
     consent_at, consent_ip. Bad rows are reported with their line number; the good rows are
     stored in one transaction; the exit code is 5 if any row was rejected."""
     with context() as ctx:
-        result = pipeline.import_subscribers(ctx, path, pipeline.utcnow(), dry_run=dry_run,
-                                             existing="skip" if skip_existing else "update",
-                                             force=force)
+        result = pipeline.import_subscribers(
+            ctx,
+            path,
+            pipeline.utcnow(),
+            dry_run=dry_run,
+            existing="skip" if skip_existing else "update",
+            force=force,
+        )
     for reject in result.rejected:
         err.print(f"{path}:{reject.line}: {reject.reason}", markup=False)
     if as_json:
-        emit_json({"path": result.path, "rows": result.rows, "added": result.added,
-                   "updated": result.updated, "unchanged": result.skipped,
-                   "rejected": [{"line": r.line, "reason": r.reason} for r in result.rejected],
-                   "dry_run": dry_run})
+        emit_json(
+            {
+                "path": result.path,
+                "rows": result.rows,
+                "added": result.added,
+                "updated": result.updated,
+                "unchanged": result.skipped,
+                "rejected": [{"line": r.line, "reason": r.reason} for r in result.rejected],
+                "dry_run": dry_run,
+            }
+        )
     else:
         verb = "would import" if dry_run else "imported"
-        out.print(f"{verb} {path}: {result.added} added, {result.updated} updated, "
-                  f"{result.skipped} unchanged, {len(result.rejected)} rejected", markup=False)
+        out.print(
+            f"{verb} {path}: {result.added} added, {result.updated} updated, "
+            f"{result.skipped} unchanged, {len(result.rejected)} rejected",
+            markup=False,
+        )
     if result.rejected:
         raise typer.Exit(ImportError_.exit_code)
 
 
 @subscribers_app.command("export")
 def subscribers_export(
-        lst: ListOpt = None,
-        status: Annotated[Optional[SubscriberStatus], typer.Option()] = None,
-        fmt: Annotated[Format, typer.Option(
-            "--format", "-f", help="csv (default) or json (JSON lines); both import back.")
-        ] = Format.csv,
-        output: Annotated[Optional[Path], typer.Option(
-            "--out", "-o", help="Write here instead of stdout.")] = None) -> None:
+    lst: ListOpt = None,
+    status: Annotated[SubscriberStatus | None, typer.Option()] = None,
+    fmt: Annotated[
+        Format,
+        typer.Option(
+            "--format", "-f", help="csv (default) or json (JSON lines); both import back."
+        ),
+    ] = Format.csv,
+    output: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
     """Export subscribers in the import format (export then import loses nothing)."""
     with context() as ctx:
         records = ctx.store.records(lst, status)

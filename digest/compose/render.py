@@ -42,8 +42,16 @@ SUMMARY_CHARS = 600  # a lead summary's length by design, before any trimming
 # Tried in order until the HTML fits: (lead summary characters, further headlines per
 # section; None keeps them all). Headlines go first, summaries after: a lead story with its
 # summary is worth more to a reader than the fifth headline of a section.
-TRIMS = ((SUMMARY_CHARS, None), (SUMMARY_CHARS, 5), (SUMMARY_CHARS, 3), (SUMMARY_CHARS, 2),
-         (280, 2), (140, 2), (0, 2), (0, 0))
+TRIMS = (
+    (SUMMARY_CHARS, None),
+    (SUMMARY_CHARS, 5),
+    (SUMMARY_CHARS, 3),
+    (SUMMARY_CHARS, 2),
+    (280, 2),
+    (140, 2),
+    (0, 2),
+    (0, 0),
+)
 
 
 def make_environment(user_templates: Path | None = None) -> jinja2.Environment:
@@ -54,8 +62,9 @@ def make_environment(user_templates: Path | None = None) -> jinja2.Environment:
     loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "html"),
-                                            default_for_string=False, default=False),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2", "html"), default_for_string=False, default=False
+        ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -67,70 +76,112 @@ def make_environment(user_templates: Path | None = None) -> jinja2.Environment:
 
 def wrap(value: str, width: int = TEXT_WIDTH, indent: str = "", first: str | None = None) -> str:
     """Prose wrapped at ``width`` columns (plain-text template filter); ``first`` starts it."""
-    return textwrap.fill(value, width=width, initial_indent=indent if first is None else first,
-                         subsequent_indent=indent, break_on_hyphens=False)
+    return textwrap.fill(
+        value,
+        width=width,
+        initial_indent=indent if first is None else first,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+    )
 
 
-def render(edition: Edition, sections: tuple[Section, ...], *, newsletter: Newsletter,
-           lst: ListConfig, base_url: str, env: jinja2.Environment) -> RenderedEdition:
+def render(
+    edition: Edition,
+    sections: tuple[Section, ...],
+    *,
+    newsletter: Newsletter,
+    lst: ListConfig,
+    base_url: str,
+    env: jinja2.Environment,
+) -> RenderedEdition:
     """The edition composed for one set of sections, before personalization."""
     sections = tuple(s for s in sections if s.articles)
     if not sections:
-        raise ComposeError(f"edition {edition.key} of {lst.name} has no articles to render",
-                           "an empty edition is skipped, not sent")
+        raise ComposeError(
+            f"edition {edition.key} of {lst.name} has no articles to render",
+            "an empty edition is skipped, not sent",
+        )
     day = _edition_date(edition)
     locale = _locale(lst.locale)
     subject = make_subject(lst, day, sections[0].articles[0].title)
     preheader = make_preheader(sections, lst)
     css = _source(env, "base.css")
     for summary_chars, more in TRIMS:
-        context = _context(newsletter, lst, locale, day, subject, preheader, sections,
-                           summary_chars, more, base_url)
+        context = _context(
+            newsletter,
+            lst,
+            locale,
+            day,
+            subject,
+            preheader,
+            sections,
+            summary_chars,
+            more,
+            base_url,
+        )
         html = inline_css(_render(env, "digest.html.j2", context), css).rstrip("\n") + "\n"
         if len(html.encode("utf-8")) <= HTML_BUDGET:
             text = _render(env, "digest.txt.j2", context)
-            return RenderedEdition(tuple(s.slug for s in sections), subject, preheader,
-                                   html, _normalize_text(text),
-                                   notes=trim_notes(sections, summary_chars, more))
-    raise ComposeError(f"edition {edition.key} of {lst.name} is over {HTML_BUDGET} bytes of HTML "
-                       "even with summaries left out",
-                       "lower max_articles of the sections, or shorten the templates")
+            return RenderedEdition(
+                tuple(s.slug for s in sections),
+                subject,
+                preheader,
+                html,
+                _normalize_text(text),
+                notes=trim_notes(sections, summary_chars, more),
+            )
+    raise ComposeError(
+        f"edition {edition.key} of {lst.name} is over {HTML_BUDGET} bytes of HTML "
+        "even with summaries left out",
+        "lower max_articles of the sections, or shorten the templates",
+    )
 
 
-def trim_notes(sections: tuple[Section, ...], summary_chars: int, more: int | None
-               ) -> tuple[str, ...]:
+def trim_notes(
+    sections: tuple[Section, ...], summary_chars: int, more: int | None
+) -> tuple[str, ...]:
     """What a trim step left out of these sections, in words, one note per kind of cut."""
     notes = []
-    dropped = [(s.title, len(s.articles) - 1 - more) for s in sections
-               if more is not None and len(s.articles) - 1 > more]
+    dropped = [
+        (s.title, len(s.articles) - 1 - more)
+        for s in sections
+        if more is not None and len(s.articles) - 1 > more
+    ]
     if dropped:
         count = sum(n for _, n in dropped)
         names = ", ".join(title for title, _ in dropped[:4])
         if len(dropped) > 4:
             names += f" and {len(dropped) - 4} more"
-        notes.append(f"to stay under {HTML_BUDGET // 1000} KB of HTML, {count} further "
-                     f"headline{'s' * (count != 1)} left out ({more} kept per section) in "
-                     f"{names}")
+        notes.append(
+            f"to stay under {HTML_BUDGET // 1000} KB of HTML, {count} further "
+            f"headline{'s' * (count != 1)} left out ({more} kept per section) in "
+            f"{names}"
+        )
     if summary_chars < SUMMARY_CHARS:
-        cut = sum(1 for s in sections
-                  if len(_one_line(s.articles[0].summary)) > summary_chars)
+        cut = sum(1 for s in sections if len(_one_line(s.articles[0].summary)) > summary_chars)
         if cut:
-            what = (f"shortened to {summary_chars} characters" if summary_chars
-                    else "left out")
-            notes.append(f"to stay under {HTML_BUDGET // 1000} KB of HTML, {cut} lead "
-                         f"summar{'ies' if cut != 1 else 'y'} {what}")
+            what = f"shortened to {summary_chars} characters" if summary_chars else "left out"
+            notes.append(
+                f"to stay under {HTML_BUDGET // 1000} KB of HTML, {cut} lead "
+                f"summar{'ies' if cut != 1 else 'y'} {what}"
+            )
     return tuple(notes)
 
 
 def make_subject(lst: ListConfig, day: Date, headline: str) -> str:
     """The list's subject pattern filled in, on one line."""
-    fields = {"title": lst.title, "date": format_date(day, format="long", locale=lst.locale),
-              "headline": _one_line(headline)}
+    fields = {
+        "title": lst.title,
+        "date": format_date(day, format="long", locale=lst.locale),
+        "headline": _one_line(headline),
+    }
     for _, field, _, _ in string.Formatter().parse(lst.subject):
         # Only the bare names: "{title.__class__}" and the like must not reach str.format.
         if field is not None and field not in fields:
-            raise ComposeError(f"lists.{lst.name}.subject: unknown field {{{field}}}",
-                               "the fields are {title}, {date}, {headline}")
+            raise ComposeError(
+                f"lists.{lst.name}.subject: unknown field {{{field}}}",
+                "the fields are {title}, {date}, {headline}",
+            )
     try:
         subject = lst.subject.format(**fields)
     except (ValueError, IndexError) as exc:
@@ -155,25 +206,41 @@ def _edition_date(edition: Edition) -> Date:
     try:
         return Date.fromisoformat(edition.key)
     except ValueError:
-        raise ComposeError(f"edition key {edition.key!r} is not a date such as 2026-11-26") from None
+        raise ComposeError(
+            f"edition key {edition.key!r} is not a date such as 2026-11-26"
+        ) from None
 
 
 def _locale(name: str) -> Locale:
     try:
         return Locale.parse(name)
     except (UnknownLocaleError, ValueError):
-        raise ComposeError(f"locale {name!r} is unknown", "use a code such as en, fr or pt_BR") from None
+        raise ComposeError(
+            f"locale {name!r} is unknown", "use a code such as en, fr or pt_BR"
+        ) from None
 
 
-def _context(newsletter: Newsletter, lst: ListConfig, locale: Locale, day: Date, subject: str,
-             preheader: str, sections: tuple[Section, ...], summary_chars: int,
-             more: int | None, base_url: str) -> dict:
+def _context(
+    newsletter: Newsletter,
+    lst: ListConfig,
+    locale: Locale,
+    day: Date,
+    subject: str,
+    preheader: str,
+    sections: tuple[Section, ...],
+    summary_chars: int,
+    more: int | None,
+    base_url: str,
+) -> dict:
     clean = _cleaner()
     return {
         "newsletter": {"name": clean(newsletter.name), "website": _web_url(newsletter.website)},
-        "list": {"name": lst.name, "title": clean(lst.title),
-                 "postal_address": clean(lst.postal_address),
-                 "privacy_url": _web_url(lst.privacy_url or "")},
+        "list": {
+            "name": lst.name,
+            "title": clean(lst.title),
+            "postal_address": clean(lst.postal_address),
+            "privacy_url": _web_url(lst.privacy_url or ""),
+        },
         "lang": str(locale).replace("_", "-"),
         "dir": "rtl" if locale.character_order == "right-to-left" else "ltr",
         "date": format_date(day, format="long", locale=locale),
@@ -181,31 +248,43 @@ def _context(newsletter: Newsletter, lst: ListConfig, locale: Locale, day: Date,
         "preheader": preheader,
         "base_url": _web_url(base_url),
         "sections": [_section(s, lst, locale, summary_chars, more) for s in sections],
-        "urls": {"unsubscribe": ph.UNSUBSCRIBE_URL, "preferences": ph.PREFERENCES_URL,
-                 "view": ph.VIEW_URL},
+        "urls": {
+            "unsubscribe": ph.UNSUBSCRIBE_URL,
+            "preferences": ph.PREFERENCES_URL,
+            "view": ph.VIEW_URL,
+        },
         "recipient": {"email": ph.RECIPIENT_EMAIL},
     }
 
 
-def _section(section: Section, lst: ListConfig, locale: Locale, summary_chars: int,
-             more: int | None) -> dict:
+def _section(
+    section: Section, lst: ListConfig, locale: Locale, summary_chars: int, more: int | None
+) -> dict:
     lead, *rest = section.articles
-    return {"slug": section.slug, "title": _cleaner()(section.title),
-            "lead": _article(lead, lst, locale, summary_chars),
-            "more": [_article(a, lst, locale, 0) for a in rest[:more]]}  # None: all
+    return {
+        "slug": section.slug,
+        "title": _cleaner()(section.title),
+        "lead": _article(lead, lst, locale, summary_chars),
+        "more": [_article(a, lst, locale, 0) for a in rest[:more]],
+    }  # None: all
 
 
 def _article(article: Article, lst: ListConfig, locale: Locale, summary_chars: int) -> dict:
     clean = _cleaner()
     dateline = clean(article.dateline or "")
     if not dateline and article.published_at is not None and article.published_at.tzinfo:
-        dateline = format_date(article.published_at.astimezone(lst.tz), format="medium",
-                               locale=locale)
+        dateline = format_date(
+            article.published_at.astimezone(lst.tz), format="medium", locale=locale
+        )
     image = article.image if article.image and _is_https(article.image) else ""
-    return {"title": clean(article.title), "url": _web_url(article.url),
-            "summary": _shorten(clean(article.summary), summary_chars) if summary_chars else "",
-            "byline": clean(article.byline or ""), "dateline": dateline,
-            "image": _one_line(image)}
+    return {
+        "title": clean(article.title),
+        "url": _web_url(article.url),
+        "summary": _shorten(clean(article.summary), summary_chars) if summary_chars else "",
+        "byline": clean(article.byline or ""),
+        "dateline": dateline,
+        "image": _one_line(image),
+    }
 
 
 def _cleaner():
@@ -219,7 +298,7 @@ def _one_line(value: str) -> str:
 def _shorten(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:.-–—")
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:.-\u2013\u2014")  # hyphen, en and em dash
     return cut + "…"
 
 
@@ -237,8 +316,7 @@ def _is_https(url: str) -> bool:
     return parts.scheme == "https" and bool(parts.netloc)
 
 
-_RESTORE = ("restore it in DIGEST_TEMPLATES, or reinstall digest if a default template is "
-            "missing")
+_RESTORE = "restore it in DIGEST_TEMPLATES, or reinstall digest if a default template is missing"
 
 
 def _source(env: jinja2.Environment, name: str) -> str:

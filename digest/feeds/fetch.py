@@ -32,8 +32,10 @@ from digest import __version__
 from digest.errors import FeedError
 from digest.feeds.guard import UNTRUSTED, FeedTransport, RefusedAddress
 
-ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml, "
-          "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5")
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_WAIT = 30.0
 
@@ -51,12 +53,16 @@ class FetchPolicy:
     max_entries: int = 1000  # a feed's newest entries read (parse); the others are left out
 
     @classmethod
-    def from_settings(cls, settings) -> "FetchPolicy":
-        return cls(connect_timeout=settings.fetch_connect_timeout,
-                   read_timeout=settings.fetch_read_timeout, max_bytes=settings.fetch_max_bytes,
-                   max_redirects=settings.fetch_max_redirects, retries=settings.fetch_retries,
-                   backoff=settings.fetch_retry_backoff,
-                   max_entries=settings.fetch_max_entries)
+    def from_settings(cls, settings) -> FetchPolicy:
+        return cls(
+            connect_timeout=settings.fetch_connect_timeout,
+            read_timeout=settings.fetch_read_timeout,
+            max_bytes=settings.fetch_max_bytes,
+            max_redirects=settings.fetch_max_redirects,
+            retries=settings.fetch_retries,
+            backoff=settings.fetch_retry_backoff,
+            max_entries=settings.fetch_max_entries,
+        )
 
     @property
     def timeout(self) -> httpx.Timeout:
@@ -88,23 +94,39 @@ class FeedClient(httpx.Client):
     (``digest.feeds.guard``). Made by ``new_client``."""
 
 
-def new_client(*, policy: FetchPolicy | None = None, contact: str | None = None,
-               connections: int = 10, timeout: float | None = None,
-               transport: FeedTransport | None = None) -> FeedClient:
+def new_client(
+    *,
+    policy: FetchPolicy | None = None,
+    contact: str | None = None,
+    connections: int = 10,
+    timeout: float | None = None,
+    transport: FeedTransport | None = None,
+) -> FeedClient:
     """The HTTP client ingest shares across feeds and threads (redirects are followed by
     ``fetch``). ``timeout`` is the older single-number form of ``policy``."""
-    policy = policy or (FetchPolicy(connect_timeout=timeout, read_timeout=timeout)
-                        if timeout else FetchPolicy())
+    policy = policy or (
+        FetchPolicy(connect_timeout=timeout, read_timeout=timeout) if timeout else FetchPolicy()
+    )
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return FeedClient(timeout=policy.timeout, follow_redirects=False,
-                      transport=transport or FeedTransport(limits=limits),
-                      headers={"User-Agent": user_agent(contact)})
+    return FeedClient(
+        timeout=policy.timeout,
+        follow_redirects=False,
+        transport=transport or FeedTransport(limits=limits),
+        headers={"User-Agent": user_agent(contact)},
+    )
 
 
-def fetch(source: str, *, etag: str | None = None, last_modified: str | None = None,
-          client: FeedClient | None = None, policy: FetchPolicy | None = None,
-          timeout: float | None = None, max_bytes: int | None = None,
-          trusted: bool = True) -> FetchResult:
+def fetch(
+    source: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    client: FeedClient | None = None,
+    policy: FetchPolicy | None = None,
+    timeout: float | None = None,
+    max_bytes: int | None = None,
+    trusted: bool = True,
+) -> FetchResult:
     """A feed's bytes, or "not-modified" when the server says they did not change.
 
     ``trusted``: ``source`` is the operator's (False for a URL taken from feed content: then
@@ -114,8 +136,9 @@ def fetch(source: str, *, etag: str | None = None, last_modified: str | None = N
         raise TypeError("fetch needs a client made by new_client (it guards redirects)")
     policy = policy or FetchPolicy()
     if timeout is not None:
-        policy = FetchPolicy(**{**policy.__dict__, "connect_timeout": timeout,
-                                "read_timeout": timeout})
+        policy = FetchPolicy(
+            **{**policy.__dict__, "connect_timeout": timeout, "read_timeout": timeout}
+        )
     if max_bytes is not None:
         policy = FetchPolicy(**{**policy.__dict__, "max_bytes": max_bytes})
     scheme = urlsplit(source).scheme.lower()
@@ -126,8 +149,9 @@ def fetch(source: str, *, etag: str | None = None, last_modified: str | None = N
             return _fetch_http(own, source, etag, last_modified, policy, trusted)
     if scheme == "file" or not re.match(r"^[a-z][a-z0-9+.-]*://", source, re.I):
         return _fetch_file(source, policy.max_bytes)
-    raise FeedError(f"{source}: unsupported URL scheme {scheme}://",
-                    "use http://, https:// or a file path")
+    raise FeedError(
+        f"{source}: unsupported URL scheme {scheme}://", "use http://, https:// or a file path"
+    )
 
 
 def _fetch_file(source: str, max_bytes: int) -> FetchResult:
@@ -159,18 +183,27 @@ class _Retry(Exception):
         self.reason, self.wait = reason, wait
 
 
-def _fetch_http(client: httpx.Client, source: str, etag: str | None, last_modified: str | None,
-                policy: FetchPolicy, trusted: bool) -> FetchResult:
+def _fetch_http(
+    client: httpx.Client,
+    source: str,
+    etag: str | None,
+    last_modified: str | None,
+    policy: FetchPolicy,
+    trusted: bool,
+) -> FetchResult:
     notes: list[str] = []
     for attempt in range(1, policy.retries + 2):
         try:
             result = _attempt(client, source, etag, last_modified, policy, trusted)
         except _Retry as retry:
             if attempt > policy.retries:
-                raise FeedError(f"{source}: {retry.reason}"
-                                + (f" ({attempt} attempts)" if attempt > 1 else "")) from None
-            wait = min(retry.wait if retry.wait is not None
-                       else policy.backoff * 2 ** (attempt - 1), MAX_RETRY_WAIT)
+                raise FeedError(
+                    f"{source}: {retry.reason}" + (f" ({attempt} attempts)" if attempt > 1 else "")
+                ) from None
+            wait = min(
+                retry.wait if retry.wait is not None else policy.backoff * 2 ** (attempt - 1),
+                MAX_RETRY_WAIT,
+            )
             notes.append(f"attempt {attempt}: {retry.reason}; retried after {wait:g} s")
             time.sleep(wait)  # backoff between attempts: the point is to wait
             continue
@@ -178,8 +211,14 @@ def _fetch_http(client: httpx.Client, source: str, etag: str | None, last_modifi
     raise AssertionError("unreachable")
 
 
-def _attempt(client: httpx.Client, source: str, etag: str | None, last_modified: str | None,
-             policy: FetchPolicy, trusted: bool) -> FetchResult:
+def _attempt(
+    client: httpx.Client,
+    source: str,
+    etag: str | None,
+    last_modified: str | None,
+    policy: FetchPolicy,
+    trusted: bool,
+) -> FetchResult:
     headers = {"Accept": ACCEPT}
     if etag:
         headers["If-None-Match"] = etag
@@ -195,8 +234,13 @@ def _attempt(client: httpx.Client, source: str, etag: str | None, last_modified:
             # The operator's URL and its own origin are trusted; once a redirect leaves that
             # origin, every later hop is checked, even one coming back.
             trusted = trusted and _origin(url) == _origin(source)
-            request = client.build_request("GET", url, headers=headers, timeout=policy.timeout,
-                                           extensions={} if trusted else {UNTRUSTED: True})
+            request = client.build_request(
+                "GET",
+                url,
+                headers=headers,
+                timeout=policy.timeout,
+                extensions={} if trusted else {UNTRUSTED: True},
+            )
             response = client.send(request, stream=True, follow_redirects=False)
             try:
                 if not response.has_redirect_location:
@@ -207,8 +251,10 @@ def _attempt(client: httpx.Client, source: str, etag: str | None, last_modified:
         raise FeedError(f"{source}: more than {policy.max_redirects} redirects")
     except RefusedAddress as exc:
         where = f"redirected to {url[:200]}, but " if url != source else ""
-        raise FeedError(f"{source}: {where}{exc}: refused (only the feeds written in "
-                        "digest.toml may be on loopback or private addresses)") from None
+        raise FeedError(
+            f"{source}: {where}{exc}: refused (only the feeds written in "
+            "digest.toml may be on loopback or private addresses)"
+        ) from None
     except httpx.ConnectTimeout:
         raise _Retry(f"could not connect within {policy.connect_timeout:g} s") from None
     except httpx.TimeoutException:
@@ -223,15 +269,26 @@ def _attempt(client: httpx.Client, source: str, etag: str | None, last_modified:
         raise FeedError(f"{source}: {_first_line(exc)}") from None
 
 
-def _read_response(source: str, response: httpx.Response, etag: str | None,
-                   last_modified: str | None, policy: FetchPolicy, hops: int) -> FetchResult:
+def _read_response(
+    source: str,
+    response: httpx.Response,
+    etag: str | None,
+    last_modified: str | None,
+    policy: FetchPolicy,
+    hops: int,
+) -> FetchResult:
     new_etag = response.headers.get("ETag")
     new_modified = response.headers.get("Last-Modified")
-    common = {"url": str(response.url), "http_status": response.status_code,
-              "content_type": response.headers.get("Content-Type"), "redirects": hops}
+    common = {
+        "url": str(response.url),
+        "http_status": response.status_code,
+        "content_type": response.headers.get("Content-Type"),
+        "redirects": hops,
+    }
     if response.status_code == 304:
-        return FetchResult(source, "not-modified", None, new_etag or etag,
-                           new_modified or last_modified, **common)
+        return FetchResult(
+            source, "not-modified", None, new_etag or etag, new_modified or last_modified, **common
+        )
     if not response.is_success:
         reason = response.reason_phrase or _phrase(response.status_code)
         message = f"HTTP {response.status_code} {reason}".rstrip()
@@ -282,8 +339,16 @@ def _connect_reason(exc: Exception, url: str) -> str:
     lowered = text.lower()
     if "refused" in lowered:
         return "connection refused"
-    if any(s in lowered for s in ("name or service", "nodename nor servname", "getaddrinfo",
-                                  "name resolution", "no address associated")):
+    if any(
+        s in lowered
+        for s in (
+            "name or service",
+            "nodename nor servname",
+            "getaddrinfo",
+            "name resolution",
+            "no address associated",
+        )
+    ):
         return f"cannot resolve host {urlsplit(url).hostname}"
     return f"cannot connect: {text}"
 

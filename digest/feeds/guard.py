@@ -34,8 +34,9 @@ class RefusedAddress(Exception):
     """A URL from feed content or a redirect resolved to an address that is not public."""
 
     def __init__(self, host: str, address: str, kind: str):
-        super().__init__(f"{host} is {kind} ({address})" if host != address
-                         else f"{address} is {kind}")
+        super().__init__(
+            f"{host} is {kind} ({address})" if host != address else f"{address} is {kind}"
+        )
         self.host, self.address, self.kind = host, address, kind
 
 
@@ -77,23 +78,34 @@ class GuardedBackend(httpcore.NetworkBackend):
     """Connects only to public addresses: resolves the host, refuses it if any of its
     addresses is not public, and connects to the checked addresses themselves."""
 
-    def __init__(self, resolve: Resolver = system_resolver,
-                 allowed: Callable[[IPAddress], bool] | None = None):
+    def __init__(
+        self,
+        resolve: Resolver = system_resolver,
+        allowed: Callable[[IPAddress], bool] | None = None,
+    ):
         self._backend = httpcore.SyncBackend()
         self._resolve = resolve
         self._allowed = allowed  # None: public addresses only (tests widen it)
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None
-                    ) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
         addresses = self._checked(host, port)
         last: Exception | None = None
         for address in addresses:
             try:
-                return self._backend.connect_tcp(address, port, timeout=timeout,
-                                                 local_address=local_address,
-                                                 socket_options=socket_options)
+                return self._backend.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
         raise last or httpcore.ConnectError(f"no address for {host}")
@@ -106,8 +118,9 @@ class GuardedBackend(httpcore.NetworkBackend):
             try:
                 addresses = self._resolve(host, port)
             except (socket.gaierror, UnicodeError) as exc:
-                raise httpcore.ConnectError(f"[Errno {getattr(exc, 'errno', '')}] "
-                                            f"{getattr(exc, 'strerror', None) or exc}") from None
+                raise httpcore.ConnectError(
+                    f"[Errno {getattr(exc, 'errno', '')}] {getattr(exc, 'strerror', None) or exc}"
+                ) from None
         for text in addresses:
             address = ipaddress.ip_address(text.split("%", 1)[0])
             if self._allowed is not None:
@@ -117,9 +130,12 @@ class GuardedBackend(httpcore.NetworkBackend):
                 raise RefusedAddress(host, text, kind)
         return addresses
 
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None
-                            ) -> httpcore.NetworkStream:
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
         raise httpcore.ConnectError("unix sockets are not fetched")
 
     def sleep(self, seconds: float) -> None:

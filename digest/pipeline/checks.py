@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
 from pathlib import Path
+
 from digest.compose import check as lint
 from digest.config import ListConfig
 from digest.errors import SelectionError, SubscriberError
@@ -27,9 +28,14 @@ class Sample:
     notes: tuple[str, ...] = ()  # what trimming left out to fit the size budget
 
 
-def sample(ctx: Context, list_name: str | None, *, now: datetime,
-           subscriber_email: str | None = None,
-           sections: frozenset[str] | None = None) -> Sample:
+def sample(
+    ctx: Context,
+    list_name: str | None,
+    *,
+    now: datetime,
+    subscriber_email: str | None = None,
+    sections: frozenset[str] | None = None,
+) -> Sample:
     """Compose one message of today's edition; changes nothing in the store.
 
     The recipient is ``subscriber_email`` with their own section choice, else a sample reader
@@ -37,22 +43,34 @@ def sample(ctx: Context, list_name: str | None, *, now: datetime,
     lst = ctx.newsletter.get_list(list_name)
     edition = current_edition(ctx, lst, now, create=False)
     if edition is None:
-        raise SelectionError(f"list {lst.name}: no articles for an edition",
-                             "run `digest fetch` first, or widen window_hours")
+        raise SelectionError(
+            f"list {lst.name}: no articles for an edition",
+            "run `digest fetch` first, or widen window_hours",
+        )
     if subscriber_email:
         subscriber = ctx.store.subscriber(subscriber_email)
         if subscriber is None:
             raise SubscriberError(f"no subscriber {subscriber_email}")
-        subscriber = Subscriber(id=subscriber.id, email=subscriber.email, name=subscriber.name,
-                                sections=ctx.store.subscriptions(subscriber.email).get(lst.name))
+        subscriber = Subscriber(
+            id=subscriber.id,
+            email=subscriber.email,
+            name=subscriber.name,
+            sections=ctx.store.subscriptions(subscriber.email).get(lst.name),
+        )
     else:
-        subscriber = Subscriber(id=SAMPLE_RECIPIENT.subscriber_id, email=SAMPLE_RECIPIENT.email,
-                                name=SAMPLE_RECIPIENT.name, sections=sections)
+        subscriber = Subscriber(
+            id=SAMPLE_RECIPIENT.subscriber_id,
+            email=SAMPLE_RECIPIENT.email,
+            name=SAMPLE_RECIPIENT.name,
+            sections=sections,
+        )
     composer = Composer(ctx, edition, lst, now)
     message = composer.message(subscriber)
     if message is None:
-        raise SelectionError(f"{subscriber.email} gets none of the sections in edition "
-                             f"{edition.key}", "nothing would be sent to them")
+        raise SelectionError(
+            f"{subscriber.email} gets none of the sections in edition {edition.key}",
+            "nothing would be sent to them",
+        )
     slugs = tuple(s.slug for s in edition.for_sections(subscriber.sections))
     return Sample(edition, lst, message, slugs, composer.notes.get(slugs, ()))
 
@@ -73,13 +91,19 @@ class CheckReport:
         return ExitCode.CHECK if self.errors else ExitCode.OK
 
     def as_dict(self) -> dict:
-        return {"edition": self.edition, "recipient": self.recipient,
-                "errors": len(self.errors), "warnings": len(self.findings) - len(self.errors),
-                "notes": list(self.notes), "findings": [f.as_dict() for f in self.findings]}
+        return {
+            "edition": self.edition,
+            "recipient": self.recipient,
+            "errors": len(self.errors),
+            "warnings": len(self.findings) - len(self.errors),
+            "notes": list(self.notes),
+            "findings": [f.as_dict() for f in self.findings],
+        }
 
 
-def check(ctx: Context, list_name: str | None, *, now: datetime,
-          subscriber_email: str | None = None) -> CheckReport:
+def check(
+    ctx: Context, list_name: str | None, *, now: datetime, subscriber_email: str | None = None
+) -> CheckReport:
     """Lint today's message (a sample reader's with every section, or one subscriber's)."""
     composed = sample(ctx, list_name, now=now, subscriber_email=subscriber_email)
     return _report(composed.edition.key, composed.message, composed.notes)
@@ -94,10 +118,14 @@ def _report(key: str, message: OutgoingMessage, notes: tuple[str, ...]) -> Check
 def check_edition(composer: Composer) -> CheckReport:
     """Lint the edition's fullest message (a sample reader's, every section): what `digest
     send` checks before anything is sent."""
-    full = Subscriber(id=SAMPLE_RECIPIENT.subscriber_id, email=SAMPLE_RECIPIENT.email,
-                      name=SAMPLE_RECIPIENT.name)
-    return _report(composer.edition.key, composer.message(full),
-                   composer.notes.get(tuple(s.slug for s in composer.edition.sections), ()))
+    full = Subscriber(
+        id=SAMPLE_RECIPIENT.subscriber_id, email=SAMPLE_RECIPIENT.email, name=SAMPLE_RECIPIENT.name
+    )
+    return _report(
+        composer.edition.key,
+        composer.message(full),
+        composer.notes.get(tuple(s.slug for s in composer.edition.sections), ()),
+    )
 
 
 @dataclass(frozen=True)
@@ -110,21 +138,32 @@ class Preview:
     notes: tuple[str, ...] = ()
 
 
-def preview(ctx: Context, list_name: str | None, out_dir: Path, *, now: datetime,
-            subscriber_email: str | None = None) -> Preview:
+def preview(
+    ctx: Context,
+    list_name: str | None,
+    out_dir: Path,
+    *,
+    now: datetime,
+    subscriber_email: str | None = None,
+) -> Preview:
     """Write one recipient's message as .html, .txt and .eml; changes nothing in the store."""
     composed = sample(ctx, list_name, now=now, subscriber_email=subscriber_email)
     written = write_preview(composed.message, out_dir, composed.edition.key)
-    return Preview(written.edition, written.recipient, written.html, written.text, written.eml,
-                   composed.notes)
+    return Preview(
+        written.edition, written.recipient, written.html, written.text, written.eml, composed.notes
+    )
 
 
 def write_preview(message: OutgoingMessage, out_dir: Path, edition_key_: str) -> Preview:
     private_dir(out_dir)  # a real reader's message carries their address and live tokens
     parsed = message_from_bytes(message.raw, policy=policy.default)
-    paths = Preview(edition=edition_key_, recipient=message.recipient,
-                    html=out_dir / "digest.html", text=out_dir / "digest.txt",
-                    eml=out_dir / "digest.eml")
+    paths = Preview(
+        edition=edition_key_,
+        recipient=message.recipient,
+        html=out_dir / "digest.html",
+        text=out_dir / "digest.txt",
+        eml=out_dir / "digest.eml",
+    )
     write_private(paths.eml, message.raw)
     write_private(paths.html, parsed.get_body(("html",)).get_content())
     write_private(paths.text, parsed.get_body(("plain",)).get_content())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -18,7 +18,7 @@ STARTER_FEED = "example-feed.xml"  # the feed the starter digest.toml names, bes
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Context:
     store: Store
 
     @classmethod
-    def open(cls, settings: Settings | None = None, *, sync: bool = True) -> "Context":
+    def open(cls, settings: Settings | None = None, *, sync: bool = True) -> Context:
         """``sync``: bring the store's lists and sections in line with the newsletter
         definition (a send worker started by a run that did it already skips it)."""
         settings = settings or load_settings()
@@ -62,8 +62,11 @@ def init(settings: Settings, env_path: Path = Path(".env")) -> dict:
                 env.write(sep + line)
             os.chmod(env_path, FILE_MODE)  # an older .env now holds the secret too
             wrote_env = True
-    return {"database": settings.database_url, "env_file": str(env_path) if wrote_env else None,
-            "config": str(settings.config) if wrote_config else None}
+    return {
+        "database": settings.database_url,
+        "env_file": str(env_path) if wrote_env else None,
+        "config": str(settings.config) if wrote_config else None,
+    }
 
 
 def _write_starter(config: Path) -> bool:

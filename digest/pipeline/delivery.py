@@ -13,8 +13,14 @@ from digest.config import ListConfig, Settings
 from digest.models import Edition, OutgoingMessage, Subscriber
 from digest.pipeline.context import Context
 from digest.pipeline.editions import Composer
-from digest.send import (MaildirTransport, RetryPolicy, SendReport, SmtpTransport, Transport,
-                         send_edition)
+from digest.send import (
+    MaildirTransport,
+    RetryPolicy,
+    SendReport,
+    SmtpTransport,
+    Transport,
+    send_edition,
+)
 from digest.send.dkim import signer_for
 from digest.send.relays import smtp_transports
 
@@ -23,8 +29,9 @@ def make_transport(settings: Settings) -> Transport:
     relay = settings.relay
     if relay is None:
         return MaildirTransport(settings.outbox)
-    return SmtpTransport(relay, connections=settings.smtp_connections,
-                         timeout=settings.smtp_timeout)
+    return SmtpTransport(
+        relay, connections=settings.smtp_connections, timeout=settings.smtp_timeout
+    )
 
 
 def make_transports(ctx: Context, now: Callable[[], datetime]) -> list[Transport]:
@@ -32,16 +39,28 @@ def make_transports(ctx: Context, now: Callable[[], datetime]) -> list[Transport
     return smtp_transports(ctx.settings, ctx.store, now) or [MaildirTransport(ctx.settings.outbox)]
 
 
-async def deliver(ctx: Context, lst: ListConfig, edition: Edition, composer: Composer,
-                  transports: list[Transport], *, now: Callable[[], datetime],
-                  resend_unknown: bool, on_progress: Callable[[int, int], None] | None,
-                  exclusive: bool, report: SendReport | None = None) -> SendReport:
+async def deliver(
+    ctx: Context,
+    lst: ListConfig,
+    edition: Edition,
+    composer: Composer,
+    transports: list[Transport],
+    *,
+    now: Callable[[], datetime],
+    resend_unknown: bool,
+    on_progress: Callable[[int, int], None] | None,
+    exclusive: bool,
+    report: SendReport | None = None,
+) -> SendReport:
     """One worker's part of an edition: its due rows through the transports (the ledger is
     filled already), counted in ``report`` (a new one if None)."""
     settings = ctx.settings
-    signer = signer_for(settings.dkim_key_file, selector=settings.dkim_selector,
-                        domain=settings.dkim_domain,
-                        sender_domain=lst.sender_address.rpartition("@")[2])
+    signer = signer_for(
+        settings.dkim_key_file,
+        selector=settings.dkim_selector,
+        domain=settings.dkim_domain,
+        sender_domain=lst.sender_address.rpartition("@")[2],
+    )
 
     def build(subscriber: Subscriber) -> OutgoingMessage | None:
         # The subscriber as the ledger's claim read it: unsubscribes and section changes
@@ -50,9 +69,19 @@ async def deliver(ctx: Context, lst: ListConfig, edition: Edition, composer: Com
         return message if message is None or signer is None else signer.sign_message(message)
 
     return await send_edition(
-        ctx.store, edition.id, lst.name, build, transports, now=now,
-        resend_unknown=resend_unknown, on_progress=on_progress, batch=settings.send_batch,
+        ctx.store,
+        edition.id,
+        lst.name,
+        build,
+        transports,
+        now=now,
+        resend_unknown=resend_unknown,
+        on_progress=on_progress,
+        batch=settings.send_batch,
         retry=RetryPolicy(settings.send_retry_budget, settings.send_retry_backoff),
         max_failures=settings.smtp_max_failures,
-        suppress_after=settings.suppress_after_bounces, exclusive=exclusive,
-        lease=settings.send_lease, report=report)
+        suppress_after=settings.suppress_after_bounces,
+        exclusive=exclusive,
+        lease=settings.send_lease,
+        report=report,
+    )

@@ -35,12 +35,21 @@ def shared_edition(ctx: Context, list_name: str, key: str, page_url: str) -> str
     if not chosen:
         return None
     base_url = ctx.settings.base_url
-    rendered = compose.render(edition, chosen, newsletter=ctx.newsletter, lst=lst,
-                              base_url=base_url, env=compose.make_environment(
-                                  ctx.settings.templates))
+    rendered = compose.render(
+        edition,
+        chosen,
+        newsletter=ctx.newsletter,
+        lst=lst,
+        base_url=base_url,
+        env=compose.make_environment(ctx.settings.templates),
+    )
     shared = f"{base_url}/shared?list={lst.name}"  # says where a reader's own links are
-    values = {compose.UNSUBSCRIBE_URL: shared, compose.PREFERENCES_URL: shared,
-              compose.VIEW_URL: page_url, compose.RECIPIENT_EMAIL: "a reader"}
+    values = {
+        compose.UNSUBSCRIBE_URL: shared,
+        compose.PREFERENCES_URL: shared,
+        compose.VIEW_URL: page_url,
+        compose.RECIPIENT_EMAIL: "a reader",
+    }
     html = rendered.html
     for placeholder, value in values.items():
         html = html.replace(placeholder, escape(value))
@@ -65,9 +74,15 @@ def mailbox_key(email: str) -> str:
     return hashlib.sha256(folded.encode("utf-8")).hexdigest()
 
 
-def request_subscription(ctx: Context, email: str, name: str, list_name: str,
-                         sections: frozenset[str] | None, now: datetime,
-                         ip: str | None) -> bool:
+def request_subscription(
+    ctx: Context,
+    email: str,
+    name: str,
+    list_name: str,
+    sections: frozenset[str] | None,
+    now: datetime,
+    ip: str | None,
+) -> bool:
     """A web sign-up: queue it for its confirmation mail (double opt-in).
 
     Only the address's form and the client's limit are checked here, and the same work is
@@ -77,9 +92,17 @@ def request_subscription(ctx: Context, email: str, name: str, list_name: str,
     request. Raises SubscriberError for an address or name that is not valid."""
     lst = ctx.newsletter.get_list(list_name)
     email = subs.normalize_email(email)
-    return ctx.store.queue_signup(email, subs.clean_name(name), lst.name, sections, ip,
-                                  mailbox_key(email), now, client_limit=CLIENT_SIGNUPS,
-                                  window_seconds=CLIENT_WINDOW)
+    return ctx.store.queue_signup(
+        email,
+        subs.clean_name(name),
+        lst.name,
+        sections,
+        ip,
+        mailbox_key(email),
+        now,
+        client_limit=CLIENT_SIGNUPS,
+        window_seconds=CLIENT_WINDOW,
+    )
 
 
 @dataclass
@@ -90,8 +113,9 @@ class ConfirmationSummary:
     waiting: int = 0  # put back for the next round: the relay could not take it now
 
 
-async def send_confirmations(ctx: Context, now: datetime, transport: Transport | None = None
-                             ) -> ConfirmationSummary:
+async def send_confirmations(
+    ctx: Context, now: datetime, transport: Transport | None = None
+) -> ConfirmationSummary:
     """Mail the confirm links of queued sign-ups (``digest serve`` runs this after every
     sign-up and every half minute). Suppressed addresses, repeats and mailboxes over their
     limit are dropped without a mail; while the relay is down the rest wait for it."""
@@ -107,7 +131,7 @@ async def send_confirmations(ctx: Context, now: datetime, transport: Transport |
                 outcome = await _confirm_one(ctx, session, signup, now)
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
                 if outcome == "waiting":  # the relay failed: keep the rest for later
-                    for rest in queued[index + 1:]:
+                    for rest in queued[index + 1 :]:
                         ctx.store.release_signup(rest.id)
                     summary.waiting += len(queued) - index - 1
                     break
@@ -126,23 +150,30 @@ async def _confirm_one(ctx: Context, session, signup, now: datetime) -> str:
     if (now - signup.requested_at).total_seconds() > SIGNUP_TTL:
         ctx.store.finish_signup(signup.id, "failed")
         return "failed"
-    if (ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(seconds=MAILBOX_GAP))
-            or ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(days=1))
-            >= MAILBOX_PER_DAY):
+    if (
+        ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(seconds=MAILBOX_GAP))
+        or ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(days=1)) >= MAILBOX_PER_DAY
+    ):
         ctx.store.finish_signup(signup.id, "dropped")
         return "dropped"
     lst = ctx.newsletter.get_list(signup.list_name)
-    request = ctx.store.request_confirmation(signup.email, signup.name, lst.name,
-                                             signup.sections, now, signup.client)
+    request = ctx.store.request_confirmation(
+        signup.email, signup.name, lst.name, signup.sections, now, signup.client
+    )
     if request is None:  # suppressed, or a confirmation mailed within ten minutes
         ctx.store.finish_signup(signup.id, "dropped")
         return "dropped"
     request_id, subscriber_id = request
     token = make_token(ctx.settings.require_secret(), request_id, lst.name, "confirm")
     message = subs.confirmation_message(
-        lst=lst, newsletter_name=ctx.newsletter.name, recipient=signup.email,
-        confirm_url=f"{ctx.settings.base_url}/c/{token}", subscriber_id=subscriber_id,
-        request_id=request_id, date=now)
+        lst=lst,
+        newsletter_name=ctx.newsletter.name,
+        recipient=signup.email,
+        confirm_url=f"{ctx.settings.base_url}/c/{token}",
+        subscriber_id=subscriber_id,
+        request_id=request_id,
+        date=now,
+    )
     try:
         result = await session.deliver(message, before_data=lambda: None)
     except BaseException:
@@ -192,8 +223,9 @@ def process_bounces(ctx: Context, path: Path, now: datetime) -> BounceSummary:
     return summary
 
 
-def _report_target(ctx: Context, secret: bytes, report) -> tuple[int | None, int | None,
-                                                                  str | None]:
+def _report_target(
+    ctx: Context, secret: bytes, report
+) -> tuple[int | None, int | None, str | None]:
     """(subscriber id, edition id, list name) a report is about, best evidence first."""
     from digest import bounces
     from digest.tokens import read_token
@@ -210,16 +242,18 @@ def _report_target(ctx: Context, secret: bytes, report) -> tuple[int | None, int
     return None, None, None
 
 
-def _apply_report(ctx: Context, secret: bytes, report, now: datetime,
-                  summary: BounceSummary) -> None:
+def _apply_report(
+    ctx: Context, secret: bytes, report, now: datetime, summary: BounceSummary
+) -> None:
     if report.kind not in ("hard", "soft", "complaint", "unsubscribe"):
         return  # delays, auto-replies and the rest are not failures
     sid, edition_id, list_name = _report_target(ctx, secret, report)
     if sid is None or ctx.store.record_by_id(sid) is None:
         summary.unmatched += 1
         return
-    if not ctx.store.record_bounce(report.key, sid, edition_id, report.kind, report.status,
-                                   report.diagnostic, now):
+    if not ctx.store.record_bounce(
+        report.key, sid, edition_id, report.kind, report.status, report.diagnostic, now
+    ):
         summary.already_seen += 1
         return
     settings = ctx.settings

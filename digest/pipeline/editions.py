@@ -11,12 +11,14 @@ from digest.models import Edition, OutgoingMessage, Subscriber
 from digest.pipeline.context import Context
 from digest.selection import edition_key, select_edition, window_start
 
-SAMPLE_RECIPIENT = compose.Recipient(subscriber_id=0, email="reader@example.com",
-                                     name="Sample Reader")
+SAMPLE_RECIPIENT = compose.Recipient(
+    subscriber_id=0, email="reader@example.com", name="Sample Reader"
+)
 
 
-def current_edition(ctx: Context, lst: ListConfig, now: datetime, *, create: bool
-                    ) -> Edition | None:
+def current_edition(
+    ctx: Context, lst: ListConfig, now: datetime, *, create: bool
+) -> Edition | None:
     """Today's edition of a list: the frozen one if it exists, else a new selection
     (stored only when ``create``), or None when nothing is new."""
     key = edition_key(now, lst.tz)
@@ -26,9 +28,14 @@ def current_edition(ctx: Context, lst: ListConfig, now: datetime, *, create: boo
     sections = ctx.newsletter.sections_of(lst)
     since = window_start(now, ctx.store.previous_edition_time(lst.name, key), lst.window_hours)
     edition = select_edition(
-        list_name=lst.name, key=key, sections=sections,
+        list_name=lst.name,
+        key=key,
+        sections=sections,
         candidates=ctx.store.articles(sections=[s.slug for s in sections], since=since),
-        already_sent=ctx.store.sent_article_keys(lst.name), since=since, now=now)
+        already_sent=ctx.store.sent_article_keys(lst.name),
+        since=since,
+        now=now,
+    )
     if edition is not None and create:
         edition = ctx.store.create_edition(edition)
     return edition
@@ -50,21 +57,32 @@ class Composer:
             return None
         slugs = tuple(s.slug for s in chosen)
         if slugs not in self._templates:
-            rendered = compose.render(self.edition, chosen, newsletter=self.ctx.newsletter,
-                                      lst=self.lst, base_url=self.ctx.settings.base_url,
-                                      env=self.env)
+            rendered = compose.render(
+                self.edition,
+                chosen,
+                newsletter=self.ctx.newsletter,
+                lst=self.lst,
+                base_url=self.ctx.settings.base_url,
+                env=self.env,
+            )
             self.notes[slugs] = rendered.notes
             self._templates[slugs] = compose.prepare(
-                rendered, self.edition, newsletter=self.ctx.newsletter, lst=self.lst,
-                base_url=self.ctx.settings.base_url, date=self.now)
+                rendered,
+                self.edition,
+                newsletter=self.ctx.newsletter,
+                lst=self.lst,
+                base_url=self.ctx.settings.base_url,
+                date=self.now,
+            )
         return self._templates[slugs]
 
     def message(self, subscriber: Subscriber) -> OutgoingMessage | None:
         template = self.template(subscriber.sections)
         if template is None:
             return None
-        recipient = compose.Recipient(subscriber_id=subscriber.id or 0, email=subscriber.email,
-                                      name=subscriber.name)
+        recipient = compose.Recipient(
+            subscriber_id=subscriber.id or 0, email=subscriber.email, name=subscriber.name
+        )
         message = compose.personalize(template, recipient, secret=self.secret)
         return with_verp(self.ctx.settings, self.secret, message, self.lst.name)
 
@@ -73,13 +91,17 @@ class Composer:
         return len(self._templates)
 
 
-def with_verp(settings: Settings, secret: bytes, message: OutgoingMessage,
-              list_name: str) -> OutgoingMessage:
+def with_verp(
+    settings: Settings, secret: bytes, message: OutgoingMessage, list_name: str
+) -> OutgoingMessage:
     """The message with its VERP envelope sender, when DIGEST_BOUNCE_ADDRESS is set."""
     from digest.bounces import verp_address
 
-    if settings.bounce_address is None or message.edition_id == 0 \
-            or message.subscriber_id >= 2**32:
+    if settings.bounce_address is None or message.edition_id == 0 or message.subscriber_id >= 2**32:
         return message
-    return replace(message, envelope_from=verp_address(
-        secret, settings.bounce_address, message.edition_id, message.subscriber_id, list_name))
+    return replace(
+        message,
+        envelope_from=verp_address(
+            secret, settings.bounce_address, message.edition_id, message.subscriber_id, list_name
+        ),
+    )

@@ -20,8 +20,9 @@ def _known(ctx: Context) -> tuple[list[str], list[str], tuple[str, ...]]:
 
 def add_subscriber(ctx: Context, row: dict, now: datetime, *, force: bool = False) -> Subscriber:
     lists, sections, default = _known(ctx)
-    item = subs.new_subscriber(row, lists=lists, sections=sections, default_lists=default,
-                               source="cli")
+    item = subs.new_subscriber(
+        row, lists=lists, sections=sections, default_lists=default, source="cli"
+    )
     if not item.lists:
         raise SubscriberError("this newsletter has several lists: name them with --list")
     ctx.store.add_subscribers([item], now, allow_suppressed=force)
@@ -39,26 +40,44 @@ class ImportResult:
     dry_run: bool = False
 
 
-def import_subscribers(ctx: Context, path: Path, now: datetime, *, dry_run: bool = False,
-                       existing: str = "update", force: bool = False) -> ImportResult:
+def import_subscribers(
+    ctx: Context,
+    path: Path,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    existing: str = "update",
+    force: bool = False,
+) -> ImportResult:
     """Import a CSV or JSON-lines file: good rows in one transaction, bad rows reported."""
     lists, sections, default = _known(ctx)
     good, rejects = subs.read_file(path, lists=lists, sections=sections, default_lists=default)
-    result = ImportResult(path=str(path), rows=len(good) + len(rejects), rejected=rejects,
-                          dry_run=dry_run)
+    result = ImportResult(
+        path=str(path), rows=len(good) + len(rejects), rejected=rejects, dry_run=dry_run
+    )
     if not good:
         return result
     if not force:  # a suppressed address is a bad row of its own, not the end of the import
         suppressed = ctx.store.suppressed_among([g.email for g in good])
-        result.rejected += [subs.Reject(g.line, f"{g.email} is on the suppression list "
-                                        f"({suppressed[g.email.casefold()]}); --force imports it")
-                            for g in good if g.email.casefold() in suppressed]
+        result.rejected += [
+            subs.Reject(
+                g.line,
+                f"{g.email} is on the suppression list "
+                f"({suppressed[g.email.casefold()]}); --force imports it",
+            )
+            for g in good
+            if g.email.casefold() in suppressed
+        ]
         result.rejected.sort(key=lambda r: r.line)
         good = [g for g in good if g.email.casefold() not in suppressed]
-    counts = ctx.store.add_subscribers(good, now, existing=existing, allow_suppressed=force,
-                                       dry_run=dry_run)
-    result.added, result.updated, result.skipped = (counts["added"], counts["updated"],
-                                                    counts["skipped"])
+    counts = ctx.store.add_subscribers(
+        good, now, existing=existing, allow_suppressed=force, dry_run=dry_run
+    )
+    result.added, result.updated, result.skipped = (
+        counts["added"],
+        counts["updated"],
+        counts["skipped"],
+    )
     return result
 
 
@@ -77,15 +96,24 @@ def unsubscribe(ctx: Context, email: str, list_name: str | None, now: datetime) 
     return ctx.store.subscriber(email)
 
 
-def resubscribe(ctx: Context, email: str, list_name: str | None, now: datetime, *,
-                force: bool = False) -> Subscriber:
-    return ctx.store.resubscribe(subs.normalize_email(email), now, list_name,
-                                 lift_suppression=force)
+def resubscribe(
+    ctx: Context, email: str, list_name: str | None, now: datetime, *, force: bool = False
+) -> Subscriber:
+    return ctx.store.resubscribe(
+        subs.normalize_email(email), now, list_name, lift_suppression=force
+    )
 
 
-def set_preferences(ctx: Context, email: str, list_name: str | None, now: datetime, *,
-                    sections: str | None = None, paused: bool | None = None,
-                    join: bool = False) -> Subscriber:
+def set_preferences(
+    ctx: Context,
+    email: str,
+    list_name: str | None,
+    now: datetime,
+    *,
+    sections: str | None = None,
+    paused: bool | None = None,
+    join: bool = False,
+) -> Subscriber:
     """Change one subscription's sections ("" or "all": every section) or pause it; with
     ``join``, subscribe to the list first."""
     lst = ctx.newsletter.get_list(list_name)
@@ -93,14 +121,19 @@ def set_preferences(ctx: Context, email: str, list_name: str | None, now: dateti
     sid = ctx.store.subscriber_id_for(email)
     if sid is None:
         raise SubscriberError(f"no subscriber {email}")
-    chosen: frozenset[str] | None | str = "keep"
+    chosen: frozenset[str] | str | None = "keep"
     if sections is not None:
         known = [s.slug for s in ctx.newsletter.sections_of(lst)]
-        names = () if sections.strip().lower() == "all" else subs.parse_names(
-            sections, known, "section")
+        names = (
+            ()
+            if sections.strip().lower() == "all"
+            else subs.parse_names(sections, known, "section")
+        )
         chosen = frozenset(names) if names else None
-    if not ctx.store.set_membership(sid, lst.name, now, sections=chosen, paused=paused,
-                                    create=join):
-        raise SubscriberError(f"{email} is not on the list {lst.name!r}",
-                              "pass --join to subscribe them to it")
+    if not ctx.store.set_membership(
+        sid, lst.name, now, sections=chosen, paused=paused, create=join
+    ):
+        raise SubscriberError(
+            f"{email} is not on the list {lst.name!r}", "pass --join to subscribe them to it"
+        )
     return ctx.store.subscriber(email)

@@ -20,11 +20,17 @@ from digest.send import RunLocked, SendReport, SendStatus, Transport, run_lock
 from digest.send.lock import lock_file, lock_holder
 
 
-async def send(ctx: Context, list_name: str | None, *, now: Callable[[], datetime] = utcnow,
-               dry_run: bool = False, resend_unknown: bool | None = None,
-               transport: Transport | None = None,
-               on_progress: Callable[[int, int], None] | None = None,
-               workers: int | None = None) -> SendReport:
+async def send(
+    ctx: Context,
+    list_name: str | None,
+    *,
+    now: Callable[[], datetime] = utcnow,
+    dry_run: bool = False,
+    resend_unknown: bool | None = None,
+    transport: Transport | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> SendReport:
     """Send today's edition of a list; safe to run again and to resume after a crash.
 
     On SQLite one run per list at a time: while another holds the list's lock this one sends
@@ -39,15 +45,25 @@ async def send(ctx: Context, list_name: str | None, *, now: Callable[[], datetim
     if resend_unknown is None:
         resend_unknown = settings.send_resend_unknown
     workers = settings.send_workers if workers is None else workers
-    options = dict(now=now, dry_run=dry_run, resend_unknown=resend_unknown,
-                   transport=transport, on_progress=on_progress)
+    options = dict(
+        now=now,
+        dry_run=dry_run,
+        resend_unknown=resend_unknown,
+        transport=transport,
+        on_progress=on_progress,
+    )
     if dry_run:
         return await _send(ctx, lst, shared=False, workers=1, **options)
     if ctx.store.dialect == "postgresql":
         return await _send(ctx, lst, shared=True, workers=workers, **options)
-    warnings = [] if workers <= 1 else [
-        f"{workers} workers asked, one runs: SQLite lets one process write at a time; "
-        "several workers need PostgreSQL (DIGEST_DATABASE_URL=postgresql://...)"]
+    warnings = (
+        []
+        if workers <= 1
+        else [
+            f"{workers} workers asked, one runs: SQLite lets one process write at a time; "
+            "several workers need PostgreSQL (DIGEST_DATABASE_URL=postgresql://...)"
+        ]
+    )
     path = lock_file(settings.run_dir, settings.database_url, lst.name)
     try:
         with run_lock(path, f"list {lst.name}"):
@@ -58,10 +74,18 @@ async def send(ctx: Context, list_name: str | None, *, now: Callable[[], datetim
     return summary
 
 
-async def _send(ctx: Context, lst: ListConfig, *, now: Callable[[], datetime], dry_run: bool,
-                resend_unknown: bool, transport: Transport | None,
-                on_progress: Callable[[int, int], None] | None, shared: bool,
-                workers: int) -> SendReport:
+async def _send(
+    ctx: Context,
+    lst: ListConfig,
+    *,
+    now: Callable[[], datetime],
+    dry_run: bool,
+    resend_unknown: bool,
+    transport: Transport | None,
+    on_progress: Callable[[int, int], None] | None,
+    shared: bool,
+    workers: int,
+) -> SendReport:
     ctx.settings.require_secret()
     started = now()
     # Creating the edition and its ledger is one machine's job: on PostgreSQL the others
@@ -83,20 +107,36 @@ async def _send(ctx: Context, lst: ListConfig, *, now: Callable[[], datetime], d
         summary.limit = sum(limiter.limit for limiter in limits)
     # The workers (or this process) count straight into the summary.
     if workers > 1 and transport is None:
-        await run_workers(ctx, lst, edition, started, workers, resend_unknown=resend_unknown,
-                          on_progress=on_progress, report=summary)
+        await run_workers(
+            ctx,
+            lst,
+            edition,
+            started,
+            workers,
+            resend_unknown=resend_unknown,
+            on_progress=on_progress,
+            report=summary,
+        )
     else:
-        await deliver(ctx, lst, edition, composer, transports, now=now,
-                      resend_unknown=resend_unknown, on_progress=on_progress,
-                      exclusive=not shared, report=summary)
+        await deliver(
+            ctx,
+            lst,
+            edition,
+            composer,
+            transports,
+            now=now,
+            resend_unknown=resend_unknown,
+            on_progress=on_progress,
+            exclusive=not shared,
+            report=summary,
+        )
     counts = summary.counts
     summary.recipients = sum(counts.values())
     summary.variants = composer.variants
     pending = sum(counts.get(s, 0) for s in PENDING_STATES)
     if summary.stopped:
         summary.status = SendStatus.stopped
-    elif (pending or summary.unknown
-          or (counts.get(DeliveryState.unknown, 0) and resend_unknown)):
+    elif pending or summary.unknown or (counts.get(DeliveryState.unknown, 0) and resend_unknown):
         # Unknown outcomes of this run are not "delivered": cron should hear of them.
         summary.status = SendStatus.incomplete
     elif counts.get(DeliveryState.failed, 0) and summary.failed:
@@ -106,18 +146,26 @@ async def _send(ctx: Context, lst: ListConfig, *, now: Callable[[], datetime], d
     return summary
 
 
-def _prepare(ctx: Context, lst: ListConfig, started: datetime, *, dry_run: bool
-             ) -> SendReport | tuple[SendReport, Edition, Composer]:
+def _prepare(
+    ctx: Context, lst: ListConfig, started: datetime, *, dry_run: bool
+) -> SendReport | tuple[SendReport, Edition, Composer]:
     """Today's edition, checked, with its ledger filled; or the report that ends the run."""
     feed_warnings = failing_feeds(ctx, lst, started)
     edition = current_edition(ctx, lst, started, create=not dry_run)
     if edition is None:
-        return SendReport(list=lst.name, edition=edition_key(started, lst.tz),
-                          status=SendStatus.skipped, feed_warnings=feed_warnings,
-                          message="nothing new since the previous edition; nothing sent")
-    summary = SendReport(list=lst.name, edition=edition.key,
-                         articles={s.slug: len(s.articles) for s in edition.sections},
-                         feed_warnings=feed_warnings)
+        return SendReport(
+            list=lst.name,
+            edition=edition_key(started, lst.tz),
+            status=SendStatus.skipped,
+            feed_warnings=feed_warnings,
+            message="nothing new since the previous edition; nothing sent",
+        )
+    summary = SendReport(
+        list=lst.name,
+        edition=edition.key,
+        articles={s.slug: len(s.articles) for s in edition.sections},
+        feed_warnings=feed_warnings,
+    )
     composer = Composer(ctx, edition, lst, started)
     # The edition's fullest message is checked before anything is sent; errors stop the run.
     check = check_edition(composer)
@@ -125,8 +173,10 @@ def _prepare(ctx: Context, lst: ListConfig, started: datetime, *, dry_run: bool
     summary.findings = [f.as_dict() for f in check.findings]
     if check.errors:
         summary.status = SendStatus.check_failed
-        summary.message = (f"digest check found {len(check.errors)} error(s) in the composed "
-                           f"message; nothing sent (first: {check.errors[0]})")
+        summary.message = (
+            f"digest check found {len(check.errors)} error(s) in the composed "
+            f"message; nothing sent (first: {check.errors[0]})"
+        )
         return summary
     if not dry_run and ctx.store.edition_status(edition.id) is EditionState.open:
         # Streamed from the subscriptions into the ledger (on PostgreSQL by the server); each
@@ -136,24 +186,34 @@ def _prepare(ctx: Context, lst: ListConfig, started: datetime, *, dry_run: bool
     return summary, edition, composer
 
 
-def send_status(ctx: Context, list_name: str | None, key: str | None = None, *,
-                errors: int = 10) -> dict:
+def send_status(
+    ctx: Context, list_name: str | None, key: str | None = None, *, errors: int = 10
+) -> dict:
     """Where an edition stands (the list's latest when ``key`` is None): its ledger counts by
     state, its latest problems, whether a run holds the list's lock (SQLite) and the live
     send workers (any engine; on PostgreSQL from every machine)."""
     lst = ctx.newsletter.get_list(list_name)
     record = ctx.store.edition_record(lst.name, key)
     if record is None:
-        raise SelectionError(f"list {lst.name}: no edition {key}" if key else
-                             f"list {lst.name} has no edition yet", "run `digest send` first")
+        raise SelectionError(
+            f"list {lst.name}: no edition {key}" if key else f"list {lst.name} has no edition yet",
+            "run `digest send` first",
+        )
     counts = ctx.store.counts(record["id"])
     running = lock_holder(lock_file(ctx.settings.run_dir, ctx.settings.database_url, lst.name))
-    return {"list": lst.name, "edition": record["key"], "status": record["status"],
-            "created_at": record["created_at"], "completed_at": record["completed_at"],
-            "last_activity": ctx.store.last_activity(record["id"]),
-            "total": sum(counts.values()), "counts": counts, "running": running,
-            "workers": ctx.store.live_workers(record["id"]),
-            "errors": ctx.store.edition_errors(record["id"], errors)}
+    return {
+        "list": lst.name,
+        "edition": record["key"],
+        "status": record["status"],
+        "created_at": record["created_at"],
+        "completed_at": record["completed_at"],
+        "last_activity": ctx.store.last_activity(record["id"]),
+        "total": sum(counts.values()),
+        "counts": counts,
+        "running": running,
+        "workers": ctx.store.live_workers(record["id"]),
+        "errors": ctx.store.edition_errors(record["id"], errors),
+    }
 
 
 def _dry_run(summary: SendReport, composer: Composer, recipients) -> SendReport:

@@ -17,8 +17,8 @@ import multiprocessing
 import os
 import queue
 import resource
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from digest.config import ListConfig, Settings
 from digest.errors import DigestError
@@ -33,8 +33,14 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
-def _worker(settings: Settings, list_name: str, edition_key: str, started: datetime,
-            resend_unknown: bool, results) -> None:
+def _worker(
+    settings: Settings,
+    list_name: str,
+    edition_key: str,
+    started: datetime,
+    resend_unknown: bool,
+    results,
+) -> None:
     """A worker process: send this edition's rows until none is left, then report."""
     outcome: dict = {"pid": os.getpid()}
     try:
@@ -44,11 +50,22 @@ def _worker(settings: Settings, list_name: str, edition_key: str, started: datet
             edition = ctx.store.edition(lst.name, edition_key)
             composer = Composer(ctx, edition, lst, started)
             transports = make_transports(ctx, utcnow)
-            report = asyncio.run(deliver(ctx, lst, edition, composer, transports, now=utcnow,
-                                         resend_unknown=resend_unknown, on_progress=None,
-                                         exclusive=False))
-            outcome.update(report.counters(), stopped=report.stopped,
-                           elapsed=round(report.elapsed, 3))
+            report = asyncio.run(
+                deliver(
+                    ctx,
+                    lst,
+                    edition,
+                    composer,
+                    transports,
+                    now=utcnow,
+                    resend_unknown=resend_unknown,
+                    on_progress=None,
+                    exclusive=False,
+                )
+            )
+            outcome.update(
+                report.counters(), stopped=report.stopped, elapsed=round(report.elapsed, 3)
+            )
         finally:
             ctx.close()
     except DigestError as exc:
@@ -59,9 +76,17 @@ def _worker(settings: Settings, list_name: str, edition_key: str, started: datet
     results.put(outcome)
 
 
-async def run_workers(ctx, lst: ListConfig, edition: Edition, started: datetime, count: int,
-                      *, resend_unknown: bool, on_progress: Callable[[int, int], None] | None,
-                      report: SendReport) -> SendReport:
+async def run_workers(
+    ctx,
+    lst: ListConfig,
+    edition: Edition,
+    started: datetime,
+    count: int,
+    *,
+    resend_unknown: bool,
+    on_progress: Callable[[int, int], None] | None,
+    report: SendReport,
+) -> SendReport:
     """Start ``count`` worker processes on the edition, wait for all of them, and add up
     their counts in ``report`` (returned), with each worker's own in ``report.workers``."""
     store = ctx.store
@@ -69,10 +94,14 @@ async def run_workers(ctx, lst: ListConfig, edition: Edition, started: datetime,
     began = loop.time()
     spawn = multiprocessing.get_context("spawn")
     results = spawn.Queue()
-    processes = [spawn.Process(target=_worker, name=f"digest-send-{n + 1}",
-                               args=(ctx.settings, lst.name, edition.key, started,
-                                     resend_unknown, results))
-                 for n in range(count)]
+    processes = [
+        spawn.Process(
+            target=_worker,
+            name=f"digest-send-{n + 1}",
+            args=(ctx.settings, lst.name, edition.key, started, resend_unknown, results),
+        )
+        for n in range(count)
+    ]
     total = _pending(store.counts(edition.id))
     for process in processes:
         process.start()
@@ -96,8 +125,10 @@ async def run_workers(ctx, lst: ListConfig, edition: Edition, started: datetime,
     for process in processes:
         got = outcomes.get(process.pid)
         if got is None:
-            stops.append(f"worker {process.pid} ended (exit code {process.exitcode}) without a "
-                         "report; its rows were left to the others")
+            stops.append(
+                f"worker {process.pid} ended (exit code {process.exitcode}) without a "
+                "report; its rows were left to the others"
+            )
             report.workers.append({"pid": process.pid, "exit_code": process.exitcode})
             continue
         report.add(got)

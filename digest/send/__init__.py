@@ -16,6 +16,18 @@ from digest.send.pacing import RateLimiter, TokenBucket
 from digest.send.report import SendReport, SendStatus
 from digest.send.smtp import SmtpTransport
 
-__all__ = ["DkimSigner", "MaildirTransport", "RateLimiter", "RetryPolicy", "RunLocked",
-           "SendReport", "SendStatus", "SmtpTransport", "TokenBucket", "Transport",
-           "TransportSession", "run_lock", "send_edition"]
+__all__ = [
+    "DkimSigner",
+    "MaildirTransport",
+    "RateLimiter",
+    "RetryPolicy",
+    "RunLocked",
+    "SendReport",
+    "SendStatus",
+    "SmtpTransport",
+    "TokenBucket",
+    "Transport",
+    "TransportSession",
+    "run_lock",
+    "send_edition",
+]

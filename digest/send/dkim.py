@@ -25,8 +25,17 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from digest.errors import ConfigError
 from digest.models import OutgoingMessage
 
-SIGNED_HEADERS = ("from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe",
-                  "list-unsubscribe-post", "feedback-id")
+SIGNED_HEADERS = (
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "list-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "feedback-id",
+)
 
 _HEADER_END = b"\r\n\r\n"
 _WSP_RUN = re.compile(rb"[ \t]+")
@@ -67,16 +76,26 @@ def _headers(block: bytes) -> list[tuple[bytes, bytes]]:
 class DkimSigner:
     """Signs messages for ``domain`` with the key published at ``selector._domainkey``."""
 
-    def __init__(self, key_pem: bytes, *, domain: str, selector: str,
-                 headers: tuple[str, ...] = SIGNED_HEADERS):
+    def __init__(
+        self,
+        key_pem: bytes,
+        *,
+        domain: str,
+        selector: str,
+        headers: tuple[str, ...] = SIGNED_HEADERS,
+    ):
         if not _DOMAIN.match(domain) or not _DOMAIN.match(selector):
-            raise ConfigError(f"DKIM domain {domain!r} or selector {selector!r} is not valid",
-                              "set DIGEST_DKIM_DOMAIN and DIGEST_DKIM_SELECTOR")
+            raise ConfigError(
+                f"DKIM domain {domain!r} or selector {selector!r} is not valid",
+                "set DIGEST_DKIM_DOMAIN and DIGEST_DKIM_SELECTOR",
+            )
         try:
             key = serialization.load_pem_private_key(key_pem, password=None)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"DKIM key is not an unencrypted PEM private key: {exc}",
-                              "set DIGEST_DKIM_KEY_FILE to an RSA or Ed25519 key") from None
+            raise ConfigError(
+                f"DKIM key is not an unencrypted PEM private key: {exc}",
+                "set DIGEST_DKIM_KEY_FILE to an RSA or Ed25519 key",
+            ) from None
         if isinstance(key, rsa.RSAPrivateKey):
             if key.key_size < 2048:
                 raise ConfigError(f"DKIM RSA key has {key.key_size} bits; use 2048 or more")
@@ -93,19 +112,21 @@ class DkimSigner:
         try:
             pem = Path(path).read_bytes()
         except OSError as exc:
-            raise ConfigError(f"cannot read the DKIM key {path}: {exc.strerror or exc}",
-                              "check DIGEST_DKIM_KEY_FILE") from None
+            raise ConfigError(
+                f"cannot read the DKIM key {path}: {exc.strerror or exc}",
+                "check DIGEST_DKIM_KEY_FILE",
+            ) from None
         return cls(pem, domain=domain, selector=selector)
 
     def dns_record(self) -> str:
         """The TXT record to publish at ``<selector>._domainkey.<domain>``."""
         public = self._key.public_key()
         if self.algorithm == "ed25519-sha256":
-            raw = public.public_bytes(serialization.Encoding.Raw,
-                                      serialization.PublicFormat.Raw)
+            raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
             return f"v=DKIM1; k=ed25519; p={base64.b64encode(raw).decode()}"
-        der = public.public_bytes(serialization.Encoding.DER,
-                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+        der = public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         return f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
 
     def sign(self, raw: bytes, *, timestamp: int | None = None) -> bytes:
@@ -118,9 +139,11 @@ class DkimSigner:
         names = [h for h in self.headers if h.encode() in present]
         signed = b"".join(canonical_header(*_last(fields, h.encode())) for h in names)
         body_hash = base64.b64encode(hashlib.sha256(canonical_body(body)).digest()).decode()
-        tags = (f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; "
-                f"s={self.selector}; t={int(time.time()) if timestamp is None else timestamp}; "
-                f"h={':'.join(names)}; bh={body_hash}; b=")
+        tags = (
+            f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; "
+            f"s={self.selector}; t={int(time.time()) if timestamp is None else timestamp}; "
+            f"h={':'.join(names)}; bh={body_hash}; b="
+        )
         signed += canonical_header(b"DKIM-Signature", tags.encode())[:-2]
         signature = base64.b64encode(self._signature(signed)).decode()
         # Folding at "; " leaves the relaxed form, and so the signature, unchanged.
@@ -130,7 +153,7 @@ class DkimSigner:
     def sign_message(self, message: OutgoingMessage) -> OutgoingMessage:
         signed = self.sign(message.raw)
         # The header's folded lines start with a tab: the message stays as dot-safe as it was.
-        header = signed[:len(signed) - len(message.raw)]
+        header = signed[: len(signed) - len(message.raw)]
         return replace(message, raw=signed, dot_safe=message.dot_safe and b"\n." not in header)
 
     def _signature(self, data: bytes) -> bytes:
@@ -148,12 +171,15 @@ def _last(fields: list[tuple[bytes, bytes]], name: bytes) -> tuple[bytes, bytes]
     raise KeyError(name)
 
 
-def signer_for(key_file: Path | None, *, selector: str | None, domain: str | None,
-               sender_domain: str) -> DkimSigner | None:
+def signer_for(
+    key_file: Path | None, *, selector: str | None, domain: str | None, sender_domain: str
+) -> DkimSigner | None:
     """The configured signer (None when DKIM is off); the domain defaults to the sender's."""
     if key_file is None:
         return None
     if not selector:
-        raise ConfigError("DIGEST_DKIM_KEY_FILE is set but DIGEST_DKIM_SELECTOR is not",
-                          "set the selector under which the public key is published")
+        raise ConfigError(
+            "DIGEST_DKIM_KEY_FILE is set but DIGEST_DKIM_SELECTOR is not",
+            "set the selector under which the public key is published",
+        )
     return DkimSigner.from_file(key_file, domain=domain or sender_domain, selector=selector)

@@ -70,8 +70,7 @@ BeforeData = Callable[[], Awaitable[None] | None]
 class TransportSession(Protocol):
     """One open channel to a destination (an SMTP connection, a Maildir), used sequentially."""
 
-    async def deliver(self, message: OutgoingMessage, *,
-                      before_data: BeforeData) -> DeliveryResult:
+    async def deliver(self, message: OutgoingMessage, *, before_data: BeforeData) -> DeliveryResult:
         """Hand ``message.raw`` over, calling ``before_data()`` (and awaiting what it returns,
         if anything) just before the body goes.
 
@@ -108,11 +107,24 @@ def _label(transport: Transport) -> str:
 class _Run:
     """The shared state of one run: the claim queue, the retry schedule, buffered writes."""
 
-    def __init__(self, store: SendStore, edition_id: int, list_name: str, build: Build, *,
-                 now: Callable[[], datetime], resend_unknown: bool, batch: int,
-                 retry: RetryPolicy, max_failures: int, suppress_after: int,
-                 on_progress: Progress | None, report: SendReport, exclusive: bool = True,
-                 lease: float = 60.0):
+    def __init__(
+        self,
+        store: SendStore,
+        edition_id: int,
+        list_name: str,
+        build: Build,
+        *,
+        now: Callable[[], datetime],
+        resend_unknown: bool,
+        batch: int,
+        retry: RetryPolicy,
+        max_failures: int,
+        suppress_after: int,
+        on_progress: Progress | None,
+        report: SendReport,
+        exclusive: bool = True,
+        lease: float = 60.0,
+    ):
         self.store, self.edition_id, self.list_name = store, edition_id, list_name
         self.build, self.now, self.resend_unknown = build, now, resend_unknown
         self.batch, self.retry, self.on_progress = max(1, batch), retry, on_progress
@@ -145,8 +157,9 @@ class _Run:
             if self.retries and self.retries[0][0] <= time.monotonic():
                 _, row_id, _ = heapq.heappop(self.retries)
                 self.flush()  # its `deferred` may still be in the buffer
-                claimed = self.store.claim(self.edition_id, self.list_name, 1, self.now(),
-                                           self.run_id, row_ids=[row_id])
+                claimed = self.store.claim(
+                    self.edition_id, self.list_name, 1, self.now(), self.run_id, row_ids=[row_id]
+                )
                 if claimed:
                     self.report.retries += 1
                     return claimed[0]
@@ -160,9 +173,14 @@ class _Run:
                     return None
                 # claim() is synchronous, so two workers can never claim at the same moment.
                 self.flush()
-                rows = self.store.claim(self.edition_id, self.list_name, self.batch,
-                                        self.now(), self.run_id,
-                                        resend_unknown=self.resend_unknown)
+                rows = self.store.claim(
+                    self.edition_id,
+                    self.list_name,
+                    self.batch,
+                    self.now(),
+                    self.run_id,
+                    resend_unknown=self.resend_unknown,
+                )
                 self.exhausted = not rows
                 self.pending.extend(rows)
                 continue
@@ -175,7 +193,8 @@ class _Run:
     def lease_lost(self) -> None:
         self.report.stopped = self.report.stopped or (
             f"this worker's lease ({self.lease:g} s) expired before its heartbeat renewed it; "
-            "other workers take over its rows")
+            "other workers take over its rows"
+        )
 
     def has_work(self) -> bool:
         return bool(self.pending or self.retries or not self.exhausted)
@@ -192,8 +211,9 @@ class _Run:
         except ComposeError as exc:
             # This recipient's message cannot be built (e.g. an address no header can carry):
             # a permanent failure of that row alone, never of the run.
-            self.finish(row, DeliveryResult(row.subscriber_id, DeliveryState.failed,
-                                            reply=str(exc)), relay)
+            self.finish(
+                row, DeliveryResult(row.subscriber_id, DeliveryState.failed, reply=str(exc)), relay
+            )
             return
         if message is None:
             self.finish(row, DeliveryResult(row.subscriber_id, DeliveryState.skipped), relay)
@@ -201,9 +221,15 @@ class _Run:
 
         def before_data() -> Awaitable[None]:
             # Committed (with the buffered outcomes) before the first byte of the body.
-            self.buffer.append(Outcome(row.row_id, DeliveryState.in_data,
-                                       message_id=message.message_id, relay=relay,
-                                       attempt=row.attempt))
+            self.buffer.append(
+                Outcome(
+                    row.row_id,
+                    DeliveryState.in_data,
+                    message_id=message.message_id,
+                    relay=relay,
+                    attempt=row.attempt,
+                )
+            )
             return self.committed() if self.exclusive else self._still_ours(row)
 
         try:
@@ -227,9 +253,16 @@ class _Run:
 
     def finish(self, row: Claimed, result: DeliveryResult, relay: str, size: int = 0) -> None:
         state = result.state
-        self.buffer.append(Outcome(row.row_id, state, result.code, result.reply or None,
-                                   relay=relay if state is not DeliveryState.skipped else None,
-                                   attempt=row.attempt))
+        self.buffer.append(
+            Outcome(
+                row.row_id,
+                state,
+                result.code,
+                result.reply or None,
+                relay=relay if state is not DeliveryState.skipped else None,
+                attempt=row.attempt,
+            )
+        )
         self._count_failure(relay, result)
         if state is DeliveryState.deferred and self._schedule_retry(row):
             self._maybe_flush()
@@ -244,7 +277,7 @@ class _Run:
 
     def _schedule_retry(self, row: Claimed) -> bool:
         first, attempts = self.first_deferred.get(row.row_id, (time.monotonic(), 0))
-        due = time.monotonic() + self.retry.backoff * 2 ** attempts
+        due = time.monotonic() + self.retry.backoff * 2**attempts
         if self.retry.budget <= 0 or due - first > self.retry.budget:
             return False
         self.first_deferred[row.row_id] = (first, attempts + 1)
@@ -254,19 +287,26 @@ class _Run:
     def _count_failure(self, relay: str, result: DeliveryResult) -> None:
         if result.state is DeliveryState.sent:
             self.failures[relay] = 0
-        elif result.state is not DeliveryState.skipped and result.extra.get("phase"):
+        elif (
+            result.state is not DeliveryState.skipped
+            and result.extra.get("phase")
             # "No such user" speaks of the address, not of the relay.
-            if not _no_such_user(result):
-                self.failures[relay] = self.failures.get(relay, 0) + 1
+            and not _no_such_user(result)
+        ):
+            self.failures[relay] = self.failures.get(relay, 0) + 1
         if self.max_failures and self.failures.get(relay, 0) >= self.max_failures:
-            self.broken.setdefault(relay, f"relay {relay} failed {self.max_failures} messages "
-                                          f"in a row (last: {result.code or ''} "
-                                          f"{result.reply})".replace("  ", " "))
+            self.broken.setdefault(
+                relay,
+                f"relay {relay} failed {self.max_failures} messages "
+                f"in a row (last: {result.code or ''} "
+                f"{result.reply})".replace("  ", " "),
+            )
 
     def _bounced(self, row: Claimed) -> None:
         self.flush()  # the count below reads the ledger
-        if self.suppress_after and (self.store.hard_bounces(row.subscriber_id)
-                                    >= self.suppress_after):
+        if self.suppress_after and (
+            self.store.hard_bounces(row.subscriber_id) >= self.suppress_after
+        ):
             self.store.suppress(row.subscriber.email, "hard-bounce", self.now())
             self.report.suppressed += 1
 
@@ -294,7 +334,7 @@ class _Run:
         self.group = None
         try:
             self.flush()
-        except Exception as exc:  # noqa: BLE001 - whatever it is, every waiter must get it
+        except Exception as exc:
             group.set_exception(exc)
             group.exception()  # the waiters get it; never "exception was never retrieved"
         else:
@@ -342,8 +382,7 @@ async def _send_due(run: _Run, transports: Sequence[Transport], lease: float) ->
                 return
             if not store.in_flight(edition_id, other_than=run.run_id):
                 # Rows the others released or left deferred when they finished.
-                if not store.claimable(edition_id, run.run_id,
-                                       resend_unknown=run.resend_unknown):
+                if not store.claimable(edition_id, run.run_id, resend_unknown=run.resend_unknown):
                     return
                 break
             await asyncio.sleep(min(1.0, lease / 4))
@@ -355,8 +394,7 @@ async def _send_due(run: _Run, transports: Sequence[Transport], lease: float) ->
 
 def _no_such_user(result: DeliveryResult) -> bool:
     # RFC 3463 5.1.x: a bad destination address (no such mailbox, bad syntax, ...).
-    return (result.code is not None and 500 <= result.code < 600
-            and result.reply.startswith("5.1."))
+    return result.code is not None and 500 <= result.code < 600 and result.reply.startswith("5.1.")
 
 
 async def _worker(run: _Run, transport: Transport) -> None:
@@ -406,19 +444,30 @@ async def _heartbeat(run: _Run, transports: Sequence[Transport], lease: float) -
                     return
                 renewed = time.monotonic()
             _apply_shares(run, transports)
-        except Exception as exc:  # noqa: BLE001 - the run must stop, not die silently
+        except Exception as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             run.report.stopped = run.report.stopped or f"the database stopped answering: {reason}"
             return
 
 
-async def send_edition(store: SendStore, edition_id: int, list_name: str, build: Build,
-                       transport: Transport | Sequence[Transport], *,
-                       now: Callable[[], datetime], resend_unknown: bool = False,
-                       batch: int = 100, retry: RetryPolicy = RetryPolicy(),
-                       max_failures: int = 20, suppress_after: int = 1,
-                       on_progress: Progress | None = None, exclusive: bool = True,
-                       lease: float = 60.0, report: SendReport | None = None) -> SendReport:
+async def send_edition(
+    store: SendStore,
+    edition_id: int,
+    list_name: str,
+    build: Build,
+    transport: Transport | Sequence[Transport],
+    *,
+    now: Callable[[], datetime],
+    resend_unknown: bool = False,
+    batch: int = 100,
+    retry: RetryPolicy = RetryPolicy(),
+    max_failures: int = 20,
+    suppress_after: int = 1,
+    on_progress: Progress | None = None,
+    exclusive: bool = True,
+    lease: float = 60.0,
+    report: SendReport | None = None,
+) -> SendReport:
     """Deliver the due rows of an edition's ledger through the transports; see the module doc.
 
     The caller has already enqueued the edition's rows (``store.enqueue``). ``exclusive``:
@@ -431,13 +480,24 @@ async def send_edition(store: SendStore, edition_id: int, list_name: str, build:
     transports = [transport] if hasattr(transport, "session") else list(transport)
     started = time.monotonic()
     report = SendReport() if report is None else report
-    run = _Run(store, edition_id, list_name, build, now=now, resend_unknown=resend_unknown,
-               batch=batch, retry=retry, max_failures=max_failures,
-               suppress_after=suppress_after, on_progress=on_progress, report=report,
-               exclusive=exclusive, lease=lease)
+    run = _Run(
+        store,
+        edition_id,
+        list_name,
+        build,
+        now=now,
+        resend_unknown=resend_unknown,
+        batch=batch,
+        retry=retry,
+        max_failures=max_failures,
+        suppress_after=suppress_after,
+        on_progress=on_progress,
+        report=report,
+        exclusive=exclusive,
+        lease=lease,
+    )
     # Registered before the first claim: from here on the rows this run claims are leased.
-    store.register_worker(run.run_id, edition_id, [_label(t) for t in transports], lease,
-                          now())
+    store.register_worker(run.run_id, edition_id, [_label(t) for t in transports], lease, now())
     heartbeat = asyncio.create_task(_heartbeat(run, transports, lease))
     try:
         recovered = store.recover(edition_id, now(), exclusive=exclusive)

@@ -13,7 +13,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from digest.errors import DigestError
@@ -33,18 +33,21 @@ def run_lock(path: Path, what: str) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise DigestError(f"cannot create the lock file {path}: {exc.strerror or exc}",
-                          "check DIGEST_RUN_DIR and that the folder is writable") from None
+        raise DigestError(
+            f"cannot create the lock file {path}: {exc.strerror or exc}",
+            "check DIGEST_RUN_DIR and that the folder is writable",
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
             who = f" (pid {holder[0]}, since {holder[1]})" if len(holder) >= 2 else ""
-            raise RunLocked(f"{what} is being sent by another run{who}; this run sent nothing",
-                            "let that run finish; the next one resumes where it stops"
-                            ) from None
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            raise RunLocked(
+                f"{what} is being sent by another run{who}; this run sent nothing",
+                "let that run finish; the next one resumes where it stops",
+            ) from None
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {stamp}\n".encode(), 0)
         try:

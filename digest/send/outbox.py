@@ -49,8 +49,10 @@ class MaildirTransport:
             # A client moves read messages to cur/ as "<key>:2,<flags>"; those count as there.
             seen = {name.split(":", 1)[0] for name in os.listdir(self.path / "cur")}
         except OSError as exc:
-            raise SendError(f"cannot write the outbox {self.path}: {exc.strerror or exc}",
-                            "check DIGEST_OUTBOX and that the folder is writable") from None
+            raise SendError(
+                f"cannot write the outbox {self.path}: {exc.strerror or exc}",
+                "check DIGEST_OUTBOX and that the folder is writable",
+            ) from None
         yield MaildirSession(self.path, seen)
 
 
@@ -59,8 +61,7 @@ class MaildirSession:
         self._path = path
         self._read_keys = read_keys
 
-    async def deliver(self, message: OutgoingMessage, *,
-                      before_data: BeforeData) -> DeliveryResult:
+    async def deliver(self, message: OutgoingMessage, *, before_data: BeforeData) -> DeliveryResult:
         key = maildir_key(message.message_id)
         marked = before_data()
         if marked is not None:
@@ -70,10 +71,14 @@ class MaildirSession:
                 # fsync blocks; keep the event loop (and other tasks) running meanwhile.
                 await asyncio.to_thread(_write, self._path, key, message.raw)
             except OSError as exc:
-                raise SendError(f"cannot write the outbox {self._path}: "
-                                f"{exc.strerror or exc}") from None
-        return DeliveryResult(subscriber_id=message.subscriber_id, state=DeliveryState.sent,
-                              reply=f"written to {self._path / 'new' / key}")
+                raise SendError(
+                    f"cannot write the outbox {self._path}: {exc.strerror or exc}"
+                ) from None
+        return DeliveryResult(
+            subscriber_id=message.subscriber_id,
+            state=DeliveryState.sent,
+            reply=f"written to {self._path / 'new' / key}",
+        )
 
 
 def _write(path: Path, key: str, raw: bytes) -> None:

@@ -16,8 +16,13 @@ from collections.abc import Callable
 class TokenBucket:
     """``rate`` tokens per second, at most ``capacity`` saved up; starts with ``tokens``."""
 
-    def __init__(self, rate: float, capacity: float, tokens: float | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        rate: float,
+        capacity: float,
+        tokens: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if rate <= 0 or capacity < 1:
             raise ValueError("a token bucket needs a positive rate and room for one token")
         self.rate, self.capacity, self._clock = rate, capacity, clock
@@ -57,15 +62,24 @@ class RateLimiter:
     run started right after another does not get a fresh hourly allowance.
     """
 
-    def __init__(self, per_second: float | None = None, per_hour: float | None = None, *,
-                 sent_last_hour: int = 0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        per_second: float | None = None,
+        per_hour: float | None = None,
+        *,
+        sent_last_hour: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.per_second, self.per_hour = per_second or None, per_hour or None
         self._buckets: list[TokenBucket] = []
         if self.per_second:
             self._buckets.append(TokenBucket(self.per_second, 1, clock=clock))
         if self.per_hour:
-            self._buckets.append(TokenBucket(self.per_hour / 3600, self.per_hour,
-                                             self.per_hour - sent_last_hour, clock=clock))
+            self._buckets.append(
+                TokenBucket(
+                    self.per_hour / 3600, self.per_hour, self.per_hour - sent_last_hour, clock=clock
+                )
+            )
 
     @property
     def limit(self) -> float | None:

@@ -23,9 +23,13 @@ class SendStatus(enum.StrEnum):
     dry_run = "dry-run"  # every message composed, nothing sent
 
 
-_EXIT_CODES = {SendStatus.stopped: ExitCode.STOPPED, SendStatus.incomplete: ExitCode.INCOMPLETE,
-               SendStatus.failed: ExitCode.FAILED, SendStatus.check_failed: ExitCode.CHECK,
-               SendStatus.locked: ExitCode.LOCKED}
+_EXIT_CODES = {
+    SendStatus.stopped: ExitCode.STOPPED,
+    SendStatus.incomplete: ExitCode.INCOMPLETE,
+    SendStatus.failed: ExitCode.FAILED,
+    SendStatus.check_failed: ExitCode.CHECK,
+    SendStatus.locked: ExitCode.LOCKED,
+}
 
 
 # `list` is a field of SendReport (a JSON key): its other fields' types are named here.
@@ -75,9 +79,20 @@ class SendReport:
     counts: dict[str, int] = field(default_factory=dict)  # the ledger's rows by state after it
 
     # What one worker's report adds to the others' (--workers N).
-    COUNTERS = ("sent", "deferred", "failed", "unknown", "skipped", "bytes", "retries",
-                "suppressed", "requeued_on_start", "unknown_on_start", "taken_over",
-                "lost_leases")
+    COUNTERS = (
+        "sent",
+        "deferred",
+        "failed",
+        "unknown",
+        "skipped",
+        "bytes",
+        "retries",
+        "suppressed",
+        "requeued_on_start",
+        "unknown_on_start",
+        "taken_over",
+        "lost_leases",
+    )
 
     def tally(self, state: DeliveryState, size: int = 0) -> None:
         """Count one row's outcome; ``size``: the bytes of its message, counted if sent."""
@@ -104,5 +119,3 @@ class SendReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-

@@ -67,10 +67,20 @@ class SmtpTransport:
 
     name = "smtp"
 
-    def __init__(self, relay: SmtpRelay, *, connections: int = 4, timeout: float = 60.0,
-                 data_timeout: float = 600.0, rotate_after: int = 0,
-                 limiter: RateLimiter | None = None, ca_file: Path | None = None,
-                 tls_relaxed: bool = False, reconnects: int = 3, backoff: float = 0.5):
+    def __init__(
+        self,
+        relay: SmtpRelay,
+        *,
+        connections: int = 4,
+        timeout: float = 60.0,
+        data_timeout: float = 600.0,
+        rotate_after: int = 0,
+        limiter: RateLimiter | None = None,
+        ca_file: Path | None = None,
+        tls_relaxed: bool = False,
+        reconnects: int = 3,
+        backoff: float = 0.5,
+    ):
         self.relay = relay
         self.label = relay.display  # names the relay in the ledger and in messages
         self.concurrency = max(1, connections)
@@ -98,20 +108,25 @@ class SmtpTransport:
         text = " ".join(text.split())
         return text.replace(password, "***") if password else text
 
-    def error(self, what: str,
-              hint: str = "check DIGEST_SMTP_URL and that the relay is up") -> SendError:
+    def error(
+        self, what: str, hint: str = "check DIGEST_SMTP_URL and that the relay is up"
+    ) -> SendError:
         return SendError(self._scrub(f"SMTP relay {self.relay.display} {what}"), hint)
 
     async def connect(self) -> aiosmtplib.SMTP:
         """A connected, greeted, TLS-protected and logged-in client, or ``SendError``."""
         relay = self.relay
         smtp = aiosmtplib.SMTP(
-            hostname=relay.host, port=relay.port, timeout=self.timeout,
+            hostname=relay.host,
+            port=relay.port,
+            timeout=self.timeout,
             username=relay.username,
             password=relay.password.get_secret_value() if relay.password else None,
-            use_tls=relay.tls == "implicit", start_tls=self._start_tls(),
+            use_tls=relay.tls == "implicit",
+            start_tls=self._start_tls(),
             cert_bundle=str(self.ca_file) if self.ca_file else None,
-            local_hostname=self._local_hostname)
+            local_hostname=self._local_hostname,
+        )
         try:
             await smtp.connect()
             # Greeted now, not lazily: messages go out as bare commands (see _command).
@@ -170,8 +185,7 @@ class SmtpSession:
         self._smtp: aiosmtplib.SMTP | None = smtp
         self._messages = 0  # on the current connection
 
-    async def deliver(self, message: OutgoingMessage, *,
-                      before_data: BeforeData) -> DeliveryResult:
+    async def deliver(self, message: OutgoingMessage, *, before_data: BeforeData) -> DeliveryResult:
         transport = self._transport
         await transport.limiter.acquire()
         reason = ""
@@ -185,8 +199,13 @@ class SmtpSession:
             except _Dropped as exc:
                 self._drop()
                 reason = str(exc)
-        return _result(message, DeliveryState.deferred, None,
-                       f"connection lost before the message was sent: {reason}", "connect")
+        return _result(
+            message,
+            DeliveryState.deferred,
+            None,
+            f"connection lost before the message was sent: {reason}",
+            "connect",
+        )
 
     async def _connected(self) -> aiosmtplib.SMTP:
         rotate = self._transport.rotate_after
@@ -198,8 +217,9 @@ class SmtpSession:
             self._messages = 0
         return self._smtp
 
-    async def _transaction(self, smtp: aiosmtplib.SMTP, message: OutgoingMessage,
-                           before_data: BeforeData) -> DeliveryResult:
+    async def _transaction(
+        self, smtp: aiosmtplib.SMTP, message: OutgoingMessage, before_data: BeforeData
+    ) -> DeliveryResult:
         phase = "mail"
         self._messages += 1
         try:
@@ -213,8 +233,9 @@ class SmtpSession:
         except _DROPPED as exc:
             raise _Dropped(_reason(exc)) from None
         if reply.code != 354:
-            return await self._refused(smtp, message,
-                                       SMTPResponseException(reply.code, reply.message), phase)
+            return await self._refused(
+                smtp, message, SMTPResponseException(reply.code, reply.message), phase
+            )
         # The relay waits for the body: from here on it may end up with the message, so the
         # ledger says `in_data`, committed, before the first byte of it goes.
         try:
@@ -240,16 +261,26 @@ class SmtpSession:
             reply = await protocol.read_response(timeout=self._transport.data_timeout)
         except _DROPPED as exc:
             self._drop()
-            return _result(message, DeliveryState.unknown, None,
-                           f"no reply after the message was sent: {_reason(exc)}", "body")
+            return _result(
+                message,
+                DeliveryState.unknown,
+                None,
+                f"no reply after the message was sent: {_reason(exc)}",
+                "body",
+            )
         if reply.code == 250:
             return _result(message, DeliveryState.sent, reply.code, reply.message, "body")
         if reply.code == 421:
             self._drop()
         return _result(message, _classify(reply.code), reply.code, reply.message, "body")
 
-    async def _refused(self, smtp: aiosmtplib.SMTP, message: OutgoingMessage,
-                       exc: SMTPResponseException, phase: str) -> DeliveryResult:
+    async def _refused(
+        self,
+        smtp: aiosmtplib.SMTP,
+        message: OutgoingMessage,
+        exc: SMTPResponseException,
+        phase: str,
+    ) -> DeliveryResult:
         if exc.code == 421:
             # The relay is closing this connection: try the message again on a new one.
             self._drop()
@@ -258,7 +289,8 @@ class SmtpSession:
             self._drop()
             raise self._transport.error(
                 f"refused the sender {message.envelope_from}: {exc.code} {exc.message}",
-                "check the list's sender address and what the relay allows it to send as")
+                "check the list's sender address and what the relay allows it to send as",
+            )
         await self._reset(smtp)
         return _result(message, _classify(exc.code), exc.code, exc.message, phase)
 
@@ -328,7 +360,13 @@ def _reason(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _result(message: OutgoingMessage, state: DeliveryState, code: int | None,
-            reply: str, phase: str) -> DeliveryResult:
-    return DeliveryResult(subscriber_id=message.subscriber_id, state=state, code=code,
-                          reply=" ".join(reply.split())[:500], extra={"phase": phase})
+def _result(
+    message: OutgoingMessage, state: DeliveryState, code: int | None, reply: str, phase: str
+) -> DeliveryResult:
+    return DeliveryResult(
+        subscriber_id=message.subscriber_id,
+        state=state,
+        code=code,
+        reply=" ".join(reply.split())[:500],
+        extra={"phase": phase},
+    )

@@ -59,10 +59,10 @@ def _engine(url: str) -> Engine:
                 # SQLite gives its -wal and -shm files the database file's mode.
                 create_private(Path(parsed.database))
             except OSError as exc:
-                raise StoreError(f"cannot open the database {url}: cannot create {folder}: "
-                                 f"{exc.strerror}",
-                                 "check DIGEST_DATABASE_URL and that the folder is writable"
-                                 ) from None
+                raise StoreError(
+                    f"cannot open the database {url}: cannot create {folder}: {exc.strerror}",
+                    "check DIGEST_DATABASE_URL and that the folder is writable",
+                ) from None
         engine = create_engine(parsed, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -75,12 +75,14 @@ def _engine(url: str) -> Engine:
 
 def _lock_key(name: str) -> int:
     """A stable signed 64-bit key for pg_advisory_lock (a hash: Python's is salted)."""
-    return int.from_bytes(hashlib.sha256(f"digest:{name}".encode()).digest()[:8], "big",
-                          signed=True)
+    return int.from_bytes(
+        hashlib.sha256(f"digest:{name}".encode()).digest()[:8], "big", signed=True
+    )
 
 
-class Store(ArticleQueries, SubscriberQueries, EditionQueries, LedgerQueries, EdgeQueries,
-            WorkerQueries):
+class Store(
+    ArticleQueries, SubscriberQueries, EditionQueries, LedgerQueries, EdgeQueries, WorkerQueries
+):
     def __init__(self, engine: Engine):
         self.engine = engine
 
@@ -133,11 +135,16 @@ def open_store(url: str, *, migrate_schema: bool = True) -> Store:
                 pass
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        hint = ("check DIGEST_DATABASE_URL (host, port, user, password, database) and that "
-                "the server is running" if engine.dialect.name == "postgresql" else
-                "check DIGEST_DATABASE_URL and that the folder is writable")
+        hint = (
+            "check DIGEST_DATABASE_URL (host, port, user, password, database) and that "
+            "the server is running"
+            if engine.dialect.name == "postgresql"
+            else "check DIGEST_DATABASE_URL and that the folder is writable"
+        )
         raise StoreError(f"cannot open the database {safe}: {reason}", hint) from None
     except ModuleNotFoundError as exc:
-        raise StoreError(f"cannot open the database {safe}: driver {exc.name} is not installed",
-                         "pip install 'psycopg[binary]' for PostgreSQL") from None
+        raise StoreError(
+            f"cannot open the database {safe}: driver {exc.name} is not installed",
+            "pip install 'psycopg[binary]' for PostgreSQL",
+        ) from None
     return Store(engine)

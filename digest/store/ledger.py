@@ -19,47 +19,80 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import (Connection, Engine, and_, bindparam, func, literal, or_, select, tuple_,
-                        update)
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from digest.models import (PROBLEM_STATES, DeliveryState, EditionState, Subscriber,
-                           SubscriberStatus)
+from digest.models import PROBLEM_STATES, DeliveryState, EditionState, Subscriber, SubscriberStatus
 from digest.store import schema
 from digest.store._sql import address_hash, insert_ignore
 from digest.store.protocols import Claimed, Outcome
 from digest.store.subscribers import _sections_out
 
-d, s, sub, lst, sup = (schema.deliveries, schema.subscribers, schema.subscriptions,
-                       schema.lists, schema.suppressions)
+d, s, sub, lst, sup = (
+    schema.deliveries,
+    schema.subscribers,
+    schema.subscriptions,
+    schema.lists,
+    schema.suppressions,
+)
 QUEUED, SENDING, IN_DATA = DeliveryState.queued, DeliveryState.sending, DeliveryState.in_data
 DEFERRED, FAILED, UNKNOWN = DeliveryState.deferred, DeliveryState.failed, DeliveryState.unknown
 
 
 # Built once: a run commits thousands of small batches, and building the statement (not
 # running it) was most of the cost of each.
-_WRITE = (update(d).where(d.c.id == bindparam("row"))
-          .values(state=bindparam("st"), updated_at=bindparam("at"),
-                  last_code=bindparam("code"), last_reply=bindparam("reply"),
-                  message_id=func.coalesce(bindparam("mid"), d.c.message_id),
-                  relay=func.coalesce(bindparam("relay"), d.c.relay),
-                  sent_at=func.coalesce(bindparam("sent"), d.c.sent_at)))
+_WRITE = (
+    update(d)
+    .where(d.c.id == bindparam("row"))
+    .values(
+        state=bindparam("st"),
+        updated_at=bindparam("at"),
+        last_code=bindparam("code"),
+        last_reply=bindparam("reply"),
+        message_id=func.coalesce(bindparam("mid"), d.c.message_id),
+        relay=func.coalesce(bindparam("relay"), d.c.relay),
+        sent_at=func.coalesce(bindparam("sent"), d.c.sent_at),
+    )
+)
 
 
 # The same, written only while the run's claim holds (shared editions).
 _WRITE_FENCED = _WRITE.where(d.c.run_id == bindparam("run"), d.c.attempts == bindparam("att"))
 
 
-def _write_params(outcomes: Sequence[Outcome], now: datetime, run_id: str | None = None
-                  ) -> list[dict]:
-    return [{"row": o.row_id, "st": o.state.value, "at": now, "code": o.code,
-             "reply": o.reply, "mid": o.message_id, "relay": o.relay,
-             "sent": now if o.state is DeliveryState.sent else None,
-             **({"run": run_id, "att": o.attempt} if run_id else {})} for o in outcomes]
+def _write_params(
+    outcomes: Sequence[Outcome], now: datetime, run_id: str | None = None
+) -> list[dict]:
+    return [
+        {
+            "row": o.row_id,
+            "st": o.state.value,
+            "at": now,
+            "code": o.code,
+            "reply": o.reply,
+            "mid": o.message_id,
+            "relay": o.relay,
+            "sent": now if o.state is DeliveryState.sent else None,
+            **({"run": run_id, "att": o.attempt} if run_id else {}),
+        }
+        for o in outcomes
+    ]
 
 
-def _fenced_write(conn: Connection, outcomes: Sequence[Outcome], now: datetime,
-                  run_id: str) -> set[int]:
+def _fenced_write(
+    conn: Connection, outcomes: Sequence[Outcome], now: datetime, run_id: str
+) -> set[int]:
     """Write outcomes only where ``run_id``'s claim still holds; return the rows whose
     ``in_data`` mark failed (the body must not go)."""
     marks = [o for o in outcomes if o.state is IN_DATA]
@@ -67,11 +100,18 @@ def _fenced_write(conn: Connection, outcomes: Sequence[Outcome], now: datetime,
     if marks:
         # Taking `in_data` is the one step that must know it succeeded: one statement for
         # the group, that says which rows it took.
-        taken = set(conn.scalars(
-            update(d).where(tuple_(d.c.id, d.c.attempts).in_([(o.row_id, o.attempt)
-                                                              for o in marks]),
-                            d.c.run_id == run_id, d.c.state == SENDING)
-            .values(state=IN_DATA, updated_at=now).returning(d.c.id)))
+        taken = set(
+            conn.scalars(
+                update(d)
+                .where(
+                    tuple_(d.c.id, d.c.attempts).in_([(o.row_id, o.attempt) for o in marks]),
+                    d.c.run_id == run_id,
+                    d.c.state == SENDING,
+                )
+                .values(state=IN_DATA, updated_at=now)
+                .returning(d.c.id)
+            )
+        )
         lost = {o.row_id for o in marks} - taken
     rest = [o for o in outcomes if o.row_id not in lost]
     if rest:
@@ -128,25 +168,45 @@ def _chunks(items: Iterable[int], size: int) -> Iterator[list[int]]:
 
 
 def _queued(edition_id: int, subscriber_ids: Sequence[int], now: datetime) -> list[dict]:
-    return [{"edition_id": edition_id, "subscriber_id": sid, "state": QUEUED.value, "attempts": 0,
-             "created_at": now, "updated_at": now} for sid in subscriber_ids]
+    return [
+        {
+            "edition_id": edition_id,
+            "subscriber_id": sid,
+            "state": QUEUED.value,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for sid in subscriber_ids
+    ]
 
 
 def _recipient_batches(conn: Connection, list_name: str, size: int) -> Iterator[list]:
     """The list's recipients in batches of at most ``size`` rows, by subscriber id (keyset
     paging: each batch is one short query, whatever the size of the list)."""
-    query = (select(s.c.id, s.c.email, s.c.name, sub.c.sections)
-             .join(sub, sub.c.subscriber_id == s.c.id).join(lst, lst.c.id == sub.c.list_id)
-             .where(lst.c.name == list_name, s.c.status == SubscriberStatus.active.value,
-                    sub.c.state == "active", sub.c.paused == 0)
-             .order_by(s.c.id).limit(size))
+    query = (
+        select(s.c.id, s.c.email, s.c.name, sub.c.sections)
+        .join(sub, sub.c.subscriber_id == s.c.id)
+        .join(lst, lst.c.id == sub.c.list_id)
+        .where(
+            lst.c.name == list_name,
+            s.c.status == SubscriberStatus.active.value,
+            sub.c.state == "active",
+            sub.c.paused == 0,
+        )
+        .order_by(s.c.id)
+        .limit(size)
+    )
     last = 0
     while rows := conn.execute(query.where(s.c.id > last)).all():
         last = rows[-1].id
         # Suppressions are matched by hash (erased addresses keep nothing else).
         hashes = {r.id: address_hash(r.email) for r in rows}
-        suppressed = set(conn.scalars(select(sup.c.address_hash)
-                                      .where(sup.c.address_hash.in_(set(hashes.values())))))
+        suppressed = set(
+            conn.scalars(
+                select(sup.c.address_hash).where(sup.c.address_hash.in_(set(hashes.values())))
+            )
+        )
         yield [r for r in rows if hashes[r.id] not in suppressed]
 
 
@@ -156,16 +216,34 @@ def _enqueue_on_server(edition_id: int, list_name: str, now: datetime):
     The same rule as ``_recipient_batches``; a suppression is matched by the SHA-256 of the
     stored case-folded address, which is what ``address_hash`` computes in Python."""
     folded_hash = func.encode(func.sha256(func.convert_to(s.c.email_key, "UTF8")), "hex")
-    recipients = (select(literal(edition_id), s.c.id, literal(QUEUED.value), literal(0),
-                         literal(now, d.c.created_at.type), literal(now, d.c.updated_at.type))
-                  .join(sub, sub.c.subscriber_id == s.c.id).join(lst, lst.c.id == sub.c.list_id)
-                  .where(lst.c.name == list_name, s.c.status == SubscriberStatus.active.value,
-                         sub.c.state == "active", sub.c.paused == 0,
-                         ~select(sup.c.id).where(sup.c.address_hash == folded_hash).exists())
-                  .order_by(s.c.id))
-    return (pg_insert(d).from_select(["edition_id", "subscriber_id", "state", "attempts",
-                                      "created_at", "updated_at"], recipients)
-            .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"]))
+    recipients = (
+        select(
+            literal(edition_id),
+            s.c.id,
+            literal(QUEUED.value),
+            literal(0),
+            literal(now, d.c.created_at.type),
+            literal(now, d.c.updated_at.type),
+        )
+        .join(sub, sub.c.subscriber_id == s.c.id)
+        .join(lst, lst.c.id == sub.c.list_id)
+        .where(
+            lst.c.name == list_name,
+            s.c.status == SubscriberStatus.active.value,
+            sub.c.state == "active",
+            sub.c.paused == 0,
+            ~select(sup.c.id).where(sup.c.address_hash == folded_hash).exists(),
+        )
+        .order_by(s.c.id)
+    )
+    return (
+        pg_insert(d)
+        .from_select(
+            ["edition_id", "subscriber_id", "state", "attempts", "created_at", "updated_at"],
+            recipients,
+        )
+        .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+    )
 
 
 def _due(resend_unknown: bool) -> list[DeliveryState]:
@@ -206,9 +284,11 @@ class LedgerQueries:
                     conn.execute(stmt, _queued(edition_id, [r.id for r in rows], now))
             # In the same transaction: an edition is `sending` once its ledger is whole.
             editions = schema.editions
-            conn.execute(update(editions).where(editions.c.id == edition_id,
-                                                editions.c.status == EditionState.open)
-                         .values(status=EditionState.sending))
+            conn.execute(
+                update(editions)
+                .where(editions.c.id == edition_id, editions.c.status == EditionState.open)
+                .values(status=EditionState.sending)
+            )
         return self._rows(edition_id) - before
 
     def recipient_stream(self, list_name: str) -> Iterator[Subscriber]:
@@ -217,15 +297,19 @@ class LedgerQueries:
         with self.engine.connect() as conn:
             for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH):
                 for r in rows:
-                    yield Subscriber(id=r.id, email=r.email, name=r.name, lists=(list_name,),
-                                     sections=_sections_out(r.sections))
+                    yield Subscriber(
+                        id=r.id,
+                        email=r.email,
+                        name=r.name,
+                        lists=(list_name,),
+                        sections=_sections_out(r.sections),
+                    )
 
     def _rows(self, edition_id: int) -> int:
         with self.engine.connect() as conn:
             return conn.scalar(select(func.count()).where(d.c.edition_id == edition_id))
 
-    def recover(self, edition_id: int, now: datetime, *, exclusive: bool = True
-                ) -> dict[str, int]:
+    def recover(self, edition_id: int, now: datetime, *, exclusive: bool = True) -> dict[str, int]:
         """After a crash: `sending` rows were never handed over, so they go back to the queue;
         `in_data` rows may have been delivered, so they become `unknown`.
 
@@ -236,39 +320,70 @@ class LedgerQueries:
         if not exclusive:
             orphan.append(or_(d.c.run_id.is_(None), d.c.run_id.not_in(self.live_runs())))
         with self.engine.begin() as conn:
-            requeued = conn.execute(update(d).where(*orphan, d.c.state == SENDING)
-                                    .values(state=QUEUED, updated_at=now)).rowcount
-            unknown = conn.execute(update(d).where(*orphan, d.c.state == IN_DATA)
-                                   .values(state=UNKNOWN, updated_at=now, last_code=None,
-                                           last_reply="interrupted after the message was "
-                                                      "handed over")).rowcount
+            requeued = conn.execute(
+                update(d).where(*orphan, d.c.state == SENDING).values(state=QUEUED, updated_at=now)
+            ).rowcount
+            unknown = conn.execute(
+                update(d)
+                .where(*orphan, d.c.state == IN_DATA)
+                .values(
+                    state=UNKNOWN,
+                    updated_at=now,
+                    last_code=None,
+                    last_reply="interrupted after the message was handed over",
+                )
+            ).rowcount
         self.reap_workers()
         return {"requeued": requeued, "unknown": unknown}
 
     def in_flight(self, edition_id: int, *, other_than: str) -> int:
         """Rows of the edition that another run has claimed and not finished."""
         with self.engine.connect() as conn:
-            return conn.scalar(select(func.count()).where(
-                d.c.edition_id == edition_id, d.c.state.in_([SENDING, IN_DATA]),
-                d.c.run_id != other_than))
+            return conn.scalar(
+                select(func.count()).where(
+                    d.c.edition_id == edition_id,
+                    d.c.state.in_([SENDING, IN_DATA]),
+                    d.c.run_id != other_than,
+                )
+            )
 
-    def claim(self, edition_id: int, list_name: str, limit: int, now: datetime, run_id: str,
-              *, resend_unknown: bool = False, row_ids: Sequence[int] | None = None
-              ) -> list[Claimed]:
+    def claim(
+        self,
+        edition_id: int,
+        list_name: str,
+        limit: int,
+        now: datetime,
+        run_id: str,
+        *,
+        resend_unknown: bool = False,
+        row_ids: Sequence[int] | None = None,
+    ) -> list[Claimed]:
         """Take up to ``limit`` due rows this run has not handled yet (or exactly ``row_ids``,
         for a retry) and mark them `sending`, with each subscriber as of now."""
         due = _due(resend_unknown) if row_ids is None else [DEFERRED]
         list_id = select(lst.c.id).where(lst.c.name == list_name).scalar_subquery()
-        query = (select(d.c.id, d.c.subscriber_id, s.c.email, s.c.name, s.c.status,
-                        sub.c.sections, sub.c.list_id, sub.c.state.label("sub_state"),
-                        sub.c.paused)
-                 .join(s, s.c.id == d.c.subscriber_id)
-                 .outerjoin(sub, and_(sub.c.subscriber_id == s.c.id, sub.c.list_id == list_id))
-                 .where(d.c.edition_id == edition_id).order_by(d.c.id))
+        query = (
+            select(
+                d.c.id,
+                d.c.subscriber_id,
+                s.c.email,
+                s.c.name,
+                s.c.status,
+                sub.c.sections,
+                sub.c.list_id,
+                sub.c.state.label("sub_state"),
+                sub.c.paused,
+            )
+            .join(s, s.c.id == d.c.subscriber_id)
+            .outerjoin(sub, and_(sub.c.subscriber_id == s.c.id, sub.c.list_id == list_id))
+            .where(d.c.edition_id == edition_id)
+            .order_by(d.c.id)
+        )
         with self.engine.begin() as conn:
             if row_ids is not None:
-                rows = conn.execute(query.where(d.c.state.in_(due), d.c.id.in_(list(row_ids)))
-                                    .limit(limit)).all()
+                rows = conn.execute(
+                    query.where(d.c.state.in_(due), d.c.id.in_(list(row_ids))).limit(limit)
+                ).all()
             else:
                 # One state at a time, queued first: the (edition, state) index then yields
                 # the rows in id order and the LIMIT stops the scan. With all due states at
@@ -278,26 +393,37 @@ class LedgerQueries:
                 for state in due:
                     # SKIP LOCKED (PostgreSQL): rows another worker is claiming right now are
                     # passed over, not waited for and then found taken.
-                    rows += conn.execute(query.where(*self._claimable(state, run_id))
-                                         .limit(limit - len(rows))
-                                         .with_for_update(of=d, skip_locked=True)).all()
+                    rows += conn.execute(
+                        query.where(*self._claimable(state, run_id))
+                        .limit(limit - len(rows))
+                        .with_for_update(of=d, skip_locked=True)
+                    ).all()
                     if len(rows) >= limit:
                         break
             if not rows:
                 return []
             # Suppressions are matched by hash (erased addresses keep nothing else).
             hashes = {r.id: address_hash(r.email) for r in rows}
-            suppressed = set(conn.scalars(select(sup.c.address_hash)
-                                          .where(sup.c.address_hash.in_(set(hashes.values())))))
+            suppressed = set(
+                conn.scalars(
+                    select(sup.c.address_hash).where(sup.c.address_hash.in_(set(hashes.values())))
+                )
+            )
             # Only the rows this UPDATE changed are ours: on PostgreSQL (READ COMMITTED) a
             # concurrent claim may have taken some of those read above since.
-            taken = dict(conn.execute(update(d).where(d.c.id.in_([r.id for r in rows]),
-                                                      d.c.state.in_(due))
-                                      .values(state=SENDING, attempts=d.c.attempts + 1,
-                                              run_id=run_id, updated_at=now)
-                                      .returning(d.c.id, d.c.attempts)).all())
-        return [Claimed(r.id, r.subscriber_id, _subscriber(r, hashes[r.id] in suppressed),
-                        taken[r.id]) for r in rows if r.id in taken]
+            taken = dict(
+                conn.execute(
+                    update(d)
+                    .where(d.c.id.in_([r.id for r in rows]), d.c.state.in_(due))
+                    .values(state=SENDING, attempts=d.c.attempts + 1, run_id=run_id, updated_at=now)
+                    .returning(d.c.id, d.c.attempts)
+                ).all()
+            )
+        return [
+            Claimed(r.id, r.subscriber_id, _subscriber(r, hashes[r.id] in suppressed), taken[r.id])
+            for r in rows
+            if r.id in taken
+        ]
 
     def _claimable(self, state: DeliveryState, run_id: str) -> list:
         """Which rows in a due ``state`` ``run_id`` may claim: any queued row; a deferred or
@@ -305,18 +431,26 @@ class LedgerQueries:
         worker did (it is that worker's to retry)."""
         if state is QUEUED:
             return [d.c.state == state]
-        return [d.c.state == state,
-                or_(d.c.run_id.is_(None),
-                    and_(d.c.run_id != run_id, d.c.run_id.not_in(self.live_runs())))]
+        return [
+            d.c.state == state,
+            or_(
+                d.c.run_id.is_(None),
+                and_(d.c.run_id != run_id, d.c.run_id.not_in(self.live_runs())),
+            ),
+        ]
 
-    def claimable(self, edition_id: int, run_id: str, *, resend_unknown: bool = False
-                  ) -> bool:
+    def claimable(self, edition_id: int, run_id: str, *, resend_unknown: bool = False) -> bool:
         """Whether ``claim`` would find a row for ``run_id`` now."""
         with self.engine.connect() as conn:
-            return any(conn.scalar(select(d.c.id).where(d.c.edition_id == edition_id,
-                                                        *self._claimable(state, run_id))
-                                   .limit(1)) is not None
-                       for state in _due(resend_unknown))
+            return any(
+                conn.scalar(
+                    select(d.c.id)
+                    .where(d.c.edition_id == edition_id, *self._claimable(state, run_id))
+                    .limit(1)
+                )
+                is not None
+                for state in _due(resend_unknown)
+            )
 
     def write(self, outcomes: Sequence[Outcome], now: datetime) -> None:
         """Commit several state changes in one transaction (the ledger's batched writes)."""
@@ -329,75 +463,113 @@ class LedgerQueries:
         claims of ``run_id`` when given)."""
         return LedgerWriter(self.engine, run_id)
 
-    def mark_delivery(self, delivery_id: int, state: DeliveryState, now: datetime, *,
-                      code: int | None = None, reply: str | None = None,
-                      message_id: str | None = None) -> None:
+    def mark_delivery(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        now: datetime,
+        *,
+        code: int | None = None,
+        reply: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
         self.write([Outcome(delivery_id, state, code, reply, message_id)], now)
 
     def release(self, run_id: str, now: datetime) -> int:
         """Put back in the queue the rows a stopping run claimed but never handed over."""
         with self.engine.begin() as conn:
-            return conn.execute(update(d).where(d.c.run_id == run_id, d.c.state == SENDING)
-                                .values(state=QUEUED, updated_at=now)).rowcount
+            return conn.execute(
+                update(d)
+                .where(d.c.run_id == run_id, d.c.state == SENDING)
+                .values(state=QUEUED, updated_at=now)
+            ).rowcount
 
     def due_count(self, edition_id: int, *, resend_unknown: bool = False) -> int:
         with self.engine.connect() as conn:
-            return conn.scalar(select(func.count()).where(
-                d.c.edition_id == edition_id, d.c.state.in_(_due(resend_unknown))))
+            return conn.scalar(
+                select(func.count()).where(
+                    d.c.edition_id == edition_id, d.c.state.in_(_due(resend_unknown))
+                )
+            )
 
     def sent_since(self, relay: str, since: datetime) -> int:
         """Messages a relay accepted since ``since``, across editions (for hourly limits)."""
         with self.engine.connect() as conn:
-            return conn.scalar(select(func.count()).where(d.c.relay == relay,
-                                                          d.c.sent_at > since))
+            return conn.scalar(select(func.count()).where(d.c.relay == relay, d.c.sent_at > since))
 
     def hard_bounces(self, subscriber_id: int) -> int:
         """How many deliveries to this subscriber a relay refused as "no such user" (5.1.x)."""
         with self.engine.connect() as conn:
-            return conn.scalar(select(func.count()).where(
-                d.c.subscriber_id == subscriber_id, d.c.state == FAILED,
-                d.c.last_code >= 500, d.c.last_code < 600, d.c.last_reply.like("5.1.%")))
+            return conn.scalar(
+                select(func.count()).where(
+                    d.c.subscriber_id == subscriber_id,
+                    d.c.state == FAILED,
+                    d.c.last_code >= 500,
+                    d.c.last_code < 600,
+                    d.c.last_reply.like("5.1.%"),
+                )
+            )
 
     def counts(self, edition_id: int) -> dict[str, int]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(d.c.state, func.count()).where(d.c.edition_id == edition_id)
-                                .group_by(d.c.state)).all()
+            rows = conn.execute(
+                select(d.c.state, func.count())
+                .where(d.c.edition_id == edition_id)
+                .group_by(d.c.state)
+            ).all()
         return {state: n for state, n in rows}
 
     def latest_errors(self, edition_id: int, limit: int = 5) -> list[tuple[int, str, int, str]]:
         """(subscriber id, state, code, reply) of the latest rows that did not end `sent`."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(d.c.subscriber_id, d.c.state, d.c.last_code, d.c.last_reply)
-                                .where(d.c.edition_id == edition_id,
-                                       d.c.state.in_(PROBLEM_STATES))
-                                .order_by(d.c.updated_at.desc(), d.c.id.desc())
-                                .limit(limit)).all()
+            rows = conn.execute(
+                select(d.c.subscriber_id, d.c.state, d.c.last_code, d.c.last_reply)
+                .where(d.c.edition_id == edition_id, d.c.state.in_(PROBLEM_STATES))
+                .order_by(d.c.updated_at.desc(), d.c.id.desc())
+                .limit(limit)
+            ).all()
         return [tuple(r) for r in rows]
 
     def edition_errors(self, edition_id: int, limit: int = 10) -> list[dict]:
         """The latest problems of an edition, with addresses, for ``digest status``."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(s.c.email, d.c.state, d.c.last_code, d.c.last_reply,
-                                       d.c.relay, d.c.updated_at)
-                                .join(s, s.c.id == d.c.subscriber_id)
-                                .where(d.c.edition_id == edition_id,
-                                       d.c.state.in_(PROBLEM_STATES))
-                                .order_by(d.c.updated_at.desc(), d.c.id.desc())
-                                .limit(limit)).all()
-        return [{"email": r.email, "state": r.state, "code": r.last_code, "reply": r.last_reply,
-                 "relay": r.relay, "at": r.updated_at} for r in rows]
+            rows = conn.execute(
+                select(
+                    s.c.email, d.c.state, d.c.last_code, d.c.last_reply, d.c.relay, d.c.updated_at
+                )
+                .join(s, s.c.id == d.c.subscriber_id)
+                .where(d.c.edition_id == edition_id, d.c.state.in_(PROBLEM_STATES))
+                .order_by(d.c.updated_at.desc(), d.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [
+            {
+                "email": r.email,
+                "state": r.state,
+                "code": r.last_code,
+                "reply": r.last_reply,
+                "relay": r.relay,
+                "at": r.updated_at,
+            }
+            for r in rows
+        ]
 
     def last_activity(self, edition_id: int) -> datetime | None:
         with self.engine.connect() as conn:
-            return conn.scalar(select(func.max(d.c.updated_at))
-                               .where(d.c.edition_id == edition_id))
+            return conn.scalar(select(func.max(d.c.updated_at)).where(d.c.edition_id == edition_id))
 
 
 def _subscriber(row, suppressed: bool) -> Subscriber | None:
     # Unsubscribes, bounces and suppressions count from the moment the row is claimed.
     # The same rule as ``SubscriberQueries.deliverable``: active, subscribed, not paused.
-    if (suppressed or row.list_id is None or row.status != SubscriberStatus.active.value
-            or row.sub_state != "active" or row.paused):
+    if (
+        suppressed
+        or row.list_id is None
+        or row.status != SubscriberStatus.active.value
+        or row.sub_state != "active"
+        or row.paused
+    ):
         return None
-    return Subscriber(email=row.email, name=row.name, sections=_sections_out(row.sections),
-                      id=row.subscriber_id)
+    return Subscriber(
+        email=row.email, name=row.name, sections=_sections_out(row.sections), id=row.subscriber_id
+    )

@@ -67,15 +67,23 @@ class OutcomeWriter(Protocol):
 class Ledger(Protocol):
     """The delivery ledger of an edition, one row per recipient (``digest.store.ledger``)."""
 
-    def recover(self, edition_id: int, now: datetime, *, exclusive: bool = True
-                ) -> dict[str, int]: ...
+    def recover(
+        self, edition_id: int, now: datetime, *, exclusive: bool = True
+    ) -> dict[str, int]: ...
 
-    def claim(self, edition_id: int, list_name: str, limit: int, now: datetime, run_id: str,
-              *, resend_unknown: bool = False, row_ids: Sequence[int] | None = None
-              ) -> list[Claimed]: ...
+    def claim(
+        self,
+        edition_id: int,
+        list_name: str,
+        limit: int,
+        now: datetime,
+        run_id: str,
+        *,
+        resend_unknown: bool = False,
+        row_ids: Sequence[int] | None = None,
+    ) -> list[Claimed]: ...
 
-    def claimable(self, edition_id: int, run_id: str, *, resend_unknown: bool = False
-                  ) -> bool: ...
+    def claimable(self, edition_id: int, run_id: str, *, resend_unknown: bool = False) -> bool: ...
 
     def in_flight(self, edition_id: int, *, other_than: str) -> int: ...
 
@@ -93,8 +101,9 @@ class Ledger(Protocol):
 class Leases(Protocol):
     """The live send workers, each holding a lease (``digest.store.workers``)."""
 
-    def register_worker(self, run_id: str, edition_id: int, relays: Iterable[str],
-                        lease: float, now: datetime) -> None: ...
+    def register_worker(
+        self, run_id: str, edition_id: int, relays: Iterable[str], lease: float, now: datetime
+    ) -> None: ...
 
     def renew_worker(self, run_id: str, lease: float) -> bool: ...
 
@@ -124,9 +133,17 @@ class ArticleStore(Protocol):
 
     def feeds(self) -> list[FeedRecord]: ...
 
-    def record_feed(self, url: str, *, status: str, now: datetime, error: str | None = None,
-                    etag: str | None = None, last_modified: str | None = None,
-                    entries: int | None = None) -> None: ...
+    def record_feed(
+        self,
+        url: str,
+        *,
+        status: str,
+        now: datetime,
+        error: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        entries: int | None = None,
+    ) -> None: ...
 
     def save_articles(self, items: Iterable[Article], now: datetime) -> tuple[int, int]: ...
 

@@ -157,7 +157,8 @@ confirmations = Table(
 # relay's health shows in the answer. Once handled, the address and name are cleared and the
 # row keeps only what the limits count: the client and a hash of the folded mailbox.
 signups = Table(
-    "signups", metadata,
+    "signups",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("list_name", String(64), nullable=False),
     Column("email", Text, nullable=False),  # "" once handled

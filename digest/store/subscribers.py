@@ -96,7 +96,7 @@ def _sections_in(value: frozenset[str] | None) -> str | None:
 
 def _chunks(items: Sequence, size: int = CHUNK):
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 class SubscriberQueries:
@@ -108,8 +108,9 @@ class SubscriberQueries:
     def ensure_lists(self, items: Iterable[tuple[str, str]]) -> None:
         with self.engine.begin() as conn:
             for name, title in items:
-                conn.execute(insert_ignore(self.dialect, lst, ["name"]).values(
-                    name=name, title=title))
+                conn.execute(
+                    insert_ignore(self.dialect, lst, ["name"]).values(name=name, title=title)
+                )
                 conn.execute(update(lst).where(lst.c.name == name).values(title=title))
 
     def _list_ids(self, conn: Connection) -> dict[str, int]:
@@ -118,10 +119,13 @@ class SubscriberQueries:
     def list_counts(self) -> dict[str, dict[str, int]]:
         """Per list, how many subscriptions are in each state (paused ones counted apart)."""
         out: dict[str, dict[str, int]] = {}
-        query = (select(lst.c.name, sub.c.state, sub.c.paused, s.c.status, func.count())
-                 .select_from(lst).join(sub, sub.c.list_id == lst.c.id, isouter=True)
-                 .join(s, s.c.id == sub.c.subscriber_id, isouter=True)
-                 .group_by(lst.c.name, sub.c.state, sub.c.paused, s.c.status))
+        query = (
+            select(lst.c.name, sub.c.state, sub.c.paused, s.c.status, func.count())
+            .select_from(lst)
+            .join(sub, sub.c.list_id == lst.c.id, isouter=True)
+            .join(s, s.c.id == sub.c.subscriber_id, isouter=True)
+            .group_by(lst.c.name, sub.c.state, sub.c.paused, s.c.status)
+        )
         with self.engine.connect() as conn:
             for name, state, paused, status, count in conn.execute(query):
                 counts = out.setdefault(name, {})
@@ -138,10 +142,10 @@ class SubscriberQueries:
         c = schema.counters
         # The counter row is locked (FOR UPDATE, on PostgreSQL) before the ids are read, so
         # concurrent sign-ups and imports take their ids in turn, never the same ones.
-        conn.execute(insert_ignore(self.dialect, c, ["name"]).values(name="subscriber_id",
-                                                                     value=0))
-        floor = conn.scalar(select(c.c.value).where(c.c.name == "subscriber_id")
-                            .with_for_update()) or 0
+        conn.execute(insert_ignore(self.dialect, c, ["name"]).values(name="subscriber_id", value=0))
+        floor = (
+            conn.scalar(select(c.c.value).where(c.c.name == "subscriber_id").with_for_update()) or 0
+        )
         top = conn.scalar(select(func.max(s.c.id))) or 0
         first = max(floor, top) + 1
         self._raise_floor(conn, first + count - 1)
@@ -149,14 +153,22 @@ class SubscriberQueries:
 
     def _raise_floor(self, conn: Connection, value: int) -> None:
         c = schema.counters
-        conn.execute(insert_ignore(self.dialect, c, ["name"]).values(name="subscriber_id",
-                                                                     value=value))
-        conn.execute(update(c).where(c.c.name == "subscriber_id", c.c.value < value)
-                     .values(value=value))
+        conn.execute(
+            insert_ignore(self.dialect, c, ["name"]).values(name="subscriber_id", value=value)
+        )
+        conn.execute(
+            update(c).where(c.c.name == "subscriber_id", c.c.value < value).values(value=value)
+        )
 
-    def add_subscribers(self, items: Sequence[NewSubscriber], now: datetime, *,
-                        existing: str = "error", allow_suppressed: bool = False,
-                        dry_run: bool = False) -> dict[str, int]:
+    def add_subscribers(
+        self,
+        items: Sequence[NewSubscriber],
+        now: datetime,
+        *,
+        existing: str = "error",
+        allow_suppressed: bool = False,
+        dry_run: bool = False,
+    ) -> dict[str, int]:
         """Add subscribers in one transaction; all or nothing.
 
         ``existing`` says what to do with an address already stored: "error" (raise, nothing
@@ -178,7 +190,8 @@ class SubscriberQueries:
                 if key in suppressed and not allow_suppressed:
                     raise SubscriberError(
                         f"{item.email} is on the suppression list ({suppressed[key]})",
-                        "pass --force to add it anyway, with the person's consent")
+                        "pass --force to add it anyway, with the person's consent",
+                    )
                 for m in item.all_memberships():
                     if m.list not in list_ids:
                         raise SubscriberError(f"{item.email}: no list named {m.list!r}")
@@ -186,8 +199,10 @@ class SubscriberQueries:
                 if current is None:
                     new.append(item)
                 elif existing == "error":
-                    raise SubscriberError(f"{item.email} is already a subscriber",
-                                          "use `digest subscribers show` to see it")
+                    raise SubscriberError(
+                        f"{item.email} is already a subscriber",
+                        "use `digest subscribers show` to see it",
+                    )
                 elif existing == "skip" or not _differs(current, item):
                     counts["skipped"] += 1
                 else:
@@ -199,41 +214,61 @@ class SubscriberQueries:
         counts["added"], counts["updated"] = len(new), len(changed)
         return counts
 
-    def _insert(self, conn: Connection, items: list[NewSubscriber], list_ids: dict[str, int],
-                now: datetime) -> None:
+    def _insert(
+        self, conn: Connection, items: list[NewSubscriber], list_ids: dict[str, int], now: datetime
+    ) -> None:
         if not items:
             return
         first = self._next_ids(conn, len(items))
         people, memberships = [], []
         for offset, item in enumerate(items):
             sid = first + offset
-            people.append({"id": sid, "email": item.email.strip(),
-                           "email_key": email_key(item.email), "name": item.name,
-                           "status": item.status.value, "consent_source": item.consent_source,
-                           "consent_at": item.consent_at or now, "consent_ip": item.consent_ip,
-                           "created_at": now, "updated_at": now, "soft_bounces": 0.0})
-            memberships += [_membership_row(sid, list_ids[m.list], m, now)
-                            for m in item.all_memberships()]
+            people.append(
+                {
+                    "id": sid,
+                    "email": item.email.strip(),
+                    "email_key": email_key(item.email),
+                    "name": item.name,
+                    "status": item.status.value,
+                    "consent_source": item.consent_source,
+                    "consent_at": item.consent_at or now,
+                    "consent_ip": item.consent_ip,
+                    "created_at": now,
+                    "updated_at": now,
+                    "soft_bounces": 0.0,
+                }
+            )
+            memberships += [
+                _membership_row(sid, list_ids[m.list], m, now) for m in item.all_memberships()
+            ]
         for chunk in _chunks(people, 5000):
             conn.execute(s.insert(), chunk)
         for chunk in _chunks(memberships, 5000):
             conn.execute(sub.insert(), chunk)
 
-    def _update(self, conn: Connection, changed: list[tuple[int, NewSubscriber]],
-                stored: dict[str, SubscriberRecord], list_ids: dict[str, int],
-                now: datetime) -> None:
+    def _update(
+        self,
+        conn: Connection,
+        changed: list[tuple[int, NewSubscriber]],
+        stored: dict[str, SubscriberRecord],
+        list_ids: dict[str, int],
+        now: datetime,
+    ) -> None:
         for sid, item in changed:
             conn.execute(update(s).where(s.c.id == sid).values(name=item.name, updated_at=now))
             have = {m.list for m in stored[email_key(item.email)].memberships}
             for m in item.all_memberships():
                 if m.list not in have:
-                    conn.execute(sub.insert().values(_membership_row(sid, list_ids[m.list], m,
-                                                                     now)))
+                    conn.execute(
+                        sub.insert().values(_membership_row(sid, list_ids[m.list], m, now))
+                    )
                 else:
                     # Sections follow the file; a state someone chose (unsubscribed) stays.
-                    conn.execute(update(sub).where(and_(sub.c.subscriber_id == sid,
-                                                        sub.c.list_id == list_ids[m.list]))
-                                 .values(sections=_sections_in(m.sections), updated_at=now))
+                    conn.execute(
+                        update(sub)
+                        .where(and_(sub.c.subscriber_id == sid, sub.c.list_id == list_ids[m.list]))
+                        .values(sections=_sections_in(m.sections), updated_at=now)
+                    )
 
     def _stored(self, conn: Connection, keys: Sequence[str]) -> dict[str, SubscriberRecord]:
         found: dict[str, SubscriberRecord] = {}
@@ -247,18 +282,22 @@ class SubscriberQueries:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _memberships(self, conn: Connection, ids: Sequence[int] | None
-                     ) -> dict[int, tuple[Membership, ...]]:
-        query = (select(sub.c.subscriber_id, lst.c.name, sub.c.state, sub.c.paused,
-                        sub.c.sections).join(lst, lst.c.id == sub.c.list_id)
-                 .order_by(lst.c.name))
+    def _memberships(
+        self, conn: Connection, ids: Sequence[int] | None
+    ) -> dict[int, tuple[Membership, ...]]:
+        query = (
+            select(sub.c.subscriber_id, lst.c.name, sub.c.state, sub.c.paused, sub.c.sections)
+            .join(lst, lst.c.id == sub.c.list_id)
+            .order_by(lst.c.name)
+        )
         out: dict[int, list[Membership]] = {}
         batches = [None] if ids is None else list(_chunks(list(ids)))
         for batch in batches:
             q = query if batch is None else query.where(sub.c.subscriber_id.in_(batch))
             for r in conn.execute(q):
                 out.setdefault(r.subscriber_id, []).append(
-                    Membership(r.name, r.state, bool(r.paused), _sections_out(r.sections)))
+                    Membership(r.name, r.state, bool(r.paused), _sections_out(r.sections))
+                )
         return {k: tuple(v) for k, v in out.items()}
 
     def record(self, email: str) -> SubscriberRecord | None:
@@ -272,15 +311,21 @@ class SubscriberQueries:
                 return None
             return _record(row, self._memberships(conn, [row.id]).get(row.id, ()))
 
-    def records(self, list_name: str | None = None,
-                status: SubscriberStatus | None = None) -> list[SubscriberRecord]:
+    def records(
+        self, list_name: str | None = None, status: SubscriberStatus | None = None
+    ) -> list[SubscriberRecord]:
         """Every subscriber (of a list), ordered by address, with all their memberships."""
         query = select(s).order_by(s.c.email_key)
         if status is not None:
             query = query.where(s.c.status == status.value)
         if list_name is not None:
-            query = query.where(s.c.id.in_(select(sub.c.subscriber_id).join(
-                lst, lst.c.id == sub.c.list_id).where(lst.c.name == list_name)))
+            query = query.where(
+                s.c.id.in_(
+                    select(sub.c.subscriber_id)
+                    .join(lst, lst.c.id == sub.c.list_id)
+                    .where(lst.c.name == list_name)
+                )
+            )
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
             members = self._memberships(conn, None)
@@ -295,38 +340,59 @@ class SubscriberQueries:
         record = self.record(email)
         return {} if record is None else {m.list: m.sections for m in record.memberships}
 
-    def subscribers(self, list_name: str | None = None,
-                    status: SubscriberStatus | None = None) -> list[Subscriber]:
+    def subscribers(
+        self, list_name: str | None = None, status: SubscriberStatus | None = None
+    ) -> list[Subscriber]:
         """Subscribers ordered by address; with a list, only its members and their sections."""
         return [_subscriber(r, list_name) for r in self.records(list_name, status)]
 
     def recipients(self, list_name: str) -> list[Subscriber]:
         """Who gets the list's next edition: active, subscribed, not paused, not suppressed."""
-        query = (select(s.c.id, s.c.email, s.c.name, sub.c.sections)
-                 .join(sub, sub.c.subscriber_id == s.c.id).join(lst, lst.c.id == sub.c.list_id)
-                 .where(lst.c.name == list_name, s.c.status == "active",
-                        sub.c.state == "active", sub.c.paused == 0)
-                 .order_by(s.c.email_key))
+        query = (
+            select(s.c.id, s.c.email, s.c.name, sub.c.sections)
+            .join(sub, sub.c.subscriber_id == s.c.id)
+            .join(lst, lst.c.id == sub.c.list_id)
+            .where(
+                lst.c.name == list_name,
+                s.c.status == "active",
+                sub.c.state == "active",
+                sub.c.paused == 0,
+            )
+            .order_by(s.c.email_key)
+        )
         with self.engine.connect() as conn:
             # Suppressions are matched by hash: erased addresses keep nothing else.
             hashes = set(conn.scalars(select(sup.c.address_hash)))
             rows = conn.execute(query).all()
-        return [Subscriber(id=r.id, email=r.email, name=r.name, lists=(list_name,),
-                           sections=_sections_out(r.sections))
-                for r in rows if address_hash(r.email) not in hashes]
+        return [
+            Subscriber(
+                id=r.id,
+                email=r.email,
+                name=r.name,
+                lists=(list_name,),
+                sections=_sections_out(r.sections),
+            )
+            for r in rows
+            if address_hash(r.email) not in hashes
+        ]
 
     def deliverable(self, subscriber_id: int, list_name: str) -> bool:
         """Whether a subscriber may still be mailed on this list, checked at claim time."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(s.c.email, s.c.status, sub.c.state, sub.c.paused)
-                               .join(sub, sub.c.subscriber_id == s.c.id)
-                               .join(lst, lst.c.id == sub.c.list_id)
-                               .where(s.c.id == subscriber_id, lst.c.name == list_name)).first()
-            if (row is None or row.status != "active" or row.state != "active"
-                    or row.paused):
+            row = conn.execute(
+                select(s.c.email, s.c.status, sub.c.state, sub.c.paused)
+                .join(sub, sub.c.subscriber_id == s.c.id)
+                .join(lst, lst.c.id == sub.c.list_id)
+                .where(s.c.id == subscriber_id, lst.c.name == list_name)
+            ).first()
+            if row is None or row.status != "active" or row.state != "active" or row.paused:
                 return False
-            return conn.execute(select(sup.c.id).where(
-                sup.c.address_hash == address_hash(row.email))).first() is None
+            return (
+                conn.execute(
+                    select(sup.c.id).where(sup.c.address_hash == address_hash(row.email))
+                ).first()
+                is None
+            )
 
     def suppressed_among(self, emails: Sequence[str]) -> dict[str, str]:
         """The suppressed ones of ``emails`` (by folded address) with their reasons."""
@@ -336,23 +402,34 @@ class SubscriberQueries:
     def suppression(self, email: str) -> str | None:
         """The reason an address is suppressed, or None."""
         with self.engine.connect() as conn:
-            return conn.scalar(select(sup.c.reason).where(
-                sup.c.address_hash == address_hash(email)))
+            return conn.scalar(
+                select(sup.c.reason).where(sup.c.address_hash == address_hash(email))
+            )
 
     # -- changing ---------------------------------------------------------------------------
 
     def set_status(self, email: str, status: SubscriberStatus, now: datetime) -> Subscriber:
         with self.engine.begin() as conn:
-            result = conn.execute(update(s).where(s.c.email_key == email_key(email))
-                                  .values(status=status.value, updated_at=now))
+            result = conn.execute(
+                update(s)
+                .where(s.c.email_key == email_key(email))
+                .values(status=status.value, updated_at=now)
+            )
         if result.rowcount == 0:
             raise SubscriberError(f"no subscriber {email}")
         return self.subscriber(email)
 
-    def set_membership(self, subscriber_id: int, list_name: str, now: datetime, *,
-                       state: str | None = None, paused: bool | None = None,
-                       sections: frozenset[str] | None | str = "keep",
-                       create: bool = False) -> bool:
+    def set_membership(
+        self,
+        subscriber_id: int,
+        list_name: str,
+        now: datetime,
+        *,
+        state: str | None = None,
+        paused: bool | None = None,
+        sections: frozenset[str] | str | None = "keep",
+        create: bool = False,
+    ) -> bool:
         """Change one subscription; False when there is none (and ``create`` is off).
 
         Leaving the last list makes the subscriber ``unsubscribed`` overall; joining one
@@ -373,48 +450,71 @@ class SubscriberQueries:
             if conn.execute(update(sub).where(where).values(**values)).rowcount == 0:
                 if not create:
                     return False
-                conn.execute(sub.insert().values(
-                    subscriber_id=subscriber_id, list_id=list_id, created_at=now,
-                    **{"state": "active", "paused": 0, "sections": None} | values))
+                conn.execute(
+                    sub.insert().values(
+                        subscriber_id=subscriber_id,
+                        list_id=list_id,
+                        created_at=now,
+                        **{"state": "active", "paused": 0, "sections": None} | values,
+                    )
+                )
             self._settle_status(conn, subscriber_id, now)
         return True
 
     def _settle_status(self, conn: Connection, subscriber_id: int, now: datetime) -> None:
         status = conn.scalar(select(s.c.status).where(s.c.id == subscriber_id))
-        subscribed = conn.scalar(select(func.count()).where(
-            sub.c.subscriber_id == subscriber_id, sub.c.state == "active"))
+        subscribed = conn.scalar(
+            select(func.count()).where(
+                sub.c.subscriber_id == subscriber_id, sub.c.state == "active"
+            )
+        )
         if status == "active" and not subscribed:
             new = "unsubscribed"
         elif status in ("pending", "unsubscribed") and subscribed:
             new = "active"
         else:
             return
-        conn.execute(update(s).where(s.c.id == subscriber_id)
-                     .values(status=new, updated_at=now))
+        conn.execute(update(s).where(s.c.id == subscriber_id).values(status=new, updated_at=now))
 
-    def resubscribe(self, email: str, now: datetime, list_name: str | None = None, *,
-                    lift_suppression: bool = False) -> Subscriber:
+    def resubscribe(
+        self,
+        email: str,
+        now: datetime,
+        list_name: str | None = None,
+        *,
+        lift_suppression: bool = False,
+    ) -> Subscriber:
         """Make a subscriber active again (on one list, or every list they left)."""
         record = self.record(email)
         if record is None:
             raise SubscriberError(f"no subscriber {email}")
         reason = self.suppression(record.email)
         if reason and not lift_suppression:
-            raise SubscriberError(f"{record.email} is on the suppression list ({reason})",
-                                  "pass --force to lift it, with the person's consent")
+            raise SubscriberError(
+                f"{record.email} is on the suppression list ({reason})",
+                "pass --force to lift it, with the person's consent",
+            )
         with self.engine.begin() as conn:
             if reason:
                 conn.execute(delete(sup).where(sup.c.address_hash == address_hash(email)))
             target = sub.c.subscriber_id == record.id
             if list_name is not None:
                 if record.membership(list_name) is None:
-                    raise SubscriberError(f"{record.email} is not on the list {list_name!r}",
-                                          "add the list with `digest subscribers prefs`")
-                target = and_(target, sub.c.list_id == select(lst.c.id).where(
-                    lst.c.name == list_name).scalar_subquery())
+                    raise SubscriberError(
+                        f"{record.email} is not on the list {list_name!r}",
+                        "add the list with `digest subscribers prefs`",
+                    )
+                target = and_(
+                    target,
+                    sub.c.list_id
+                    == select(lst.c.id).where(lst.c.name == list_name).scalar_subquery(),
+                )
             conn.execute(update(sub).where(target).values(state="active", updated_at=now))
-            conn.execute(update(s).where(s.c.id == record.id).values(
-                status="active", soft_bounces=0.0, updated_at=now))
+            conn.execute(
+                update(s)
+                .where(s.c.id == record.id)
+                .values(status="active", soft_bounces=0.0, updated_at=now)
+            )
         return self.subscriber(email)
 
     def remove_subscriber(self, email: str, now: datetime, *, erase: bool = False) -> None:
@@ -429,45 +529,73 @@ class SubscriberQueries:
             if erase:
                 h = address_hash(email)
                 conn.execute(delete(sup).where(sup.c.address_hash == h))
-                conn.execute(sup.insert().values(address_hash=h, email=None, reason="erased",
-                                                 created_at=now))
+                conn.execute(
+                    sup.insert().values(address_hash=h, email=None, reason="erased", created_at=now)
+                )
 
     def suppress(self, email: str, reason: str, now: datetime) -> None:
         with self.engine.begin() as conn:
-            conn.execute(insert_ignore(self.dialect, sup, ["address_hash"]).values(
-                address_hash=address_hash(email), email=email.strip(), reason=reason,
-                created_at=now))
+            conn.execute(
+                insert_ignore(self.dialect, sup, ["address_hash"]).values(
+                    address_hash=address_hash(email),
+                    email=email.strip(),
+                    reason=reason,
+                    created_at=now,
+                )
+            )
 
     def _suppressed_keys(self, conn: Connection, emails: Sequence[str]) -> dict[str, str]:
         by_hash = {address_hash(e): email_key(e) for e in emails}
         found: dict[str, str] = {}
         for chunk in _chunks(list(by_hash)):
-            for r in conn.execute(select(sup.c.address_hash, sup.c.reason)
-                                  .where(sup.c.address_hash.in_(chunk))):
+            for r in conn.execute(
+                select(sup.c.address_hash, sup.c.reason).where(sup.c.address_hash.in_(chunk))
+            ):
                 found[by_hash[r.address_hash]] = r.reason
         return found
 
 
 def _membership_row(subscriber_id: int, list_id: int, m: Membership, now: datetime) -> dict:
-    return {"subscriber_id": subscriber_id, "list_id": list_id, "state": m.state,
-            "paused": int(m.paused), "sections": _sections_in(m.sections), "created_at": now,
-            "updated_at": now}
+    return {
+        "subscriber_id": subscriber_id,
+        "list_id": list_id,
+        "state": m.state,
+        "paused": int(m.paused),
+        "sections": _sections_in(m.sections),
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _record(row, memberships: tuple[Membership, ...]) -> SubscriberRecord:
     return SubscriberRecord(
-        id=row.id, email=row.email, name=row.name, status=SubscriberStatus(row.status),
-        consent_source=row.consent_source, consent_at=row.consent_at,
-        consent_ip=row.consent_ip, created_at=row.created_at,
-        soft_bounces=row.soft_bounces or 0.0, memberships=memberships)
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        status=SubscriberStatus(row.status),
+        consent_source=row.consent_source,
+        consent_at=row.consent_at,
+        consent_ip=row.consent_ip,
+        created_at=row.created_at,
+        soft_bounces=row.soft_bounces or 0.0,
+        memberships=memberships,
+    )
 
 
 def _subscriber(record: SubscriberRecord, list_name: str | None = None) -> Subscriber:
-    chosen = record.membership(list_name) if list_name else (
-        record.memberships[0] if record.memberships else None)
-    return Subscriber(id=record.id, email=record.email, name=record.name,
-                      status=record.status, lists=(list_name,) if list_name else record.lists,
-                      sections=chosen.sections if chosen else None)
+    chosen = (
+        record.membership(list_name)
+        if list_name
+        else (record.memberships[0] if record.memberships else None)
+    )
+    return Subscriber(
+        id=record.id,
+        email=record.email,
+        name=record.name,
+        status=record.status,
+        lists=(list_name,) if list_name else record.lists,
+        sections=chosen.sections if chosen else None,
+    )
 
 
 def _differs(current: SubscriberRecord, item: NewSubscriber) -> bool:
@@ -477,5 +605,10 @@ def _differs(current: SubscriberRecord, item: NewSubscriber) -> bool:
     return any(have.get(m.list, "-") != m.sections for m in item.all_memberships())
 
 
-__all__ = ["Membership", "NewSubscriber", "SubscriberQueries", "SubscriberRecord",
-           "LIST_STATES"]
+__all__ = [
+    "LIST_STATES",
+    "Membership",
+    "NewSubscriber",
+    "SubscriberQueries",
+    "SubscriberRecord",
+]

@@ -27,22 +27,36 @@ class WorkerQueries:
     engine: Engine
     dialect: str
 
-    def register_worker(self, run_id: str, edition_id: int, relays: Iterable[str],
-                        lease: float, now: datetime) -> None:
+    def register_worker(
+        self, run_id: str, edition_id: int, relays: Iterable[str], lease: float, now: datetime
+    ) -> None:
         """Record a worker of ``edition_id`` holding a lease of ``lease`` seconds."""
         with self.engine.begin() as conn:
-            conn.execute(insert(w).values(
-                run_id=run_id, edition_id=edition_id, host=socket.gethostname()[:255],
-                pid=os.getpid(), relays=" ".join(relays), started_at=now,
-                expires_at=db_clock(self.dialect) + lease))
+            conn.execute(
+                insert(w).values(
+                    run_id=run_id,
+                    edition_id=edition_id,
+                    host=socket.gethostname()[:255],
+                    pid=os.getpid(),
+                    relays=" ".join(relays),
+                    started_at=now,
+                    expires_at=db_clock(self.dialect) + lease,
+                )
+            )
 
     def renew_worker(self, run_id: str, lease: float) -> bool:
         """Move the lease ``lease`` seconds ahead; False when it had already expired (the
         worker's rows may belong to others by now: it must stop)."""
         clock = db_clock(self.dialect)
         with self.engine.begin() as conn:
-            return conn.execute(update(w).where(w.c.run_id == run_id, w.c.expires_at > clock)
-                                .values(expires_at=clock + lease)).rowcount == 1
+            return (
+                conn.execute(
+                    update(w)
+                    .where(w.c.run_id == run_id, w.c.expires_at > clock)
+                    .values(expires_at=clock + lease)
+                ).rowcount
+                == 1
+            )
 
     def unregister_worker(self, run_id: str) -> None:
         with self.engine.begin() as conn:
@@ -54,10 +68,11 @@ class WorkerQueries:
 
     def live_workers(self, edition_id: int | None = None) -> list[dict]:
         """The workers whose lease holds (of one edition, or all), oldest first."""
-        query = (select(w.c.run_id, w.c.edition_id, w.c.host, w.c.pid, w.c.relays,
-                        w.c.started_at)
-                 .where(w.c.expires_at > db_clock(self.dialect))
-                 .order_by(w.c.started_at, w.c.run_id))
+        query = (
+            select(w.c.run_id, w.c.edition_id, w.c.host, w.c.pid, w.c.relays, w.c.started_at)
+            .where(w.c.expires_at > db_clock(self.dialect))
+            .order_by(w.c.started_at, w.c.run_id)
+        )
         if edition_id is not None:
             query = query.where(w.c.edition_id == edition_id)
         with self.engine.connect() as conn:
@@ -67,5 +82,4 @@ class WorkerQueries:
     def reap_workers(self) -> int:
         """Forget workers whose lease expired (their rows are recovered separately)."""
         with self.engine.begin() as conn:
-            return conn.execute(delete(w).where(w.c.expires_at <= db_clock(self.dialect))
-                                ).rowcount
+            return conn.execute(delete(w).where(w.c.expires_at <= db_clock(self.dialect))).rowcount

@@ -14,7 +14,7 @@ pool so a slow disk never stalls the event loop.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -42,7 +42,7 @@ _EDITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Edge:
@@ -58,8 +58,9 @@ class Edge:
     def _list(self, name: str) -> ListConfig | None:
         return next((lst for lst in self.ctx.newsletter.lists if lst.name == name), None)
 
-    async def _reader(self, token: str, purpose: str
-                      ) -> tuple[SubscriberRecord, Membership, ListConfig] | None:
+    async def _reader(
+        self, token: str, purpose: str
+    ) -> tuple[SubscriberRecord, Membership, ListConfig] | None:
         found = read_token(self.secret, token, purpose)
         if found is None or self._list(found[1]) is None:
             return None
@@ -73,12 +74,20 @@ class Edge:
         return self.pages.render("invalid.html.j2", status=404, title="Link not valid")
 
     def cross_origin(self) -> Response:
-        return self.pages.render("refused.html.j2", status=403, title="Not sent from here",
-                                 why="This form was not sent from this site's own page.")
+        return self.pages.render(
+            "refused.html.j2",
+            status=403,
+            title="Not sent from here",
+            why="This form was not sent from this site's own page.",
+        )
 
     def too_large(self) -> Response:
-        return self.pages.render("refused.html.j2", status=413, title="Too large",
-                                 why="The form sent was larger than any form of this site.")
+        return self.pages.render(
+            "refused.html.j2",
+            status=413,
+            title="Too large",
+            why="The form sent was larger than any form of this site.",
+        )
 
     def _token(self, record: SubscriberRecord, lst: ListConfig, purpose: str) -> str:
         return make_token(self.secret, record.id, lst.name, purpose)
@@ -92,10 +101,15 @@ class Edge:
         record, membership, lst = reader
         # An unsubscribe token grants unsubscribing only: these pages link to no preferences.
         if request.method != "POST":  # GET, and HEAD (which Starlette routes here too)
-            return self.pages.render("unsubscribe.html.j2", title="Unsubscribe", lst=lst,
-                                     already=membership.state == "unsubscribed")
-        await run_in_threadpool(self.store.set_membership, record.id, lst.name, _now(),
-                                state="unsubscribed")
+            return self.pages.render(
+                "unsubscribe.html.j2",
+                title="Unsubscribe",
+                lst=lst,
+                already=membership.state == "unsubscribed",
+            )
+        await run_in_threadpool(
+            self.store.set_membership, record.id, lst.name, _now(), state="unsubscribed"
+        )
         return self.pages.render("unsubscribed.html.j2", title="Unsubscribed", lst=lst)
 
     # -- preferences ------------------------------------------------------------------------
@@ -117,31 +131,43 @@ class Edge:
         suppressed = await run_in_threadpool(self.store.suppression, record.email)
         chosen = membership.sections
         return self.pages.render(
-            "preferences.html.j2", title="Your preferences", lst=lst, membership=membership,
+            "preferences.html.j2",
+            title="Your preferences",
+            lst=lst,
+            membership=membership,
             sections=[(s.slug, s.title, chosen is None or s.slug in chosen) for s in sections],
-            saved="saved" in request.query_params and error is None, error=error,
+            saved="saved" in request.query_params and error is None,
+            error=error,
             blocked=bool(suppressed) or record.status.value in ("bounced", "complained"),
-            status=400 if error else 200)
+            status=400 if error else 200,
+        )
 
-    async def _save(self, record: SubscriberRecord, lst: ListConfig, form, known: list[str]
-                    ) -> str | None:
+    async def _save(
+        self, record: SubscriberRecord, lst: ListConfig, form, known: list[str]
+    ) -> str | None:
         action, now = form.get("action", "save"), _now()
         if action == "unsubscribe":
-            await run_in_threadpool(self.store.set_membership, record.id, lst.name, now,
-                                    state="unsubscribed")
+            await run_in_threadpool(
+                self.store.set_membership, record.id, lst.name, now, state="unsubscribed"
+            )
         elif action == "resubscribe":
             if await run_in_threadpool(self.store.suppression, record.email):
                 return "This address cannot be subscribed again from here."
-            await run_in_threadpool(self.store.set_membership, record.id, lst.name, now,
-                                    state="active", paused=False)
+            await run_in_threadpool(
+                self.store.set_membership, record.id, lst.name, now, state="active", paused=False
+            )
         else:
             chosen = [slug for slug in form.getlist("section") if slug in known]
             if not chosen:
                 return "Choose at least one section, or unsubscribe."
             await run_in_threadpool(
-                self.store.set_membership, record.id, lst.name, now,
+                self.store.set_membership,
+                record.id,
+                lst.name,
+                now,
                 sections=None if set(chosen) == set(known) else frozenset(chosen),
-                paused=form.get("pause") == "on")
+                paused=form.get("pause") == "on",
+            )
         return None
 
     # -- view in browser: the shared copy ---------------------------------------------------
@@ -158,8 +184,13 @@ class Edge:
         if list_name is None or self._list(list_name) is None:
             return self.invalid()
         shared = edition_token(self.secret, list_name, key)  # never an old personal one
-        html = await run_in_threadpool(pipeline.shared_edition, self.ctx, list_name, key,
-                                       f"{self.ctx.settings.base_url}/e/{key}/{shared}")
+        html = await run_in_threadpool(
+            pipeline.shared_edition,
+            self.ctx,
+            list_name,
+            key,
+            f"{self.ctx.settings.base_url}/e/{key}/{shared}",
+        )
         return self.invalid() if html is None else HTMLResponse(html)
 
     async def shared(self, request: Request) -> Response:
@@ -176,8 +207,10 @@ class Edge:
         if request.method == "POST":
             form = await request.form()
             lst = self._list(str(form.get("list", ""))) or lst
-            values = {"email": str(form.get("email", ""))[:320],
-                      "name": str(form.get("name", ""))[:200]}
+            values = {
+                "email": str(form.get("email", ""))[:320],
+                "name": str(form.get("name", ""))[:200],
+            }
             if form.get("website"):  # the field people never see: a bot filled it in
                 return self.pages.render("check_inbox.html.j2", title="Check your inbox")
             known = [s.slug for s in self.ctx.newsletter.sections_of(lst)]
@@ -185,22 +218,34 @@ class Edge:
             try:
                 # Only queued here, whatever the address: the same work, the same answer.
                 queued = await run_in_threadpool(
-                    pipeline.request_subscription, self.ctx, values["email"], values["name"],
-                    lst.name, None if not chosen or set(chosen) == set(known)
-                    else frozenset(chosen), _now(),
-                    request.client.host if request.client else None)
+                    pipeline.request_subscription,
+                    self.ctx,
+                    values["email"],
+                    values["name"],
+                    lst.name,
+                    None if not chosen or set(chosen) == set(known) else frozenset(chosen),
+                    _now(),
+                    request.client.host if request.client else None,
+                )
             except SubscriberError as exc:
                 error, status = exc.message, 400
             else:
                 if not queued:
-                    return self.pages.render("unavailable.html.j2", status=429,
-                                             title="Please try again later")
+                    return self.pages.render(
+                        "unavailable.html.j2", status=429, title="Please try again later"
+                    )
                 self.mailer.wake()
                 return self.pages.render("check_inbox.html.j2", title="Check your inbox")
         return self.pages.render(
-            "subscribe.html.j2", title=f"Subscribe to {lst.title}", lst=lst, lists=lists,
-            sections=self.ctx.newsletter.sections_of(lst), values=values, error=error,
-            status=status)
+            "subscribe.html.j2",
+            title=f"Subscribe to {lst.title}",
+            lst=lst,
+            lists=lists,
+            sections=self.ctx.newsletter.sections_of(lst),
+            values=values,
+            error=error,
+            status=status,
+        )
 
     async def confirm(self, request: Request) -> Response:
         found = read_token(self.secret, request.path_params["token"], "confirm")
@@ -209,18 +254,24 @@ class Edge:
             return self.invalid()
         max_age = self.ctx.settings.confirm_hours * 3600
         if request.method != "POST":  # GET, and HEAD (which Starlette routes here too)
-            ok = await run_in_threadpool(self.store.confirmation_open, found[0], lst.name,
-                                         _now(), max_age_seconds=max_age)
-            return (self.pages.render("confirm.html.j2", title="Confirm your subscription",
-                                      lst=lst) if ok else self.invalid())
+            ok = await run_in_threadpool(
+                self.store.confirmation_open, found[0], lst.name, _now(), max_age_seconds=max_age
+            )
+            return (
+                self.pages.render("confirm.html.j2", title="Confirm your subscription", lst=lst)
+                if ok
+                else self.invalid()
+            )
         ip = request.client.host if request.client else None
-        sid = await run_in_threadpool(self.store.confirm, found[0], lst.name, _now(), ip,
-                                      max_age_seconds=max_age)
+        sid = await run_in_threadpool(
+            self.store.confirm, found[0], lst.name, _now(), ip, max_age_seconds=max_age
+        )
         if sid is None:
             return self.invalid()
         prefs = f"/p/{make_token(self.secret, sid, lst.name, 'preferences')}"
-        return self.pages.render("confirmed.html.j2", title="You are subscribed", lst=lst,
-                                 preferences=prefs)
+        return self.pages.render(
+            "confirmed.html.j2", title="You are subscribed", lst=lst, preferences=prefs
+        )
 
 
 def create_app(settings: Settings, newsletter: Newsletter, store: Store) -> Starlette:
@@ -246,12 +297,16 @@ def create_app(settings: Settings, newsletter: Newsletter, store: Store) -> Star
         Route("/healthz", health, methods=["GET"]),
     ]
     origin = origin_of(settings.base_url) or settings.base_url
-    return Starlette(routes=routes,
-                     middleware=[Middleware(SecurityHeaders),
-                                 Middleware(SameOriginPosts, origin=origin,
-                                            refuse=edge.cross_origin),
-                                 Middleware(BodyLimit, refuse=edge.too_large)],
-                     exception_handlers={404: lambda r, e: edge.invalid(),
-                                         405: lambda r, e: PlainTextResponse(
-                                             "method not allowed", status_code=405)},
-                     lifespan=lambda _app: mailer.running())
+    return Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(SameOriginPosts, origin=origin, refuse=edge.cross_origin),
+            Middleware(BodyLimit, refuse=edge.too_large),
+        ],
+        exception_handlers={
+            404: lambda r, e: edge.invalid(),
+            405: lambda r, e: PlainTextResponse("method not allowed", status_code=405),
+        },
+        lifespan=lambda _app: mailer.running(),
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from starlette.concurrency import run_in_threadpool
 
@@ -33,7 +33,7 @@ class ConfirmationMailer:
             self._wake.set()
 
     def drain(self) -> pipeline.ConfirmationSummary:
-        return asyncio.run(pipeline.send_confirmations(self.ctx, datetime.now(timezone.utc)))
+        return asyncio.run(pipeline.send_confirmations(self.ctx, datetime.now(UTC)))
 
     async def run(self) -> None:
         self._wake = asyncio.Event()

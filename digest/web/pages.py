@@ -27,7 +27,10 @@ class Pages:
         self.env = Environment(
             loader=ChoiceLoader([*loaders, FileSystemLoader(str(WEB_TEMPLATES))]),
             autoescape=select_autoescape(default=True, default_for_string=True),
-            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         self.newsletter = newsletter
 
     def render(self, name: str, *, status: int = 200, **values) -> HTMLResponse:

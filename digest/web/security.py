@@ -16,8 +16,10 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
@@ -47,8 +49,11 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", [])
-                           if k.decode("latin-1").lower() not in self.headers]
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.decode("latin-1").lower() not in self.headers
+                ]
                 headers += [(k.encode(), v.encode()) for k, v in self.headers.items()]
                 message = {**message, "headers": headers}
             await send(message)
@@ -91,8 +96,11 @@ class SameOriginPosts:
         self.app, self.origin, self.refuse = app, origin, refuse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] == "http" and scope["method"] == "POST"
-                and not same_origin(Headers(scope=scope), self.origin)):
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not same_origin(Headers(scope=scope), self.origin)
+        ):
             await self.refuse()(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -112,8 +120,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.strip().isdigit()
-                                   or int(length) > self.limit):
+        if length is not None and (not length.strip().isdigit() or int(length) > self.limit):
             await self.refuse()(scope, receive, send)
             return
         chunks, size = [], 0
@@ -144,7 +151,7 @@ def host_name(value: str) -> str:
     """The name in a Host header, without its port (``[::1]:8025`` gives ``[::1]``)."""
     value = value.strip().lower()
     if value.startswith("["):
-        return value[:value.find("]") + 1] if "]" in value else ""
+        return value[: value.find("]") + 1] if "]" in value else ""
     return value.rsplit(":", 1)[0] if ":" in value else value
 
 
@@ -157,10 +164,14 @@ class AllowedHosts:
         self.app, self.names = app, frozenset(n.lower() for n in names)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and host_name(
-                Headers(scope=scope).get("host", "")) not in self.names:
-            await Response("unknown Host: this server answers only "
-                           + ", ".join(sorted(self.names)) + "\n", status_code=421,
-                           media_type="text/plain")(scope, receive, send)
+        if (
+            scope["type"] == "http"
+            and host_name(Headers(scope=scope).get("host", "")) not in self.names
+        ):
+            await Response(
+                "unknown Host: this server answers only " + ", ".join(sorted(self.names)) + "\n",
+                status_code=421,
+                media_type="text/plain",
+            )(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -122,9 +122,7 @@ class Browser:
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
 
-    def page(
-        self, path: Path | str, width: int, *, dark: bool = False, height: int = 900
-    ) -> Page:
+    def page(self, path: Path | str, width: int, *, dark: bool = False, height: int = 900) -> Page:
         """``path``: a file, or (a string) a URL."""
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]

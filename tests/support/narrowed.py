@@ -8,9 +8,13 @@ from typing import Protocol
 
 def protocol_members(protocol: type) -> set[str]:
     """The public methods a protocol (and the protocols it extends) declares."""
-    return {name for cls in protocol.__mro__ if Protocol in cls.__mro__[1:]
-            for name, value in vars(cls).items()
-            if callable(value) and not name.startswith("_")}
+    return {
+        name
+        for cls in protocol.__mro__
+        if Protocol in cls.__mro__[1:]
+        for name, value in vars(cls).items()
+        if callable(value) and not name.startswith("_")
+    }
 
 
 class Narrowed:
