@@ -26,7 +26,7 @@ def add_subscriber(ctx: Context, row: dict, now: datetime, *, force: bool = Fals
     if not item.lists:
         raise SubscriberError("this newsletter has several lists: name them with --list")
     ctx.store.add_subscribers([item], now, allow_suppressed=force)
-    return ctx.store.subscriber(item.email)
+    return ctx.store.existing_subscriber(item.email)
 
 
 @dataclass
@@ -93,7 +93,7 @@ def unsubscribe(ctx: Context, email: str, list_name: str | None, now: datetime) 
     sid = ctx.store.subscriber_id_for(email)
     if sid is None or not ctx.store.set_membership(sid, list_name, now, state="unsubscribed"):
         raise SubscriberError(f"{email} is not on the list {list_name!r}")
-    return ctx.store.subscriber(email)
+    return ctx.store.existing_subscriber(email)
 
 
 def resubscribe(
@@ -136,4 +136,4 @@ def set_preferences(
         raise SubscriberError(
             f"{email} is not on the list {lst.name!r}", "pass --join to subscribe them to it"
         )
-    return ctx.store.subscriber(email)
+    return ctx.store.existing_subscriber(email)

@@ -21,7 +21,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from digest.errors import StoreError
 from digest.files import create_private, private_dir
@@ -36,7 +38,7 @@ from digest.store.workers import WorkerQueries
 __all__ = ["Store", "open_store"]
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -85,10 +87,7 @@ class Store(
 ):
     def __init__(self, engine: Engine):
         self.engine = engine
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
+        self.dialect = engine.dialect.name
 
     def close(self) -> None:
         self.engine.dispose()

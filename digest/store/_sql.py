@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Table, cast, extract, func
+from sqlalchemy import ColumnElement, CursorResult, Float, Table, cast, extract, func
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -31,3 +32,11 @@ def db_clock(dialect: str) -> ColumnElement[float]:
     if dialect == "postgresql":
         return cast(extract("epoch", func.clock_timestamp()), Float)
     return (func.julianday("now") - 2440587.5) * 86400.0
+
+
+def inserted_id(result: CursorResult[Any]) -> Any:
+    """The primary key of the row an INSERT of one row created."""
+    key = result.inserted_primary_key
+    if key is None:  # a statement that did not insert one row
+        raise TypeError("no row was inserted")
+    return key[0]

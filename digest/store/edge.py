@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
 from digest.models import SubscriberStatus
 from digest.store import schema
-from digest.store._sql import address_hash, email_key, insert_ignore
+from digest.store._sql import address_hash, email_key, insert_ignore, inserted_id
 from digest.store.subscribers import _sections_in, _sections_out
 
 s, sub, lst, sup = schema.subscribers, schema.subscriptions, schema.lists, schema.suppressions
@@ -39,6 +40,12 @@ class QueuedSignup:
 class EdgeQueries:
     engine: Engine
     dialect: str
+
+    if TYPE_CHECKING:  # SubscriberQueries's, the other half of the Store
+
+        def suppression(self, email: str) -> str | None: ...
+
+        def _next_ids(self, conn: Connection, count: int) -> int: ...
 
     # -- the sign-up queue ------------------------------------------------------------------
 
@@ -221,15 +228,17 @@ class EdgeQueries:
             )
             if last is not None and (now - last).total_seconds() < quiet_seconds:
                 return None
-            cid = conn.execute(
-                c.insert().values(
-                    subscriber_id=sid,
-                    list_id=list_id,
-                    sections=_sections_in(sections),
-                    requested_at=now,
-                    requested_ip=ip,
+            cid = inserted_id(
+                conn.execute(
+                    c.insert().values(
+                        subscriber_id=sid,
+                        list_id=list_id,
+                        sections=_sections_in(sections),
+                        requested_at=now,
+                        requested_ip=ip,
+                    )
                 )
-            ).inserted_primary_key[0]
+            )
         return cid, sid
 
     def cancel_confirmation(self, confirmation_id: int) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.models import Edition, EditionState, Section
 from digest.store import schema
+from digest.store._sql import inserted_id
 from digest.store.articles import article_from_row
 
 e, ea, a, lst = schema.editions, schema.edition_articles, schema.articles, schema.lists
@@ -62,7 +63,9 @@ class EditionQueries:
 
     def edition_status(self, edition_id: int) -> EditionState:
         with self.engine.connect() as conn:
-            return EditionState(conn.scalar(select(e.c.status).where(e.c.id == edition_id)))
+            return EditionState(
+                conn.execute(select(e.c.status).where(e.c.id == edition_id)).scalar_one()
+            )
 
     def previous_edition_time(self, list_name: str, before_key: str) -> datetime | None:
         """When the list's latest edition before ``before_key`` was created."""
@@ -93,14 +96,16 @@ class EditionQueries:
         try:
             with self.engine.begin() as conn:
                 list_id = conn.scalar(select(lst.c.id).where(lst.c.name == edition.list_name))
-                edition_id = conn.execute(
-                    e.insert().values(
-                        list_id=list_id,
-                        key=edition.key,
-                        status=EditionState.open,
-                        created_at=edition.created_at,
+                edition_id = inserted_id(
+                    conn.execute(
+                        e.insert().values(
+                            list_id=list_id,
+                            key=edition.key,
+                            status=EditionState.open,
+                            created_at=edition.created_at,
+                        )
                     )
-                ).inserted_primary_key[0]
+                )
                 position = 0
                 for section in edition.sections:
                     for article in section.articles:
@@ -119,7 +124,9 @@ class EditionQueries:
             if existing is None:
                 raise
             return existing
-        return self.edition(edition.list_name, edition.key)
+        created = self.edition(edition.list_name, edition.key)
+        assert created is not None  # inserted by the transaction committed above
+        return created
 
     def complete_edition(self, edition_id: int, now: datetime) -> None:
         with self.engine.begin() as conn:

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
     Engine,
+    Row,
+    Select,
     and_,
     bindparam,
     func,
@@ -31,6 +34,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from digest.models import PROBLEM_STATES, DeliveryState, EditionState, Subscriber, SubscriberStatus
@@ -210,7 +214,7 @@ def _recipient_batches(conn: Connection, list_name: str, size: int) -> Iterator[
         yield [r for r in rows if hashes[r.id] not in suppressed]
 
 
-def _enqueue_on_server(edition_id: int, list_name: str, now: datetime):
+def _enqueue_on_server(edition_id: int, list_name: str, now: datetime) -> PgInsert:
     """INSERT ... SELECT of the list's recipients into the ledger (PostgreSQL).
 
     The same rule as ``_recipient_batches``; a suppression is matched by the SHA-256 of the
@@ -253,6 +257,12 @@ def _due(resend_unknown: bool) -> list[DeliveryState]:
 class LedgerQueries:
     engine: Engine
     dialect: str
+
+    if TYPE_CHECKING:  # WorkerQueries's, the other half of the Store
+
+        def live_runs(self) -> Select[tuple[str]]: ...
+
+        def reap_workers(self) -> int: ...
 
     def enqueue(self, edition_id: int, subscriber_ids: Iterable[int], now: datetime) -> int:
         """Create the missing ledger rows of an edition; returns how many were new.
@@ -307,7 +317,9 @@ class LedgerQueries:
 
     def _rows(self, edition_id: int) -> int:
         with self.engine.connect() as conn:
-            return conn.scalar(select(func.count()).where(d.c.edition_id == edition_id))
+            return conn.execute(
+                select(func.count()).where(d.c.edition_id == edition_id)
+            ).scalar_one()
 
     def recover(self, edition_id: int, now: datetime, *, exclusive: bool = True) -> dict[str, int]:
         """After a crash: `sending` rows were never handed over, so they go back to the queue;
@@ -339,13 +351,13 @@ class LedgerQueries:
     def in_flight(self, edition_id: int, *, other_than: str) -> int:
         """Rows of the edition that another run has claimed and not finished."""
         with self.engine.connect() as conn:
-            return conn.scalar(
+            return conn.execute(
                 select(func.count()).where(
                     d.c.edition_id == edition_id,
                     d.c.state.in_([SENDING, IN_DATA]),
                     d.c.run_id != other_than,
                 )
-            )
+            ).scalar_one()
 
     def claim(
         self,
@@ -411,7 +423,7 @@ class LedgerQueries:
             )
             # Only the rows this UPDATE changed are ours: on PostgreSQL (READ COMMITTED) a
             # concurrent claim may have taken some of those read above since.
-            taken = dict(
+            taken: dict[int, int] = dict(
                 conn.execute(
                     update(d)
                     .where(d.c.id.in_([r.id for r in rows]), d.c.state.in_(due))
@@ -486,21 +498,23 @@ class LedgerQueries:
 
     def due_count(self, edition_id: int, *, resend_unknown: bool = False) -> int:
         with self.engine.connect() as conn:
-            return conn.scalar(
+            return conn.execute(
                 select(func.count()).where(
                     d.c.edition_id == edition_id, d.c.state.in_(_due(resend_unknown))
                 )
-            )
+            ).scalar_one()
 
     def sent_since(self, relay: str, since: datetime) -> int:
         """Messages a relay accepted since ``since``, across editions (for hourly limits)."""
         with self.engine.connect() as conn:
-            return conn.scalar(select(func.count()).where(d.c.relay == relay, d.c.sent_at > since))
+            return conn.execute(
+                select(func.count()).where(d.c.relay == relay, d.c.sent_at > since)
+            ).scalar_one()
 
     def hard_bounces(self, subscriber_id: int) -> int:
         """How many deliveries to this subscriber a relay refused as "no such user" (5.1.x)."""
         with self.engine.connect() as conn:
-            return conn.scalar(
+            return conn.execute(
                 select(func.count()).where(
                     d.c.subscriber_id == subscriber_id,
                     d.c.state == FAILED,
@@ -508,7 +522,7 @@ class LedgerQueries:
                     d.c.last_code < 600,
                     d.c.last_reply.like("5.1.%"),
                 )
-            )
+            ).scalar_one()
 
     def counts(self, edition_id: int) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -559,7 +573,7 @@ class LedgerQueries:
             return conn.scalar(select(func.max(d.c.updated_at)).where(d.c.edition_id == edition_id))
 
 
-def _subscriber(row, suppressed: bool) -> Subscriber | None:
+def _subscriber(row: Row[*tuple[Any, ...]], suppressed: bool) -> Subscriber | None:
     # Unsubscribes, bounces and suppressions count from the moment the row is claimed.
     # The same rule as ``SubscriberQueries.deliverable``: active, subscribed, not paused.
     if (

@@ -12,11 +12,12 @@ with executemany, in one transaction, so 100,000 rows take seconds, not minutes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select, update
+from sqlalchemy import Connection, Engine, Row, and_, delete, func, select, update
 
 from digest.errors import SubscriberError
 from digest.models import Subscriber, SubscriberStatus
@@ -26,6 +27,7 @@ from digest.store._sql import address_hash, email_key, insert_ignore
 s, sub, lst, sup = schema.subscribers, schema.subscriptions, schema.lists, schema.suppressions
 CHUNK = 900  # bound values per IN (...): below SQLite's old limit of 999
 LIST_STATES = ("active", "pending", "unsubscribed")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def _sections_in(value: frozenset[str] | None) -> str | None:
     return None if value is None else " ".join(sorted(value))
 
 
-def _chunks(items: Sequence, size: int = CHUNK):
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -336,6 +338,13 @@ class SubscriberQueries:
         record = self.record(email)
         return None if record is None else _subscriber(record)
 
+    def existing_subscriber(self, email: str) -> Subscriber:
+        """``subscriber`` of an address just written: one deleted in between is an error."""
+        found = self.subscriber(email)
+        if found is None:
+            raise SubscriberError(f"no subscriber {email}")
+        return found
+
     def subscriptions(self, email: str) -> dict[str, frozenset[str] | None]:
         record = self.record(email)
         return {} if record is None else {m.list: m.sections for m in record.memberships}
@@ -417,7 +426,7 @@ class SubscriberQueries:
             )
         if result.rowcount == 0:
             raise SubscriberError(f"no subscriber {email}")
-        return self.subscriber(email)
+        return self.existing_subscriber(email)
 
     def set_membership(
         self,
@@ -515,7 +524,7 @@ class SubscriberQueries:
                 .where(s.c.id == record.id)
                 .values(status="active", soft_bounces=0.0, updated_at=now)
             )
-        return self.subscriber(email)
+        return self.existing_subscriber(email)
 
     def remove_subscriber(self, email: str, now: datetime, *, erase: bool = False) -> None:
         """Delete a subscriber; with ``erase``, keep only a hashed suppression entry."""
@@ -567,7 +576,7 @@ def _membership_row(subscriber_id: int, list_id: int, m: Membership, now: dateti
     }
 
 
-def _record(row, memberships: tuple[Membership, ...]) -> SubscriberRecord:
+def _record(row: Row[*tuple[Any, ...]], memberships: tuple[Membership, ...]) -> SubscriberRecord:
     return SubscriberRecord(
         id=row.id,
         email=row.email,

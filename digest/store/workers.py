@@ -15,7 +15,7 @@ import socket
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, Select, delete, insert, select, update
 
 from digest.store import schema
 from digest.store._sql import db_clock
@@ -62,7 +62,7 @@ class WorkerQueries:
         with self.engine.begin() as conn:
             conn.execute(delete(w).where(w.c.run_id == run_id))
 
-    def live_runs(self):
+    def live_runs(self) -> Select[tuple[str]]:
         """A subquery of the run ids whose lease holds now."""
         return select(w.c.run_id).where(w.c.expires_at > db_clock(self.dialect))
 
