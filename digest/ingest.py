@@ -30,11 +30,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import httpx
-
 from digest.config import Newsletter
 from digest.errors import FeedError
 from digest.feeds import FetchPolicy, FetchResult, ParsedFeed, fetch, new_client, one_line, parse
+from digest.feeds.fetch import FeedClient
 from digest.feeds.jsonl import jsonl_rows, read_jsonl
 from digest.feeds.routing import Router
 from digest.models import Article
@@ -124,7 +123,7 @@ def ingest(
     newsletter: Newsletter,
     now: datetime,
     *,
-    client: httpx.Client | None = None,
+    client: FeedClient | None = None,
     policy: FetchPolicy | None = None,
     concurrency: int = 8,
     on_feed: Callable[[FeedOutcome], None] | None = None,
@@ -174,7 +173,7 @@ class _Retrieved:
 def _retrieve(
     url: str,
     known: FeedRecord | None,
-    client: httpx.Client,
+    client: FeedClient,
     policy: FetchPolicy,
     now: datetime,
     summary_chars: int,

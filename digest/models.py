@@ -56,6 +56,13 @@ class Edition:
     id: int | None = None
 
     @property
+    def stored_id(self) -> int:
+        """The id of an edition read from or saved in the store."""
+        if self.id is None:
+            raise ValueError(f"edition {self.key} of {self.list_name} is not stored")
+        return self.id
+
+    @property
     def article_count(self) -> int:
         return sum(len(s.articles) for s in self.sections)
 

@@ -29,6 +29,7 @@ from urllib.request import url2pathname
 import httpx
 
 from digest import __version__
+from digest.config import Settings
 from digest.errors import FeedError
 from digest.feeds.guard import UNTRUSTED, FeedTransport, RefusedAddress
 
@@ -53,7 +54,7 @@ class FetchPolicy:
     max_entries: int = 1000  # a feed's newest entries read (parse); the others are left out
 
     @classmethod
-    def from_settings(cls, settings) -> FetchPolicy:
+    def from_settings(cls, settings: Settings) -> FetchPolicy:
         return cls(
             connect_timeout=settings.fetch_connect_timeout,
             read_timeout=settings.fetch_read_timeout,

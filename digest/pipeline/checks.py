@@ -8,8 +8,9 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 from digest.compose import check as lint
+from digest.compose.mime import body_text
 from digest.config import ListConfig
-from digest.errors import SelectionError, SubscriberError
+from digest.errors import ComposeError, SelectionError, SubscriberError
 from digest.exits import ExitCode
 from digest.files import private_dir, write_private
 from digest.models import Edition, OutgoingMessage, Subscriber
@@ -121,9 +122,12 @@ def check_edition(composer: Composer) -> CheckReport:
     full = Subscriber(
         id=SAMPLE_RECIPIENT.subscriber_id, email=SAMPLE_RECIPIENT.email, name=SAMPLE_RECIPIENT.name
     )
+    message = composer.message(full)
+    if message is None:  # an edition has sections, and this reader takes every one
+        raise ComposeError(f"edition {composer.edition.key} has no section to check")
     return _report(
         composer.edition.key,
-        composer.message(full),
+        message,
         composer.notes.get(tuple(s.slug for s in composer.edition.sections), ()),
     )
 
@@ -165,6 +169,6 @@ def write_preview(message: OutgoingMessage, out_dir: Path, edition_key_: str) ->
         eml=out_dir / "digest.eml",
     )
     write_private(paths.eml, message.raw)
-    write_private(paths.html, parsed.get_body(("html",)).get_content())
-    write_private(paths.text, parsed.get_body(("plain",)).get_content())
+    write_private(paths.html, body_text(parsed, "html"))
+    write_private(paths.text, body_text(parsed, "plain"))
     return paths

@@ -36,7 +36,8 @@ def make_transport(settings: Settings) -> Transport:
 
 def make_transports(ctx: Context, now: Callable[[], datetime]) -> list[Transport]:
     """Every configured relay (each paced on its own), else the Maildir outbox."""
-    return smtp_transports(ctx.settings, ctx.store, now) or [MaildirTransport(ctx.settings.outbox)]
+    relays: list[Transport] = list(smtp_transports(ctx.settings, ctx.store, now))
+    return relays or [MaildirTransport(ctx.settings.outbox)]
 
 
 async def deliver(
@@ -70,7 +71,7 @@ async def deliver(
 
     return await send_edition(
         ctx.store,
-        edition.id,
+        edition.stored_id,
         lst.name,
         build,
         transports,

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digest import compose
 from digest import subscribers as subs
@@ -19,7 +20,11 @@ from digest.errors import SendError, SubscriberError
 from digest.models import DeliveryState, SubscriberStatus
 from digest.pipeline.context import Context
 from digest.pipeline.delivery import make_transport
-from digest.send import Transport
+from digest.send import Transport, TransportSession
+from digest.store.edge import QueuedSignup
+
+if TYPE_CHECKING:
+    from digest.bounces import Report
 
 log = logging.getLogger("digest.edge")
 
@@ -143,7 +148,9 @@ async def send_confirmations(
     return summary
 
 
-async def _confirm_one(ctx: Context, session, signup, now: datetime) -> str:
+async def _confirm_one(
+    ctx: Context, session: TransportSession, signup: QueuedSignup, now: datetime
+) -> str:
     """Mail one sign-up's confirm link; the name of the summary's counter it adds to."""
     from digest.tokens import make_token
 
@@ -224,7 +231,7 @@ def process_bounces(ctx: Context, path: Path, now: datetime) -> BounceSummary:
 
 
 def _report_target(
-    ctx: Context, secret: bytes, report
+    ctx: Context, secret: bytes, report: Report
 ) -> tuple[int | None, int | None, str | None]:
     """(subscriber id, edition id, list name) a report is about, best evidence first."""
     from digest import bounces
@@ -234,16 +241,16 @@ def _report_target(
         found = read_token(secret, report.token, "unsubscribe")
         return (found[0], None, found[1]) if found else (None, None, None)
     if report.verp:
-        found = bounces.read_verp(secret, report.verp)
-        if found:
-            return found[1], found[0], found[2]
+        verp = bounces.read_verp(secret, report.verp)
+        if verp:
+            return verp[1], verp[0], verp[2]
     if report.recipient:
         return ctx.store.subscriber_id_for(report.recipient), None, None
     return None, None, None
 
 
 def _apply_report(
-    ctx: Context, secret: bytes, report, now: datetime, summary: BounceSummary
+    ctx: Context, secret: bytes, report: Report, now: datetime, summary: BounceSummary
 ) -> None:
     if report.kind not in ("hard", "soft", "complaint", "unsubscribe"):
         return  # delays, auto-replies and the rest are not failures

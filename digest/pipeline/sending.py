@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from digest.config import ListConfig
 from digest.errors import SelectionError
-from digest.models import PENDING_STATES, DeliveryState, Edition, EditionState
+from digest.models import PENDING_STATES, DeliveryState, Edition, EditionState, Subscriber
 from digest.pipeline.checks import check_edition
 from digest.pipeline.context import Context, utcnow
 from digest.pipeline.delivery import deliver, make_transports
@@ -45,17 +45,25 @@ async def send(
     if resend_unknown is None:
         resend_unknown = settings.send_resend_unknown
     workers = settings.send_workers if workers is None else workers
-    options = dict(
-        now=now,
-        dry_run=dry_run,
-        resend_unknown=resend_unknown,
-        transport=transport,
-        on_progress=on_progress,
-    )
+    unknown_too = resend_unknown
+
+    async def run(*, shared: bool, workers: int) -> SendReport:
+        return await _send(
+            ctx,
+            lst,
+            now=now,
+            dry_run=dry_run,
+            resend_unknown=unknown_too,
+            transport=transport,
+            on_progress=on_progress,
+            shared=shared,
+            workers=workers,
+        )
+
     if dry_run:
-        return await _send(ctx, lst, shared=False, workers=1, **options)
+        return await run(shared=False, workers=1)
     if ctx.store.dialect == "postgresql":
-        return await _send(ctx, lst, shared=True, workers=workers, **options)
+        return await run(shared=True, workers=workers)
     warnings = (
         []
         if workers <= 1
@@ -67,7 +75,7 @@ async def send(
     path = lock_file(settings.run_dir, settings.database_url, lst.name)
     try:
         with run_lock(path, f"list {lst.name}"):
-            summary = await _send(ctx, lst, shared=False, workers=1, **options)
+            summary = await run(shared=False, workers=1)
     except RunLocked as exc:
         summary = SendReport(list=lst.name, status=SendStatus.locked, message=str(exc))
     summary.warnings = warnings + summary.warnings
@@ -98,13 +106,14 @@ async def _send(
     if dry_run:
         return _dry_run(summary, composer, ctx.store.recipient_stream(lst.name))
 
-    before = ctx.store.counts(edition.id)
+    before = ctx.store.counts(edition.stored_id)
     summary.already_sent = before.get(DeliveryState.sent, 0)
     transports = [transport] if transport is not None else make_transports(ctx, now)
     summary.transport = transports[0].name
-    limits = [getattr(t, "limiter", None) for t in transports]
-    if all(limiter is not None and limiter.limit for limiter in limits):
-        summary.limit = sum(limiter.limit for limiter in limits)
+    limiters = [getattr(t, "limiter", None) for t in transports]
+    rates = [limiter.limit for limiter in limiters if limiter is not None]
+    if len(rates) == len(limiters) and all(rates):  # every relay paced
+        summary.limit = sum(rates)
     # The workers (or this process) count straight into the summary.
     if workers > 1 and transport is None:
         await run_workers(
@@ -142,7 +151,7 @@ async def _send(
     elif counts.get(DeliveryState.failed, 0) and summary.failed:
         summary.status = SendStatus.failed
     if not pending and not summary.stopped:
-        ctx.store.complete_edition(edition.id, now())
+        ctx.store.complete_edition(edition.stored_id, now())
     return summary
 
 
@@ -178,11 +187,11 @@ def _prepare(
             f"message; nothing sent (first: {check.errors[0]})"
         )
         return summary
-    if not dry_run and ctx.store.edition_status(edition.id) is EditionState.open:
+    if not dry_run and ctx.store.edition_status(edition.stored_id) is EditionState.open:
         # Streamed from the subscriptions into the ledger (on PostgreSQL by the server); each
         # message is built from the subscriber as the claim reads it, so no run holds the
         # whole list in memory. The edition turns `sending` in the same transaction.
-        ctx.store.enqueue_list(edition.id, lst.name, started)
+        ctx.store.enqueue_list(edition.stored_id, lst.name, started)
     return summary, edition, composer
 
 
@@ -216,7 +225,9 @@ def send_status(
     }
 
 
-def _dry_run(summary: SendReport, composer: Composer, recipients) -> SendReport:
+def _dry_run(
+    summary: SendReport, composer: Composer, recipients: Iterable[Subscriber]
+) -> SendReport:
     started = time.perf_counter()
     for subscriber in recipients:
         message = composer.message(subscriber)

@@ -19,14 +19,20 @@ import queue
 import resource
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from digest.config import ListConfig, Settings
-from digest.errors import DigestError
+from digest.errors import DigestError, SelectionError
 from digest.models import PENDING_STATES, Edition
 from digest.pipeline.context import Context, utcnow
 from digest.pipeline.delivery import deliver, make_transports
 from digest.pipeline.editions import Composer
 from digest.send import SendReport
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+
+    Outcomes = Queue[dict[str, Any]]  # each worker's report, as a dict
 
 
 def _peak_rss_mb() -> float:
@@ -39,15 +45,17 @@ def _worker(
     edition_key: str,
     started: datetime,
     resend_unknown: bool,
-    results,
+    results: Outcomes,
 ) -> None:
     """A worker process: send this edition's rows until none is left, then report."""
-    outcome: dict = {"pid": os.getpid()}
+    outcome: dict[str, Any] = {"pid": os.getpid()}
     try:
         ctx = Context.open(settings, sync=False)
         try:
             lst = ctx.newsletter.get_list(list_name)
             edition = ctx.store.edition(lst.name, edition_key)
+            if edition is None:  # the run that started this worker created it
+                raise SelectionError(f"no edition {edition_key} of the list {lst.name}")
             composer = Composer(ctx, edition, lst, started)
             transports = make_transports(ctx, utcnow)
             report = asyncio.run(
@@ -77,7 +85,7 @@ def _worker(
 
 
 async def run_workers(
-    ctx,
+    ctx: Context,
     lst: ListConfig,
     edition: Edition,
     started: datetime,
@@ -93,7 +101,7 @@ async def run_workers(
     loop = asyncio.get_running_loop()
     began = loop.time()
     spawn = multiprocessing.get_context("spawn")
-    results = spawn.Queue()
+    results: Outcomes = spawn.Queue()
     processes = [
         spawn.Process(
             target=_worker,
@@ -102,7 +110,7 @@ async def run_workers(
         )
         for n in range(count)
     ]
-    total = _pending(store.counts(edition.id))
+    total = _pending(store.counts(edition.stored_id))
     for process in processes:
         process.start()
     outcomes: dict[int, dict] = {}
@@ -110,7 +118,7 @@ async def run_workers(
         while True:
             _drain(results, outcomes)
             if on_progress is not None:
-                on_progress(max(0, total - _pending(store.counts(edition.id))), total)
+                on_progress(max(0, total - _pending(store.counts(edition.stored_id))), total)
             if not any(p.is_alive() for p in processes):
                 break
             await asyncio.sleep(0.5)
@@ -123,7 +131,7 @@ async def run_workers(
     report.elapsed = loop.time() - began
     stops: list[str] = []
     for process in processes:
-        got = outcomes.get(process.pid)
+        got = outcomes.get(process.pid) if process.pid is not None else None
         if got is None:
             stops.append(
                 f"worker {process.pid} ended (exit code {process.exitcode}) without a "
@@ -135,7 +143,7 @@ async def run_workers(
         if got.get("stopped"):
             stops.append(f"worker {process.pid}: {got['stopped']}")
         report.workers.append(got)
-    report.counts = store.counts(edition.id)
+    report.counts = store.counts(edition.stored_id)
     problems = list(dict.fromkeys(stops))
     report.warnings.extend(problems)
     # A worker that ended early is not a stopped run when the others finished the edition.
@@ -149,7 +157,7 @@ def _pending(counts: dict[str, int]) -> int:
     return sum(counts.get(state, 0) for state in PENDING_STATES)
 
 
-def _drain(results, outcomes: dict[int, dict]) -> None:
+def _drain(results: Outcomes, outcomes: dict[int, dict]) -> None:
     while True:
         try:
             got = results.get_nowait()

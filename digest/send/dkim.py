@@ -157,7 +157,7 @@ class DkimSigner:
         return replace(message, raw=signed, dot_safe=message.dot_safe and b"\n." not in header)
 
     def _signature(self, data: bytes) -> bytes:
-        if self.algorithm == "ed25519-sha256":
+        if isinstance(self._key, ed25519.Ed25519PrivateKey):  # self.algorithm is ed25519-sha256
             # RFC 8463: Ed25519 signs the SHA-256 digest of the canonicalized data.
             return self._key.sign(hashlib.sha256(data).digest())
         return self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())

@@ -269,7 +269,7 @@ class _Run:
             return
         self.first_deferred.pop(row.row_id, None)
         if state is DeliveryState.failed and _no_such_user(result) and row.subscriber:
-            self._bounced(row)
+            self._bounced(row.subscriber_id, row.subscriber.email)
         self.report.tally(state, size)
         self._maybe_flush()
         if self.on_progress is not None:
@@ -302,12 +302,10 @@ class _Run:
                 f"{result.reply})".replace("  ", " "),
             )
 
-    def _bounced(self, row: Claimed) -> None:
+    def _bounced(self, subscriber_id: int, email: str) -> None:
         self.flush()  # the count below reads the ledger
-        if self.suppress_after and (
-            self.store.hard_bounces(row.subscriber_id) >= self.suppress_after
-        ):
-            self.store.suppress(row.subscriber.email, "hard-bounce", self.now())
+        if self.suppress_after and self.store.hard_bounces(subscriber_id) >= self.suppress_after:
+            self.store.suppress(email, "hard-bounce", self.now())
             self.report.suppressed += 1
 
     # -- the ledger -------------------------------------------------------------------------
@@ -477,7 +475,7 @@ async def send_edition(
     skipped are never touched twice. The run's counts go into ``report`` (a new one if None),
     which is returned.
     """
-    transports = [transport] if hasattr(transport, "session") else list(transport)
+    transports = list(transport) if isinstance(transport, Sequence) else [transport]
     started = time.monotonic()
     report = SendReport() if report is None else report
     run = _Run(
