@@ -149,9 +149,9 @@ def read_mailbox(path: Path) -> Iterator[tuple[str, bytes]]:
         ):
             yield str(child), child.read_bytes()
     elif path.is_file() and path.read_bytes()[:5] == b"From ":
-        box = mailbox.mbox(path, create=False)
-        for key in box.iterkeys():  # iterating the box itself yields messages, not keys
-            yield f"{path}#{key}", box.get_bytes(key)
+        mbox = mailbox.mbox(path, create=False)
+        for key in mbox.iterkeys():  # iterating the box itself yields messages, not keys
+            yield f"{path}#{key}", mbox.get_bytes(key)
     elif path.is_file():
         yield str(path), path.read_bytes()
     else:
@@ -223,15 +223,21 @@ def _parts(msg: Message) -> list[Message]:
     return list(msg.walk())
 
 
+def _decoded(part: Message) -> bytes:
+    """A part's body, transfer-decoded: b"" for a multipart (which has none of its own)."""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
 def _original_message_id(msg: Message) -> str | None:
     for part in _parts(msg):
         ctype = part.get_content_type()
         if ctype == "message/rfc822" and part.is_multipart():
             inner = part.get_payload(0)
-            if inner.get("Message-ID"):
+            if isinstance(inner, Message) and inner.get("Message-ID"):
                 return str(inner["Message-ID"]).strip()
         elif ctype == "text/rfc822-headers":
-            payload = part.get_payload(decode=True) or b""
+            payload = _decoded(part)
             found = re.search(rb"^Message-ID:\s*(<[^>\s]+>)", payload, re.I | re.M)
             if found:
                 return found.group(1).decode("ascii", "replace")
@@ -270,8 +276,12 @@ def _dsn(msg: Message) -> list[Report] | None:
 def _dsn_blocks(part: Message) -> list[dict[str, str]]:
     payload = part.get_payload()
     if isinstance(payload, list):
-        return [{k.lower(): str(v) for k, v in block.items()} for block in payload]
-    text = part.get_payload(decode=True) or b""
+        return [
+            {k.lower(): str(v) for k, v in block.items()}
+            for block in payload
+            if isinstance(block, Message)
+        ]
+    text = _decoded(part)
     return [_field_block(b) for b in re.split(rb"\n\s*\n", text) if b.strip()]
 
 
@@ -350,7 +360,7 @@ def _report_text(msg: Message) -> str:
             continue
         if part.get("Content-Disposition", "").lower().startswith("attachment"):
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = _decoded(part)
         text = payload.decode(part.get_content_charset() or "utf-8", "replace")
         cut = _COPY_MARKERS.search(text)
         return text[: cut.start()] if cut else text
@@ -390,9 +400,10 @@ def _fields(part: Message) -> dict[str, str]:
     if isinstance(payload, list):
         merged: dict[str, str] = {}
         for block in payload:
-            merged.update({k.lower(): str(v) for k, v in block.items()})
+            if isinstance(block, Message):
+                merged.update({k.lower(): str(v) for k, v in block.items()})
         return merged
-    return _field_block(part.get_payload(decode=True) or b"")
+    return _field_block(_decoded(part))
 
 
 def _field_block(text: bytes) -> dict[str, str]:
@@ -411,9 +422,10 @@ def _field_block(text: bytes) -> dict[str, str]:
 def _original_header(msg: Message, name: str) -> str:
     for part in _parts(msg):
         if part.get_content_type() == "message/rfc822" and part.is_multipart():
-            return str(part.get_payload(0).get(name, ""))
+            inner = part.get_payload(0)
+            return str(inner.get(name, "")) if isinstance(inner, Message) else ""
         if part.get_content_type() == "text/rfc822-headers":
-            fields = _field_block(part.get_payload(decode=True) or b"")
+            fields = _field_block(_decoded(part))
             return fields.get(name.lower(), "")
     return ""
 

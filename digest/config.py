@@ -19,7 +19,7 @@ import tomllib
 import zoneinfo
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -416,7 +416,7 @@ def _first_error(exc: ValidationError, prefix: str = "") -> str:
     return f"{prefix}{loc}: {msg}" if loc else f"{prefix}{msg}"
 
 
-def load_settings(**overrides) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -455,6 +455,6 @@ def _resolve_feed(feed: str, base: Path) -> str:
     return str((base / feed).resolve())
 
 
-def load(**overrides) -> tuple[Settings, Newsletter]:
+def load(**overrides: Any) -> tuple[Settings, Newsletter]:
     settings = load_settings(**overrides)
     return settings, load_newsletter(settings.config)

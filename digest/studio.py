@@ -41,6 +41,7 @@ from starlette.routing import Route
 
 from digest import compose, pipeline
 from digest.compose.check import Finding, check
+from digest.compose.mime import body_text
 from digest.config import Settings, load_settings
 from digest.errors import DigestError
 from digest.web.security import HEADERS, LOOPBACK_NAMES, AllowedHosts, SecurityHeaders
@@ -176,8 +177,8 @@ class Studio:
                 done.edition.key,
                 done.message.recipient,
                 done.sections,
-                parsed.get_body(("html",)).get_content(),
-                parsed.get_body(("plain",)).get_content(),
+                body_text(parsed, "html"),
+                body_text(parsed, "plain"),
                 raw.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace").replace("\r\n", "\n"),
                 raw,
                 done.notes,

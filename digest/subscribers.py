@@ -25,13 +25,17 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TYPE_CHECKING
 
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import SubscriberError
 from digest.models import SubscriberStatus
 from digest.store.subscribers import Membership, NewSubscriber, SubscriberRecord
+
+if TYPE_CHECKING:
+    from digest.config import ListConfig
+    from digest.models import OutgoingMessage
 
 COLUMNS = ("email", "name", "lists", "sections", "status", "consent", "consent_at", "consent_ip")
 MAX_NAME = 200
@@ -336,7 +340,7 @@ def export_row(record: SubscriberRecord) -> dict:
     return as_dict(record) | {"sections": _sections_cell(record)}
 
 
-def write_csv(records: Iterable[SubscriberRecord], out: TextIO) -> int:
+def write_csv(records: Iterable[SubscriberRecord], out: IO[str]) -> int:
     """Export in the import format, so that an export imports back unchanged."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
@@ -353,7 +357,7 @@ def write_csv(records: Iterable[SubscriberRecord], out: TextIO) -> int:
     return count
 
 
-def write_jsonl(records: Iterable[SubscriberRecord], out: TextIO) -> int:
+def write_jsonl(records: Iterable[SubscriberRecord], out: IO[str]) -> int:
     count = 0
     for record in records:
         out.write(json.dumps(export_row(record), ensure_ascii=False) + "\n")
@@ -378,7 +382,7 @@ def detail(record: SubscriberRecord, suppressed: str | None) -> dict:
 
 def confirmation_message(
     *,
-    lst,
+    lst: ListConfig,
     newsletter_name: str,
     recipient: str,
     confirm_url: str,
@@ -386,7 +390,7 @@ def confirmation_message(
     request_id: int,
     date: datetime,
     envelope_from: str | None = None,
-):
+) -> OutgoingMessage:
     """The confirmation mail of a web sign-up, as an ``OutgoingMessage``. Pure.
 
     Plain text only, no tracking; the recipient's name is left out of the headers, so nothing

@@ -86,7 +86,7 @@ def context() -> Iterator[pipeline.Context]:
             ctx.close()
 
 
-def emit_json(obj) -> None:
+def emit_json(obj: object) -> None:
     typer.echo(json.dumps(obj, ensure_ascii=False, default=str))
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from digest.cli._app import Format, app, context, emit_json, out, print_rows
+from digest.config import ListConfig
 
 lists_app = typer.Typer(help="The newsletter's lists: list, show.", no_args_is_help=True)
 app.add_typer(lists_app, name="lists")
@@ -14,7 +15,7 @@ FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, csv or
 STATES = ("active", "paused", "pending", "unsubscribed", "bounced", "complained")
 
 
-def _row(lst, counts: dict[str, int]) -> dict:
+def _row(lst: ListConfig, counts: dict[str, int]) -> dict:
     return {
         "name": lst.name,
         "title": lst.title,

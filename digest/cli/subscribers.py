@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -156,7 +156,7 @@ def subscribers_show(
         )
 
 
-def raise_missing(email: str) -> None:
+def raise_missing(email: str) -> NoReturn:
     raise SubscriberError(f"no subscriber {email}")
 
 
@@ -180,6 +180,8 @@ def subscribers_prefs(
             ctx, email, lst, pipeline.utcnow(), sections=sections, paused=pause, join=join
         )
         record = ctx.store.record(subs.normalize_email(email))
+        if record is None:
+            raise_missing(email)
         data = subs.detail(record, None)
     for name, chosen in data["subscriptions"].items():
         paused = " (paused)" if data["memberships"][name]["paused"] else ""

@@ -26,6 +26,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from lxml import html as lxml_html
+from lxml.html import HtmlElement
 
 from digest.compose.placeholders import PREFIX
 from digest.compose.render import HTML_BUDGET, PREHEADER_MAX, PREHEADER_MIN, TEXT_WIDTH
@@ -99,8 +100,8 @@ def _headers(raw: bytes, message: EmailMessage) -> list[Finding]:
     found = []
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     lines = head.split(b"\n")
-    for number, line in enumerate(lines, 1):
-        if len(line.rstrip(b"\r")) > 998:
+    for number, raw_line in enumerate(lines, 1):
+        if len(raw_line.rstrip(b"\r")) > 998:
             found.append(
                 Finding(
                     ERROR,
@@ -109,7 +110,7 @@ def _headers(raw: bytes, message: EmailMessage) -> list[Finding]:
                     f"header line {number}",
                 )
             )
-        if not line.isascii():
+        if not raw_line.isascii():
             found.append(
                 Finding(
                     ERROR, "header-8bit", "raw 8-bit bytes in a header", f"header line {number}"
@@ -215,10 +216,11 @@ def _parts(message: EmailMessage, found: list[Finding]) -> tuple[str | None, str
 # -- the HTML part ----------------------------------------------------------------------------
 
 
-def _where(element) -> str:
-    label = element.tag
-    if element.get("class"):
-        label += "." + ".".join(element.get("class").split())
+def _where(element: HtmlElement) -> str:
+    label = str(element.tag)
+    classes = element.get("class")
+    if classes:
+        label += "." + ".".join(classes.split())
     return f"html line {element.sourceline}: <{label}>"
 
 
@@ -252,7 +254,7 @@ def _html(page: str) -> list[Finding]:
     return found
 
 
-def _document(doc) -> list[Finding]:
+def _document(doc: HtmlElement) -> list[Finding]:
     found = []
     for name in ("lang", "dir"):
         if not (doc.get(name) or "").strip():
@@ -307,7 +309,7 @@ def _document(doc) -> list[Finding]:
     return found
 
 
-def _elements(doc) -> list[Finding]:
+def _elements(doc: HtmlElement) -> list[Finding]:
     found = []
     for element in doc.iter():
         if not isinstance(element.tag, str):
@@ -347,7 +349,7 @@ def _elements(doc) -> list[Finding]:
     return found
 
 
-def _image(img) -> list[Finding]:
+def _image(img: HtmlElement) -> list[Finding]:
     found = []
     src = img.get("src") or ""
     if not src.startswith("https://"):
@@ -373,7 +375,7 @@ def _image(img) -> list[Finding]:
     return found
 
 
-def _link(a) -> list[Finding]:
+def _link(a: HtmlElement) -> list[Finding]:
     found = []
     href = (a.get("href") or "").strip()
     if not re.match(r"(https?://[^/\s]+|mailto:\S+@)", href):
@@ -388,7 +390,7 @@ def _link(a) -> list[Finding]:
     return found
 
 
-def _colours(doc) -> list[Finding]:
+def _colours(doc: HtmlElement) -> list[Finding]:
     found, seen = [], set()
     styles = Styles(doc)
     for element in doc.iter():
@@ -411,8 +413,6 @@ def _colours(doc) -> list[Finding]:
             continue
         for scheme in ("light", DARK):
             fg, bg = styles.colour(element, scheme), styles.background(element, scheme)
-            if fg is None or bg is None:
-                continue
             ratio = contrast(parse_colour(fg), parse_colour(bg))
             if ratio < MIN_CONTRAST:
                 found.append(

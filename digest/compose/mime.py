@@ -18,6 +18,7 @@ import html
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
+from email.message import MIMEPart
 from email.utils import format_datetime, parseaddr
 
 from digest.compose import placeholders as ph
@@ -255,3 +256,11 @@ def _check_unsubscribe_fits(base_url: str, domain: str, list_name: str) -> None:
         raise ComposeError(
             "the base URL is too long for a List-Unsubscribe header line", "shorten DIGEST_BASE_URL"
         )
+
+
+def body_text(message: MIMEPart, subtype: str) -> str:
+    """The text of a composed message's text/``subtype`` part (it has a plain and an HTML one)."""
+    part = message.get_body((subtype,))
+    if part is None:
+        raise ComposeError(f"the message has no text/{subtype} part")
+    return str(part.get_content())

@@ -320,6 +320,8 @@ _RESTORE = "restore it in DIGEST_TEMPLATES, or reinstall digest if a default tem
 
 
 def _source(env: jinja2.Environment, name: str) -> str:
+    if env.loader is None:  # make_environment always gives one
+        raise ComposeError(f"template {name} not found", _RESTORE)
     try:
         return env.loader.get_source(env, name)[0]
     except jinja2.TemplateNotFound:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import (
@@ -62,13 +63,14 @@ class Edge:
         self, token: str, purpose: str
     ) -> tuple[SubscriberRecord, Membership, ListConfig] | None:
         found = read_token(self.secret, token, purpose)
-        if found is None or self._list(found[1]) is None:
+        lst = None if found is None else self._list(found[1])
+        if found is None or lst is None:
             return None
         record = await run_in_threadpool(self.store.record_by_id, found[0])
         membership = record.membership(found[1]) if record else None
-        if membership is None:
+        if record is None or membership is None:
             return None
-        return record, membership, self._list(found[1])
+        return record, membership, lst
 
     def invalid(self) -> Response:
         return self.pages.render("invalid.html.j2", status=404, title="Link not valid")
@@ -143,7 +145,7 @@ class Edge:
         )
 
     async def _save(
-        self, record: SubscriberRecord, lst: ListConfig, form, known: list[str]
+        self, record: SubscriberRecord, lst: ListConfig, form: FormData, known: list[str]
     ) -> str | None:
         action, now = form.get("action", "save"), _now()
         if action == "unsubscribe":

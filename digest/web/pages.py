@@ -5,6 +5,7 @@ up first, so a publisher can restyle them)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from jinja2 import (
     ChoiceLoader,
@@ -33,6 +34,6 @@ class Pages:
         )
         self.newsletter = newsletter
 
-    def render(self, name: str, *, status: int = 200, **values) -> HTMLResponse:
+    def render(self, name: str, *, status: int = 200, **values: Any) -> HTMLResponse:
         html = self.env.get_template(name).render(newsletter=self.newsletter, **values)
         return HTMLResponse(html, status_code=status)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from digest.config import Settings
 from digest.web.logs import uvicorn_log_config
 
 
 def server_config(
-    app, settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
+    app: ASGIApp,
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
 ) -> uvicorn.Config:
     # Client addresses (kept as consent evidence) come from X-Forwarded-For / -Proto only
     # when the peer is one of DIGEST_FORWARDED_ALLOW_IPS, i.e. the reverse proxy. The
