@@ -10,7 +10,6 @@ run ends with a line saying that the PostgreSQL suite was skipped.
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import os
 import re
@@ -24,6 +23,7 @@ import pytest
 from tests.support.browser import Browser, find_chromium
 from tests.support.cli import load_sample, sample_settings, set_settings
 from tests.support.httpd import FeedServer
+from tests.support.network import loopback_only
 from tests.support.smtpd import RecordingServer, smtp_server
 from tests.support.values import ROOT
 
@@ -86,32 +86,10 @@ def _safe(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
-def _loopback_only(connect: Callable) -> Callable:
-    """``socket.connect`` that refuses any IP address off loopback: a test that would reach
-    another machine (a regressed address guard, a stray default) fails here instead."""
-
-    def guarded(sock: socket.socket, address, *args):
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            host = address[0]
-            try:
-                ip = ipaddress.ip_address(host.split("%", 1)[0])
-            except ValueError:
-                ip = None  # a host name: resolved and connected to by address further down
-            if (
-                ip is not None
-                and not ip.is_loopback
-                and not (
-                    ip.version == 6 and ip.ipv4_mapped is not None and ip.ipv4_mapped.is_loopback
-                )
-            ):
-                raise OSError(f"tests connect to loopback only, not {host}")
-        return connect(sock, address, *args)
-
-    return guarded
-
-
-socket.socket.connect = _loopback_only(socket.socket.connect)  # type: ignore[method-assign]
-socket.socket.connect_ex = _loopback_only(socket.socket.connect_ex)  # type: ignore[method-assign]
+# Every connection the suite makes goes to loopback: a test that would reach another machine
+# fails instead.
+socket.socket.connect = loopback_only(socket.socket.connect)  # type: ignore[method-assign]
+socket.socket.connect_ex = loopback_only(socket.socket.connect_ex)  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
