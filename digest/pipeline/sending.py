@@ -45,7 +45,6 @@ async def send(
     if resend_unknown is None:
         resend_unknown = settings.send_resend_unknown
     workers = settings.send_workers if workers is None else workers
-    unknown_too = resend_unknown
 
     async def run(*, shared: bool, workers: int) -> SendReport:
         return await _send(
@@ -53,7 +52,7 @@ async def send(
             lst,
             now=now,
             dry_run=dry_run,
-            resend_unknown=unknown_too,
+            resend_unknown=resend_unknown,
             transport=transport,
             on_progress=on_progress,
             shared=shared,
