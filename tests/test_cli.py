@@ -172,6 +172,9 @@ def test_subscriber_management_round_trip(env):
     assert shown["email"] == "Mae.Jemison@example.com" and shown["status"] == "active"
     assert shown["subscriptions"] == {"daily": ["drone-space", "launch-pad"]}
     run("subscribers", "unsubscribe", "mae.jemison@example.com")
+    left = json.loads(run("subscribers", "show", "mae.jemison@example.com", "--json").stdout)
+    assert left == shown | {"status": "unsubscribed", "lists": ["daily:unsubscribed"],
+                            "memberships": {"daily": {"state": "unsubscribed", "paused": False}}}
     listed = [json.loads(line) for line in
               run("subscribers", "list", "--format", "json").stdout.splitlines()]
     assert [(s["email"], s["status"]) for s in listed] == [("Mae.Jemison@example.com",
@@ -181,7 +184,7 @@ def test_subscriber_management_round_trip(env):
     assert run("subscribers", "list", "--format", "json").stdout == ""
     run("subscribers", "import", "all.csv")
     again = json.loads(run("subscribers", "show", "mae.jemison@example.com", "--json").stdout)
-    assert again == shown | {"status": "unsubscribed"}
+    assert again == left
 
 
 @pytest.mark.parametrize("args,message", [

@@ -7,10 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from digest.errors import StoreError
-from digest.models import Article, DeliveryState, Edition, Section
+from digest.models import Article, DeliveryState, Edition, NewSubscriber, Section
 from digest.store import open_store
 from digest.store.migrations import MIGRATIONS, current_version
-from digest.store.subscribers import NewSubscriber
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
 

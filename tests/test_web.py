@@ -24,11 +24,10 @@ from conftest import ROOT
 from support.smtpd import smtp_server
 
 from digest import pipeline
+from digest.audience.tokens import make_token
 from digest.config import load_newsletter, load_settings
-from digest.models import Article, SubscriberStatus
+from digest.models import Article, NewSubscriber, SubscriberStatus
 from digest.store import open_store
-from digest.store.subscribers import NewSubscriber
-from digest.tokens import make_token
 from digest.web import create_app
 from digest.web.server import server_config
 

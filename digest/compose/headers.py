@@ -13,7 +13,9 @@ import re
 from digest.errors import ComposeError
 
 LINE = 78  # RFC 5322's "SHOULD" limit; 998 is the hard one
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+# C0 and C1 controls, line separators, and the bidirectional embeddings, overrides and
+# isolates (which can make a header read other than it is).
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 _ATEXT_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 _WORD_BYTES = 42  # 56 base64 characters: "Subject: " plus one encoded word fits in 78

@@ -20,13 +20,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import format_datetime, parseaddr
 
+from digest.audience.tokens import MAX_SUBSCRIBER_ID, make_token
 from digest.compose import placeholders as ph
 from digest.compose import qp
 from digest.compose.headers import address_header, checked_address, fold, phrase_words, text_header
 from digest.config import ListConfig, Newsletter
 from digest.errors import ComposeError
 from digest.models import Edition, OutgoingMessage, RenderedEdition
-from digest.tokens import MAX_SUBSCRIBER_ID, make_token
 
 MAX_HEADER_LINE = 998
 _PLACEHOLDER = re.compile("(" + "|".join(map(re.escape, ph.ALL)) + ")")

@@ -20,18 +20,25 @@ from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition
 from digest.pipeline.exits import (EXIT_CHECK, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_LOCKED, EXIT_OK,
                                    EXIT_STOPPED)
 from digest.pipeline.feeds import check_feed, failing_feeds, feed_health, fetch, import_articles
-from digest.pipeline.people import (ImportResult, add_subscriber, import_subscribers, resubscribe,
-                                    set_preferences, set_status, unsubscribe)
+from digest.pipeline.people import (AddResult, ImportResult, Reader, add_subscriber,
+                                    confirm_subscription, confirmation_open, export_subscribers,
+                                    import_subscribers, list_counts, list_subscribers,
+                                    mark_returned, reader, remove_subscriber, resubscribe,
+                                    save_web_preferences, set_preferences, show_subscriber,
+                                    subscriber_record, unsubscribe)
 from digest.pipeline.sending import (SendSummary, deliver, make_transport, make_transports, send,
                                      send_status)
 
 __all__ = [
-    "BounceSummary", "CheckReport", "Composer", "Context", "EXIT_CHECK", "EXIT_FAILED",
-    "EXIT_INCOMPLETE", "EXIT_LOCKED", "EXIT_OK", "EXIT_STOPPED", "ImportResult", "Preview",
-    "SAMPLE_RECIPIENT", "Sample", "SendSummary", "add_subscriber", "check", "check_feed",
-    "current_edition", "deliver", "failing_feeds", "feed_health", "fetch", "import_articles",
-    "import_subscribers", "init", "passes_check", "preview", "process_bounces",
-    "request_subscription", "resubscribe", "sample", "send", "send_status", "set_preferences",
-    "set_status", "unsubscribe", "utcnow", "view_in_browser", "with_verp", "write_preview",
-    "make_transport", "make_transports",
+    "AddResult", "BounceSummary", "CheckReport", "Composer", "Context", "EXIT_CHECK",
+    "EXIT_FAILED", "EXIT_INCOMPLETE", "EXIT_LOCKED", "EXIT_OK", "EXIT_STOPPED", "ImportResult",
+    "Preview", "Reader", "SAMPLE_RECIPIENT", "Sample", "SendSummary", "add_subscriber", "check",
+    "check_feed", "confirm_subscription", "confirmation_open", "current_edition", "deliver",
+    "export_subscribers", "failing_feeds", "feed_health", "fetch", "import_articles",
+    "import_subscribers", "init", "list_counts", "list_subscribers", "mark_returned",
+    "passes_check", "preview", "process_bounces", "reader", "remove_subscriber",
+    "request_subscription", "resubscribe", "sample", "save_web_preferences", "send",
+    "send_status", "set_preferences", "show_subscriber", "subscriber_record", "unsubscribe",
+    "utcnow", "view_in_browser", "with_verp", "write_preview", "make_transport",
+    "make_transports",
 ]

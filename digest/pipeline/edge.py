@@ -7,11 +7,14 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from digest import subscribers as subs
+from digest.audience import policy as consent
+from digest.audience.addresses import clean_name, normalize_email
+from digest.audience.confirmation import confirmation_message
 from digest.errors import SendError, SubscriberError
-from digest.models import Subscriber, SubscriberStatus
+from digest.models import Subscriber
 from digest.pipeline.context import Context
 from digest.pipeline.editions import Composer
+from digest.pipeline.people import mark_returned, unsubscribe
 from digest.pipeline.sending import make_transport
 from digest.send import Transport
 
@@ -42,18 +45,18 @@ async def request_subscription(ctx: Context, email: str, name: str, list_name: s
     False when nothing was mailed (a suppressed address, or a request repeated within ten
     minutes); the web page answers the same either way, so it tells nobody who is subscribed.
     """
-    from digest.tokens import make_token
+    from digest.audience.tokens import make_token
 
     lst = ctx.newsletter.get_list(list_name)
     secret = ctx.settings.require_secret()
-    email = subs.normalize_email(email)
-    request = ctx.store.request_confirmation(email, subs.clean_name(name), lst.name, sections,
+    email = normalize_email(email)
+    request = ctx.store.request_confirmation(email, clean_name(name), lst.name, sections,
                                              now, ip)
     if request is None:
         return False
     request_id, subscriber_id = request
     url = f"{ctx.settings.base_url}/c/{make_token(secret, request_id, lst.name, 'confirm')}"
-    message = subs.confirmation_message(
+    message = confirmation_message(
         lst=lst, newsletter_name=ctx.newsletter.name, recipient=email, confirm_url=url,
         subscriber_id=subscriber_id, request_id=request_id, date=now)
     transport = transport or make_transport(ctx.settings)
@@ -88,7 +91,7 @@ class BounceSummary:
 def process_bounces(ctx: Context, path: Path, now: datetime) -> BounceSummary:
     """Read returned mail and act on it: hard bounces and complaints suppress, soft bounces
     count (with decay), mailed unsubscribes unsubscribe. Processing twice changes nothing."""
-    from digest import bounces
+    from digest.audience import bounces
 
     secret = ctx.settings.require_secret()
     summary = BounceSummary()
@@ -107,8 +110,8 @@ def process_bounces(ctx: Context, path: Path, now: datetime) -> BounceSummary:
 def _report_target(ctx: Context, secret: bytes, report) -> tuple[int | None, int | None,
                                                                   str | None]:
     """(subscriber id, edition id, list name) a report is about, best evidence first."""
-    from digest import bounces
-    from digest.tokens import read_token
+    from digest.audience import bounces
+    from digest.audience.tokens import read_token
 
     if report.kind == "unsubscribe" and report.token:
         found = read_token(secret, report.token, "unsubscribe")
@@ -136,17 +139,19 @@ def _apply_report(ctx: Context, secret: bytes, report, now: datetime,
         return
     settings = ctx.settings
     if report.kind == "hard":
-        ctx.store.mark(sid, SubscriberStatus.bounced, "hard-bounce", now)
+        mark_returned(ctx, sid, consent.Action.bounce, now)
         summary.suppressed += 1
     elif report.kind == "complaint":
-        ctx.store.mark(sid, SubscriberStatus.complained, "complaint", now)
+        mark_returned(ctx, sid, consent.Action.complaint, now)
         summary.suppressed += 1
     elif report.kind == "unsubscribe" and list_name:
-        ctx.store.set_membership(sid, list_name, now, state="unsubscribed")
-        summary.unsubscribed += 1
+        record = ctx.store.record_by_id(sid)
+        if record is not None and record.membership(list_name) is not None:
+            unsubscribe(ctx, record.email, list_name, now)
+            summary.unsubscribed += 1
     elif report.kind == "soft":
         summary.soft_counted += 1
         score = ctx.store.add_soft_bounce(sid, now, settings.soft_bounce_half_life_days)
         if score >= settings.soft_bounce_limit:
-            ctx.store.mark(sid, SubscriberStatus.bounced, "soft-bounces", now)
+            mark_returned(ctx, sid, consent.Action.bounce, now, reason="soft-bounces")
             summary.suppressed += 1

@@ -17,25 +17,20 @@ the import format, so export then import gives back the same subscribers.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
-import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from email_validator import EmailNotValidError, validate_email
-
+from digest.audience.addresses import clean_name, normalize_email
 from digest.errors import SubscriberError
-from digest.models import SubscriberStatus
-from digest.store.subscribers import Membership, NewSubscriber, SubscriberRecord
+from digest.models import Membership, NewSubscriber, SubscriberRecord, SubscriberStatus
 
 COLUMNS = ("email", "name", "lists", "sections", "status", "consent", "consent_at",
            "consent_ip")
-MAX_NAME = 200
 _STATE_WORDS = {"active": ("active", False), "paused": ("active", True),
                 "unsubscribed": ("unsubscribed", False), "pending": ("pending", False)}
 
@@ -47,52 +42,6 @@ class Reject:
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
-
-
-def normalize_email(address: str) -> str:
-    """A valid address in normal form (internationalized addresses allowed, no DNS lookup)."""
-    address = (address or "").strip()
-    if not address:
-        raise SubscriberError("the email address is empty")
-    if any(ch in address for ch in "\r\n\t"):
-        raise SubscriberError(f"{address!r} is not a valid email address: it holds a line break")
-    # Fast path for the common plain-ASCII address: its local part needs no normalization
-    # and its domain is checked (by email-validator, once per domain) from a cache. Anything
-    # else takes the full validator.
-    local, _, domain = address.rpartition("@")
-    if len(local) <= 64 and len(address) <= 254 and _SIMPLE_LOCAL.fullmatch(local):
-        normalized = _domain(domain)
-        if normalized is not None:
-            return f"{local}@{normalized}"
-    try:
-        return validate_email(address, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise SubscriberError(f"{address!r} is not a valid email address: {exc}") from None
-
-
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_SIMPLE_LOCAL = re.compile(rf"{_ATOM}(\.{_ATOM})*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-@functools.lru_cache(maxsize=4096)
-def _domain(domain: str) -> str | None:
-    """The normalized form of a valid domain, or None (the full validator then explains)."""
-    if not domain.isascii():
-        return None
-    try:
-        return validate_email(f"a@{domain}", check_deliverability=False).domain
-    except EmailNotValidError:
-        return None
-
-
-def clean_name(name: str | None) -> str:
-    name = (name or "").strip()
-    if _CONTROL.search(name):
-        raise SubscriberError(f"name {name!r} holds a line break or control character")
-    if len(name) > MAX_NAME:
-        raise SubscriberError(f"name is longer than {MAX_NAME} characters")
-    return name
 
 
 def _split(value: str | None) -> list[str]:
@@ -318,37 +267,3 @@ def detail(record: SubscriberRecord, suppressed: str | None) -> dict:
         "soft_bounces": round(record.soft_bounces, 2),
         "suppressed": suppressed,
     }
-
-
-# -- double opt-in ----------------------------------------------------------------------------
-
-def confirmation_message(*, lst, newsletter_name: str, recipient: str, confirm_url: str,
-                         subscriber_id: int, request_id: int, date: datetime,
-                         envelope_from: str | None = None):
-    """The confirmation mail of a web sign-up, as an ``OutgoingMessage``. Pure.
-
-    Plain text only, no tracking; the recipient's name is left out of the headers, so nothing
-    a stranger typed into the form reaches a header but a validated address.
-    """
-    from email.message import EmailMessage
-    from email.policy import SMTP
-    from email.utils import format_datetime, make_msgid
-
-    from digest.models import OutgoingMessage
-
-    domain = lst.sender_address.rpartition("@")[2]
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = lst.sender
-    msg["To"] = recipient
-    msg["Subject"] = f"Confirm your subscription to {lst.title}"
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = make_msgid(f"confirm.{request_id}", domain=domain)
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(
-        f"Someone, probably you, asked to receive {lst.title} from {newsletter_name} at this\n"
-        f"address. To confirm, open this link:\n\n{confirm_url}\n\n"
-        "If you did not ask for it, ignore this message: you will get nothing more.\n\n"
-        f"-- \n{lst.postal_address}\n")
-    return OutgoingMessage(edition_id=0, subscriber_id=subscriber_id, recipient=recipient,
-                           envelope_from=envelope_from or lst.sender_address,
-                           message_id=msg["Message-ID"], raw=msg.as_bytes())
