@@ -112,7 +112,7 @@ def personalize(template: MessageTemplate, recipient: Recipient, *,
     }
     message_id = _message_id(t, sid, secret)
     head = b"".join((
-        t.head_from, address_header("To", recipient.name, email).encode("ascii"), t.head_subject,
+        t.head_from, address_header("To", recipient.name, email).encode("utf-8"), t.head_subject,
         fold("Message-ID", [message_id]).encode("ascii"), t.head_rest,
         (f"List-Unsubscribe: <{t.base_url}/u/{unsubscribe}>, "
          f"<mailto:unsubscribe@{t.domain}?subject=unsubscribe%20{unsubscribe}>\r\n").encode("ascii"),
