@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 from conftest import ROOT
+from support.newsletters import two_list_config
 from typer.testing import CliRunner
 
 from digest.cli import app
@@ -299,12 +300,8 @@ def test_mailchimp_and_listmonk_exports_import_with_any_case_of_section(env):
 
 @pytest.fixture
 def two_lists(monkeypatch, tmp_path, db_url):
-    """A newsletter with a daily and a weekly list (feeds read from the repository)."""
-    text = (ROOT / "digest.toml").read_text().replace('"samples/', f'"{ROOT}/samples/')
-    weekly = text[text.index("[[lists]]"):text.index("[[sections]]")].replace(
-        'name = "daily"', 'name = "weekly"', 1)
-    (tmp_path / "two.toml").write_text(text + "\n" + weekly)
-    monkeypatch.setenv("DIGEST_CONFIG", str(tmp_path / "two.toml"))
+    """A newsletter with a daily and a weekly list."""
+    monkeypatch.setenv("DIGEST_CONFIG", str(two_list_config(tmp_path)))
     monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
     monkeypatch.setenv("DIGEST_OUTBOX", str(tmp_path / "outbox"))
     monkeypatch.setenv("DIGEST_SECRET_KEY", "s" * 48)

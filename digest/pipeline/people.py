@@ -204,6 +204,8 @@ def set_preferences(ctx: Context, email: str, list_name: str | None, now: dateti
     else:
         policy.check(before, A.preferences, email=record.email, list_name=lst.name,
                      reason=reason)
+        if record.membership(lst.name) is None:
+            raise SubscriberError(f"{record.email} is not on the list {lst.name!r}")
     ctx.store.set_membership(record.id, lst.name, now, sections=chosen, paused=paused)
     return _record(ctx, record.email)
 
