@@ -371,3 +371,20 @@ def test_the_policy_table_is_complete_and_only_its_four_doors_make_anyone_active
         assert policy.after(policy.Standing.unsubscribed, action) is policy.Standing.unsubscribed
     assert policy.after(policy.Standing.suppressed, policy.Action.resubscribe) is None
     assert policy.after(policy.Standing.suppressed, policy.Action.confirm) is None
+
+
+def test_the_table_in_docs_subscribers_md_is_the_codes():
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "subscribers.md").read_text()
+    lines = [ln for ln in text.splitlines() if ln.startswith("| standing |")
+             or re.match(r"\| \*\*\w+\*\* \|", ln)]
+    header = [c.strip().strip("`") for c in lines[0].strip("|").split("|")][1:]
+    documented = {}
+    for line in lines[1:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        documented[cells[0].strip("*")] = dict(zip(header, cells[1:]))
+    in_code = {before.value: {action.value: "refused" if after is None else after.value
+                              for action, after in row.items()}
+               for before, row in policy.TABLE.items()}
+    assert documented == in_code

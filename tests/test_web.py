@@ -210,6 +210,19 @@ def test_preferences_choose_sections_pause_and_unsubscribe(site):
     assert state(site, "p@example.com") == ("active", "active", False)
 
 
+def test_saving_preferences_keeps_an_unsubscribed_reader_unsubscribed(site):
+    sid = add(site, "gone@example.com", status=SubscriberStatus.unsubscribed)  # as imported
+    url = f"/p/{site.token(sid, 'preferences')}"
+    saved = site.http.post(url, data={"action": "save", "section": ["launch-pad"]})
+    assert saved.status_code == 303
+    assert state(site, "gone@example.com")[0] == "unsubscribed"
+    assert site.ctx.store.recipients("daily") == []
+    site.ctx.store.suppress("gone@example.com", "complaint", datetime.now(timezone.utc))
+    again = site.http.post(url, data={"action": "resubscribe"})
+    assert again.status_code == 400 and "cannot be subscribed again" in again.text
+    assert state(site, "gone@example.com")[0] == "unsubscribed"
+
+
 def test_view_in_browser_shows_that_readers_copy_only(site):
     one = add(site, "one@example.com", sections=frozenset({"launch-pad"}))
     add(site, "two@example.com")

@@ -8,7 +8,8 @@ dry-run go through the same selection and composition as a real send. One module
 - ``editions``: today's edition of a list and each reader's message of it (``Composer``);
 - ``checks``: a sample message, `digest check`, preview files;
 - ``sending``: `digest send` and `digest status`; ``workers``: several worker processes;
-- ``people``: subscribers; ``edge``: the web endpoints' actions and returned mail.
+- ``people``: one function per subscriber action, shared by the CLI and the web edge, each
+  asking the consent policy; ``edge``: sign-up, view in browser and returned mail.
 """
 
 from digest.pipeline.checks import (CheckReport, Preview, Sample, check, passes_check, preview,
