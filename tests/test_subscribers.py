@@ -267,3 +267,21 @@ def test_leaving_the_last_list_unsubscribes_and_resubscribe_needs_force_when_sup
         store.resubscribe("l@example.com", NOW)
     store.resubscribe("l@example.com", NOW, lift_suppression=True)
     assert store.deliverable(sid, "daily")
+
+
+def test_an_erasure_keeps_ss_and_sharp_s_apart_and_holds_for_an_old_idn_hash(store):
+    import hashlib
+
+    _seed(store)
+    store.add_subscribers([NewSubscriber(email="strasse@example.com", lists=("daily",))], NOW)
+    store.remove_subscriber("strasse@example.com", NOW, erase=True)
+    store.add_subscribers([NewSubscriber(email="straße@example.com", lists=("daily",))], NOW)
+    assert store.suppression("straße@example.com") is None
+    # An address at an internationalized domain erased by an earlier version.
+    old = hashlib.sha256("erased@bücher.example".encode()).hexdigest()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO suppressions (address_hash, email, reason, created_at) "
+                             f"VALUES ('{old}', NULL, 'erased', '2026-01-01')")
+    with pytest.raises(SubscriberError, match="suppression list"):
+        store.add_subscribers([NewSubscriber(email="Erased@xn--bcher-kva.example",
+                                             lists=("daily",))], NOW)

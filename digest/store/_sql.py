@@ -24,9 +24,15 @@ def address_hash(email: str) -> str:
 
 
 def address_hashes(email: str) -> set[str]:
-    """The hashes a suppression of this address may be stored under: its key's, and the one
-    earlier versions computed (an erased address is only known by its hash)."""
-    return {address_hash(email), hashlib.sha256(legacy_key(email).encode()).hexdigest()}
+    """The hashes a suppression of this address may be stored under: its key's and, for an
+    internationalized domain, the one earlier versions computed (an address erased then is
+    only known by that hash). Only there: such a key holds a Unicode domain, which no key
+    of today does, so it can never stand for another address; elsewhere the old key's case
+    folding (``ß`` as ``ss``) would take one mailbox for another."""
+    hashes = {address_hash(email)}
+    if "xn--" in email.rpartition("@")[2].lower():
+        hashes.add(hashlib.sha256(legacy_key(email).encode()).hexdigest())
+    return hashes
 
 
 def db_clock(dialect: str):
