@@ -15,9 +15,9 @@ Each report carries what identifies the delivery: the VERP token of the address 
 came back to (``bounces+<token>@domain``, exact), the failed recipient's address, and the
 returned copy's Message-ID (kept for the record).
 
-VERP tokens are the signed tokens of ``digest.audience.tokens`` over (edition << 32 | subscriber, list)
-with purpose "bounce", re-spelled in lower-case base32 because some mail systems fold the case
-of local parts.
+VERP tokens are the signed tokens of ``digest.audience.tokens`` over
+(edition << 32 | subscriber, list) with purpose "bounce", re-spelled in lower-case base32
+because some mail systems fold the case of local parts.
 """
 
 from __future__ import annotations

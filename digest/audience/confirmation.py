@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, make_msgid
 
 from digest.models import OutgoingMessage
@@ -19,7 +19,8 @@ def confirmation_message(*, lst, newsletter_name: str, recipient: str, confirm_u
     a stranger typed into the form reaches a header but a validated address.
     """
     domain = lst.sender_address.rpartition("@")[2]
-    msg = EmailMessage(policy=SMTP)
+    # A local part beyond ASCII is written as UTF-8 (RFC 6532), for a relay with SMTPUTF8.
+    msg = EmailMessage(policy=SMTP if recipient.isascii() else SMTPUTF8)
     msg["From"] = lst.sender
     msg["To"] = recipient
     msg["Subject"] = f"Confirm your subscription to {lst.title}"

@@ -26,9 +26,9 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from digest import pipeline
+from digest.audience.tokens import make_token
 from digest.config import ListConfig, Newsletter, Settings
 from digest.errors import DigestError, SubscriberError
-from digest.audience.tokens import make_token
 from digest.models import Membership, SubscriberRecord
 from digest.store import Store
 from digest.web.pages import Pages
