@@ -71,7 +71,10 @@ def email_key(address: str) -> str:
     ``address`` should be in normal form; a Unicode domain is converted all the same, so a
     key never depends on how the domain was spelled.
     """
-    local, _, domain = address.strip().rpartition("@")
+    address = address.strip()
+    if address.isascii():  # the common case, and the same result as below
+        return address.lower()
+    local, _, domain = address.rpartition("@")
     if not domain.isascii():
         domain = _domain(domain) or domain
     return f"{unicodedata.normalize('NFC', local).lower()}@{domain.lower()}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from conftest import ROOT
 
 
 def two_list_config(folder: Path) -> Path:
