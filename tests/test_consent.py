@@ -90,7 +90,8 @@ class Model:
         if pending:
             person.status = "active"
 
-    def import_row(self, address: str, status: str, lists: dict[str, str]) -> None:
+    def import_row(self, address: str, status: str, lists: dict[str, str],
+                   update: bool) -> None:
         if address in self.suppressed:
             return  # a suppressed address is a rejected row
         if address not in self.people:
@@ -100,6 +101,10 @@ class Model:
             return
         if status == "active":
             self.add(address, [n for n, w in lists.items() if WORDS[w][0] == "active"])
+        person = self.people[address]
+        if update and person.status == "active":  # an active subscriber joins new lists
+            for n, w in lists.items():
+                person.lists.setdefault(n, list(WORDS[w]))
 
     def unsubscribe(self, address: str, list_name: str | None) -> None:
         person = self.people.get(address)
@@ -169,7 +174,8 @@ STEPS = st.one_of(
     st.tuples(st.just("add"), address, some_lists),
     st.tuples(st.just("import"), address,
               st.sampled_from(["active", "unsubscribed", "pending", "bounced", "complained"]),
-              st.dictionaries(one_list, st.sampled_from(list(WORDS)), min_size=1)),
+              st.dictionaries(one_list, st.sampled_from(list(WORDS)), min_size=1),
+              st.booleans()),
     st.tuples(st.just("unsubscribe"), address, st.none() | one_list),
     st.tuples(st.just("resubscribe"), address, st.none() | one_list, st.booleans()),
     st.tuples(st.just("prefs"), address, one_list,
@@ -219,7 +225,7 @@ class Run:
             lists = ";".join(f"{n}:{w}" for n, w in step[3].items())
             path = self.folder / "rows.csv"
             path.write_text(f"email,status,lists\n{step[1]},{step[2]},{lists}\n")
-            pipeline.import_subscribers(ctx, path, now)
+            pipeline.import_subscribers(ctx, path, now, update=step[4])
         elif kind == "unsubscribe":
             pipeline.unsubscribe(ctx, step[1], step[2], now)
         elif kind == "resubscribe":
@@ -263,7 +269,7 @@ class Run:
         if kind == "add":
             m.add(step[1], step[2])
         elif kind == "import":
-            m.import_row(step[1], step[2], step[3])
+            m.import_row(step[1], step[2], step[3], step[4])
         elif kind == "unsubscribe":
             m.unsubscribe(step[1], step[2])
         elif kind == "resubscribe":
@@ -341,9 +347,9 @@ def test_the_next_send_reaches_exactly_whom_the_consent_policy_allows(tmp_path, 
     ctx = pipeline.Context(app_settings, newsletter, store)
     examples = iter(range(10**6))
 
-    @settings(max_examples=150, deadline=None, database=None,
+    @settings(max_examples=250, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow])
-    @given(st.lists(STEPS, min_size=1, max_size=16))
+    @given(st.lists(STEPS, min_size=1, max_size=20))
     def sequence(steps):
         _wipe(store)
         run = Run(ctx, tmp_path)
