@@ -133,7 +133,7 @@ def prepare(folder: Path, readers: int, articles: int) -> dict[str, str]:
     """A store with today's edition's articles and ``readers`` subscribers of the list."""
     from digest.config import load_settings
     from digest.pipeline import Context, fetch
-    from digest.store.subscribers import NewSubscriber
+    from digest.models import NewSubscriber
 
     folder.mkdir(parents=True, exist_ok=True)
     env = {"DIGEST_CONFIG": str(write_feeds(folder, articles)),

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from digest import bounces, pipeline
+from digest import pipeline
+from digest.audience import bounces
+from digest.audience.tokens import make_token
 from digest.config import load_settings
-from digest.models import SubscriberStatus
-from digest.store.subscribers import NewSubscriber
-from digest.tokens import make_token
+from digest.models import NewSubscriber, SubscriberStatus
 
 DATA = ROOT / "tests" / "data" / "bounces"
 SECRET = "b" * 48

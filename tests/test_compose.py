@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
+from digest.audience.tokens import edition_token, make_token, read_token
 from digest.compose import (
     HTML_BUDGET, PREFERENCES_URL, RECIPIENT_EMAIL, UNSUBSCRIBE_URL, VIEW_URL, Recipient,
     inline_css, make_environment, personalize, prepare, render,
 )
 from digest.errors import ComposeError
 from digest.models import Article, Edition, Section
-from digest.tokens import edition_token, make_token, read_token
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 # Read at import: the autouse fixture clears DIGEST_* variables before each test runs.

@@ -20,10 +20,9 @@ import pytest
 from conftest import ROOT
 from sqlalchemy import inspect
 
-from digest.models import Article, Edition, Section
+from digest.models import Article, Edition, NewSubscriber, Section
 from digest.store import open_store
 from digest.store.migrations import MIGRATIONS, current_version
-from digest.store.subscribers import NewSubscriber
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
 

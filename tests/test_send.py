@@ -19,10 +19,10 @@ from aiosmtpd.smtp import AuthResult
 
 from digest.config import SmtpRelay
 from digest.errors import SendError
-from digest.models import DeliveryState, Edition, OutgoingMessage, SubscriberStatus
+from digest.models import (DeliveryState, Edition, NewSubscriber, OutgoingMessage,
+                           SubscriberStatus)
 from digest.send import MaildirTransport, RetryPolicy, SendReport, SmtpTransport, send_edition
 from digest.store.protocols import SendStore
-from digest.store.subscribers import NewSubscriber
 from tests.support.narrowed import Narrowed
 from tests.support.smtpd import free_port, smtp_server
 

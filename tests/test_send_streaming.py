@@ -17,9 +17,8 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from digest.models import Edition, SubscriberStatus
+from digest.models import Edition, NewSubscriber, SubscriberStatus
 from digest.store import ledger
-from digest.store.subscribers import NewSubscriber
 from tests.test_cli import ROOT, SECRET, run
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)

@@ -23,10 +23,10 @@ from starlette.testclient import TestClient
 from support.smtpd import free_port, smtp_server
 
 from digest import pipeline
+from digest.audience.tokens import make_token
 from digest.config import load_newsletter, load_settings
+from digest.models import NewSubscriber
 from digest.store import open_store, schema
-from digest.store.subscribers import NewSubscriber
-from digest.tokens import make_token
 from digest.web import create_app
 from digest.web.server import server_config
 

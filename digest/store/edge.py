@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
 
+from digest.audience import policy
 from digest.models import SubscriberStatus
 from digest.store import schema
-from digest.store._sql import address_hash, email_key, insert_ignore
+from digest.store._sql import address_hash, address_hashes, email_key, insert_ignore
 from digest.store.subscribers import _sections_in, _sections_out
 
 s, sub, lst, sup = schema.subscribers, schema.subscriptions, schema.lists, schema.suppressions
@@ -34,6 +35,17 @@ class QueuedSignup:
     mailbox: str
     requested_at: datetime
     attempts: int
+
+
+_MARKS = {SubscriberStatus.bounced: policy.Action.bounce,
+          SubscriberStatus.complained: policy.Action.complaint}
+
+
+def _standing(status: str, suppressed: bool) -> policy.Standing:
+    # A confirmation is about a list the subscriber asked for: their overall status decides.
+    if suppressed or status in ("bounced", "complained"):
+        return policy.Standing.suppressed
+    return policy.Standing(status)
 
 
 class EdgeQueries:
@@ -113,7 +125,9 @@ class EdgeQueries:
                              *, quiet_seconds: int = 600) -> tuple[int, int] | None:
         """Record a sign-up to confirm: ``(confirmation id, subscriber id)``, or None when the
         address is suppressed or had a confirmation mailed within ``quiet_seconds`` (so the
-        form cannot be used to flood someone's inbox). A new address is stored ``pending``."""
+        form cannot be used to flood someone's inbox). A new address is stored ``pending``,
+        with a ``pending`` subscription to the list (so an export carries the list it asked
+        for); a stored subscriber's standing does not change (the consent policy's sign-up)."""
         if self.suppression(email):
             return None
         key = email_key(email)
@@ -125,6 +139,11 @@ class EdgeQueries:
                 conn.execute(s.insert().values(
                     id=sid, email=email, email_key=key, name=name, status="pending",
                     consent_source=None, created_at=now, updated_at=now, soft_bounces=0.0))
+            if conn.scalar(select(func.count()).where(sub.c.subscriber_id == sid,
+                                                      sub.c.list_id == list_id)) == 0:
+                conn.execute(sub.insert().values(
+                    subscriber_id=sid, list_id=list_id, state="pending", paused=0,
+                    sections=_sections_in(sections), created_at=now, updated_at=now))
             c = schema.confirmations
             last = conn.scalar(select(func.max(c.c.requested_at)).where(
                 c.c.subscriber_id == sid, c.c.list_id == list_id))
@@ -154,17 +173,20 @@ class EdgeQueries:
     def confirm(self, confirmation_id: int, list_name: str, now: datetime, ip: str | None, *,
                 max_age_seconds: int) -> int | None:
         """Use a confirmation once: the subscription becomes active and the consent is
-        recorded. Returns the subscriber id, or None if unknown, used, stale or suppressed."""
+        recorded. Returns the subscriber id, or None if unknown, used, stale, or refused by
+        the consent policy (a suppressed address)."""
         c = schema.confirmations
         with self.engine.begin() as conn:
-            row = conn.execute(select(c, lst.c.name, s.c.email).join(lst, lst.c.id == c.c.list_id)
+            row = conn.execute(select(c, lst.c.name, s.c.email, s.c.status)
+                               .join(lst, lst.c.id == c.c.list_id)
                                .join(s, s.c.id == c.c.subscriber_id)
                                .where(c.c.id == confirmation_id)).first()
             if (row is None or row.name != list_name or row.used_at is not None
                     or (now - row.requested_at).total_seconds() > max_age_seconds):
                 return None
-            if conn.execute(select(sup.c.id).where(
-                    sup.c.address_hash == address_hash(row.email))).first() is not None:
+            suppressed = conn.execute(select(sup.c.reason).where(
+                sup.c.address_hash.in_(address_hashes(row.email)))).first() is not None
+            if policy.after(_standing(row.status, suppressed), policy.Action.confirm) is None:
                 return None
             conn.execute(update(c).where(c.c.id == row.id).values(used_at=now))
             # Later requests for the same list are void once one is confirmed.
@@ -217,6 +239,10 @@ class EdgeQueries:
              now: datetime) -> str | None:
         """Set a subscriber's status after a bounce or complaint, suppressing the address
         when ``reason`` is given. Returns the address, or None for an unknown subscriber."""
+        action = _MARKS.get(status)
+        if action is None or policy.TABLE[policy.Standing.active][action] is not \
+                policy.Standing.suppressed:
+            raise ValueError(f"a bounce or complaint cannot make a subscriber {status.value}")
         with self.engine.begin() as conn:
             email = conn.scalar(select(s.c.email).where(s.c.id == subscriber_id))
             if email is None:
