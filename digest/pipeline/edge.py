@@ -129,18 +129,21 @@ async def _confirm_one(ctx: Context, session, signup, now: datetime) -> str:
     if (now - signup.requested_at).total_seconds() > SIGNUP_TTL:
         ctx.store.finish_signup(signup.id, "failed")
         return "failed"
-    if (ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(seconds=MAILBOX_GAP))
-            or ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(days=1))
-            >= MAILBOX_PER_DAY):
-        ctx.store.finish_signup(signup.id, "dropped")
-        return "dropped"
     lst = ctx.newsletter.get_list(signup.list_name)
+    # Recorded first (the consent policy's sign-up: a new address pending, with a pending
+    # subscription to the list it asked for), then mailed only within the mailbox's limits.
     request = ctx.store.request_confirmation(signup.email, signup.name, lst.name,
                                              signup.sections, now, signup.client)
     if request is None:  # suppressed, or a confirmation mailed within ten minutes
         ctx.store.finish_signup(signup.id, "dropped")
         return "dropped"
     request_id, subscriber_id = request
+    if (ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(seconds=MAILBOX_GAP))
+            or ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(days=1))
+            >= MAILBOX_PER_DAY):
+        ctx.store.cancel_confirmation(request_id)
+        ctx.store.finish_signup(signup.id, "dropped")
+        return "dropped"
     token = make_token(ctx.settings.require_secret(), request_id, lst.name, "confirm")
     message = confirmation_message(
         lst=lst, newsletter_name=ctx.newsletter.name, recipient=signup.email,
