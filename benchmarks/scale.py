@@ -39,10 +39,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from digest.config import load_newsletter
-from digest.models import Article, Edition, Section
+from digest.models import Article, Edition, NewSubscriber, Section
 from digest.selection import edition_key
 from digest.store import open_store
-from digest.store.subscribers import NewSubscriber
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime.now(UTC)

@@ -156,8 +156,8 @@ def write_feeds(folder: Path, articles: int) -> Path:
 def prepare(folder: Path, readers: int, articles: int) -> dict[str, str]:
     """A store with today's edition's articles and ``readers`` subscribers of the list."""
     from digest.config import load_settings
+    from digest.models import NewSubscriber
     from digest.pipeline import Context, fetch
-    from digest.store.subscribers import NewSubscriber
 
     folder.mkdir(parents=True, exist_ok=True)
     env = {

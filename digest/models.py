@@ -94,6 +94,64 @@ class Subscriber:
 
 
 @dataclass(frozen=True)
+class Membership:
+    """One subscription: a list, its state, whether it is paused, and its sections."""
+
+    list: str
+    state: str = "active"
+    paused: bool = False
+    sections: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class NewSubscriber:
+    """A subscriber to add or import: ``sections`` None means every section.
+
+    ``memberships`` overrides ``lists``/``sections`` per list when given (an export's rows
+    carry them, so that a round trip keeps per-list states and sections).
+    """
+
+    email: str
+    name: str = ""
+    lists: tuple[str, ...] = ()
+    sections: frozenset[str] | None = None
+    status: SubscriberStatus = SubscriberStatus.active
+    consent_source: str | None = None
+    consent_at: datetime | None = None
+    consent_ip: str | None = None
+    memberships: tuple[Membership, ...] | None = None
+    line: int = 0  # where it was read from, for reporting
+
+    def all_memberships(self) -> tuple[Membership, ...]:
+        if self.memberships is not None:
+            return self.memberships
+        return tuple(Membership(name, sections=self.sections) for name in self.lists)
+
+
+@dataclass(frozen=True)
+class SubscriberRecord:
+    """Everything stored about one subscriber (for show and export)."""
+
+    id: int
+    email: str
+    name: str
+    status: SubscriberStatus
+    consent_source: str | None
+    consent_at: datetime | None
+    consent_ip: str | None
+    created_at: datetime
+    soft_bounces: float = 0.0
+    memberships: tuple[Membership, ...] = field(default=())
+
+    @property
+    def lists(self) -> tuple[str, ...]:
+        return tuple(m.list for m in self.memberships)
+
+    def membership(self, list_name: str) -> Membership | None:
+        return next((m for m in self.memberships if m.list == list_name), None)
+
+
+@dataclass(frozen=True)
 class RenderedEdition:
     """An edition composed for one set of sections, before personalization.
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from digest import bounces, pipeline
+from digest import pipeline
+from digest.audience import bounces
+from digest.audience.tokens import make_token
 from digest.config import load_settings
-from digest.models import SubscriberStatus
-from digest.store.subscribers import NewSubscriber
-from digest.tokens import make_token
+from digest.models import NewSubscriber, SubscriberStatus
 from tests.support.values import DATA, NOW, ROOT, SECRET, SECRET_BYTES
 
 BOUNCES = DATA / "bounces"

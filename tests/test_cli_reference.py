@@ -30,10 +30,11 @@ def _commands() -> dict[str, object]:
 
 def _options(command) -> set[str]:
     """The command's long options (``--pause/--resume`` gives both; the ``--no-x`` twin that
-    typer adds to a flag ``--x`` is left out)."""
+    typer adds to a flag ``--x`` is left out, and so is an option hidden from ``--help``, kept
+    for old scripts only)."""
     found = set()
     for param in command.params:
-        if getattr(param, "param_type_name", "") != "option":
+        if getattr(param, "param_type_name", "") != "option" or getattr(param, "hidden", False):
             continue
         found.update(o for o in param.opts if o.startswith("--") and o != "--help")
         found.update(

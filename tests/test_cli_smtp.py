@@ -80,3 +80,27 @@ def test_a_drop_after_data_is_unknown_and_not_a_success(smtp_env):
         again = json.loads(run("send", "--json", code=0).stdout)
         assert again["sent"] == 0  # unknown is not resent without --resend-unknown
         assert server.handler.recipients().count("grace.hopper@example.com") == 1
+
+
+def test_a_non_ascii_local_part_goes_with_smtputf8_or_fails_alone_with_the_reason(smtp_env):
+    added = run("subscribers", "add", "josé@example.com")
+    assert "SMTPUTF8" in added.stderr
+    with smtp_server(enable_SMTPUTF8=False) as server:
+        smtp_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        summary = json.loads(run("send", "--json", code=11).stdout)
+        assert (summary["sent"], summary["failed"]) == (5, 1)
+        assert "josé@example.com" not in server.handler.recipients()
+        status = json.loads(run("status", "--json").stdout)
+        assert "needs SMTPUTF8, which the relay does not offer" in json.dumps(
+            status, ensure_ascii=False
+        )
+
+
+def test_a_relay_offering_smtputf8_gets_the_non_ascii_address(smtp_env):
+    run("subscribers", "add", "josé@example.com", "--name", "José")
+    with smtp_server(enable_SMTPUTF8=True) as server:
+        smtp_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        summary = json.loads(run("send", "--json").stdout)
+        assert (summary["sent"], summary["failed"]) == (6, 0)
+        (item,) = [r for r in server.handler.messages if r.rcpt_tos == ("josé@example.com",)]
+        assert "<josé@example.com>".encode() in item.raw.split(b"\r\n\r\n")[0]

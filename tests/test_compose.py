@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
+from digest.audience.tokens import edition_token, make_token, read_token
 from digest.compose import (
     HTML_BUDGET,
     PREFERENCES_URL,
@@ -31,7 +32,6 @@ from digest.compose import (
 )
 from digest.errors import ComposeError
 from digest.models import Edition, Section
-from digest.tokens import edition_token, make_token, read_token
 from tests.support.editions import (
     BASE,
     article,

@@ -19,10 +19,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import inspect
 
-from digest.models import Article, Edition, Section
+from digest.models import Article, Edition, NewSubscriber, Section
 from digest.store import open_store
 from digest.store.migrations import MIGRATIONS, current_version
-from digest.store.subscribers import NewSubscriber
 from tests.support.values import NOW, ROOT
 
 

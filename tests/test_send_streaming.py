@@ -16,9 +16,8 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from digest.models import Edition, SubscriberStatus
+from digest.models import Edition, NewSubscriber, SubscriberStatus
 from digest.store import ledger
-from digest.store.subscribers import NewSubscriber
 from tests.support.cli import load_sample, readers_csv, run, sample_settings, set_settings
 from tests.support.values import NOW
 

@@ -7,10 +7,9 @@ from datetime import timedelta
 import pytest
 
 from digest.errors import StoreError
-from digest.models import Article, DeliveryState, Edition, Section
+from digest.models import Article, DeliveryState, Edition, NewSubscriber, Section
 from digest.store import open_store
 from digest.store.migrations import MIGRATIONS, current_version
-from digest.store.subscribers import NewSubscriber
 from tests.support.values import NOW
 
 
@@ -138,3 +137,47 @@ def test_ledger_rows_are_unique_and_recover_after_a_crash(store):
     assert store.counts(edition.id) == {"unknown": 1, "sent": 1, "queued": 2}
     assert len(store.claim(edition.id, "daily", 10, NOW, "run-2")) == 2
     assert len(store.claim(edition.id, "daily", 10, NOW, "run-2")) == 0
+
+
+def test_an_older_database_gets_normal_form_addresses_and_pending_sign_ups_their_list(db_url):
+    from sqlalchemy import text
+
+    store = open_store(db_url)
+    store.ensure_lists([("daily", "Daily")])
+    with store.engine.begin() as conn:  # rows as version 5 wrote them
+        conn.execute(text("DELETE FROM schema_migrations WHERE version = 6"))
+        for sid, email, key, status in (
+            (1, "José@exämple.com", "josé@exämple.com", "active"),
+            (2, "Straße@example.com", "strasse@example.com", "active"),
+            (3, "wait@example.com", "wait@example.com", "pending"),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO subscribers (id, email, email_key, name, status, "
+                    "created_at, updated_at, soft_bounces) VALUES (:i, :e, :k, '', :s, "
+                    ":n, :n, 0)"
+                ),
+                {"i": sid, "e": email, "k": key, "s": status, "n": NOW},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO confirmations (subscriber_id, list_id, requested_at) VALUES (3, 1, :n)"
+            ),
+            {"n": NOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO suppressions (address_hash, email, reason, created_at) "
+                "VALUES ('old', 'Bounced@exämple.com', 'hard-bounce', :n)"
+            ),
+            {"n": NOW},
+        )
+    store.close()
+
+    upgraded = open_store(db_url)
+    assert upgraded.record("josé@xn--exmple-cua.com").id == 1
+    assert upgraded.record("STRAẞE@example.com").id == 2
+    assert upgraded.record("strasse@example.com") is None
+    assert upgraded.record("wait@example.com").memberships[0].state == "pending"
+    assert upgraded.suppression("bounced@xn--exmple-cua.com") == "hard-bounce"
+    upgraded.close()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from digest import subscribers as subs
+from digest.audience import addresses
+from digest.audience import files as subs
 from digest.errors import SubscriberError
-from digest.models import SubscriberStatus
-from digest.store.subscribers import Membership, NewSubscriber
+from digest.models import Membership, NewSubscriber, SubscriberStatus
 from tests.support.values import EXAMPLE_CSV, NOW
 
 LISTS = ["daily"]
@@ -43,16 +43,34 @@ def test_example_csv_is_valid():
 )
 def test_invalid_addresses_are_refused(address):
     with pytest.raises(SubscriberError):
-        subs.normalize_email(address)
+        addresses.normalize_email(address)
 
 
-def test_internationalized_address_is_accepted():
-    assert subs.normalize_email("  José@exämple.com ") == "José@exämple.com"
+def test_an_internationalized_domain_is_kept_in_the_idna_form_every_relay_routes():
+    assert addresses.normalize_email("  José@Exämple.com ") == "José@xn--exmple-cua.com"
+    assert addresses.normalize_email("a@xn--exmple-cua.com") == "a@xn--exmple-cua.com"
+    assert not addresses.needs_smtputf8("a@xn--exmple-cua.com")
+    assert addresses.needs_smtputf8("José@xn--exmple-cua.com")
+
+
+def test_matching_ignores_case_but_never_merges_sharp_s_with_ss():
+    key = addresses.email_key
+    assert key("Straße@Example.com") == key("STRAẞE@example.com") == "straße@example.com"
+    assert key("strasse@example.com") != key("straße@example.com")
+    assert key("ﬁ@example.com") != key("fi@example.com")
+    assert key("José@exämple.com") == key("josé@xn--exmple-cua.com")
+
+
+@pytest.mark.parametrize("name", ["Eve\u202egnp.exe", "Mallory\x9b31m", "Trudy\u2066x"])
+def test_names_with_c1_controls_or_bidirectional_overrides_are_refused(name):
+    with pytest.raises(SubscriberError, match="control or bidirectional"):
+        addresses.clean_name(name)
+    assert "\\u" in addresses.printable(name)
 
 
 def test_name_with_line_break_is_refused():
     with pytest.raises(SubscriberError, match="line break"):
-        subs.clean_name("Eve\r\nBcc: x@example.com")
+        addresses.clean_name("Eve\r\nBcc: x@example.com")
 
 
 def test_bad_rows_reported_with_line_numbers_good_rows_kept(tmp_path):
@@ -117,11 +135,13 @@ def test_store_import_is_idempotent_and_case_insensitive(store):
         "added": 6,
         "updated": 0,
         "skipped": 0,
+        "changes": [],
     }
     assert store.add_subscribers(good, NOW, existing="update") == {
         "added": 0,
         "updated": 0,
         "skipped": 6,
+        "changes": [],
     }
     shouting = NewSubscriber(
         email="ADA.LOVELACE@EXAMPLE.COM", name="Ada Lovelace", lists=("daily",)
@@ -299,3 +319,24 @@ def test_leaving_the_last_list_unsubscribes_and_resubscribe_needs_force_when_sup
         store.resubscribe("l@example.com", NOW)
     store.resubscribe("l@example.com", NOW, lift_suppression=True)
     assert store.deliverable(sid, "daily")
+
+
+def test_an_erasure_keeps_ss_and_sharp_s_apart_and_holds_for_an_old_idn_hash(store):
+    import hashlib
+
+    _seed(store)
+    store.add_subscribers([NewSubscriber(email="strasse@example.com", lists=("daily",))], NOW)
+    store.remove_subscriber("strasse@example.com", NOW, erase=True)
+    store.add_subscribers([NewSubscriber(email="straße@example.com", lists=("daily",))], NOW)
+    assert store.suppression("straße@example.com") is None
+    # An address at an internationalized domain erased by an earlier version.
+    old = hashlib.sha256("erased@bücher.example".encode()).hexdigest()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO suppressions (address_hash, email, reason, created_at) "
+            f"VALUES ('{old}', NULL, 'erased', '2026-01-01')"
+        )
+    with pytest.raises(SubscriberError, match="suppression list"):
+        store.add_subscribers(
+            [NewSubscriber(email="Erased@xn--bcher-kva.example", lists=("daily",))], NOW
+        )

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from digest.tokens import MAX_SUBSCRIBER_ID, make_token, read_token
+from digest.audience.tokens import MAX_SUBSCRIBER_ID, make_token, read_token
 from tests.support.values import SECRET_BYTES
 
 

@@ -19,11 +19,10 @@ import httpx
 import pytest
 
 from digest import pipeline
+from digest.audience.tokens import make_token
 from digest.config import load_newsletter, load_settings
-from digest.models import Article, SubscriberStatus
+from digest.models import Article, NewSubscriber, SubscriberStatus
 from digest.store import open_store
-from digest.store.subscribers import NewSubscriber
-from digest.tokens import make_token
 from digest.web import create_app
 from digest.web.server import server_config
 from tests.support.smtpd import free_port, smtp_server
@@ -214,6 +213,19 @@ def test_preferences_choose_sections_pause_and_unsubscribe(site):
     assert state(site, "p@example.com")[:2] == ("unsubscribed", "unsubscribed")
     site.http.post(url, data={"action": "resubscribe"})
     assert state(site, "p@example.com") == ("active", "active", False)
+
+
+def test_saving_preferences_keeps_an_unsubscribed_reader_unsubscribed(site):
+    sid = add(site, "gone@example.com", status=SubscriberStatus.unsubscribed)  # as imported
+    url = f"/p/{site.token(sid, 'preferences')}"
+    saved = site.http.post(url, data={"action": "save", "section": ["launch-pad"]})
+    assert saved.status_code == 303
+    assert state(site, "gone@example.com")[0] == "unsubscribed"
+    assert site.ctx.store.recipients("daily") == []
+    site.ctx.store.suppress("gone@example.com", "complaint", datetime.now(UTC))
+    again = site.http.post(url, data={"action": "resubscribe"})
+    assert again.status_code == 400 and "cannot be subscribed again" in again.text
+    assert state(site, "gone@example.com")[0] == "unsubscribed"
 
 
 def test_view_in_browser_is_a_shared_copy_that_names_nobody_and_acts_for_nobody(site):

@@ -20,10 +20,10 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from digest import pipeline
+from digest.audience.tokens import make_token
 from digest.config import load_newsletter, load_settings
+from digest.models import NewSubscriber
 from digest.store import open_store, schema
-from digest.store.subscribers import NewSubscriber
-from digest.tokens import make_token
 from digest.web import create_app
 from digest.web.server import server_config
 from tests.support.smtpd import free_port, smtp_server
@@ -301,6 +301,29 @@ def test_plus_tagged_variants_of_one_mailbox_get_at_most_one_mail_per_gap_and_th
     # Another mailbox is not held back by the victim's.
     edge.http.post("/subscribe", data={"email": "other+x@example.com"})
     assert drain(edge, start + timedelta(minutes=34)).sent == 1
+
+
+def test_a_sign_up_over_its_mailboxs_limit_is_mailed_nothing_yet_records_the_list_it_asked_for(
+    edge,
+):
+    start = datetime.now(UTC)
+    edge.http.post("/subscribe", data={"email": "reader@example.com"})
+    assert drain(edge, start).sent == 1
+    edge.http.post("/subscribe", data={"email": "reader+news@example.com"})
+    assert drain(edge, start + timedelta(minutes=1)).dropped == 1  # within the mailbox's gap
+    assert len(edge.smtp.handler.messages) == 1
+    record = edge.ctx.store.record("reader+news@example.com")
+    assert record is not None and record.status.value == "pending"
+    assert record.membership("daily").state == "pending"  # as the consent policy's sign-up
+    with edge.ctx.store.engine.connect() as conn:  # and no confirm link left open for it
+        assert (
+            conn.execute(
+                select(schema.confirmations).where(
+                    schema.confirmations.c.subscriber_id == record.id
+                )
+            ).all()
+            == []
+        )
 
 
 def test_one_client_cannot_queue_more_than_its_limit_of_sign_ups(edge):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ app.add_typer(subscribers_app, name="subscribers")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 _state = {"verbose": False}
+_TERMINAL_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 class Format(str, Enum):
@@ -87,7 +89,13 @@ def context() -> Iterator[pipeline.Context]:
 
 
 def emit_json(obj: object) -> None:
-    typer.echo(json.dumps(obj, ensure_ascii=False, default=str))
+    # C1 controls and bidirectional overrides are written as \u escapes (the same JSON value):
+    # raw, they would act on the terminal that shows the line.
+    typer.echo(
+        _TERMINAL_UNSAFE.sub(
+            lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False, default=str)
+        )
+    )
 
 
 def print_rows(rows: list[dict], fmt: Format, columns: list[str]) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from digest import pipeline
 from digest.cli._app import Format, app, context, emit_json, out, print_rows
 from digest.config import ListConfig
 
@@ -28,7 +29,7 @@ def _row(lst: ListConfig, counts: dict[str, int]) -> dict:
 def lists_list(fmt: FormatOpt = Format.table) -> None:
     """Every list with its subscriber counts by state."""
     with context() as ctx:
-        counts = ctx.store.list_counts()
+        counts = pipeline.list_counts(ctx)
         rows = [_row(lst, counts.get(lst.name, {})) for lst in ctx.newsletter.lists]
     print_rows(rows, fmt, ["name", "title", *STATES])
 
@@ -38,7 +39,7 @@ def lists_show(name: str, fmt: FormatOpt = Format.table) -> None:
     """One list: its settings, sections and subscriber counts."""
     with context() as ctx:
         lst = ctx.newsletter.get_list(name)
-        row = _row(lst, ctx.store.list_counts().get(lst.name, {}))
+        row = _row(lst, pipeline.list_counts(ctx).get(lst.name, {}))
         row |= {
             "timezone": lst.timezone,
             "window_hours": lst.window_hours,

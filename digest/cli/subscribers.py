@@ -1,16 +1,17 @@
 """Commands that manage subscribers: add, remove, (un|re)subscribe, list, show, import,
-export, prefs. Each parses its arguments, calls ``digest.pipeline`` or the store, prints."""
+export, prefs. Each parses its arguments, calls one ``digest.pipeline`` function, prints."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from digest import pipeline
-from digest import subscribers as subs
+from digest.audience import files as subs
+from digest.audience.addresses import printable
 from digest.cli._app import (
     Format,
     JsonOpt,
@@ -22,7 +23,7 @@ from digest.cli._app import (
     print_rows,
     subscribers_app,
 )
-from digest.errors import ImportError_, SubscriberError
+from digest.errors import ImportError_
 from digest.files import open_private
 from digest.models import SubscriberStatus
 
@@ -47,9 +48,10 @@ def subscribers_add(
     ] = "cli",
     force: Annotated[bool, typer.Option(help="Add even a suppressed address.")] = False,
 ) -> None:
-    """Add a subscriber (active, with the consent source given)."""
+    """Add a subscriber (active, with the consent source given); activates a pending
+    sign-up."""
     with context() as ctx:
-        sub = pipeline.add_subscriber(
+        result = pipeline.add_subscriber(
             ctx,
             {
                 "email": email,
@@ -61,7 +63,11 @@ def subscribers_add(
             pipeline.utcnow(),
             force=force,
         )
-    out.print(f"added {sub.email} to {', '.join(sub.lists)}", markup=False)
+    sub = result.subscriber
+    verb = "activated" if result.activated else "added"
+    out.print(f"{verb} {sub.email} on {', '.join(sub.lists)}", markup=False)
+    for note in result.notes:
+        err.print(f"note: {note}", markup=False)
 
 
 @subscribers_app.command("remove")
@@ -73,7 +79,7 @@ def subscribers_remove(
 ) -> None:
     """Delete a subscriber (see also `unsubscribe`, which keeps the record)."""
     with context() as ctx:
-        ctx.store.remove_subscriber(subs.normalize_email(email), pipeline.utcnow(), erase=erase)
+        email = pipeline.remove_subscriber(ctx, email, pipeline.utcnow(), erase=erase)
     out.print(f"removed {email}" + (" and suppressed its hash" if erase else ""), markup=False)
 
 
@@ -113,9 +119,15 @@ def subscribers_list(
     status: Annotated[SubscriberStatus | None, typer.Option()] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """List subscribers, with their lists, sections and status."""
+    """List subscribers, with their lists, sections and status (csv: the export format)."""
     with context() as ctx:
-        rows = [subs.as_dict(r) for r in ctx.store.records(lst, status)]
+        if fmt is Format.csv:
+            pipeline.export_subscribers(ctx, sys.stdout, list_name=lst, status=status)
+            return
+        records = pipeline.list_subscribers(ctx, lst, status)
+    rows = [subs.as_dict(r) for r in records]
+    if fmt is Format.table:
+        rows = [r | {"name": printable(r["name"])} for r in rows]
     print_rows(rows, fmt, COLUMNS)
 
 
@@ -129,19 +141,16 @@ def subscribers_show(
 ) -> None:
     """Show one subscriber: status, consent and, per list, state and sections."""
     with context() as ctx:
-        record = ctx.store.record(subs.normalize_email(email))
-        if record is None:
-            raise_missing(email)
-        data = subs.detail(record, ctx.store.suppression(record.email))
+        data = pipeline.show_subscriber(ctx, email)
+        if fmt is Format.csv:
+            subs.write_csv([pipeline.subscriber_record(ctx, email)], sys.stdout)
+            return
     if as_json or fmt is Format.json:
         emit_json(data)
         return
-    if fmt is Format.csv:
-        print_rows([subs.export_row(record)], Format.csv, list(subs.COLUMNS))
-        return
-    out.print(f"{data['email']}  {data['name']}  [{data['status']}]", markup=False)
+    out.print(f"{data['email']}  {printable(data['name'])}  [{data['status']}]", markup=False)
     out.print(
-        f"  consent: {data['consent'] or '-'} at {data['consent_at'] or '-'}"
+        f"  consent: {printable(data['consent']) or '-'} at {data['consent_at'] or '-'}"
         + (f" from {data['consent_ip']}" if data["consent_ip"] else ""),
         markup=False,
     )
@@ -156,10 +165,6 @@ def subscribers_show(
         )
 
 
-def raise_missing(email: str) -> NoReturn:
-    raise SubscriberError(f"no subscriber {email}")
-
-
 @subscribers_app.command("prefs")
 def subscribers_prefs(
     email: str,
@@ -168,53 +173,64 @@ def subscribers_prefs(
         str | None, typer.Option(help="Section slugs, comma-separated, or 'all'.")
     ] = None,
     pause: Annotated[
-        bool | None, typer.Option("--pause/--resume", help="Pause the subscription, or resume it.")
+        bool | None,
+        typer.Option("--pause/--resume", help="Pause the subscription, or resume it."),
     ] = None,
     join: Annotated[
         bool, typer.Option(help="Subscribe them to the list if they are not on it.")
     ] = False,
 ) -> None:
-    """Change the sections someone gets on a list, or pause it."""
+    """Change the sections someone gets on a list, or pause it. Never subscribes anyone
+    again: someone who left stays unsubscribed (see `resubscribe`)."""
     with context() as ctx:
-        pipeline.set_preferences(
+        record = pipeline.set_preferences(
             ctx, email, lst, pipeline.utcnow(), sections=sections, paused=pause, join=join
         )
-        record = ctx.store.record(subs.normalize_email(email))
-        if record is None:
-            raise_missing(email)
-        data = subs.detail(record, None)
-    for name, chosen in data["subscriptions"].items():
-        paused = " (paused)" if data["memberships"][name]["paused"] else ""
-        out.print(
-            f"{data['email']} {name}{paused}: {', '.join(chosen) if chosen else 'all sections'}",
-            markup=False,
-        )
+    for m in record.memberships:
+        state = "" if m.state == "active" else f" ({m.state})"
+        if record.status.value != "active":
+            state = f" ({record.status.value})"
+        paused = " (paused)" if m.paused else ""
+        chosen = ", ".join(sorted(m.sections)) if m.sections else "all sections"
+        out.print(f"{record.email} {m.list}{state}{paused}: {chosen}", markup=False)
 
 
 @subscribers_app.command("import")
 def subscribers_import(
     path: Annotated[Path, typer.Argument(help="A CSV (header row) or .jsonl file.")],
     dry_run: Annotated[bool, typer.Option(help="Check the file; store nothing.")] = False,
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Also update the names, sections and lists of subscribers "
+            "already stored (never their consent).",
+        ),
+    ] = False,
     skip_existing: Annotated[
-        bool, typer.Option(help="Leave subscribers already stored as they are.")
+        bool,
+        typer.Option(
+            help="Leave subscribers already stored as they are (the default).", hidden=True
+        ),
     ] = False,
     force: Annotated[bool, typer.Option(help="Import suppressed addresses too.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Import subscribers. Columns: email (required), name, lists, sections, status, consent,
-    consent_at, consent_ip. Bad rows are reported with their line number; the good rows are
-    stored in one transaction; the exit code is 5 if any row was rejected."""
+    consent_at, consent_ip (Mailchimp's and listmonk's exports too). New addresses are added;
+    subscribers already stored are left as they are unless --update; nobody who left is
+    subscribed again. Bad rows are reported with their line number; the good rows are stored
+    in one transaction; the exit code is 5 if any row was rejected."""
+    if update and skip_existing:
+        raise typer.BadParameter("--update and --skip-existing contradict each other")
     with context() as ctx:
         result = pipeline.import_subscribers(
-            ctx,
-            path,
-            pipeline.utcnow(),
-            dry_run=dry_run,
-            existing="skip" if skip_existing else "update",
-            force=force,
+            ctx, path, pipeline.utcnow(), dry_run=dry_run, update=update, force=force
         )
     for reject in result.rejected:
         err.print(f"{path}:{reject.line}: {reject.reason}", markup=False)
+    for note in result.notes:
+        err.print(f"{path}:{note.line}: note: {note.reason}", markup=False)
     if as_json:
         emit_json(
             {
@@ -223,12 +239,20 @@ def subscribers_import(
                 "added": result.added,
                 "updated": result.updated,
                 "unchanged": result.skipped,
+                "changed": result.changes,
                 "rejected": [{"line": r.line, "reason": r.reason} for r in result.rejected],
+                "notes": [{"line": n.line, "note": n.reason} for n in result.notes],
                 "dry_run": dry_run,
             }
         )
     else:
         verb = "would import" if dry_run else "imported"
+        for change in result.changes:
+            out.print(
+                f"{'would change' if dry_run else 'changed'} {change['email']} (line "
+                f"{change['line']}): {'; '.join(change['changes'])}",
+                markup=False,
+            )
         out.print(
             f"{verb} {path}: {result.added} added, {result.updated} updated, "
             f"{result.skipped} unchanged, {len(result.rejected)} rejected",
@@ -254,11 +278,13 @@ def subscribers_export(
 ) -> None:
     """Export subscribers in the import format (export then import loses nothing)."""
     with context() as ctx:
-        records = ctx.store.records(lst, status)
-    write = subs.write_jsonl if fmt is Format.json else subs.write_csv
-    if output is None:
-        write(records, sys.stdout)
-        return
-    with open_private(output, "w", encoding="utf-8", newline="") as fh:
-        count = write(records, fh)
+        if output is None:
+            pipeline.export_subscribers(
+                ctx, sys.stdout, json_lines=fmt is Format.json, list_name=lst, status=status
+            )
+            return
+        with open_private(output, "w", encoding="utf-8", newline="") as fh:
+            count = pipeline.export_subscribers(
+                ctx, fh, json_lines=fmt is Format.json, list_name=lst, status=status
+            )
     err.print(f"exported {count} subscribers to {output}", markup=False)

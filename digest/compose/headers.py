@@ -13,9 +13,13 @@ import re
 from digest.errors import ComposeError
 
 LINE = 78  # RFC 5322's "SHOULD" limit; 998 is the hard one
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+# C0 and C1 controls, line separators, and the bidirectional embeddings, overrides and
+# isolates (which can make a header read other than it is).
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 _ATEXT_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+# RFC 6532: a local part may hold UTF-8 (letters beyond ASCII), for a relay with SMTPUTF8.
+_UTF8_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\u00a0-\U0010ffff-]+@[A-Za-z0-9.-]+")
 _WORD_BYTES = 42  # 56 base64 characters: "Subject: " plus one encoded word fits in 78
 
 
@@ -80,12 +84,14 @@ def phrase_words(phrase: str) -> list[str]:
 
 
 def checked_address(address: str) -> str:
-    """``address`` if it is a plain ASCII mailbox that can go into a header, else ComposeError."""
+    """``address`` if it is a mailbox that can go into a header, else ComposeError: ASCII,
+    or a UTF-8 local part (RFC 6532, sent only through a relay offering SMTPUTF8) at an
+    ASCII (IDNA) domain."""
     address = one_line(address).replace(" ", "")
-    if not _ADDRESS.fullmatch(address):
+    if not (_ADDRESS.fullmatch(address) or _UTF8_ADDRESS.fullmatch(address)):
         raise ComposeError(
             f"cannot address a message to {address[:80]!r}",
-            "addresses must be plain ASCII mailboxes (internationalized domains in IDNA form)",
+            "addresses must be mailboxes with their domain in IDNA (ASCII) form",
         )
     return address
 

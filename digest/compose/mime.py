@@ -21,13 +21,13 @@ from datetime import datetime
 from email.message import MIMEPart
 from email.utils import format_datetime, parseaddr
 
+from digest.audience.tokens import MAX_SUBSCRIBER_ID, edition_token, make_token
 from digest.compose import placeholders as ph
 from digest.compose import qp
 from digest.compose.headers import address_header, checked_address, fold, phrase_words, text_header
 from digest.config import ListConfig, Newsletter
 from digest.errors import ComposeError
 from digest.models import Edition, OutgoingMessage, RenderedEdition
-from digest.tokens import MAX_SUBSCRIBER_ID, edition_token, make_token
 
 MAX_HEADER_LINE = 998
 _PLACEHOLDER = re.compile("(" + "|".join(map(re.escape, ph.ALL)) + ")")
@@ -142,7 +142,7 @@ def personalize(
     head = b"".join(
         (
             t.head_from,
-            address_header("To", recipient.name, email).encode("ascii"),
+            address_header("To", recipient.name, email).encode("utf-8"),
             t.head_subject,
             fold("Message-ID", [message_id]).encode("ascii"),
             t.head_rest,

@@ -9,7 +9,8 @@ dry-run go through the same selection and composition as a real send. One module
 - ``checks``: a sample message, `digest check`, preview files;
 - ``sending``: `digest send` and `digest status`; ``delivery``: the transports and one
   worker's part of an edition; ``workers``: several worker processes;
-- ``people``: subscribers; ``edge``: the web endpoints' actions and returned mail.
+- ``people``: one function per subscriber action, shared by the CLI and the web edge, each
+  asking the consent policy; ``edge``: sign-up, the shared view page and returned mail.
 """
 
 from digest.pipeline.checks import (
@@ -35,12 +36,24 @@ from digest.pipeline.edge import (
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition, with_verp
 from digest.pipeline.feeds import check_feed, failing_feeds, feed_health, fetch, import_articles
 from digest.pipeline.people import (
+    AddResult,
     ImportResult,
+    Reader,
     add_subscriber,
+    confirm_subscription,
+    confirmation_open,
+    export_subscribers,
     import_subscribers,
+    list_counts,
+    list_subscribers,
+    mark_returned,
+    reader,
+    remove_subscriber,
     resubscribe,
+    save_web_preferences,
     set_preferences,
-    set_status,
+    show_subscriber,
+    subscriber_record,
     unsubscribe,
 )
 from digest.pipeline.sending import send, send_status
@@ -48,6 +61,7 @@ from digest.send import SendReport, SendStatus
 
 __all__ = [
     "SAMPLE_RECIPIENT",
+    "AddResult",
     "BounceSummary",
     "CheckReport",
     "Composer",
@@ -55,6 +69,7 @@ __all__ = [
     "Context",
     "ImportResult",
     "Preview",
+    "Reader",
     "Sample",
     "SendReport",
     "SendStatus",
@@ -62,27 +77,37 @@ __all__ = [
     "check",
     "check_edition",
     "check_feed",
+    "confirm_subscription",
+    "confirmation_open",
     "current_edition",
     "deliver",
+    "export_subscribers",
     "failing_feeds",
     "feed_health",
     "fetch",
     "import_articles",
     "import_subscribers",
     "init",
+    "list_counts",
+    "list_subscribers",
     "make_transport",
     "make_transports",
+    "mark_returned",
     "preview",
     "process_bounces",
+    "reader",
+    "remove_subscriber",
     "request_subscription",
     "resubscribe",
     "sample",
+    "save_web_preferences",
     "send",
     "send_confirmations",
     "send_status",
     "set_preferences",
-    "set_status",
     "shared_edition",
+    "show_subscriber",
+    "subscriber_record",
     "unsubscribe",
     "utcnow",
     "with_verp",

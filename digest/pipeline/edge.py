@@ -15,16 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest import compose
-from digest import subscribers as subs
+from digest.audience import policy as consent
+from digest.audience.addresses import clean_name, normalize_email
+from digest.audience.confirmation import confirmation_message
 from digest.errors import SendError, SubscriberError
-from digest.models import DeliveryState, SubscriberStatus
+from digest.models import DeliveryState
 from digest.pipeline.context import Context
 from digest.pipeline.delivery import make_transport
+from digest.pipeline.people import mark_returned, unsubscribe
 from digest.send import Transport, TransportSession
 from digest.store.edge import QueuedSignup
 
 if TYPE_CHECKING:
-    from digest.bounces import Report
+    from digest.audience.bounces import Report
 
 log = logging.getLogger("digest.edge")
 
@@ -96,10 +99,10 @@ def request_subscription(
     over its limit (nothing queued). ``send_confirmations`` does the rest, outside the
     request. Raises SubscriberError for an address or name that is not valid."""
     lst = ctx.newsletter.get_list(list_name)
-    email = subs.normalize_email(email)
+    email = normalize_email(email)
     return ctx.store.queue_signup(
         email,
-        subs.clean_name(name),
+        clean_name(name),
         lst.name,
         sections,
         ip,
@@ -152,18 +155,14 @@ async def _confirm_one(
     ctx: Context, session: TransportSession, signup: QueuedSignup, now: datetime
 ) -> str:
     """Mail one sign-up's confirm link; the name of the summary's counter it adds to."""
-    from digest.tokens import make_token
+    from digest.audience.tokens import make_token
 
     if (now - signup.requested_at).total_seconds() > SIGNUP_TTL:
         ctx.store.finish_signup(signup.id, "failed")
         return "failed"
-    if (
-        ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(seconds=MAILBOX_GAP))
-        or ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(days=1)) >= MAILBOX_PER_DAY
-    ):
-        ctx.store.finish_signup(signup.id, "dropped")
-        return "dropped"
     lst = ctx.newsletter.get_list(signup.list_name)
+    # Recorded first (the consent policy's sign-up: a new address pending, with a pending
+    # subscription to the list it asked for), then mailed only within the mailbox's limits.
     request = ctx.store.request_confirmation(
         signup.email, signup.name, lst.name, signup.sections, now, signup.client
     )
@@ -171,8 +170,15 @@ async def _confirm_one(
         ctx.store.finish_signup(signup.id, "dropped")
         return "dropped"
     request_id, subscriber_id = request
+    if (
+        ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(seconds=MAILBOX_GAP))
+        or ctx.store.mailbox_mailed(signup.mailbox, now - timedelta(days=1)) >= MAILBOX_PER_DAY
+    ):
+        ctx.store.cancel_confirmation(request_id)
+        ctx.store.finish_signup(signup.id, "dropped")
+        return "dropped"
     token = make_token(ctx.settings.require_secret(), request_id, lst.name, "confirm")
-    message = subs.confirmation_message(
+    message = confirmation_message(
         lst=lst,
         newsletter_name=ctx.newsletter.name,
         recipient=signup.email,
@@ -214,7 +220,7 @@ class BounceSummary:
 def process_bounces(ctx: Context, path: Path, now: datetime) -> BounceSummary:
     """Read returned mail and act on it: hard bounces and complaints suppress, soft bounces
     count (with decay), mailed unsubscribes unsubscribe. Processing twice changes nothing."""
-    from digest import bounces
+    from digest.audience import bounces
 
     secret = ctx.settings.require_secret()
     summary = BounceSummary()
@@ -234,8 +240,8 @@ def _report_target(
     ctx: Context, secret: bytes, report: Report
 ) -> tuple[int | None, int | None, str | None]:
     """(subscriber id, edition id, list name) a report is about, best evidence first."""
-    from digest import bounces
-    from digest.tokens import read_token
+    from digest.audience import bounces
+    from digest.audience.tokens import read_token
 
     if report.kind == "unsubscribe" and report.token:
         found = read_token(secret, report.token, "unsubscribe")
@@ -265,17 +271,19 @@ def _apply_report(
         return
     settings = ctx.settings
     if report.kind == "hard":
-        ctx.store.mark(sid, SubscriberStatus.bounced, "hard-bounce", now)
+        mark_returned(ctx, sid, consent.Action.bounce, now)
         summary.suppressed += 1
     elif report.kind == "complaint":
-        ctx.store.mark(sid, SubscriberStatus.complained, "complaint", now)
+        mark_returned(ctx, sid, consent.Action.complaint, now)
         summary.suppressed += 1
     elif report.kind == "unsubscribe" and list_name:
-        ctx.store.set_membership(sid, list_name, now, state="unsubscribed")
-        summary.unsubscribed += 1
+        record = ctx.store.record_by_id(sid)
+        if record is not None and record.membership(list_name) is not None:
+            unsubscribe(ctx, record.email, list_name, now)
+            summary.unsubscribed += 1
     elif report.kind == "soft":
         summary.soft_counted += 1
         score = ctx.store.add_soft_bounce(sid, now, settings.soft_bounce_half_life_days)
         if score >= settings.soft_bounce_limit:
-            ctx.store.mark(sid, SubscriberStatus.bounced, "soft-bounces", now)
+            mark_returned(ctx, sid, consent.Action.bounce, now, reason="soft-bounces")
             summary.suppressed += 1

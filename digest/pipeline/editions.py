@@ -95,7 +95,7 @@ def with_verp(
     settings: Settings, secret: bytes, message: OutgoingMessage, list_name: str
 ) -> OutgoingMessage:
     """The message with its VERP envelope sender, when DIGEST_BOUNCE_ADDRESS is set."""
-    from digest.bounces import verp_address
+    from digest.audience.bounces import verp_address
 
     if settings.bounce_address is None or message.edition_id == 0 or message.subscriber_id >= 2**32:
         return message

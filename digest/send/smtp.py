@@ -222,11 +222,20 @@ class SmtpSession:
     ) -> DeliveryResult:
         phase = "mail"
         self._messages += 1
+        utf8 = not (message.recipient.isascii() and message.envelope_from.isascii())
+        if utf8 and not smtp.supports_extension("smtputf8"):
+            # A local part beyond ASCII cannot be written any other way (RFC 6531). A fault
+            # of this address, not of the relay: no phase, so it counts no relay failure.
+            return DeliveryResult(
+                message.subscriber_id,
+                DeliveryState.failed,
+                reply=f"{message.recipient} needs SMTPUTF8, which the relay does not offer",
+            )
         try:
-            reply = await _command(smtp, b"MAIL FROM:", message.envelope_from)
+            reply = await _command(smtp, b"MAIL FROM:", message.envelope_from, utf8=utf8)
             if reply.code == 250:
                 phase = "rcpt"
-                reply = await _command(smtp, b"RCPT TO:", message.recipient)
+                reply = await _command(smtp, b"RCPT TO:", message.recipient, utf8=utf8)
                 if reply.code in (250, 251):
                     phase = "data"
                     reply = await smtp.execute_command(b"DATA")
@@ -327,12 +336,19 @@ async def _hello(smtp: aiosmtplib.SMTP) -> None:
         await smtp.helo()  # an SMTP (not ESMTP) server
 
 
-async def _command(smtp: aiosmtplib.SMTP, verb: bytes, address: str) -> aiosmtplib.SMTPResponse:
+async def _command(
+    smtp: aiosmtplib.SMTP, verb: bytes, address: str, *, utf8: bool = False
+) -> aiosmtplib.SMTPResponse:
     """MAIL FROM or RCPT TO, its reply returned whatever the code (the caller classifies it).
 
     A plain ASCII address goes straight into the command: aiosmtplib's ``mail()`` and
     ``rcpt()`` parse every address with ``email.utils`` first, a cost paid per message.
+    With ``utf8`` (the relay offers SMTPUTF8) the address goes as UTF-8, and MAIL FROM says
+    SMTPUTF8.
     """
+    if utf8:
+        extra = b" SMTPUTF8" if verb == b"MAIL FROM:" else b""
+        return await smtp.execute_command(verb + b"<" + address.encode("utf-8") + b">" + extra)
     if _PLAIN_ADDRESS.fullmatch(address):
         return await smtp.execute_command(verb + b"<" + address.encode("ascii") + b">")
     try:

@@ -8,6 +8,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, CursorResult, Float, Table, cast, extract, func
 from sqlalchemy.dialects import postgresql, sqlite
 
+from digest.audience.addresses import email_key, legacy_key
+
+__all__ = ["address_hash", "address_hashes", "db_clock", "email_key", "insert_ignore"]
+
 
 def insert_ignore(
     dialect: str, table: Table, index_elements: list[str] | None = None
@@ -17,13 +21,21 @@ def insert_ignore(
     return module.insert(table).on_conflict_do_nothing(index_elements=index_elements)
 
 
-def email_key(email: str) -> str:
-    """The form under which addresses are unique: case-folded, whitespace trimmed."""
-    return email.strip().casefold()
-
-
 def address_hash(email: str) -> str:
+    """What a suppression is stored as: the SHA-256 of the address's key."""
     return hashlib.sha256(email_key(email).encode()).hexdigest()
+
+
+def address_hashes(email: str) -> set[str]:
+    """The hashes a suppression of this address may be stored under: its key's and, for an
+    internationalized domain, the one earlier versions computed (an address erased then is
+    only known by that hash). Only there: such a key holds a Unicode domain, which no key
+    of today does, so it can never stand for another address; elsewhere the old key's case
+    folding (``ß`` as ``ss``) would take one mailbox for another."""
+    hashes = {address_hash(email)}
+    if "xn--" in email.rpartition("@")[2].lower():
+        hashes.add(hashlib.sha256(legacy_key(email).encode()).hexdigest())
+    return hashes
 
 
 def db_clock(dialect: str) -> ColumnElement[float]:

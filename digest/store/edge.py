@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
+from digest.audience import policy
 from digest.models import SubscriberStatus
 from digest.store import schema
-from digest.store._sql import address_hash, email_key, insert_ignore, inserted_id
+from digest.store._sql import address_hash, address_hashes, email_key, insert_ignore, inserted_id
 from digest.store.subscribers import _sections_in, _sections_out
 
 s, sub, lst, sup = schema.subscribers, schema.subscriptions, schema.lists, schema.suppressions
@@ -35,6 +36,19 @@ class QueuedSignup:
     mailbox: str
     requested_at: datetime
     attempts: int
+
+
+_MARKS = {
+    SubscriberStatus.bounced: policy.Action.bounce,
+    SubscriberStatus.complained: policy.Action.complaint,
+}
+
+
+def _standing(status: str, suppressed: bool) -> policy.Standing:
+    # A confirmation is about a list the subscriber asked for: their overall status decides.
+    if suppressed or status in ("bounced", "complained"):
+        return policy.Standing.suppressed
+    return policy.Standing(status)
 
 
 class EdgeQueries:
@@ -198,7 +212,9 @@ class EdgeQueries:
     ) -> tuple[int, int] | None:
         """Record a sign-up to confirm: ``(confirmation id, subscriber id)``, or None when the
         address is suppressed or had a confirmation mailed within ``quiet_seconds`` (so the
-        form cannot be used to flood someone's inbox). A new address is stored ``pending``."""
+        form cannot be used to flood someone's inbox). A new address is stored ``pending``,
+        with a ``pending`` subscription to the list (so an export carries the list it asked
+        for); a stored subscriber's standing does not change (the consent policy's sign-up)."""
         if self.suppression(email):
             return None
         key = email_key(email)
@@ -218,6 +234,23 @@ class EdgeQueries:
                         created_at=now,
                         updated_at=now,
                         soft_bounces=0.0,
+                    )
+                )
+            if (
+                conn.scalar(
+                    select(func.count()).where(sub.c.subscriber_id == sid, sub.c.list_id == list_id)
+                )
+                == 0
+            ):
+                conn.execute(
+                    sub.insert().values(
+                        subscriber_id=sid,
+                        list_id=list_id,
+                        state="pending",
+                        paused=0,
+                        sections=_sections_in(sections),
+                        created_at=now,
+                        updated_at=now,
                     )
                 )
             c = schema.confirmations
@@ -274,11 +307,12 @@ class EdgeQueries:
         max_age_seconds: int,
     ) -> int | None:
         """Use a confirmation once: the subscription becomes active and the consent is
-        recorded. Returns the subscriber id, or None if unknown, used, stale or suppressed."""
+        recorded. Returns the subscriber id, or None if unknown, used, stale, or refused by
+        the consent policy (a suppressed address)."""
         c = schema.confirmations
         with self.engine.begin() as conn:
             row = conn.execute(
-                select(c, lst.c.name, s.c.email)
+                select(c, lst.c.name, s.c.email, s.c.status)
                 .join(lst, lst.c.id == c.c.list_id)
                 .join(s, s.c.id == c.c.subscriber_id)
                 .where(c.c.id == confirmation_id)
@@ -290,12 +324,13 @@ class EdgeQueries:
                 or (now - row.requested_at).total_seconds() > max_age_seconds
             ):
                 return None
-            if (
+            suppressed = (
                 conn.execute(
-                    select(sup.c.id).where(sup.c.address_hash == address_hash(row.email))
+                    select(sup.c.reason).where(sup.c.address_hash.in_(address_hashes(row.email)))
                 ).first()
                 is not None
-            ):
+            )
+            if policy.after(_standing(row.status, suppressed), policy.Action.confirm) is None:
                 return None
             conn.execute(update(c).where(c.c.id == row.id).values(used_at=now))
             # Later requests for the same list are void once one is confirmed.
@@ -387,6 +422,12 @@ class EdgeQueries:
     ) -> str | None:
         """Set a subscriber's status after a bounce or complaint, suppressing the address
         when ``reason`` is given. Returns the address, or None for an unknown subscriber."""
+        action = _MARKS.get(status)
+        if (
+            action is None
+            or policy.TABLE[policy.Standing.active][action] is not policy.Standing.suppressed
+        ):
+            raise ValueError(f"a bounce or complaint cannot make a subscriber {status.value}")
         with self.engine.begin() as conn:
             email = conn.scalar(select(s.c.email).where(s.c.id == subscriber_id))
             if email is None:

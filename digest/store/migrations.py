@@ -88,6 +88,65 @@ def _m005_send_workers(conn: Connection) -> None:
     conn.exec_driver_sql("DROP INDEX IF EXISTS ix_deliveries_edition_state")
 
 
+def _m006_address_keys(conn: Connection) -> None:
+    """Addresses in their normal form (IDNA domains) under keys that keep ``ß`` apart from
+    ``ss``; a pending sign-up gets the pending subscription its request names."""
+    from sqlalchemy import exists, update
+
+    from digest.audience.addresses import email_key, normalize_email
+    from digest.errors import SubscriberError
+    from digest.store._sql import address_hash
+
+    s, sup, sub, c = (
+        schema.subscribers,
+        schema.suppressions,
+        schema.subscriptions,
+        schema.confirmations,
+    )
+    # An ASCII address's key is the same either way (lower case): only the others change.
+    rows = [
+        r for r in conn.execute(select(s.c.id, s.c.email, s.c.email_key)) if not r.email.isascii()
+    ]
+    for r in rows:
+        try:
+            email = normalize_email(r.email)
+        except SubscriberError:
+            email = r.email.strip()
+        key = email_key(email)
+        if key != r.email_key and conn.scalar(select(s.c.id).where(s.c.email_key == key)):
+            continue  # the same mailbox stored twice under the old keys: left as it was
+        conn.execute(update(s).where(s.c.id == r.id).values(email=email, email_key=key))
+    for entry in conn.execute(select(sup.c.id, sup.c.email).where(sup.c.email.is_not(None))).all():
+        if entry.email.isascii():
+            continue
+        try:
+            new = address_hash(normalize_email(entry.email))
+        except SubscriberError:
+            continue
+        if not conn.scalar(select(sup.c.id).where(sup.c.address_hash == new)):
+            conn.execute(update(sup).where(sup.c.id == entry.id).values(address_hash=new))
+    # Sign-ups stored before a request recorded its list as a pending subscription.
+    wanting = (
+        select(c.c.subscriber_id, c.c.list_id, c.c.sections, c.c.requested_at)
+        .join(s, s.c.id == c.c.subscriber_id)
+        .where(s.c.status == "pending", ~exists().where(sub.c.subscriber_id == c.c.subscriber_id))
+        .order_by(c.c.requested_at)
+    )
+    latest = {r.subscriber_id: r for r in conn.execute(wanting)}
+    for request in latest.values():
+        conn.execute(
+            sub.insert().values(
+                subscriber_id=request.subscriber_id,
+                list_id=request.list_id,
+                state="pending",
+                paused=0,
+                sections=request.sections,
+                created_at=request.requested_at,
+                updated_at=request.requested_at,
+            )
+        )
+
+
 def _m007_signups(conn: Connection) -> None:
     create_tables(conn, schema.signups)
 
@@ -99,6 +158,11 @@ MIGRATIONS = [
     (3, "subscriber states, consent address, confirmations, bounces", _m003_subscribers_web),
     (4, "feed health: failures in a row and since when", _m004_feed_health),
     (5, "send workers and their leases; claims in id order on every engine", _m005_send_workers),
+    (
+        6,
+        "addresses in normal form under case-preserving keys; pending sign-ups' lists",
+        _m006_address_keys,
+    ),
     (7, "web sign-ups queued for their confirmation mail", _m007_signups),
 ]
 

@@ -13,79 +13,22 @@ with executemany, in one transaction, so 100,000 rows take seconds, not minutes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, and_, delete, func, select, update
 
+from digest.audience import policy
 from digest.errors import SubscriberError
-from digest.models import Subscriber, SubscriberStatus
+from digest.models import Membership, NewSubscriber, Subscriber, SubscriberRecord, SubscriberStatus
 from digest.store import schema
-from digest.store._sql import address_hash, email_key, insert_ignore
+from digest.store._sql import address_hash, address_hashes, email_key, insert_ignore
 
 s, sub, lst, sup = schema.subscribers, schema.subscriptions, schema.lists, schema.suppressions
 CHUNK = 900  # bound values per IN (...): below SQLite's old limit of 999
 LIST_STATES = ("active", "pending", "unsubscribed")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Membership:
-    """One subscription: a list, its state, whether it is paused, and its sections."""
-
-    list: str
-    state: str = "active"
-    paused: bool = False
-    sections: frozenset[str] | None = None
-
-
-@dataclass(frozen=True)
-class NewSubscriber:
-    """A subscriber to add or import: ``sections`` None means every section.
-
-    ``memberships`` overrides ``lists``/``sections`` per list when given (an export's rows
-    carry them, so that a round trip keeps per-list states and sections).
-    """
-
-    email: str
-    name: str = ""
-    lists: tuple[str, ...] = ()
-    sections: frozenset[str] | None = None
-    status: SubscriberStatus = SubscriberStatus.active
-    consent_source: str | None = None
-    consent_at: datetime | None = None
-    consent_ip: str | None = None
-    memberships: tuple[Membership, ...] | None = None
-    line: int = 0  # where it was read from, for reporting
-
-    def all_memberships(self) -> tuple[Membership, ...]:
-        if self.memberships is not None:
-            return self.memberships
-        return tuple(Membership(name, sections=self.sections) for name in self.lists)
-
-
-@dataclass(frozen=True)
-class SubscriberRecord:
-    """Everything stored about one subscriber (for show and export)."""
-
-    id: int
-    email: str
-    name: str
-    status: SubscriberStatus
-    consent_source: str | None
-    consent_at: datetime | None
-    consent_ip: str | None
-    created_at: datetime
-    soft_bounces: float = 0.0
-    memberships: tuple[Membership, ...] = field(default=())
-
-    @property
-    def lists(self) -> tuple[str, ...]:
-        return tuple(m.list for m in self.memberships)
-
-    def membership(self, list_name: str) -> Membership | None:
-        return next((m for m in self.memberships if m.list == list_name), None)
+_REASONS = {SubscriberStatus.bounced: "hard-bounce", SubscriberStatus.complained: "complaint"}
 
 
 def _sections_out(value: str | None) -> frozenset[str] | None:
@@ -170,23 +113,27 @@ class SubscriberQueries:
         existing: str = "error",
         allow_suppressed: bool = False,
         dry_run: bool = False,
-    ) -> dict[str, int]:
+    ) -> dict:
         """Add subscribers in one transaction; all or nothing.
 
-        ``existing`` says what to do with an address already stored: "error" (raise, nothing
-        is written), "skip", or "update" (name, sections and new lists take the new values;
-        rows that change nothing count as skipped). An update never changes a status: an
-        import never re-subscribes someone who left. Suppressed addresses are refused unless
-        ``allow_suppressed``. With ``dry_run`` everything is checked and counted, then rolled
-        back. Returns counts: added, updated, skipped.
+        A new address is stored as the item says (a ``bounced`` or ``complained`` one is
+        suppressed too). An address already stored goes through the consent policy: an item
+        asking for an active subscription activates a subscription that is only pending (an
+        operator's add of a pending sign-up), and nothing else makes anyone active. Beyond
+        that, ``existing`` says what to do: "error" (raise, nothing is written), "skip" (leave
+        it as it is), or "update" (name and sections take the item's values, lists the
+        subscriber is not on are joined while the subscriber is active). Suppressed addresses
+        are refused unless ``allow_suppressed`` (the suppression stays: only `resubscribe
+        --force` lifts it). With ``dry_run`` everything is checked and counted, then rolled
+        back. Returns counts (added, updated, skipped) and ``changes``: per changed
+        subscriber, ``(address, line, [what changed, in words])``.
         """
-        counts = {"added": 0, "updated": 0, "skipped": 0}
+        result: dict = {"added": 0, "updated": 0, "skipped": 0, "changes": []}
         with self.engine.connect() as conn, conn.begin() as transaction:
             list_ids = self._list_ids(conn)
             suppressed = self._suppressed_keys(conn, [i.email for i in items])
             stored = self._stored(conn, [email_key(i.email) for i in items])
             new: list[NewSubscriber] = []
-            changed: list[tuple[int, NewSubscriber]] = []
             for item in items:
                 key = email_key(item.email)
                 if key in suppressed and not allow_suppressed:
@@ -200,21 +147,31 @@ class SubscriberQueries:
                 current = stored.get(key)
                 if current is None:
                     new.append(item)
+                    continue
+                changes = self._merge(
+                    conn,
+                    current,
+                    item,
+                    suppressed.get(key),
+                    list_ids,
+                    now,
+                    update_fields=existing == "update",
+                )
+                if changes:
+                    result["updated"] += 1
+                    result["changes"].append((current.email, item.line, changes))
                 elif existing == "error":
                     raise SubscriberError(
                         f"{item.email} is already a subscriber",
                         "use `digest subscribers show` to see it",
                     )
-                elif existing == "skip" or not _differs(current, item):
-                    counts["skipped"] += 1
                 else:
-                    changed.append((current.id, item))
+                    result["skipped"] += 1
             self._insert(conn, new, list_ids, now)
-            self._update(conn, changed, stored, list_ids, now)
             if dry_run:
                 transaction.rollback()
-        counts["added"], counts["updated"] = len(new), len(changed)
-        return counts
+        result["added"] = len(new)
+        return result
 
     def _insert(
         self, conn: Connection, items: list[NewSubscriber], list_ids: dict[str, int], now: datetime
@@ -222,9 +179,10 @@ class SubscriberQueries:
         if not items:
             return
         first = self._next_ids(conn, len(items))
-        people, memberships = [], []
+        people, memberships, suppressions = [], [], []
         for offset, item in enumerate(items):
             sid = first + offset
+            pending = item.status is SubscriberStatus.pending
             people.append(
                 {
                     "id": sid,
@@ -233,7 +191,8 @@ class SubscriberQueries:
                     "name": item.name,
                     "status": item.status.value,
                     "consent_source": item.consent_source,
-                    "consent_at": item.consent_at or now,
+                    # No consent yet for a pending sign-up: none is made up for it.
+                    "consent_at": item.consent_at if pending else item.consent_at or now,
                     "consent_ip": item.consent_ip,
                     "created_at": now,
                     "updated_at": now,
@@ -243,34 +202,120 @@ class SubscriberQueries:
             memberships += [
                 _membership_row(sid, list_ids[m.list], m, now) for m in item.all_memberships()
             ]
+            if item.status in (SubscriberStatus.bounced, SubscriberStatus.complained):
+                # A file's bounced or complained person stays unmailed here as well.
+                suppressions.append(
+                    {
+                        "address_hash": address_hash(item.email),
+                        "email": item.email.strip(),
+                        "reason": _REASONS[item.status],
+                        "created_at": now,
+                    }
+                )
         for chunk in _chunks(people, 5000):
             conn.execute(s.insert(), chunk)
         for chunk in _chunks(memberships, 5000):
             conn.execute(sub.insert(), chunk)
+        for row in suppressions:
+            conn.execute(insert_ignore(self.dialect, sup, ["address_hash"]).values(**row))
 
-    def _update(
+    def _merge(
         self,
         conn: Connection,
-        changed: list[tuple[int, NewSubscriber]],
-        stored: dict[str, SubscriberRecord],
+        current: SubscriberRecord,
+        item: NewSubscriber,
+        suppressed: str | None,
         list_ids: dict[str, int],
         now: datetime,
+        *,
+        update_fields: bool,
+    ) -> list[str]:
+        """Apply an add or import row to a stored subscriber; what changed, in words."""
+        changes: list[str] = []
+        have = {m.list: m for m in current.memberships}
+        activate = [
+            m
+            for m in item.all_memberships()
+            if item.status is SubscriberStatus.active
+            and m.state == "active"
+            and policy.standing(current, m.list, suppressed) is policy.Standing.pending
+            and policy.after(policy.Standing.pending, policy.Action.add) is policy.Standing.active
+        ]
+        for m in activate:
+            self._upsert_membership(
+                conn, current.id, list_ids[m.list], have.get(m.list), now, state="active"
+            )
+        if activate:
+            conn.execute(
+                update(s)
+                .where(s.c.id == current.id)
+                .values(
+                    status="active",
+                    consent_source=item.consent_source,
+                    consent_at=item.consent_at or now,
+                    consent_ip=item.consent_ip,
+                    updated_at=now,
+                )
+            )
+            changes.append(f"{', '.join(m.list for m in activate)}: pending -> active")
+        if not update_fields:
+            return changes
+        if item.name != current.name:
+            conn.execute(
+                update(s).where(s.c.id == current.id).values(name=item.name, updated_at=now)
+            )
+            changes.append(f"name: {current.name!r} -> {item.name!r}")
+        active = activate or current.status is SubscriberStatus.active
+        for m in item.all_memberships():
+            stored_m = have.get(m.list)
+            if stored_m is None:
+                if active and not suppressed:
+                    conn.execute(
+                        sub.insert().values(_membership_row(current.id, list_ids[m.list], m, now))
+                    )
+                    changes.append(
+                        f"joined {m.list}" + ("" if m.state == "active" else f" ({m.state})")
+                    )
+            elif stored_m.sections != m.sections:
+                # Sections follow the file; a state someone chose (unsubscribed) stays.
+                conn.execute(
+                    update(sub)
+                    .where(
+                        and_(sub.c.subscriber_id == current.id, sub.c.list_id == list_ids[m.list])
+                    )
+                    .values(sections=_sections_in(m.sections), updated_at=now)
+                )
+                changes.append(
+                    f"{m.list} sections: {_sections_words(stored_m.sections)} -> "
+                    f"{_sections_words(m.sections)}"
+                )
+        return changes
+
+    def _upsert_membership(
+        self,
+        conn: Connection,
+        subscriber_id: int,
+        list_id: int,
+        stored: Membership | None,
+        now: datetime,
+        **values: Any,
     ) -> None:
-        for sid, item in changed:
-            conn.execute(update(s).where(s.c.id == sid).values(name=item.name, updated_at=now))
-            have = {m.list for m in stored[email_key(item.email)].memberships}
-            for m in item.all_memberships():
-                if m.list not in have:
-                    conn.execute(
-                        sub.insert().values(_membership_row(sid, list_ids[m.list], m, now))
-                    )
-                else:
-                    # Sections follow the file; a state someone chose (unsubscribed) stays.
-                    conn.execute(
-                        update(sub)
-                        .where(and_(sub.c.subscriber_id == sid, sub.c.list_id == list_ids[m.list]))
-                        .values(sections=_sections_in(m.sections), updated_at=now)
-                    )
+        if stored is None:
+            conn.execute(
+                sub.insert().values(
+                    subscriber_id=subscriber_id,
+                    list_id=list_id,
+                    created_at=now,
+                    updated_at=now,
+                    **{"paused": 0, "sections": None} | values,
+                )
+            )
+        else:
+            conn.execute(
+                update(sub)
+                .where(and_(sub.c.subscriber_id == subscriber_id, sub.c.list_id == list_id))
+                .values(updated_at=now, **values)
+            )
 
     def _stored(self, conn: Connection, keys: Sequence[str]) -> dict[str, SubscriberRecord]:
         found: dict[str, SubscriberRecord] = {}
@@ -412,7 +457,7 @@ class SubscriberQueries:
         """The reason an address is suppressed, or None."""
         with self.engine.connect() as conn:
             return conn.scalar(
-                select(sup.c.reason).where(sup.c.address_hash == address_hash(email))
+                select(sup.c.reason).where(sup.c.address_hash.in_(address_hashes(email))).limit(1)
             )
 
     # -- changing ---------------------------------------------------------------------------
@@ -428,6 +473,21 @@ class SubscriberQueries:
             raise SubscriberError(f"no subscriber {email}")
         return self.existing_subscriber(email)
 
+    def unsubscribe_all(self, subscriber_id: int, now: datetime) -> None:
+        """Every subscription unsubscribed, and the subscriber too (a bounced or complained
+        status, which says more, stays)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(sub)
+                .where(sub.c.subscriber_id == subscriber_id)
+                .values(state="unsubscribed", updated_at=now)
+            )
+            conn.execute(
+                update(s)
+                .where(s.c.id == subscriber_id, s.c.status.in_(("active", "pending")))
+                .values(status="unsubscribed", updated_at=now)
+            )
+
     def set_membership(
         self,
         subscriber_id: int,
@@ -441,8 +501,9 @@ class SubscriberQueries:
     ) -> bool:
         """Change one subscription; False when there is none (and ``create`` is off).
 
-        Leaving the last list makes the subscriber ``unsubscribed`` overall; joining one
-        makes a pending or unsubscribed subscriber ``active``.
+        Leaving the last list makes the subscriber ``unsubscribed`` overall. Nothing here
+        makes anyone active: that is the consent policy's to decide (``resubscribe``, a
+        confirmation, an operator's add), never a side effect of a preference.
         """
         values: dict = {"updated_at": now}
         if state is not None:
@@ -477,12 +538,9 @@ class SubscriberQueries:
                 sub.c.subscriber_id == subscriber_id, sub.c.state == "active"
             )
         )
-        if status == "active" and not subscribed:
-            new = "unsubscribed"
-        elif status in ("pending", "unsubscribed") and subscribed:
-            new = "active"
-        else:
+        if status != "active" or subscribed:
             return
+        new = "unsubscribed"
         conn.execute(update(s).where(s.c.id == subscriber_id).values(status=new, updated_at=now))
 
     def resubscribe(
@@ -493,7 +551,7 @@ class SubscriberQueries:
         *,
         lift_suppression: bool = False,
     ) -> Subscriber:
-        """Make a subscriber active again (on one list, or every list they left)."""
+        """Make a subscriber active again (on one list, or every list they left), unpaused."""
         record = self.record(email)
         if record is None:
             raise SubscriberError(f"no subscriber {email}")
@@ -505,7 +563,7 @@ class SubscriberQueries:
             )
         with self.engine.begin() as conn:
             if reason:
-                conn.execute(delete(sup).where(sup.c.address_hash == address_hash(email)))
+                conn.execute(delete(sup).where(sup.c.address_hash.in_(address_hashes(email))))
             target = sub.c.subscriber_id == record.id
             if list_name is not None:
                 if record.membership(list_name) is None:
@@ -518,7 +576,7 @@ class SubscriberQueries:
                     sub.c.list_id
                     == select(lst.c.id).where(lst.c.name == list_name).scalar_subquery(),
                 )
-            conn.execute(update(sub).where(target).values(state="active", updated_at=now))
+            conn.execute(update(sub).where(target).values(state="active", paused=0, updated_at=now))
             conn.execute(
                 update(s)
                 .where(s.c.id == record.id)
@@ -554,7 +612,7 @@ class SubscriberQueries:
             )
 
     def _suppressed_keys(self, conn: Connection, emails: Sequence[str]) -> dict[str, str]:
-        by_hash = {address_hash(e): email_key(e) for e in emails}
+        by_hash = {h: email_key(e) for e in emails for h in address_hashes(e)}
         found: dict[str, str] = {}
         for chunk in _chunks(list(by_hash)):
             for r in conn.execute(
@@ -607,17 +665,8 @@ def _subscriber(record: SubscriberRecord, list_name: str | None = None) -> Subsc
     )
 
 
-def _differs(current: SubscriberRecord, item: NewSubscriber) -> bool:
-    if current.name != item.name:
-        return True
-    have = {m.list: m.sections for m in current.memberships}
-    return any(have.get(m.list, "-") != m.sections for m in item.all_memberships())
+def _sections_words(value: frozenset[str] | None) -> str:
+    return "all" if value is None else ";".join(sorted(value))
 
 
-__all__ = [
-    "LIST_STATES",
-    "Membership",
-    "NewSubscriber",
-    "SubscriberQueries",
-    "SubscriberRecord",
-]
+__all__ = ["LIST_STATES", "SubscriberQueries"]

@@ -30,11 +30,11 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from digest import pipeline
+from digest.audience.tokens import edition_token, make_token, read_edition_token, read_token
 from digest.config import ListConfig, Newsletter, Settings
 from digest.errors import SubscriberError
+from digest.models import Membership, SubscriberRecord
 from digest.store import Store
-from digest.store.subscribers import Membership, SubscriberRecord
-from digest.tokens import edition_token, make_token, read_edition_token, read_token
 from digest.web.mailer import ConfirmationMailer
 from digest.web.pages import Pages
 from digest.web.security import BodyLimit, SameOriginPosts, SecurityHeaders, origin_of
@@ -62,15 +62,11 @@ class Edge:
     async def _reader(
         self, token: str, purpose: str
     ) -> tuple[SubscriberRecord, Membership, ListConfig] | None:
-        found = read_token(self.secret, token, purpose)
-        lst = None if found is None else self._list(found[1])
+        found = await run_in_threadpool(pipeline.reader, self.ctx, token, purpose)
+        lst = None if found is None else self._list(found.list_name)
         if found is None or lst is None:
             return None
-        record = await run_in_threadpool(self.store.record_by_id, found[0])
-        membership = record.membership(found[1]) if record else None
-        if record is None or membership is None:
-            return None
-        return record, membership, lst
+        return found.record, found.membership, lst
 
     def invalid(self) -> Response:
         return self.pages.render("invalid.html.j2", status=404, title="Link not valid")
@@ -109,9 +105,7 @@ class Edge:
                 lst=lst,
                 already=membership.state == "unsubscribed",
             )
-        await run_in_threadpool(
-            self.store.set_membership, record.id, lst.name, _now(), state="unsubscribed"
-        )
+        await run_in_threadpool(pipeline.unsubscribe, self.ctx, record.email, lst.name, _now())
         return self.pages.render("unsubscribed.html.j2", title="Unsubscribed", lst=lst)
 
     # -- preferences ------------------------------------------------------------------------
@@ -125,13 +119,15 @@ class Edge:
         sections = self.ctx.newsletter.sections_of(lst)
         if request.method == "POST":
             form = await request.form()
-            error = await self._save(record, lst, form, [s.slug for s in sections])
+            error = await self._save(record, lst, form)
             if error is None:
                 return RedirectResponse(f"/p/{token}?saved=1", status_code=303)
         else:
             error = None
-        suppressed = await run_in_threadpool(self.store.suppression, record.email)
-        chosen = membership.sections
+        found = await run_in_threadpool(pipeline.reader, self.ctx, token, "preferences")
+        if found is None:
+            return self.invalid()
+        membership, chosen = found.membership, found.membership.sections
         return self.pages.render(
             "preferences.html.j2",
             title="Your preferences",
@@ -140,36 +136,31 @@ class Edge:
             sections=[(s.slug, s.title, chosen is None or s.slug in chosen) for s in sections],
             saved="saved" in request.query_params and error is None,
             error=error,
-            blocked=bool(suppressed) or record.status.value in ("bounced", "complained"),
+            blocked=found.blocked,
             status=400 if error else 200,
         )
 
-    async def _save(
-        self, record: SubscriberRecord, lst: ListConfig, form: FormData, known: list[str]
-    ) -> str | None:
+    async def _save(self, record: SubscriberRecord, lst: ListConfig, form: FormData) -> str | None:
         action, now = form.get("action", "save"), _now()
-        if action == "unsubscribe":
-            await run_in_threadpool(
-                self.store.set_membership, record.id, lst.name, now, state="unsubscribed"
-            )
-        elif action == "resubscribe":
-            if await run_in_threadpool(self.store.suppression, record.email):
+        try:
+            if action == "unsubscribe":
+                await run_in_threadpool(pipeline.unsubscribe, self.ctx, record.email, lst.name, now)
+            elif action == "resubscribe":
+                await run_in_threadpool(pipeline.resubscribe, self.ctx, record.email, lst.name, now)
+            else:
+                await run_in_threadpool(
+                    pipeline.save_web_preferences,
+                    self.ctx,
+                    record.email,
+                    lst.name,
+                    now,
+                    chosen=[str(v) for v in form.getlist("section")],
+                    pause=form.get("pause") == "on",
+                )
+        except SubscriberError as exc:
+            if action == "resubscribe":
                 return "This address cannot be subscribed again from here."
-            await run_in_threadpool(
-                self.store.set_membership, record.id, lst.name, now, state="active", paused=False
-            )
-        else:
-            chosen = [slug for slug in form.getlist("section") if slug in known]
-            if not chosen:
-                return "Choose at least one section, or unsubscribe."
-            await run_in_threadpool(
-                self.store.set_membership,
-                record.id,
-                lst.name,
-                now,
-                sections=None if set(chosen) == set(known) else frozenset(chosen),
-                paused=form.get("pause") == "on",
-            )
+            return exc.message
         return None
 
     # -- view in browser: the shared copy ---------------------------------------------------
@@ -250,26 +241,21 @@ class Edge:
         )
 
     async def confirm(self, request: Request) -> Response:
-        found = read_token(self.secret, request.path_params["token"], "confirm")
-        lst = self._list(found[1]) if found else None
-        if found is None or lst is None:
-            return self.invalid()
-        max_age = self.ctx.settings.confirm_hours * 3600
+        token = request.path_params["token"]
         if request.method != "POST":  # GET, and HEAD (which Starlette routes here too)
-            ok = await run_in_threadpool(
-                self.store.confirmation_open, found[0], lst.name, _now(), max_age_seconds=max_age
-            )
+            name = await run_in_threadpool(pipeline.confirmation_open, self.ctx, token, _now())
+            lst = self._list(name) if name else None
             return (
                 self.pages.render("confirm.html.j2", title="Confirm your subscription", lst=lst)
-                if ok
+                if lst
                 else self.invalid()
             )
         ip = request.client.host if request.client else None
-        sid = await run_in_threadpool(
-            self.store.confirm, found[0], lst.name, _now(), ip, max_age_seconds=max_age
-        )
-        if sid is None:
+        done = await run_in_threadpool(pipeline.confirm_subscription, self.ctx, token, _now(), ip)
+        lst = self._list(done[1]) if done else None
+        if done is None or lst is None:
             return self.invalid()
+        sid = done[0]
         prefs = f"/p/{make_token(self.secret, sid, lst.name, 'preferences')}"
         return self.pages.render(
             "confirmed.html.j2", title="You are subscribed", lst=lst, preferences=prefs

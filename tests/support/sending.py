@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from digest.models import Edition, OutgoingMessage
+from digest.models import Edition, NewSubscriber, OutgoingMessage
 from digest.send import RetryPolicy, SendReport, SmtpTransport, send_edition
-from digest.store.subscribers import NewSubscriber
 from tests.support.values import NOW
 
 

@@ -15,9 +15,9 @@ Each report carries what identifies the delivery: the VERP token of the address 
 came back to (``bounces+<token>@domain``, exact), the failed recipient's address, and the
 returned copy's Message-ID (kept for the record).
 
-VERP tokens are the signed tokens of ``digest.tokens`` over (edition << 32 | subscriber, list)
-with purpose "bounce", re-spelled in lower-case base32 because some mail systems fold the case
-of local parts.
+VERP tokens are the signed tokens of ``digest.audience.tokens`` over
+(edition << 32 | subscriber, list) with purpose "bounce", re-spelled in lower-case base32
+because some mail systems fold the case of local parts.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from email import message_from_bytes, policy
 from email.message import Message
 from pathlib import Path
 
-from digest.tokens import make_token, read_token
+from digest.audience.tokens import make_token, read_token
 
 HARD_STATUS = re.compile(r"^5\.(1\.\d+|2\.1|0\.0)$")
 _STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")

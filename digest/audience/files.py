@@ -1,4 +1,4 @@
-"""Subscribers: address validation, section preferences, import and export files.
+"""Import and export files of subscribers, and the rows they are made of.
 
 Import files are CSV (a header row; ``email`` required; ``name``, ``lists``, ``sections``,
 ``status``, ``consent``, ``consent_at``, ``consent_ip`` optional) or JSON lines (``.jsonl``,
@@ -8,16 +8,23 @@ Import files are CSV (a header row; ``email`` required; ``name``, ``lists``, ``s
   ``daily:pending`` for a subscription in that state;
 - a section entry ``launch-pad`` applies to every list; ``weekly:launch-pad`` to one list
   only (an export writes that form when a subscriber's lists have different sections).
+  Section slugs match whatever their case.
 
-Reading never stops at a bad row: every bad row is reported with its line number and reason,
-and the good rows are returned for the caller to commit in one transaction. An export is in
-the import format, so export then import gives back the same subscribers.
+Other tools' exports are read too: Mailchimp's (``Email Address``, ``First Name``,
+``Last Name``, ``CONFIRM_TIME``/``OPTIN_TIME``, ``CONFIRM_IP``/``OPTIN_IP``) and listmonk's
+(``email``, ``name``, ``status`` enabled/disabled/blocklisted).
+
+Reading never stops at a bad row: every bad row (an oversized field too) is reported with
+its line number and reason, and the good rows are returned for the caller to commit in one
+transaction. An export is in the import format, every state, list and consent field
+included, so export then import then export gives the same bytes. In CSV, a cell that a
+spreadsheet would run as a formula (starting with ``= + - @``, a tab or a CR) is written with
+a leading ``'``, which reading takes off again.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import re
@@ -25,26 +32,44 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
-from email_validator import EmailNotValidError, validate_email
-
+from digest.audience.addresses import clean_name, email_key, normalize_email
 from digest.errors import SubscriberError
-from digest.models import SubscriberStatus
-from digest.store.subscribers import Membership, NewSubscriber, SubscriberRecord
-
-if TYPE_CHECKING:
-    from digest.config import ListConfig
-    from digest.models import OutgoingMessage
+from digest.models import Membership, NewSubscriber, SubscriberRecord, SubscriberStatus
 
 COLUMNS = ("email", "name", "lists", "sections", "status", "consent", "consent_at", "consent_ip")
-MAX_NAME = 200
 _STATE_WORDS = {
     "active": ("active", False),
     "paused": ("active", True),
     "unsubscribed": ("unsubscribed", False),
     "pending": ("pending", False),
 }
+# Other tools' words for a status: Mailchimp's and listmonk's.
+_STATUS_WORDS = {
+    "subscribed": "active",
+    "enabled": "active",
+    "cleaned": "bounced",
+    "disabled": "unsubscribed",
+    "blocklisted": "unsubscribed",
+    "blacklisted": "unsubscribed",
+}
+# Other tools' column names (lower case) for ours; first, last names are joined.
+_HEADER_WORDS = {
+    "email address": "email",
+    "e-mail": "email",
+    "e-mail address": "email",
+    "first name": "first_name",
+    "last name": "last_name",
+    "fname": "first_name",
+    "lname": "last_name",
+    "confirm_time": "confirm_time",
+    "optin_time": "optin_time",
+    "confirm_ip": "confirm_ip",
+    "optin_ip": "optin_ip",
+}
+FIELD_LIMIT = csv.field_size_limit()  # 131,072 characters: longer is a bad row
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
 
 
 @dataclass(frozen=True)
@@ -56,67 +81,28 @@ class Reject:
         return f"line {self.line}: {self.reason}"
 
 
-def normalize_email(address: str) -> str:
-    """A valid address in normal form (internationalized addresses allowed, no DNS lookup)."""
-    address = (address or "").strip()
-    if not address:
-        raise SubscriberError("the email address is empty")
-    if any(ch in address for ch in "\r\n\t"):
-        raise SubscriberError(f"{address!r} is not a valid email address: it holds a line break")
-    # Fast path for the common plain-ASCII address: its local part needs no normalization
-    # and its domain is checked (by email-validator, once per domain) from a cache. Anything
-    # else takes the full validator.
-    local, _, domain = address.rpartition("@")
-    if len(local) <= 64 and len(address) <= 254 and _SIMPLE_LOCAL.fullmatch(local):
-        normalized = _domain(domain)
-        if normalized is not None:
-            return f"{local}@{normalized}"
-    try:
-        return validate_email(address, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise SubscriberError(f"{address!r} is not a valid email address: {exc}") from None
-
-
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_SIMPLE_LOCAL = re.compile(rf"{_ATOM}(\.{_ATOM})*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-@functools.lru_cache(maxsize=4096)
-def _domain(domain: str) -> str | None:
-    """The normalized form of a valid domain, or None (the full validator then explains)."""
-    if not domain.isascii():
-        return None
-    try:
-        return validate_email(f"a@{domain}", check_deliverability=False).domain
-    except EmailNotValidError:
-        return None
-
-
-def clean_name(name: str | None) -> str:
-    name = (name or "").strip()
-    if _CONTROL.search(name):
-        raise SubscriberError(f"name {name!r} holds a line break or control character")
-    if len(name) > MAX_NAME:
-        raise SubscriberError(f"name is longer than {MAX_NAME} characters")
-    return name
-
-
 def _split(value: str | None) -> list[str]:
     return [n.strip() for n in (value or "").replace(",", ";").split(";") if n.strip()]
 
 
+def _known_name(name: str, known: Collection[str], what: str) -> str:
+    """``name`` as spelled in ``known``, whatever its case; SubscriberError if unknown."""
+    if name in known:
+        return name
+    found = next((k for k in known if k.lower() == name.lower()), None)
+    if found is None:
+        raise SubscriberError(f"unknown {what} {name!r} (known: {', '.join(sorted(known))})")
+    return found
+
+
 def parse_names(value: str | None, known: Collection[str], what: str) -> tuple[str, ...]:
     """Semicolon- (or comma-) separated names, each checked against ``known``."""
-    names = _split(value)
-    for name in names:
-        if name not in known:
-            raise SubscriberError(f"unknown {what} {name!r} (known: {', '.join(sorted(known))})")
-    return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys(_known_name(name, known, what) for name in _split(value)))
 
 
 def parse_status(value: str | None) -> SubscriberStatus:
     value = (value or "").strip().lower() or "active"
+    value = _STATUS_WORDS.get(value, value)
     try:
         return SubscriberStatus(value)
     except ValueError:
@@ -149,10 +135,7 @@ def parse_memberships(
     per_list: dict[str, set[str]] = {}
     for entry in _split(sections_value):
         scope, _, slug = entry.rpartition(":")
-        if slug not in sections:
-            raise SubscriberError(
-                f"unknown section {slug!r} (known: {', '.join(sorted(sections))})"
-            )
+        slug = _known_name(slug, sections, "section")
         if scope and scope not in states:
             raise SubscriberError(f"section {entry!r} names a list the row is not on")
         (per_list.setdefault(scope, set()) if scope else common).add(slug)
@@ -183,7 +166,10 @@ def new_subscriber(
     source: str,
     line: int = 0,
 ) -> NewSubscriber:
-    """One validated subscriber from a row of strings (CLI arguments or a file row)."""
+    """One validated subscriber from a row of strings (CLI arguments or a file row).
+
+    A ``pending`` row (a sign-up never confirmed) gets no consent it did not have: no
+    default source, no time."""
     memberships = parse_memberships(
         row.get("lists"),
         row.get("sections"),
@@ -191,19 +177,49 @@ def new_subscriber(
         sections=sections,
         default_lists=default_lists,
     )
+    status = parse_status(row.get("status"))
     ip = (row.get("consent_ip") or "").strip()[:64] or None
+    consent = (row.get("consent") or "").strip()[:200]
+    if not consent and status is not SubscriberStatus.pending:
+        consent = source
     return NewSubscriber(
         email=normalize_email(row.get("email") or ""),
         name=clean_name(row.get("name")),
         lists=tuple(m.list for m in memberships),
         sections=memberships[0].sections if memberships else None,
-        status=parse_status(row.get("status")),
-        consent_source=clean_name((row.get("consent") or source)[:200]) or source,
+        status=status,
+        consent_source=clean_name(consent) or None,
         consent_at=_parse_time(row.get("consent_at")),
         consent_ip=clean_name(ip) or None,
         memberships=memberships,
         line=line,
     )
+
+
+def _canonical(row: dict) -> dict:
+    """A row with other tools' column names read as ours."""
+    row = {_HEADER_WORDS.get(k, k): v for k, v in row.items()}
+    if not row.get("name") and (row.get("first_name") or row.get("last_name")):
+        row["name"] = " ".join(
+            p.strip() for p in (row.get("first_name"), row.get("last_name")) if p and p.strip()
+        )
+    for ours, theirs in (
+        ("consent_at", ("confirm_time", "optin_time")),
+        ("consent_ip", ("confirm_ip", "optin_ip")),
+    ):
+        if not row.get(ours):
+            row[ours] = next((row[t] for t in theirs if row.get(t)), row.get(ours))
+    return row
+
+
+def neutralize(cell: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading ``'`` before a formula's start."""
+    return "'" + cell if _FORMULA.match(cell) else cell
+
+
+def restore(cell: str) -> str:
+    """The cell ``neutralize`` was given (cells from elsewhere pass unchanged)."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell[1:]) else cell
 
 
 def _json_rows(text: str) -> Iterator[tuple[int, dict | str]]:
@@ -218,10 +234,11 @@ def _json_rows(text: str) -> Iterator[tuple[int, dict | str]]:
         if not isinstance(obj, dict):
             yield number, "not a JSON object"
             continue
+        obj = {str(k).strip().lower(): v for k, v in obj.items()}
         for key in ("lists", "sections"):
             if isinstance(obj.get(key), list):
                 obj[key] = ";".join(str(v) for v in obj[key])
-        yield number, {k: (v if v is None else str(v)) for k, v in obj.items()}
+        yield number, _canonical({k: (v if v is None else str(v)) for k, v in obj.items()})
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict | str]]:
@@ -230,22 +247,34 @@ def _rows(path: Path) -> Iterator[tuple[int, dict | str]]:
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         yield from _json_rows(text)
         return
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in reader.fieldnames or []]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [_HEADER_WORDS.get(h.strip().lower(), h.strip().lower()) for h in next(reader, [])]
+    except csv.Error as exc:
+        raise SubscriberError(f"{path}: the header row cannot be read: {exc}") from None
     if "email" not in header:
         raise SubscriberError(
             f"{path}: the header row has no 'email' column",
             "the first line must name the columns, e.g. email,name,sections",
         )
-    reader.fieldnames = header
-    for row in reader:
-        if None in row:
-            yield (
-                reader.line_num,
-                (f"{len(header) + len(row[None])} fields where the header has {len(header)}"),
-            )
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # an oversized field: that row alone is bad
+            yield reader.line_num, f"cannot be read: {exc}"
             continue
-        yield reader.line_num, {k: (v or "") for k, v in row.items()}
+        if not cells:
+            continue
+        if len(cells) > len(header):
+            yield reader.line_num, (f"{len(cells)} fields where the header has {len(header)}")
+            continue
+        cells += [""] * (len(header) - len(cells))  # missing trailing cells are empty
+        yield (
+            reader.line_num,
+            _canonical({k: restore(v) for k, v in zip(header, cells, strict=True)}),
+        )
 
 
 def read_file(
@@ -283,7 +312,7 @@ def read_file(
                     )
                 )
                 continue
-            key = item.email.casefold()
+            key = email_key(item.email)
             if key in seen:
                 rejects.append(Reject(number, f"{item.email} repeats line {seen[key]}"))
                 continue
@@ -341,7 +370,8 @@ def export_row(record: SubscriberRecord) -> dict:
 
 
 def write_csv(records: Iterable[SubscriberRecord], out: IO[str]) -> int:
-    """Export in the import format, so that an export imports back unchanged."""
+    """Export in the import format, so that an export imports back unchanged; cells that
+    would run as a formula in a spreadsheet are neutralized."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     count = 0
@@ -349,7 +379,13 @@ def write_csv(records: Iterable[SubscriberRecord], out: IO[str]) -> int:
         row = export_row(record)
         writer.writerow(
             [
-                "" if row[c] is None else ";".join(row[c]) if isinstance(row[c], list) else row[c]
+                neutralize(
+                    ""
+                    if row[c] is None
+                    else ";".join(row[c])
+                    if isinstance(row[c], list)
+                    else str(row[c])
+                )
                 for c in COLUMNS
             ]
         )
@@ -375,52 +411,3 @@ def detail(record: SubscriberRecord, suppressed: str | None) -> dict:
         "soft_bounces": round(record.soft_bounces, 2),
         "suppressed": suppressed,
     }
-
-
-# -- double opt-in ----------------------------------------------------------------------------
-
-
-def confirmation_message(
-    *,
-    lst: ListConfig,
-    newsletter_name: str,
-    recipient: str,
-    confirm_url: str,
-    subscriber_id: int,
-    request_id: int,
-    date: datetime,
-    envelope_from: str | None = None,
-) -> OutgoingMessage:
-    """The confirmation mail of a web sign-up, as an ``OutgoingMessage``. Pure.
-
-    Plain text only, no tracking; the recipient's name is left out of the headers, so nothing
-    a stranger typed into the form reaches a header but a validated address.
-    """
-    from email.message import EmailMessage
-    from email.policy import SMTP
-    from email.utils import format_datetime, make_msgid
-
-    from digest.models import OutgoingMessage
-
-    domain = lst.sender_address.rpartition("@")[2]
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = lst.sender
-    msg["To"] = recipient
-    msg["Subject"] = f"Confirm your subscription to {lst.title}"
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = make_msgid(f"confirm.{request_id}", domain=domain)
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(
-        f"Someone, probably you, asked to receive {lst.title} from {newsletter_name} at this\n"
-        f"address. To confirm, open this link:\n\n{confirm_url}\n\n"
-        "If you did not ask for it, ignore this message: you will get nothing more.\n\n"
-        f"-- \n{lst.postal_address}\n"
-    )
-    return OutgoingMessage(
-        edition_id=0,
-        subscriber_id=subscriber_id,
-        recipient=recipient,
-        envelope_from=envelope_from or lst.sender_address,
-        message_id=msg["Message-ID"],
-        raw=msg.as_bytes(),
-    )

@@ -1,0 +1,21 @@
+"""Newsletter definitions for tests beyond the repository's own digest.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.values import ROOT
+
+TWO_LISTS = ("daily", "weekly")  # the lists of two_list_config, in its order
+
+
+def two_list_config(folder: Path) -> Path:
+    """digest.toml with a second list, "weekly", beside "daily" (feeds read from the
+    repository); written into ``folder``, its path returned."""
+    text = (ROOT / "digest.toml").read_text().replace('"samples/', f'"{ROOT}/samples/')
+    weekly = text[text.index("[[lists]]") : text.index("[[sections]]")].replace(
+        'name = "daily"', 'name = "weekly"', 1
+    )
+    path = folder / "two-lists.toml"
+    path.write_text(text + "\n" + weekly)
+    return path
