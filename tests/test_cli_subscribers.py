@@ -392,3 +392,22 @@ def test_export_import_export_is_byte_identical_for_every_state(
         again = shown("pending@example.com")
         assert (again["status"], again["consent"], again["consent_at"]) == ("pending", None, None)
         assert shown("bounced@example.com")["suppressed"] == "hard-bounce"
+
+
+def test_an_update_import_of_a_sign_up_pending_on_another_list_activates_it_once(two_lists):
+    _sign_up("asked@example.com", "weekly")
+    (two_lists / "filed.csv").write_text(
+        "email,lists,sections\nasked@example.com,daily,launch-pad\n"
+    )
+    result = json.loads(run("subscribers", "import", "filed.csv", "--update", "--json").stdout)
+    assert result["changed"] == [
+        {
+            "email": "asked@example.com",
+            "line": 2,
+            "changes": ["daily: pending -> active", "daily sections: all -> launch-pad"],
+        }
+    ]
+    assert shown("asked@example.com")["memberships"]["daily"] == {
+        "state": "active",
+        "paused": False,
+    }

@@ -13,6 +13,7 @@ with executemany, in one transaction, so 100,000 rows take seconds, not minutes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -245,6 +246,8 @@ class SubscriberQueries:
             self._upsert_membership(
                 conn, current.id, list_ids[m.list], have.get(m.list), now, state="active"
             )
+            # Stored now: the update below changes its sections, never inserts it again.
+            have[m.list] = replace(have.get(m.list) or Membership(m.list), state="active")
         if activate:
             conn.execute(
                 update(s)
