@@ -386,6 +386,18 @@ def test_a_form_post_from_another_origin_changes_nothing(edge):
             assert edge.http.post(path, data=form, headers=headers).status_code != 403
 
 
+def test_digest_serve_answers_its_public_name_and_loopback_only(edge, tmp_path):
+    # A page whose own name was rebound to this server sends that name as Host: refused.
+    settings = _settings(edge.ctx.settings.database_url, 9, tmp_path)
+    with _uvicorn(edge.http.app, settings) as url:
+        port = url.rsplit(":", 1)[1]
+        for host in ("news.example.com", f"127.0.0.1:{port}", f"localhost:{port}"):
+            assert httpx.get(f"{url}/healthz", headers={"Host": host}).status_code == 200
+        for host in ("evil.example", f"evil.example:{port}", "news.example.com.evil.example"):
+            answer = httpx.get(f"{url}/subscribe", headers={"Host": host})
+            assert answer.status_code == 421, host
+
+
 # -- body size and logs ----------------------------------------------------------------------
 
 

@@ -140,7 +140,8 @@ class SubscriberQueries:
                 if key in suppressed and not allow_suppressed:
                     raise SubscriberError(
                         f"{item.email} is on the suppression list ({suppressed[key]})",
-                        "pass --force to add it anyway, with the person's consent",
+                        "with the person's new consent, --force stores it and "
+                        "`digest subscribers resubscribe --force` lifts the suppression",
                     )
                 for m in item.all_memberships():
                     if m.list not in list_ids:

@@ -37,7 +37,14 @@ from digest.models import Membership, SubscriberRecord
 from digest.store import Store
 from digest.web.mailer import ConfirmationMailer
 from digest.web.pages import Pages
-from digest.web.security import BodyLimit, SameOriginPosts, SecurityHeaders, origin_of
+from digest.web.security import (
+    AllowedHosts,
+    BodyLimit,
+    SameOriginPosts,
+    SecurityHeaders,
+    edge_hosts,
+    origin_of,
+)
 
 _EDITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -289,6 +296,9 @@ def create_app(settings: Settings, newsletter: Newsletter, store: Store) -> Star
         routes=routes,
         middleware=[
             Middleware(SecurityHeaders),
+            # The public name and loopback (a reverse proxy that passes its upstream's name):
+            # a page that rebinds its own name to this server is refused.
+            Middleware(AllowedHosts, names=edge_hosts(settings.base_url)),
             Middleware(SameOriginPosts, origin=origin, refuse=edge.cross_origin),
             Middleware(BodyLimit, refuse=edge.too_large),
         ],

@@ -155,6 +155,11 @@ def host_name(value: str) -> str:
     return value.rsplit(":", 1)[0] if ":" in value else value
 
 
+def edge_hosts(base_url: str) -> frozenset[str]:
+    """The Host names ``digest serve`` answers: DIGEST_BASE_URL's and the loopback names."""
+    return LOOPBACK_NAMES | {host_name(urlsplit(base_url).netloc)}
+
+
 class AllowedHosts:
     """ASGI middleware: answers only requests whose Host names one of ``names`` (any port).
     A page on another site that rebinds its own name to 127.0.0.1 sends its own name as
