@@ -22,7 +22,6 @@ the frame shows what a client in dark mode applies whatever the viewer's own set
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ipaddress
 import re
 from contextlib import asynccontextmanager
@@ -32,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -59,7 +57,6 @@ STUDIO_HEADERS = {
         "frame-ancestors 'self'; base-uri 'none'"
     ),
 }
-_PREVIEW_KEY_LABEL = b"digest preview studio: links that act on nothing"
 WIDTHS = (("desktop", 700), ("phone", 375), ("small phone", 320))
 _DARK_QUERY = re.compile(r"\(\s*prefers-color-scheme\s*:\s*dark\s*\)", re.I)
 _LIGHT_QUERY = re.compile(r"\(\s*prefers-color-scheme\s*:\s*light\s*\)", re.I)
@@ -74,16 +71,6 @@ def force_scheme(page: str, scheme: str) -> str:
     page = re.sub(r'(<meta name="color-scheme" content=")[^"]*', rf"\g<1>{scheme}", page)
     # Links open outside the studio; a frame never navigates away from the message.
     return re.sub(r"<head>", '<head><base target="_blank">', page, count=1)
-
-
-def preview_settings(settings: Settings) -> Settings:
-    """``settings`` with a secret key derived for previews only: the tokens in the studio's
-    messages are well formed, but the live edge (which checks them with the real key)
-    refuses every one of them."""
-    if settings.secret_key is None:
-        return settings
-    key = hmac.new(settings.require_secret(), _PREVIEW_KEY_LABEL, hashlib.sha256).hexdigest()
-    return settings.model_copy(update={"secret_key": SecretStr(key)})
 
 
 def off_loopback(host: str) -> bool:
@@ -152,7 +139,8 @@ class Studio:
         if self._ctx is None or stamp != self._ctx_stamp:
             if self._ctx is not None:
                 self._ctx.close()
-            self._ctx = pipeline.Context.open(preview_settings(self._settings or load_settings()))
+            settings = pipeline.preview_settings(self._settings or load_settings())
+            self._ctx = pipeline.Context.open(settings)
             self._ctx_stamp = stamp
         return self._ctx
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import mailbox
+import re
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 from typer.main import get_command
 
+from digest import pipeline
+from digest.audience.tokens import read_token
 from digest.cli import app
+from digest.config import load_settings
 from tests.support.cli import run, runner
 
 
@@ -148,6 +152,16 @@ def test_preview_writes_html_text_and_eml(loaded):
     run("preview", "--out", "sample")
     assert "Launch Pad" in (loaded / "sample" / "digest.html").read_text()
     assert not (loaded / "outbox").exists()
+
+
+def test_preview_files_carry_links_that_act_on_nothing(loaded):
+    run("preview", "--out", "pv", "--subscriber", "grace.hopper@example.com")
+    eml = message_from_bytes((loaded / "pv" / "digest.eml").read_bytes(), policy=policy.default)
+    token = re.search(r"/u/([^>]+)>", str(eml["List-Unsubscribe"])).group(1)
+    settings = load_settings()
+    assert read_token(settings.require_secret(), token, "unsubscribe") is None
+    preview_key = pipeline.preview_settings(settings).require_secret()
+    assert read_token(preview_key, token, "unsubscribe") is not None
 
 
 def test_subscriber_management_round_trip(sample_env):

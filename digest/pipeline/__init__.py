@@ -23,7 +23,7 @@ from digest.pipeline.checks import (
     sample,
     write_preview,
 )
-from digest.pipeline.context import Context, init, utcnow
+from digest.pipeline.context import Context, init, preview_settings, utcnow
 from digest.pipeline.delivery import deliver, make_transport, make_transports
 from digest.pipeline.edge import (
     BounceSummary,
@@ -94,6 +94,7 @@ __all__ = [
     "make_transports",
     "mark_returned",
     "preview",
+    "preview_settings",
     "process_bounces",
     "reader",
     "remove_subscriber",

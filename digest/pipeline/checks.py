@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
@@ -14,7 +15,7 @@ from digest.errors import ComposeError, SelectionError, SubscriberError
 from digest.exits import ExitCode
 from digest.files import private_dir, write_private
 from digest.models import Edition, OutgoingMessage, Subscriber
-from digest.pipeline.context import Context
+from digest.pipeline.context import Context, preview_settings
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition
 
 
@@ -150,7 +151,9 @@ def preview(
     now: datetime,
     subscriber_email: str | None = None,
 ) -> Preview:
-    """Write one recipient's message as .html, .txt and .eml; changes nothing in the store."""
+    """Write one recipient's message as .html, .txt and .eml; changes nothing in the store.
+    Its links are signed with the preview key: a preview file that travels acts on nothing."""
+    ctx = dataclasses.replace(ctx, settings=preview_settings(ctx.settings))
     composed = sample(ctx, list_name, now=now, subscriber_email=subscriber_email)
     written = write_preview(composed.message, out_dir, composed.edition.key)
     return Preview(

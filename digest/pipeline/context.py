@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+
+from pydantic import SecretStr
 
 from digest.config import Newsletter, Settings, load_newsletter, load_settings
 from digest.files import FILE_MODE, open_private
@@ -85,3 +89,16 @@ def _write_starter(config: Path) -> bool:
     except FileExistsError:
         return False
     return True
+
+
+_PREVIEW_KEY_LABEL = b"digest preview studio: links that act on nothing"
+
+
+def preview_settings(settings: Settings) -> Settings:
+    """``settings`` with a secret key derived for previews only: the tokens in the messages
+    of `digest preview` and the studio are well formed, but the live edge (which checks them
+    with the real key) refuses every one of them."""
+    if settings.secret_key is None:
+        return settings
+    key = hmac.new(settings.require_secret(), _PREVIEW_KEY_LABEL, hashlib.sha256).hexdigest()
+    return settings.model_copy(update={"secret_key": SecretStr(key)})
