@@ -232,45 +232,18 @@ def test_init_writes_no_starter_where_a_definition_is_named(tmp_path, monkeypatc
     assert not (tmp_path / "example-feed.xml").exists()
 
 
+def _corpus_tests(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The corpus tests of test_feeds.py, run by a pytest of their own under ``env``."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    command += [str(ROOT / "tests" / "test_feeds.py"), "-k", "corpus"]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
 def test_the_corpus_tests_fail_under_ci_when_the_corpus_is_missing(tmp_path):
     env = {**os.environ, "CI": "true", "DIGEST_TEST_CORPUS": str(tmp_path / "absent")}
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            str(ROOT / "tests" / "test_feeds.py"),
-            "-k",
-            "corpus",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = _corpus_tests(env)
     assert run.returncode == 1 and "2 error" in run.stdout, run.stdout[-2000:]
     assert "CI is set, so the corpus tests must run" in run.stdout
     env.pop("CI")
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            str(ROOT / "tests" / "test_feeds.py"),
-            "-k",
-            "corpus",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = _corpus_tests(env)
     assert run.returncode == 0 and "2 skipped" in run.stdout, run.stdout[-2000:]
