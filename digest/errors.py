@@ -8,7 +8,7 @@ of ``digest.exits``); tracebacks are only shown with ``--verbose``.
     ├── ConfigError          a setting or the newsletter definition is invalid
     ├── StoreError           the database cannot be opened or migrated
     ├── FeedError            one feed cannot be fetched or parsed (others go on)
-    ├── ImportError_         rows of an import file were rejected (good rows are kept)
+    ├── RowsRejected         rows of an import file were rejected (good rows are kept)
     ├── SubscriberError      an address is invalid, unknown or already present
     ├── SelectionError       no edition can be built (unknown list, ...)
     ├── ComposeError         a template is missing or fails to render
@@ -43,7 +43,7 @@ class FeedError(DigestError):
     exit_code = ExitCode.FEED
 
 
-class ImportError_(DigestError):
+class RowsRejected(DigestError):
     """Raised after an import when some rows were rejected; carries the rejects."""
 
     exit_code = ExitCode.IMPORT

@@ -110,3 +110,22 @@ def test_the_cycle_finder_finds_a_lazy_import_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycle(graph) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def _store_calls(path) -> list[str]:
+    """Where a module calls the store itself (``<anything>.store.<method>``)."""
+    calls = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "store"
+        ):
+            calls.append(f"{path.name}:{node.lineno}: .store.{node.attr}")
+    return calls
+
+
+def test_the_cli_and_the_web_edge_reach_the_store_through_the_pipeline_only():
+    edges = sorted((ROOT / "digest" / "cli").glob("*.py"))
+    edges += sorted((ROOT / "digest" / "web").glob("*.py"))
+    assert [call for path in edges for call in _store_calls(path)] == []

@@ -24,7 +24,7 @@ from digest.cli._app import (
     print_rows,
 )
 from digest.config import load_settings
-from digest.errors import FeedError, ImportError_
+from digest.errors import FeedError, RowsRejected
 
 if TYPE_CHECKING:
     from digest.feeds.check import FeedCheck
@@ -84,7 +84,7 @@ def articles_import(path: Annotated[Path, typer.Argument(help="A JSON-lines file
         err.print(f"{path}:{line}: {reason}", markup=False)
     out.print(f"{added} new articles, {updated} updated, {len(rejects)} line(s) rejected")
     if rejects:
-        raise typer.Exit(ImportError_.exit_code)
+        raise typer.Exit(RowsRejected.exit_code)
 
 
 @articles_app.command("list")
@@ -95,7 +95,7 @@ def articles_list(
 ) -> None:
     """List stored articles, newest first."""
     with context() as ctx:
-        items = ctx.store.articles(section=section, limit=limit)
+        items = pipeline.list_articles(ctx, section=section, limit=limit)
     rows = [
         {
             "section": a.section,

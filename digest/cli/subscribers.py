@@ -23,7 +23,7 @@ from digest.cli._app import (
     print_rows,
     subscribers_app,
 )
-from digest.errors import ImportError_
+from digest.errors import RowsRejected
 from digest.files import open_private
 from digest.models import SubscriberStatus
 
@@ -259,7 +259,7 @@ def subscribers_import(
             markup=False,
         )
     if result.rejected:
-        raise typer.Exit(ImportError_.exit_code)
+        raise typer.Exit(RowsRejected.exit_code)
 
 
 @subscribers_app.command("export")

@@ -34,7 +34,14 @@ from digest.pipeline.edge import (
     shared_edition,
 )
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition, with_verp
-from digest.pipeline.feeds import check_feed, failing_feeds, feed_health, fetch, import_articles
+from digest.pipeline.feeds import (
+    check_feed,
+    failing_feeds,
+    feed_health,
+    fetch,
+    import_articles,
+    list_articles,
+)
 from digest.pipeline.people import (
     AddResult,
     ImportResult,
@@ -88,6 +95,7 @@ __all__ = [
     "import_articles",
     "import_subscribers",
     "init",
+    "list_articles",
     "list_counts",
     "list_subscribers",
     "make_transport",

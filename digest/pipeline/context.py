@@ -39,11 +39,15 @@ class Context:
         definition (a send worker started by a run that did it already skips it)."""
         settings = settings or load_settings()
         newsletter = load_newsletter(settings.config)
-        store = open_store(settings.database_url, migrate_schema=sync)
+        ctx = cls(settings, newsletter, open_store(settings.database_url, migrate_schema=sync))
         if sync:
-            store.ensure_lists((lst.name, lst.title) for lst in newsletter.lists)
-            store.sync_sections((s.slug, s.title, s.feeds) for s in newsletter.sections)
-        return cls(settings, newsletter, store)
+            ctx.sync()
+        return ctx
+
+    def sync(self) -> None:
+        """Bring the store's lists and sections in line with the newsletter definition."""
+        self.store.ensure_lists((lst.name, lst.title) for lst in self.newsletter.lists)
+        self.store.sync_sections((s.slug, s.title, s.feeds) for s in self.newsletter.sections)
 
     def close(self) -> None:
         self.store.close()

@@ -11,6 +11,7 @@ from digest.config import ListConfig, Settings, load_newsletter
 from digest.feeds import SUMMARY_CHARS, FetchPolicy
 from digest.feeds.check import FeedCheck
 from digest.feeds.check import check_feed as feeds_check
+from digest.models import Article
 from digest.pipeline.context import Context
 
 
@@ -69,3 +70,8 @@ def import_articles(
     return ingest.import_articles(
         ctx.store, path, now, sections=[s.slug for s in ctx.newsletter.sections]
     )
+
+
+def list_articles(ctx: Context, *, section: str | None, limit: int) -> list[Article]:
+    """Stored articles, newest first (of one section when ``section`` is given)."""
+    return ctx.store.articles(section=section, limit=limit)

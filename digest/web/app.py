@@ -1,4 +1,4 @@
-"""The Starlette app: routes and thin handlers over ``digest.pipeline`` and the store.
+"""The Starlette app: routes and thin handlers over ``digest.pipeline``.
 
 Every token page answers the same 404 page for a forged, stale or used token and for one of
 a subscriber who is gone, so a response never tells whether an address is subscribed. Only
@@ -59,7 +59,6 @@ class Edge:
     def __init__(self, ctx: pipeline.Context, pages: Pages, mailer: ConfirmationMailer):
         self.ctx, self.pages, self.mailer = ctx, pages, mailer
         self.secret = ctx.settings.require_secret()
-        self.store: Store = ctx.store
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -272,9 +271,8 @@ class Edge:
 def create_app(settings: Settings, newsletter: Newsletter, store: Store) -> Starlette:
     """The ASGI app of the public edge, on an open store. Its lifespan runs the sender of
     confirmation mails (``ConfirmationMailer``)."""
-    store.ensure_lists((lst.name, lst.title) for lst in newsletter.lists)
-    store.sync_sections((s.slug, s.title, s.feeds) for s in newsletter.sections)
     ctx = pipeline.Context(settings, newsletter, store)
+    ctx.sync()
     mailer = ConfirmationMailer(ctx)
     edge = Edge(ctx, Pages(settings.templates, newsletter), mailer)
 
