@@ -184,10 +184,18 @@ def test_dkim_signs_exactly_the_bytes_the_relay_received(readers_env, tmp_path, 
     assert not dkim.verify(tampered, dnsfunc=dns)
 
 
-def test_cron_progress_lines_and_the_json_summary(readers_env):
+def test_without_a_terminal_a_successful_send_writes_nothing_on_stderr(readers_env):
     with smtp_server() as server:
         readers_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         result = run("send", "--json")
+    assert json.loads(result.stdout)["sent"] == READERS
+    assert result.stderr == ""  # cron mails whatever reaches stderr
+
+
+def test_cron_progress_lines_with_progress_and_the_json_summary(readers_env):
+    with smtp_server() as server:
+        readers_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        result = run("send", "--json", "--progress")
     summary = json.loads(result.stdout)
     assert summary["sent"] == READERS and summary["limit"] is None
     lines = [line for line in result.stderr.splitlines() if line.startswith("progress:")]
