@@ -169,8 +169,9 @@ def _print_summary(s: pipeline.SendReport) -> None:
     )
     if s.status is pipeline.SendStatus.dry_run:
         out.print(
-            f"{s.recipients} recipients, {s.recipients - s.skipped} messages composed "
-            f"({s.variants} variants, {s.bytes} bytes), {s.skipped} skipped. {s.message}",
+            f"{s.recipients} recipients, {s.sent} messages composed "
+            f"({s.variants} variants, {s.bytes} bytes), {s.skipped} skipped, sent before "
+            f"{s.already_sent}. {s.message}",
             markup=False,
         )
         return
