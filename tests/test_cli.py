@@ -110,8 +110,8 @@ def test_messages_are_multipart_alternative_with_one_click_unsubscribe(loaded):
         parts = [p.get_content_type() for p in message.iter_parts()]
         assert parts == ["text/plain", "text/html"]
         assert all(p.get_content_charset() == "utf-8" for p in message.iter_parts())
-        raw_headers = raw.split(b"\r\n\r\n", 1)[0].decode()
-        unsub = [line for line in raw_headers.split("\r\n") if line.startswith("List-Unsubscribe:")]
+        raw_headers = raw.split(b"\n\n", 1)[0].decode()  # the outbox stores LF line endings
+        unsub = [line for line in raw_headers.split("\n") if line.startswith("List-Unsubscribe:")]
         assert len(unsub) == 1 and "=?" not in unsub[0]
         assert "<https://news.example.com/u/" in unsub[0] and "mailto:" in unsub[0]
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

@@ -104,3 +104,41 @@ def test_a_relay_offering_smtputf8_gets_the_non_ascii_address(smtp_env):
         assert (summary["sent"], summary["failed"]) == (6, 0)
         (item,) = [r for r in server.handler.messages if r.rcpt_tos == ("josé@example.com",)]
         assert "<josé@example.com>".encode() in item.raw.split(b"\r\n\r\n")[0]
+
+
+def test_a_dry_run_counts_what_the_real_send_then_sends(smtp_env):
+    with smtp_server() as server:
+        smtp_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        # A fresh edition: everyone.
+        dry = json.loads(run("send", "--dry-run", "--json").stdout)
+        real = json.loads(run("send", "--json").stdout)
+        assert (dry["status"], dry["sent"], dry["skipped"]) == ("dry-run", 5, 0)
+        assert (real["sent"], real["skipped"]) == (5, 0)
+        # The edition sent: nothing more, by either.
+        dry = json.loads(run("send", "--dry-run", "--json").stdout)
+        real = json.loads(run("send", "--json").stdout)
+        assert (dry["sent"], dry["already_sent"]) == (real["sent"], real["already_sent"]) == (0, 5)
+        assert len(server.handler.messages) == 5
+
+
+def test_a_dry_run_skips_whom_the_real_send_skips_once_the_ledger_is_filled(smtp_env):
+    # A first run finds no relay: the edition's ledger is filled, nothing is sent.
+    smtp_env.setenv("DIGEST_SMTP_URL", f"smtp://127.0.0.1:{free_port()}")
+    assert json.loads(run("send", "--json", code=12).stdout)["sent"] == 0
+    # Then a reader unsubscribes and another pauses; a third is greylisted by the relay.
+    run("subscribers", "unsubscribe", "ada.lovelace@example.com")
+    run("subscribers", "prefs", "yuri@example.org", "--pause")
+    with smtp_server() as server:
+        server.handler.rcpt_replies["grace.hopper@example.com"] = "451 4.7.1 Greylisted"
+        smtp_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        dry = json.loads(run("send", "--dry-run", "--json").stdout)
+        real = json.loads(run("send", "--json", code=10).stdout)
+        # The relay's answer is the one thing a dry run cannot know: it counts grace as sent.
+        assert (dry["sent"], dry["skipped"]) == (3, 2)
+        assert (real["sent"], real["deferred"], real["skipped"]) == (2, 1, 2)
+        # What is left: the greylisted reader, once the relay takes it.
+        server.handler.rcpt_replies.clear()
+        dry = json.loads(run("send", "--dry-run", "--json").stdout)
+        real = json.loads(run("send", "--json").stdout)
+        assert (dry["sent"], dry["already_sent"]) == (real["sent"], real["already_sent"]) == (1, 2)
+        assert len(server.handler.messages) == 3

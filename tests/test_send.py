@@ -424,7 +424,10 @@ def test_the_outbox_is_a_maildir_any_client_opens(store, tmp_path):
     box = mailbox.Maildir(outbox, create=False)
     assert sorted(m["To"] for m in box) == sorted(emails.values())
     files = {p.read_bytes() for p in (outbox / "new").iterdir()}
-    assert files == {message_for(edition_id, sid, e).raw for sid, e in emails.items()}
+    # The message's bytes, with LF line endings (a mail client shows a stored CR as ^M).
+    assert files == {
+        message_for(edition_id, sid, e).raw.replace(b"\r\n", b"\n") for sid, e in emails.items()
+    }
 
     again = send(store, edition_id, emails, MaildirTransport(outbox))
     assert again.done == 0 and len(box) == 4

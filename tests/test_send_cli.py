@@ -4,6 +4,7 @@ SIGKILL at random moments, DKIM on the bytes the relay received, progress and st
 from __future__ import annotations
 
 import json
+import mailbox
 import os
 import random
 import signal
@@ -184,10 +185,18 @@ def test_dkim_signs_exactly_the_bytes_the_relay_received(readers_env, tmp_path, 
     assert not dkim.verify(tampered, dnsfunc=dns)
 
 
-def test_cron_progress_lines_and_the_json_summary(readers_env):
+def test_without_a_terminal_a_successful_send_writes_nothing_on_stderr(readers_env):
     with smtp_server() as server:
         readers_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         result = run("send", "--json")
+    assert json.loads(result.stdout)["sent"] == READERS
+    assert result.stderr == ""  # cron mails whatever reaches stderr
+
+
+def test_cron_progress_lines_with_progress_and_the_json_summary(readers_env):
+    with smtp_server() as server:
+        readers_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        result = run("send", "--json", "--progress")
     summary = json.loads(result.stdout)
     assert summary["sent"] == READERS and summary["limit"] is None
     lines = [line for line in result.stderr.splitlines() if line.startswith("progress:")]
@@ -229,3 +238,44 @@ def test_status_shows_counts_and_the_latest_errors(readers_env):
     text = run("status", "--edition", status["edition"]).stdout
     assert "deferred" in text and "reader004@example.org: 451 4.7.1 Greylisted" in text
     run("status", "--edition", "1999-01-01", code=7)
+
+
+def test_the_outbox_stores_lf_line_endings_and_its_dkim_signatures_still_verify(
+    readers_env, tmp_path
+):
+    from digest.send import DkimSigner
+
+    path, _ = make_key("rsa", tmp_path)
+    readers_env.setenv("DIGEST_DKIM_KEY_FILE", str(path))
+    readers_env.setenv("DIGEST_DKIM_SELECTOR", "news2026")
+    record = (
+        DkimSigner.from_file(path, domain="orbital-dispatch.example", selector="news2026")
+        .dns_record()
+        .encode()
+    )
+    assert json.loads(run("send", "--json").stdout)["sent"] == READERS
+    box = mailbox.Maildir(tmp_path / "outbox", create=False)
+    stored = [box.get_bytes(key) for key in box.iterkeys()]
+    assert len(stored) == READERS
+    for raw in stored:
+        # A mail client shows a stored CR as ^M at the end of every header line.
+        assert b"\r" not in raw and raw.count(b"\n") > 20
+        message = message_from_bytes(raw, policy=policy.default)
+        assert message["To"].addresses[0].addr_spec.startswith("reader")
+        assert message.get_content_type() == "multipart/alternative"
+        assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: record)
+    assert not dkim.verify(
+        stored[0].replace(b"Reader", b"Raider", 1), dnsfunc=lambda name, timeout=5: record
+    )
+
+
+def test_the_smtp_path_still_sends_crlf_line_endings(readers_env):
+    with smtp_server() as server:
+        readers_env.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        assert json.loads(run("send", "--json").stdout)["sent"] == READERS
+    for item in server.handler.messages:
+        # The bytes of DATA as received (dot-unstuffed): every line ends in CRLF.
+        assert item.raw.count(b"\r\n") == item.raw.count(b"\n") > 20
+        assert b"\r" not in item.raw.replace(b"\r\n", b"")
+        message = message_from_bytes(item.raw, policy=policy.default)
+        assert message.get_content_type() == "multipart/alternative"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -15,8 +16,11 @@ from digest.exits import ExitCode, command_help
 from digest.models import DeliveryState
 
 
-def _progress_printer():
-    """A rich progress bar (rate, ETA) on a terminal; else a log line on stderr at each 10%."""
+def _progress_printer(
+    lines: bool,
+) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A rich progress bar (rate, ETA) on a terminal; else, with ``lines`` (--progress), a log
+    line on stderr at each 10%; else nothing (under cron a quiet success mails nobody)."""
     if err.is_terminal:
         from rich.progress import (
             BarColumn,
@@ -67,14 +71,14 @@ def _progress_printer():
             eta = f", ETA {(total - done) / rate:.0f} s" if rate > 0 and done < total else ""
             typer.echo(f"progress: {done}/{total} ({tenth * 10}%), {rate:.0f} msg/s{eta}", err=True)
 
-    return log, lambda: None
+    return (log if lines else None), lambda: None
 
 
 @app.command(
     help=command_help(
         "Send today's edition. Safe to run again: nobody gets it twice.\n\n"
-        "Progress goes to stderr: a bar on a terminal, a line at each 10% otherwise (cron), also "
-        "with --json.",
+        "Progress goes to stderr: a bar on a terminal; elsewhere (cron) nothing, or a line at "
+        "each 10% with --progress. Errors are one line on stderr.",
         ExitCode.OK,
         ExitCode.INCOMPLETE,
         ExitCode.FAILED,
@@ -100,6 +104,13 @@ def send(
             "(default: DIGEST_SEND_RESEND_UNKNOWN, off).",
         ),
     ] = None,
+    progress_lines: Annotated[
+        bool,
+        typer.Option(
+            "--progress",
+            help="Without a terminal (cron), log a progress line on stderr at each 10%.",
+        ),
+    ] = False,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -112,7 +123,7 @@ def send(
         ),
     ] = None,
 ) -> None:
-    progress, stop = _progress_printer()
+    progress, stop = _progress_printer(progress_lines)
     with context() as ctx:
         try:
             summary = asyncio.run(
@@ -158,8 +169,9 @@ def _print_summary(s: pipeline.SendReport) -> None:
     )
     if s.status is pipeline.SendStatus.dry_run:
         out.print(
-            f"{s.recipients} recipients, {s.recipients - s.skipped} messages composed "
-            f"({s.variants} variants, {s.bytes} bytes), {s.skipped} skipped. {s.message}",
+            f"{s.recipients} recipients, {s.sent} messages composed "
+            f"({s.variants} variants, {s.bytes} bytes), {s.skipped} skipped, sent before "
+            f"{s.already_sent}. {s.message}",
             markup=False,
         )
         return

@@ -15,10 +15,11 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from digest.config import Newsletter, Settings, load_newsletter, load_settings
-from digest.files import FILE_MODE, open_private
+from digest.files import FILE_MODE, open_private, private_dir
 from digest.store import Store, open_store
 
 STARTER_FEED = "example-feed.xml"  # the feed the starter digest.toml names, beside it
+LOG_DIR = Path("log")  # where the README's cron lines write their summaries and errors
 
 
 def utcnow() -> datetime:
@@ -55,9 +56,11 @@ class Context:
 
 def init(settings: Settings, env_path: Path = Path(".env")) -> dict:
     """Make a folder ready: a starter newsletter definition (and the example feed it names)
-    when there is none, the store created or upgraded, and a .env holding a new secret key
-    when there is none. Nothing that exists is overwritten."""
+    when there is none, the store created or upgraded, a .env holding a new secret key
+    when there is none, and the ``log/`` folder the cron lines write to (0700: the logs name
+    subscribers). Nothing that exists is overwritten."""
     wrote_config = _write_starter(settings.config)
+    private_dir(env_path.parent / LOG_DIR)
     store = open_store(settings.database_url)
     store.close()
     wrote_env = False
@@ -74,6 +77,7 @@ def init(settings: Settings, env_path: Path = Path(".env")) -> dict:
         "database": settings.database_url,
         "env_file": str(env_path) if wrote_env else None,
         "config": str(settings.config) if wrote_config else None,
+        "log": str(env_path.parent / LOG_DIR),
     }
 
 

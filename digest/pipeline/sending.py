@@ -103,7 +103,7 @@ async def _send(
         return prepared
     summary, edition, composer = prepared
     if dry_run:
-        return _dry_run(summary, composer, ctx.store.recipient_stream(lst.name))
+        return _dry_run(summary, composer, _would_send(ctx, lst, edition, summary, resend_unknown))
 
     before = ctx.store.counts(edition.stored_id)
     summary.already_sent = before.get(DeliveryState.sent, 0)
@@ -224,16 +224,32 @@ def send_status(
     }
 
 
+def _would_send(
+    ctx: Context, lst: ListConfig, edition: Edition, summary: SendReport, resend_unknown: bool
+) -> Iterable[Subscriber | None]:
+    """Whom a real send starting now would handle: the list's recipients while the edition has
+    no ledger yet; once it has one, its due rows as a claim would read them (None: a row it
+    would skip), so those sent already, and those unsubscribed, paused or suppressed since,
+    are counted as a real send counts them."""
+    if edition.id is None or ctx.store.edition_status(edition.id) is EditionState.open:
+        return ctx.store.recipient_stream(lst.name)
+    summary.already_sent = ctx.store.counts(edition.id).get(DeliveryState.sent, 0)
+    return ctx.store.due_recipients(edition.id, lst.name, resend_unknown=resend_unknown)
+
+
 def _dry_run(
-    summary: SendReport, composer: Composer, recipients: Iterable[Subscriber]
+    summary: SendReport, composer: Composer, recipients: Iterable[Subscriber | None]
 ) -> SendReport:
+    """Compose what a real send would send; ``sent`` and ``skipped`` are what it would
+    report (a real send then reports the same figures)."""
     started = time.perf_counter()
     for subscriber in recipients:
-        message = composer.message(subscriber)
+        message = None if subscriber is None else composer.message(subscriber)
         summary.recipients += 1
         if message is None:
             summary.skipped += 1
         else:
+            summary.sent += 1
             summary.bytes += len(message.raw)
     summary.elapsed = time.perf_counter() - started
     summary.variants = composer.variants

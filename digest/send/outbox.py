@@ -1,9 +1,12 @@
 """The Maildir outbox: the embedded default transport when no SMTP relay is configured.
 
-Each message's exact bytes become one file in a Maildir (``tmp/``, ``new/``, ``cur/``), so any
-mail client, or ``mailbox.Maildir``, opens the outbox. Files are written the Maildir way:
-into ``tmp/``, flushed to disk, then renamed into ``new/``, so a reader never sees half a
-message. The file name is derived from the Message-ID: sending the same message again
+Each message becomes one file in a Maildir (``tmp/``, ``new/``, ``cur/``), so any mail
+client, or ``mailbox.Maildir``, opens the outbox. A message is stored with LF line endings, as
+a local delivery agent stores it (CRLF is SMTP's wire form; mutt shows a stored CR as ``^M``);
+otherwise its bytes are those the SMTP path sends, and a DKIM signature still verifies, the
+canonical forms being defined over lines, not over their line-ending bytes. Files are written
+the Maildir way: into ``tmp/``, flushed to disk, then renamed into ``new/``, so a reader never
+sees half a message. The file name is derived from the Message-ID: sending the same message again
 replaces its file (or is a no-op once a client has moved it to ``cur/``) instead of adding
 a copy.
 """
@@ -69,7 +72,7 @@ class MaildirSession:
         if key not in self._read_keys:
             try:
                 # fsync blocks; keep the event loop (and other tasks) running meanwhile.
-                await asyncio.to_thread(_write, self._path, key, message.raw)
+                await asyncio.to_thread(_write, self._path, key, stored_form(message.raw))
             except OSError as exc:
                 raise SendError(
                     f"cannot write the outbox {self._path}: {exc.strerror or exc}"
@@ -79,6 +82,11 @@ class MaildirSession:
             state=DeliveryState.sent,
             reply=f"written to {self._path / 'new' / key}",
         )
+
+
+def stored_form(raw: bytes) -> bytes:
+    """A message as a Maildir file holds it: CRLF line endings (the wire form) turned to LF."""
+    return raw.replace(b"\r\n", b"\n")
 
 
 def _write(path: Path, key: str, raw: bytes) -> None:

@@ -49,7 +49,7 @@ class SendReport:
     edition: str | None = None  # the edition's key, e.g. "2026-11-26"
     status: SendStatus = SendStatus.complete
     articles: dict[str, int] = field(default_factory=dict)  # per section
-    recipients: int = 0  # the edition's ledger rows (a dry run: the list's recipients)
+    recipients: int = 0  # the edition's ledger rows (a dry run: the rows a send would handle)
     # The rows this run handled, by outcome.
     sent: int = 0
     deferred: int = 0

@@ -250,6 +250,29 @@ def _enqueue_on_server(edition_id: int, list_name: str, now: datetime) -> PgInse
     )
 
 
+def _claim_query(edition_id: int, list_name: str) -> Select:
+    """An edition's ledger rows in id order, each with its subscriber as of now (the list's
+    subscription outer-joined: a removed one reads as NULL)."""
+    list_id = select(lst.c.id).where(lst.c.name == list_name).scalar_subquery()
+    return (
+        select(
+            d.c.id,
+            d.c.subscriber_id,
+            s.c.email,
+            s.c.name,
+            s.c.status,
+            sub.c.sections,
+            sub.c.list_id,
+            sub.c.state.label("sub_state"),
+            sub.c.paused,
+        )
+        .join(s, s.c.id == d.c.subscriber_id)
+        .outerjoin(sub, and_(sub.c.subscriber_id == s.c.id, sub.c.list_id == list_id))
+        .where(d.c.edition_id == edition_id)
+        .order_by(d.c.id)
+    )
+
+
 def _due(resend_unknown: bool) -> list[DeliveryState]:
     return [QUEUED, DEFERRED] + ([UNKNOWN] if resend_unknown else [])
 
@@ -373,24 +396,7 @@ class LedgerQueries:
         """Take up to ``limit`` due rows this run has not handled yet (or exactly ``row_ids``,
         for a retry) and mark them `sending`, with each subscriber as of now."""
         due = _due(resend_unknown) if row_ids is None else [DEFERRED]
-        list_id = select(lst.c.id).where(lst.c.name == list_name).scalar_subquery()
-        query = (
-            select(
-                d.c.id,
-                d.c.subscriber_id,
-                s.c.email,
-                s.c.name,
-                s.c.status,
-                sub.c.sections,
-                sub.c.list_id,
-                sub.c.state.label("sub_state"),
-                sub.c.paused,
-            )
-            .join(s, s.c.id == d.c.subscriber_id)
-            .outerjoin(sub, and_(sub.c.subscriber_id == s.c.id, sub.c.list_id == list_id))
-            .where(d.c.edition_id == edition_id)
-            .order_by(d.c.id)
-        )
+        query = _claim_query(edition_id, list_name)
         with self.engine.begin() as conn:
             if row_ids is not None:
                 rows = conn.execute(
@@ -436,6 +442,30 @@ class LedgerQueries:
             for r in rows
             if r.id in taken
         ]
+
+    def due_recipients(
+        self, edition_id: int, list_name: str, *, resend_unknown: bool = False
+    ) -> Iterator[Subscriber | None]:
+        """What a run starting now would claim, read without claiming (for a dry run): each
+        due row's subscriber as ``claim`` would read it, None for one it would skip (since
+        unsubscribed, paused or suppressed). Read ``ENQUEUE_BATCH`` rows at a time."""
+        # As a new run would see them: "" is no run's id.
+        claimable = [and_(*self._claimable(state, "")) for state in _due(resend_unknown)]
+        query = _claim_query(edition_id, list_name).where(or_(*claimable))
+        last = 0
+        with self.engine.connect() as conn:
+            while rows := conn.execute(query.where(d.c.id > last).limit(ENQUEUE_BATCH)).all():
+                last = rows[-1].id
+                hashes = {r.id: address_hash(r.email) for r in rows}
+                suppressed = set(
+                    conn.scalars(
+                        select(sup.c.address_hash).where(
+                            sup.c.address_hash.in_(set(hashes.values()))
+                        )
+                    )
+                )
+                for r in rows:
+                    yield _subscriber(r, hashes[r.id] in suppressed)
 
     def _claimable(self, state: DeliveryState, run_id: str) -> list:
         """Which rows in a due ``state`` ``run_id`` may claim: any queued row; a deferred or
