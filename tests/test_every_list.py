@@ -22,7 +22,7 @@ DAILY_ONLY, WEEKLY_ONLY, BOTH = "d@example.org", "w@example.org", "b@example.org
 
 
 @pytest.fixture
-def two_lists(monkeypatch, tmp_path, db_url):
+def two_list_project(monkeypatch, tmp_path, db_url):
     """The two-list newsletter, its feeds fetched, a reader on each list and one on both."""
     set_settings(
         monkeypatch,
@@ -57,7 +57,9 @@ def _lists_received(server, email: str) -> list[str]:
     return sorted(got)
 
 
-def test_one_send_without_list_sends_every_list_with_one_json_line_each(two_lists, monkeypatch):
+def test_one_send_without_list_sends_every_list_with_one_json_line_each(
+    two_list_project, monkeypatch
+):
     with smtp_server() as server:
         monkeypatch.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         summaries = _lines(run("send", "--json").stdout)
@@ -74,7 +76,7 @@ def test_one_send_without_list_sends_every_list_with_one_json_line_each(two_list
         assert len(server.handler.messages) == 4
 
 
-def test_the_exit_code_is_the_most_serious_of_the_lists(two_lists, monkeypatch):
+def test_the_exit_code_is_the_most_serious_of_the_lists(two_list_project, monkeypatch):
     with smtp_server() as server:
         # daily: a permanent failure (11); weekly, sent after it: a deferral (10).
         server.handler.rcpt_replies[DAILY_ONLY] = "550 5.1.1 No such user"
@@ -95,7 +97,7 @@ def test_the_severity_order_ranks_every_code_and_is_not_the_numeric_order():
     assert most_serious([]) == ExitCode.OK
 
 
-def test_naming_a_list_sends_that_list_only(two_lists, monkeypatch):
+def test_naming_a_list_sends_that_list_only(two_list_project, monkeypatch):
     with smtp_server() as server:
         monkeypatch.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         summaries = _lines(run("send", "--list", "weekly", "--json").stdout)
@@ -103,7 +105,7 @@ def test_naming_a_list_sends_that_list_only(two_lists, monkeypatch):
         assert sorted(server.handler.recipients()) == [BOTH, WEEKLY_ONLY]
 
 
-def test_check_without_list_checks_every_list(two_lists):
+def test_check_without_list_checks_every_list(two_list_project):
     reports = _lines(run("check", "--json").stdout)
     assert len(reports) == 2 and all(r["errors"] == 0 for r in reports)
     text = run("check").stdout
@@ -111,8 +113,8 @@ def test_check_without_list_checks_every_list(two_lists):
     assert text.count("0 error(s)") == 2
 
 
-def test_preview_without_list_writes_each_list_in_its_own_folder(two_lists):
-    out = two_lists / "preview"
+def test_preview_without_list_writes_each_list_in_its_own_folder(two_list_project):
+    out = two_list_project / "preview"
     result = run("preview", "--out", str(out))
     for name in TWO_LISTS:
         assert f"list {name}, edition" in result.stdout
@@ -121,7 +123,7 @@ def test_preview_without_list_writes_each_list_in_its_own_folder(two_lists):
 
 
 @pytest.fixture
-def studio_client(two_lists):
+def two_list_studio(two_list_project):
     config = uvicorn.Config(studio.create_app(), host="127.0.0.1", port=0, log_level="warning")
     with (
         uvicorn_running(config) as server,
@@ -130,18 +132,18 @@ def studio_client(two_lists):
         yield client
 
 
-def test_the_studio_picks_a_list_and_answers_no_500_for_a_bad_one(studio_client):
-    page = studio_client.get("/")
+def test_the_studio_picks_a_list_and_answers_no_500_for_a_bad_one(two_list_studio):
+    page = two_list_studio.get("/")
     assert page.status_code == 200
     assert '<select name="list"' in page.text
     assert '<option value="daily" selected>' in page.text
     assert '<option value="weekly">' in page.text
-    weekly = studio_client.get("/", params={"list": "weekly"})
+    weekly = two_list_studio.get("/", params={"list": "weekly"})
     assert weekly.status_code == 200 and '<option value="weekly" selected>' in weekly.text
-    assert studio_client.get("/text", params={"list": "weekly"}).status_code == 200
-    assert studio_client.get("/frame").status_code == 200
-    unknown = studio_client.get("/", params={"list": "monthly"})
+    assert two_list_studio.get("/text", params={"list": "weekly"}).status_code == 200
+    assert two_list_studio.get("/frame").status_code == 200
+    unknown = two_list_studio.get("/", params={"list": "monthly"})
     assert unknown.status_code == 404 and "no list named &#39;monthly&#39;" in unknown.text
     assert '<select name="list"' in unknown.text
     for path in ("/text", "/headers", "/check", "/frame", "/message.eml"):
-        assert studio_client.get(path, params={"list": "monthly"}).status_code == 404
+        assert two_list_studio.get(path, params={"list": "monthly"}).status_code == 404
