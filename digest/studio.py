@@ -149,11 +149,12 @@ class Studio:
         return [lst.name for lst in self.context(self.version()).newsletter.lists]
 
     def pick(self, asked: str | None) -> str:
-        """The list to show: the one ``asked`` (UnknownList if there is none by that name),
-        else the one the studio was started with, else the first."""
+        """The list to show: the one ``asked``, else the one the studio was started with
+        (``--list``), else the first; UnknownList if there is none by that name."""
         names = self.lists()
+        asked = asked or self.list_name
         if asked is None:
-            return self.list_name if self.list_name in names else names[0]
+            return names[0]
         if asked not in names:
             raise UnknownList(f"no list named {asked!r}; lists: {', '.join(names)}")
         return asked

@@ -147,3 +147,16 @@ def test_the_studio_picks_a_list_and_answers_no_500_for_a_bad_one(two_list_studi
     assert '<select name="list"' in unknown.text
     for path in ("/text", "/headers", "/check", "/frame", "/message.eml"):
         assert two_list_studio.get(path, params={"list": "monthly"}).status_code == 404
+
+
+def test_a_studio_started_on_an_unknown_list_answers_404_with_the_picker(two_list_project):
+    app = studio.create_app(None, "monthly")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+    with (
+        uvicorn_running(config) as server,
+        httpx.Client(base_url=base_url(server), timeout=20) as client,
+    ):
+        page = client.get("/")
+        assert page.status_code == 404 and '<option value="weekly">' in page.text
+        assert client.get("/text").status_code == 404
+        assert client.get("/", params={"list": "weekly"}).status_code == 200
