@@ -3,6 +3,9 @@
 The CLI exits with these (an error's code is its class's ``exit_code``, see ``digest.errors``),
 the commands' ``--help`` is written from it, and the README's table of exit codes says the
 same, word for word (a test compares the two).
+
+A command that covers several lists (``digest send``, ``check``, ``preview`` without
+``--list``) exits with the most serious of the lists' codes, by ``SEVERITY``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,36 @@ class ExitCode(IntEnum):
     CHECK = 13, "`digest check` found errors in the composed message: nothing was sent"
     LOCKED = 14, "another run is sending this list (SQLite; on PostgreSQL runs cooperate)"
     INTERRUPTED = 130, "interrupted (Ctrl-C): the next run resumes where this one stopped"
+
+
+# From least to most serious. A list left for the next run (locked, deferred) is less serious
+# than readers lost (failed), a stopped run, or a list that sent nothing because its message
+# failed (check, compose, selection); a configuration or store fault stops every list; an
+# unexpected error and an interruption say the whole run cannot be trusted.
+SEVERITY: tuple[ExitCode, ...] = (
+    ExitCode.OK,
+    ExitCode.LOCKED,
+    ExitCode.INCOMPLETE,
+    ExitCode.FAILED,
+    ExitCode.STOPPED,
+    ExitCode.SEND,
+    ExitCode.CHECK,
+    ExitCode.COMPOSE,
+    ExitCode.SELECTION,
+    ExitCode.SUBSCRIBER,
+    ExitCode.IMPORT,
+    ExitCode.FEED,
+    ExitCode.STORE,
+    ExitCode.CONFIG,
+    ExitCode.ERROR,
+    ExitCode.INTERRUPTED,
+)
+
+
+def most_serious(codes: list[int]) -> int:
+    """The most serious of ``codes`` by ``SEVERITY`` (0, OK, for none)."""
+    rank = {int(code): place for place, code in enumerate(SEVERITY)}
+    return max(codes, key=rank.__getitem__, default=int(ExitCode.OK))
 
 
 def describe(*codes: ExitCode) -> str:

@@ -144,16 +144,31 @@ class Studio:
             self._ctx_stamp = stamp
         return self._ctx
 
-    def view(self, subscriber: str | None, sections: frozenset[str] | None) -> View:
+    def lists(self) -> list[str]:
+        """The newsletter's lists, by name, for the studio's picker."""
+        return [lst.name for lst in self.context(self.version()).newsletter.lists]
+
+    def pick(self, asked: str | None) -> str:
+        """The list to show: the one ``asked``, else the one the studio was started with
+        (``--list``), else the first; UnknownList if there is none by that name."""
+        names = self.lists()
+        asked = asked or self.list_name
+        if asked is None:
+            return names[0]
+        if asked not in names:
+            raise UnknownList(f"no list named {asked!r}; lists: {', '.join(names)}")
+        return asked
+
+    def view(self, list_name: str, subscriber: str | None, sections: frozenset[str] | None) -> View:
         stamp = self.version()
         if stamp != self._cache_stamp or len(self._cache) > 16:
             self._cache, self._cache_stamp = {}, stamp
-        key = (subscriber, sections)
+        key = (list_name, subscriber, sections)
         if key not in self._cache:
             ctx = self.context(stamp)
             done = pipeline.sample(
                 ctx,
-                self.list_name,
+                list_name,
                 now=pipeline.utcnow(),
                 subscriber_email=subscriber,
                 sections=sections,
@@ -174,10 +189,10 @@ class Studio:
             )
         return self._cache[key]
 
-    def sections(self) -> list[tuple[str, str]]:
+    def sections(self, list_name: str) -> list[tuple[str, str]]:
         """The list's sections (slug, title), for the studio's form (which lists no one)."""
         ctx = self.context(self.version())
-        lst = ctx.newsletter.get_list(self.list_name)
+        lst = ctx.newsletter.get_list(list_name)
         return [(s.slug, s.title) for s in ctx.newsletter.sections_of(lst)]
 
     def close(self) -> None:
@@ -185,10 +200,15 @@ class Studio:
             self._ctx.close()
 
 
-def _choice(request: Request) -> tuple[str | None, frozenset[str] | None]:
+class UnknownList(LookupError):
+    """A page asked for a list the newsletter does not have: 404, with the picker."""
+
+
+def _choice(request: Request) -> tuple[str | None, str | None, frozenset[str] | None]:
+    asked = request.query_params.get("list", "").strip() or None
     subscriber = request.query_params.get("subscriber", "").strip() or None
     picked = request.query_params.getlist("section")
-    return subscriber, frozenset(picked) if picked else None
+    return asked, subscriber, frozenset(picked) if picked else None
 
 
 def create_app(
@@ -205,8 +225,10 @@ def create_app(
     )
 
     async def index(request: Request) -> Response:
-        subscriber, sections = _choice(request)
+        asked, subscriber, sections = _choice(request)
         data: dict[str, Any] = {
+            "lists": [],
+            "list": "",
             "query": request.url.query,
             "subscriber": subscriber or "",
             "picked": sections or frozenset(),
@@ -216,20 +238,25 @@ def create_app(
             "error": None,
             "sections": [],
         }
+        status = 200
         try:
-            data["sections"] = studio.sections()
-            data["view"] = studio.view(subscriber, sections)
+            data["lists"] = studio.lists()
+            data["list"] = studio.pick(asked)
+            data["sections"] = studio.sections(data["list"])
+            data["view"] = studio.view(data["list"], subscriber, sections)
+        except UnknownList as exc:
+            data["error"], status = str(exc), 404
         except DigestError as exc:
-            data["error"] = str(exc)
-        return HTMLResponse(
-            pages.get_template("index.html.j2").render(data),
-            status_code=200 if data["error"] is None else 500,
-        )
+            data["error"], status = str(exc), 500
+        return HTMLResponse(pages.get_template("index.html.j2").render(data), status_code=status)
 
     def guarded(make):
         async def endpoint(request: Request) -> Response:
+            asked, subscriber, sections = _choice(request)
             try:
-                return make(request, studio.view(*_choice(request)))
+                return make(request, studio.view(studio.pick(asked), subscriber, sections))
+            except UnknownList as exc:
+                return PlainTextResponse(f"error: {exc}\n", status_code=404)
             except DigestError as exc:
                 return PlainTextResponse(f"error: {exc}\n", status_code=500)
 

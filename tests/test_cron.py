@@ -16,9 +16,12 @@ INSTALL = "/srv/digest"  # the install folder the README's lines name
 
 
 def readme_cron_lines() -> list[str]:
-    """The README's crontab lines (five time fields, then the command), wherever they are."""
+    """The README's crontab lines (five time fields, then the command) in any of its code
+    blocks (prose that starts with numbers is not one)."""
     text = (ROOT / "README.md").read_text()
-    return re.findall(r"^[\d*/,-]+(?: +[\d*/,-]+){4} +\S.*$", text, re.M)
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", text, re.M | re.S)
+    cron = re.compile(r"^[\d*/,-]+(?: +[\d*/,-]+){4} +\S.*$", re.M)
+    return [line for block in blocks for line in cron.findall(block)]
 
 
 def fresh_install(folder: Path) -> dict[str, str]:

@@ -50,6 +50,9 @@ class Format(str, Enum):
 ListOpt = Annotated[
     str | None, typer.Option("--list", "-l", help="The list (default: the only one).")
 ]
+EveryListOpt = Annotated[
+    str | None, typer.Option("--list", "-l", help="The list (default: every list).")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
@@ -86,6 +89,14 @@ def context() -> Iterator[pipeline.Context]:
             yield ctx
         finally:
             ctx.close()
+
+
+def list_failed(name: str | None, exc: DigestError, as_json: bool) -> None:
+    """One list of several could not be done: a line on stderr, or its JSON line."""
+    if as_json:
+        emit_json({"list": name, "status": "error", "error": str(exc), "exit_code": exc.exit_code})
+    else:
+        typer.echo(f"error: list {name}: {exc}", err=True)
 
 
 def emit_json(obj: object) -> None:

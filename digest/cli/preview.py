@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 
 from digest import pipeline
-from digest.cli._app import ListOpt, app, context, err, errors, out
+from digest.cli._app import EveryListOpt, app, context, err, errors, out
 
 
 @app.command()
 def preview(
-    lst: ListOpt = None,
+    lst: EveryListOpt = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the files.")] = Path("preview"),
     subscriber: Annotated[
         str | None,
@@ -41,7 +41,10 @@ def preview(
     port: Annotated[int, typer.Option(help="The studio's port.")] = 8025,
 ) -> None:
     """Write today's message for one recipient as HTML, plain text and .eml, or serve the
-    preview studio (--serve)."""
+    preview studio (--serve).
+
+    Without --list: every list; with several, each list's files go to a subfolder of --out
+    named after the list (the studio picks a list on its page)."""
     if serve:
         from digest import studio
 
@@ -59,13 +62,18 @@ def preview(
             studio.serve(host=host, port=port, list_name=lst)
         return
     with context() as ctx:
-        result = pipeline.preview(
-            ctx, lst, out_dir, now=pipeline.utcnow(), subscriber_email=subscriber
-        )
-    out.print(f"edition {result.edition} for {result.recipient}:", markup=False)
-    for path in (result.html, result.text, result.eml):
-        out.print(f"  {path.resolve()}", markup=False)
-    for note in result.notes:
-        out.print(f"trimmed: {note}", markup=False)
-    if open_:
-        webbrowser.open(result.html.resolve().as_uri())
+        names = ctx.lists_covered(lst)
+        for name in names:
+            # Several lists: each list's files in a subfolder of --out named after it.
+            folder = out_dir if len(names) == 1 else out_dir / str(name)
+            result = pipeline.preview(
+                ctx, name, folder, now=pipeline.utcnow(), subscriber_email=subscriber
+            )
+            shown = "" if len(names) == 1 else f"list {name}, "
+            out.print(f"{shown}edition {result.edition} for {result.recipient}:", markup=False)
+            for path in (result.html, result.text, result.eml):
+                out.print(f"  {path.resolve()}", markup=False)
+            for note in result.notes:
+                out.print(f"trimmed: {note}", markup=False)
+            if open_:
+                webbrowser.open(result.html.resolve().as_uri())

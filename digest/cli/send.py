@@ -11,8 +11,19 @@ import typer
 from rich.table import Table
 
 from digest import pipeline
-from digest.cli._app import JsonOpt, ListOpt, app, context, emit_json, err, out
-from digest.exits import ExitCode, command_help
+from digest.cli._app import (
+    EveryListOpt,
+    JsonOpt,
+    ListOpt,
+    app,
+    context,
+    emit_json,
+    err,
+    list_failed,
+    out,
+)
+from digest.errors import DigestError
+from digest.exits import ExitCode, command_help, most_serious
 from digest.models import DeliveryState
 
 
@@ -76,7 +87,10 @@ def _progress_printer(
 
 @app.command(
     help=command_help(
-        "Send today's edition. Safe to run again: nobody gets it twice.\n\n"
+        "Send today's edition of each list (--list: of that one). Safe to run again: nobody "
+        "gets it twice.\n\n"
+        "With several lists, each is sent in turn (--json: one line per list) and the exit code "
+        "is the most serious of the lists'.\n\n"
         "Progress goes to stderr: a bar on a terminal; elsewhere (cron) nothing, or a line at "
         "each 10% with --progress. Errors are one line on stderr.",
         ExitCode.OK,
@@ -90,7 +104,7 @@ def _progress_printer(
     )
 )
 def send(
-    lst: ListOpt = None,
+    lst: EveryListOpt = None,
     as_json: JsonOpt = False,
     dry_run: Annotated[
         bool, typer.Option(help="Compose every message, send nothing, leave the ledger untouched.")
@@ -123,26 +137,37 @@ def send(
         ),
     ] = None,
 ) -> None:
-    progress, stop = _progress_printer(progress_lines)
+    codes: list[int] = []
     with context() as ctx:
-        try:
-            summary = asyncio.run(
-                pipeline.send(
-                    ctx,
-                    lst,
-                    dry_run=dry_run,
-                    resend_unknown=resend_unknown,
-                    on_progress=progress,
-                    workers=workers,
+        names = ctx.lists_covered(lst)
+        for name in names:
+            progress, stop = _progress_printer(progress_lines)
+            try:
+                summary = asyncio.run(
+                    pipeline.send(
+                        ctx,
+                        name,
+                        dry_run=dry_run,
+                        resend_unknown=resend_unknown,
+                        on_progress=progress,
+                        workers=workers,
+                    )
                 )
-            )
-        finally:
-            stop()
-    if as_json:
-        emit_json(summary.as_dict())
-    else:
-        _print_summary(summary)
-    raise typer.Exit(summary.exit_code)
+            except DigestError as exc:
+                if len(names) == 1:
+                    raise
+                # One list's fault leaves the others to be sent; it counts in the exit code.
+                codes.append(exc.exit_code)
+                list_failed(name, exc, as_json)
+                continue
+            finally:
+                stop()
+            if as_json:
+                emit_json(summary.as_dict())
+            else:
+                _print_summary(summary)
+            codes.append(summary.exit_code)
+    raise typer.Exit(most_serious(codes))
 
 
 def _print_summary(s: pipeline.SendReport) -> None:

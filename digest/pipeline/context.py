@@ -50,6 +50,14 @@ class Context:
         self.store.ensure_lists((lst.name, lst.title) for lst in self.newsletter.lists)
         self.store.sync_sections((s.slug, s.title, s.feeds) for s in self.newsletter.sections)
 
+    def lists_covered(self, name: str | None) -> list[str | None]:
+        """The lists a command run with ``--list name`` covers: that one when named, else
+        every list of the newsletter, each by name (a lone list stays ``None``, so a one-list
+        newsletter runs exactly as with no list named)."""
+        if name is not None or len(self.newsletter.lists) == 1:
+            return [name]
+        return [lst.name for lst in self.newsletter.lists]
+
     def close(self) -> None:
         self.store.close()
 
