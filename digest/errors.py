@@ -11,6 +11,7 @@ of ``digest.exits``); tracebacks are only shown with ``--verbose``.
     ├── RowsRejected         rows of an import file were rejected (good rows are kept)
     ├── SubscriberError      an address is invalid, unknown or already present
     ├── SelectionError       no edition can be built (unknown list, ...)
+    │   └── EditionFrozen    a frozen edition (sending started) was asked to change
     ├── ComposeError         a template is missing or fails to render
     └── SendError            the relay cannot be used at all (refused, auth, TLS)
 """
@@ -59,6 +60,10 @@ class SubscriberError(DigestError):
 
 class SelectionError(DigestError):
     exit_code = ExitCode.SELECTION
+
+
+class EditionFrozen(SelectionError):
+    """An edition whose sending started was asked to change: it never does."""
 
 
 class ComposeError(DigestError):

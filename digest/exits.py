@@ -34,7 +34,11 @@ class ExitCode(IntEnum):
     FEED = 4, "`digest feeds check`: the feed is unusable; `digest fetch`: every feed failed"
     IMPORT = 5, "an import rejected some rows (the good rows are stored)"
     SUBSCRIBER = 6, "an address is invalid, unknown or already present"
-    SELECTION = 7, "no edition can be built (unknown list, no articles, ...)"
+    SELECTION = (
+        7,
+        "no edition can be built or changed (unknown list, no articles, an edition frozen "
+        "since its sending started, ...)",
+    )
     COMPOSE = (
         8,
         "the message cannot be composed (a template missing or failing, the edition over its "

@@ -46,14 +46,51 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Curation:
+    """An editor's choices for one edition, named by article id: applied at every rebuild of
+    its draft, and kept with the edition once it is frozen.
+
+    ``leads``: articles made the lead of their section (the latest choice of a section wins);
+    ``pins``: articles kept in the edition whatever the window, ranked first after the lead
+    (the section's cap still holds: a pin takes the place of its last new article);
+    ``drops``: articles left out; ``moves``: (article, position in its section from 1),
+    applied in order after ranking; ``note``: the introduction, in the small markup of
+    ``digest.compose.note``."""
+
+    leads: tuple[int, ...] = ()
+    pins: tuple[int, ...] = ()
+    drops: tuple[int, ...] = ()
+    moves: tuple[tuple[int, int], ...] = ()
+    note: str = ""
+
+    @property
+    def chosen(self) -> tuple[int, ...]:
+        """The articles the editor brought in (leads, then pins), each once."""
+        return tuple(dict.fromkeys((*reversed(self.leads), *self.pins)))
+
+    def __bool__(self) -> bool:
+        return bool(self.leads or self.pins or self.drops or self.moves or self.note)
+
+
+@dataclass(frozen=True)
 class Edition:
-    """One list's issue for one day, its article selection frozen when it was created."""
+    """One list's issue for one day: a draft, rebuilt from the current articles and the
+    editor's curation until its first message is queued, then frozen."""
 
     list_name: str
     key: str  # the date in the list's time zone, e.g. "2026-11-26"
     created_at: datetime
     sections: tuple[Section, ...]
     id: int | None = None
+    state: EditionState | None = None  # None: built now, not stored
+    curation: Curation = field(default_factory=Curation)
+    frozen_at: datetime | None = None
+
+    @property
+    def frozen(self) -> bool:
+        """Whether its selection is fixed: sending started (or, in a store from before
+        drafts, the edition was created)."""
+        return self.state not in (None, EditionState.draft)
 
     @property
     def stored_id(self) -> int:
@@ -215,9 +252,13 @@ OUTCOME_STATES = (
 
 
 class EditionState(enum.StrEnum):
-    """An edition's state: ``open`` once frozen, ``sending`` once its ledger is whole,
-    ``complete`` once no row is pending."""
+    """An edition's state: ``draft`` while it holds only the editor's curation (its articles
+    are chosen again at every look); ``sending`` once frozen with its ledger whole (both in
+    one transaction, when its first messages are queued); ``complete`` once no row is
+    pending. ``open`` (frozen, ledger not yet filled) is met only in stores from before
+    drafts, and in tests that build a ledger by hand."""
 
+    draft = "draft"
     open = "open"
     sending = "sending"
     complete = "complete"

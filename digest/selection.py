@@ -2,22 +2,28 @@
 
 Per section of the list: the articles first seen since the list's previous edition (the first
 edition looks back a window), none already mailed in an earlier edition of this list, the
-same story in one section only, newest first, capped. Sections with nothing new are left out;
-an edition with nothing at all is not made (``None``).
+same story in one section only, newest first, capped; then the editor's curation (leads,
+pins, drops, moves: ``digest.models.Curation``). Sections with nothing new are left out; an
+edition with nothing at all is not made (``None``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from digest.config import SectionConfig
-from digest.models import Article, Edition, Section
+from digest.models import Article, Curation, Edition, EditionState, Section
 
 
 def edition_key(now: datetime, tz: tzinfo) -> str:
     """The key of the edition due at ``now``: the date in the list's time zone."""
     return now.astimezone(tz).date().isoformat()
+
+
+def following_key(key: str) -> str:
+    """The key of the edition after ``key``: the next day."""
+    return (date.fromisoformat(key) + timedelta(days=1)).isoformat()
 
 
 def window_start(
@@ -53,31 +59,95 @@ def select_edition(
     already_sent: Collection[str],
     since: datetime,
     now: datetime,
+    curation: Curation | None = None,
+    chosen: Iterable[Article] = (),
 ) -> Edition | None:
-    """Build the edition ``key`` of a list from candidate articles, or None if nothing is new."""
+    """Build the draft ``key`` of a list from candidate articles and the editor's curation,
+    or None if nothing is new.
+
+    ``chosen`` holds the articles the curation brings in (its leads and pins), wherever they
+    were found: they are selected whatever the window and the cap, unless already mailed by
+    the list. Per section the lead comes first, then the pins, then the newest of the rest up
+    to the cap; the curation's moves are applied last."""
+    curation = curation or Curation()
+    dropped = set(curation.drops)
     by_section: dict[str, list[Article]] = {s.slug: [] for s in sections}
     for article in candidates:
         if article.key in already_sent or article.section not in by_section:
             continue
         seen = article.first_seen_at
-        if seen is None or seen < since or seen > now:
+        if seen is None or seen < since or seen > now or article.id in dropped:
             continue
         by_section[article.section].append(article)
 
-    stories: set[str] = set()
-    chosen: list[Section] = []
+    forced = _forced(curation, chosen, by_section, already_sent)
+    stories = {_story(article) for picks in forced.values() for article in picks}
+    picked_ids = {article.id for picks in forced.values() for article in picks}
+    chosen_sections: list[Section] = []
     for config in sections:
-        picked: list[Article] = []
+        picked = list(forced[config.slug])
         for article in sorted(by_section[config.slug], key=_newest_first, reverse=True):
+            if len(picked) >= config.max_articles:
+                break
             story = _story(article)
-            if story in stories:
+            if story in stories or article.id in picked_ids:
                 continue
             stories.add(story)
             picked.append(article)
-            if len(picked) == config.max_articles:
-                break
         if picked:
-            chosen.append(Section(config.slug, config.title, tuple(picked)))
-    if not chosen:
+            picked = _moved(picked, curation.moves)
+            chosen_sections.append(Section(config.slug, config.title, tuple(picked)))
+    if not chosen_sections:
         return None
-    return Edition(list_name=list_name, key=key, created_at=now, sections=tuple(chosen))
+    return Edition(
+        list_name=list_name,
+        key=key,
+        created_at=now,
+        sections=tuple(chosen_sections),
+        state=EditionState.draft,
+        curation=curation,
+    )
+
+
+def _forced(
+    curation: Curation,
+    chosen: Iterable[Article],
+    by_section: dict[str, list[Article]],
+    already_sent: Collection[str],
+) -> dict[str, list[Article]]:
+    """Per section, the articles the editor brought in: the section's lead (the latest one
+    chosen) first, then the pins in the order they were pinned."""
+    available = {
+        article.id: article
+        for article in chosen
+        if article.section in by_section
+        and article.key not in already_sent
+        and article.id not in curation.drops
+    }
+    forced: dict[str, list[Article]] = {slug: [] for slug in by_section}
+    for article_id in curation.chosen:  # latest lead first, then pins
+        article = available.get(article_id)
+        if article is None:
+            continue
+        picks = forced[article.section]
+        is_lead = article_id in curation.leads
+        if is_lead and any(a.id in curation.leads for a in picks):
+            # An earlier lead of the section gives way: it stays only if pinned (or new).
+            is_lead = False
+        if is_lead:
+            picks.insert(0, article)
+        elif article_id in curation.pins:
+            picks.append(article)
+    return forced
+
+
+def _moved(articles: list[Article], moves: Sequence[tuple[int, int]]) -> list[Article]:
+    """``articles`` with each (article id, position from 1) move applied in order."""
+    order = list(articles)
+    for article_id, position in moves:
+        found = next((a for a in order if a.id == article_id), None)
+        if found is None:
+            continue
+        order.remove(found)
+        order.insert(max(0, min(position - 1, len(order))), found)
+    return order

@@ -38,6 +38,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from digest import compose, pipeline
+from digest.compose import note as editor_note
 from digest.compose.check import Finding, check
 from digest.compose.mime import body_text
 from digest.config import Settings, load_settings
@@ -103,6 +104,7 @@ class View:
     eml: bytes
     notes: tuple[str, ...]
     findings: tuple[Finding, ...]
+    curation: tuple[str, ...] = ()  # the edition's state and the editor's choices, in words
 
 
 class Studio:
@@ -124,6 +126,16 @@ class Studio:
         return paths
 
     def version(self) -> str:
+        """Changes whenever what the studio shows may: a watched file, the articles, or the
+        editor's curation (the page reloads when it does)."""
+        files = self.files_version()
+        try:
+            mark = pipeline.editorial_mark(self.context(files))
+        except DigestError:  # a broken digest.toml: the page says so, and reloads once fixed
+            mark = "unavailable"
+        return hashlib.sha256(f"{files}\n{mark}".encode()).hexdigest()[:16]
+
+    def files_version(self) -> str:
         marks = []
         for path in self.watched():
             files = sorted(path.rglob("*")) if path.is_dir() else [path]
@@ -146,7 +158,7 @@ class Studio:
 
     def lists(self) -> list[str]:
         """The newsletter's lists, by name, for the studio's picker."""
-        return [lst.name for lst in self.context(self.version()).newsletter.lists]
+        return [lst.name for lst in self.context(self.files_version()).newsletter.lists]
 
     def pick(self, asked: str | None) -> str:
         """The list to show: the one ``asked``, else the one the studio was started with
@@ -165,7 +177,7 @@ class Studio:
             self._cache, self._cache_stamp = {}, stamp
         key = (list_name, subscriber, sections)
         if key not in self._cache:
-            ctx = self.context(stamp)
+            ctx = self.context(self.files_version())
             done = pipeline.sample(
                 ctx,
                 list_name,
@@ -175,7 +187,11 @@ class Studio:
             )
             raw = done.message.raw
             parsed = message_from_bytes(raw, policy=policy.default)
-            findings = sorted(check(raw), key=lambda f: f.severity != "error")
+            findings = check(raw) + [
+                Finding(severity, "note", what, "the editor's note")
+                for severity, what in editor_note.findings(done.edition.curation.note)
+            ]
+            findings.sort(key=lambda f: f.severity != "error")
             self._cache[key] = View(
                 done.edition.key,
                 done.message.recipient,
@@ -186,12 +202,13 @@ class Studio:
                 raw,
                 done.notes,
                 tuple(findings),
+                tuple(pipeline.curation_lines(done.edition)),
             )
         return self._cache[key]
 
     def sections(self, list_name: str) -> list[tuple[str, str]]:
         """The list's sections (slug, title), for the studio's form (which lists no one)."""
-        ctx = self.context(self.version())
+        ctx = self.context(self.files_version())
         lst = ctx.newsletter.get_list(list_name)
         return [(s.slug, s.title) for s in ctx.newsletter.sections_of(lst)]
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.config import SectionConfig
-from digest.models import Article
+from digest.models import Article, Curation
 from digest.selection import edition_key, select_edition, window_start
 from tests.support.values import NOW
 
@@ -130,3 +130,74 @@ def test_for_sections_filters_a_subscribers_preferences():
     ]
     assert len(edition.for_sections(None)) == 2
     assert edition.for_sections(frozenset({"launch-pad"})) == ()
+
+
+# -- the editor's curation ------------------------------------------------------------------
+
+
+def curated(candidates, curation, chosen=(), *, already_sent=()):
+    edition = select_edition(
+        list_name="daily",
+        key="2026-11-26",
+        sections=SECTIONS,
+        candidates=candidates,
+        already_sent=already_sent,
+        since=NOW - timedelta(hours=24),
+        now=NOW,
+        curation=curation,
+        chosen=chosen,
+    )
+    assert edition is not None
+    return {s.slug: [a.id for a in s.articles] for s in edition.sections}
+
+
+FOUR = [art(1, hours_ago=1), art(2, hours_ago=2), art(3, hours_ago=3), art(4, hours_ago=4)]
+
+
+def test_a_chosen_lead_comes_first_even_from_outside_the_window():
+    old = art(9, hours_ago=100)
+    got = curated(FOUR, Curation(leads=(9,)), chosen=[old])
+    assert got["military-space"] == [9, 1, 2]
+
+
+def test_the_latest_lead_of_a_section_wins_and_the_earlier_gives_way():
+    got = curated(FOUR, Curation(leads=(3, 2)), chosen=[FOUR[2], FOUR[1]])
+    assert got["military-space"] == [2, 1, 3]  # 3 is back among the new, by recency
+
+
+def test_pins_follow_the_lead_and_the_cap_still_holds():
+    got = curated(FOUR, Curation(leads=(2,), pins=(4,)), chosen=[FOUR[1], FOUR[3]])
+    assert got["military-space"] == [2, 4, 1]
+
+
+def test_a_dropped_article_is_replaced_by_the_next_newest():
+    assert curated(FOUR, Curation(drops=(1,)))["military-space"] == [2, 3, 4]
+
+
+def test_moves_apply_last_in_order_and_clamp_to_the_section():
+    got = curated(FOUR, Curation(moves=((1, 3), (3, 1), (2, 99))))
+    assert got["military-space"] == [3, 1, 2]
+
+
+def test_curation_never_brings_back_an_article_already_mailed():
+    got = curated(FOUR, Curation(pins=(9,)), chosen=[art(9)], already_sent={"guid:9"})
+    assert 9 not in got["military-space"]
+
+
+def test_a_pinned_article_claims_its_story_in_every_section():
+    same = art(7, "internet-space", url="https://news.example/1")
+    got = curated([*FOUR, same], Curation(pins=(7,)), chosen=[same])
+    assert got["internet-space"] == [7] and 1 not in got["military-space"]
+
+
+def test_an_uncurated_draft_is_a_draft_with_empty_curation():
+    edition = select_edition(
+        list_name="daily",
+        key="2026-11-26",
+        sections=SECTIONS,
+        candidates=FOUR,
+        already_sent=(),
+        since=NOW - timedelta(hours=24),
+        now=NOW,
+    )
+    assert edition is not None and not edition.frozen and not edition.curation

@@ -284,3 +284,17 @@ def test_preview_reports_trimming(project):
     result = run("preview", "--out", str(project / "preview"))
     assert "trimmed: to stay under 90 KB of HTML" in result.output
     assert (project / "preview" / "digest.html").exists()
+
+
+def test_the_studio_shows_the_curation_and_reloads_when_it_changes(studio_client):
+    before = studio_client.get("/version").json()["version"]
+    page = studio_client.get("/").text
+    assert "a draft, rebuilt at every look" in page and "lead chosen" not in page
+    view = json.loads(run("editions", "show", "today", "--json").stdout)
+    lead = view["sections"][1]["articles"][2]
+    run("editions", "lead", "today", str(lead["id"]))
+    assert studio_client.get("/version").json()["version"] != before
+    page = studio_client.get("/").text
+    assert f"lead chosen: {lead['id']} " in page
+    text = studio_client.get("/text").text
+    assert text.index(lead["title"]) < text.index(view["sections"][1]["articles"][0]["title"])

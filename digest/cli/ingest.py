@@ -93,11 +93,12 @@ def articles_list(
     limit: Annotated[int, typer.Option(help="At most this many.")] = 30,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
-    """List stored articles, newest first."""
+    """List stored articles, newest first, with the id `digest editions` names them by."""
     with context() as ctx:
         items = pipeline.list_articles(ctx, section=section, limit=limit)
     rows = [
         {
+            "id": a.id,  # what `digest editions pin` and `lead` name an article by
             "section": a.section,
             "title": a.title,
             "url": a.url,
@@ -106,7 +107,7 @@ def articles_list(
         }
         for a in items
     ]
-    print_rows(rows, fmt, ["first_seen_at", "section", "title", "url"])
+    print_rows(rows, fmt, ["id", "first_seen_at", "section", "title", "url"])
 
 
 def _when(value: datetime | None) -> str:

@@ -39,6 +39,23 @@ def preview(
         ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="The studio's port.")] = 8025,
+    next_: Annotated[
+        bool,
+        typer.Option(
+            "--next",
+            help="The next edition to go out (tomorrow's once today's was sent), as it "
+            "stands now; nothing is created.",
+        ),
+    ] = False,
+    on: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            metavar="YYYY-MM-DD",
+            help="The edition of that date: as sent, or for today and later the draft as it "
+            "stands now.",
+        ),
+    ] = None,
 ) -> None:
     """Write today's message for one recipient as HTML, plain text and .eml, or serve the
     preview studio (--serve).
@@ -67,7 +84,13 @@ def preview(
             # Several lists: each list's files in a subfolder of --out named after it.
             folder = out_dir if len(names) == 1 else out_dir / str(name)
             result = pipeline.preview(
-                ctx, name, folder, now=pipeline.utcnow(), subscriber_email=subscriber
+                ctx,
+                name,
+                folder,
+                now=pipeline.utcnow(),
+                subscriber_email=subscriber,
+                next_edition=next_,
+                on=on,
             )
             shown = "" if len(names) == 1 else f"list {name}, "
             out.print(f"{shown}edition {result.edition} for {result.recipient}:", markup=False)

@@ -25,6 +25,7 @@ import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 
+from digest.compose import note as editor_note
 from digest.compose import placeholders as ph
 from digest.compose.inline import inline_css
 from digest.config import ListConfig, Newsletter
@@ -106,6 +107,8 @@ def render(
     subject = make_subject(lst, day, sections[0].articles[0].title)
     preheader = make_preheader(sections, lst)
     css = _source(env, "base.css")
+    intro = editor_note.parse(edition.curation.note)
+    note = {"html": editor_note.html(intro), "text": editor_note.text(intro)} if intro else None
     for summary_chars, more in TRIMS:
         context = _context(
             newsletter,
@@ -118,6 +121,7 @@ def render(
             summary_chars,
             more,
             base_url,
+            note,
         )
         html = inline_css(_render(env, "digest.html.j2", context), css).rstrip("\n") + "\n"
         if len(html.encode("utf-8")) <= HTML_BUDGET:
@@ -231,6 +235,7 @@ def _context(
     summary_chars: int,
     more: int | None,
     base_url: str,
+    note: dict | None = None,
 ) -> dict:
     clean = _cleaner()
     return {
@@ -254,6 +259,7 @@ def _context(
             "view": ph.VIEW_URL,
         },
         "recipient": {"email": ph.RECIPIENT_EMAIL},
+        "note": note,  # the editor's introduction: {"html", "text"}, or None
     }
 
 

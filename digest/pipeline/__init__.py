@@ -34,6 +34,15 @@ from digest.pipeline.edge import (
     shared_edition,
 )
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition, with_verp
+from digest.pipeline.editorial import (
+    curate,
+    curation_lines,
+    editorial_mark,
+    list_editions,
+    set_note,
+    show_edition,
+)
+from digest.pipeline.editorial import rebuild as rebuild_edition
 from digest.pipeline.feeds import (
     check_feed,
     failing_feeds,
@@ -86,8 +95,11 @@ __all__ = [
     "check_feed",
     "confirm_subscription",
     "confirmation_open",
+    "curate",
+    "curation_lines",
     "current_edition",
     "deliver",
+    "editorial_mark",
     "export_subscribers",
     "failing_feeds",
     "feed_health",
@@ -97,6 +109,7 @@ __all__ = [
     "init",
     "list_articles",
     "list_counts",
+    "list_editions",
     "list_subscribers",
     "make_transport",
     "make_transports",
@@ -105,6 +118,7 @@ __all__ = [
     "preview_settings",
     "process_bounces",
     "reader",
+    "rebuild_edition",
     "remove_subscriber",
     "request_subscription",
     "resubscribe",
@@ -113,8 +127,10 @@ __all__ = [
     "send",
     "send_confirmations",
     "send_status",
+    "set_note",
     "set_preferences",
     "shared_edition",
+    "show_edition",
     "show_subscriber",
     "subscriber_record",
     "unsubscribe",

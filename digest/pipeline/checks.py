@@ -9,6 +9,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 from digest.compose import check as lint
+from digest.compose import note as editor_note
 from digest.compose.mime import body_text
 from digest.config import ListConfig
 from digest.errors import ComposeError, SelectionError, SubscriberError
@@ -16,7 +17,8 @@ from digest.exits import ExitCode
 from digest.files import private_dir, write_private
 from digest.models import Edition, OutgoingMessage, Subscriber
 from digest.pipeline.context import Context, preview_settings
-from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition
+from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer
+from digest.pipeline.editorial import preview_edition
 
 
 @dataclass(frozen=True)
@@ -37,13 +39,16 @@ def sample(
     now: datetime,
     subscriber_email: str | None = None,
     sections: frozenset[str] | None = None,
+    next_edition: bool = False,
+    on: str | None = None,
 ) -> Sample:
-    """Compose one message of today's edition; changes nothing in the store.
+    """Compose one message of today's edition (or the next one to go out, or the one of the
+    date ``on``); changes nothing in the store.
 
     The recipient is ``subscriber_email`` with their own section choice, else a sample reader
     with ``sections`` (None: every section)."""
     lst = ctx.newsletter.get_list(list_name)
-    edition = current_edition(ctx, lst, now, create=False)
+    edition = preview_edition(ctx, lst, now, next_edition=next_edition, on=on)
     if edition is None:
         raise SelectionError(
             f"list {lst.name}: no articles for an edition",
@@ -108,13 +113,19 @@ def check(
 ) -> CheckReport:
     """Lint today's message (a sample reader's with every section, or one subscriber's)."""
     composed = sample(ctx, list_name, now=now, subscriber_email=subscriber_email)
-    return _report(composed.edition.key, composed.message, composed.notes)
+    return _report(composed.edition, composed.message, composed.notes)
 
 
-def _report(key: str, message: OutgoingMessage, notes: tuple[str, ...]) -> CheckReport:
+def _report(edition: Edition, message: OutgoingMessage, notes: tuple[str, ...]) -> CheckReport:
+    """The message's findings, and the editor's note's (its markup is checked as written:
+    a link the composer had to leave out is an error)."""
     findings = lint.check(message.raw)
+    findings += [
+        lint.Finding(severity, "note", what, "the editor's note")
+        for severity, what in editor_note.findings(edition.curation.note)
+    ]
     findings.sort(key=lambda f: f.severity != lint.ERROR)
-    return CheckReport(key, message.recipient, tuple(findings), notes)
+    return CheckReport(edition.key, message.recipient, tuple(findings), notes)
 
 
 def check_edition(composer: Composer) -> CheckReport:
@@ -127,7 +138,7 @@ def check_edition(composer: Composer) -> CheckReport:
     if message is None:  # an edition has sections, and this reader takes every one
         raise ComposeError(f"edition {composer.edition.key} has no section to check")
     return _report(
-        composer.edition.key,
+        composer.edition,
         message,
         composer.notes.get(tuple(s.slug for s in composer.edition.sections), ()),
     )
@@ -150,11 +161,21 @@ def preview(
     *,
     now: datetime,
     subscriber_email: str | None = None,
+    next_edition: bool = False,
+    on: str | None = None,
 ) -> Preview:
     """Write one recipient's message as .html, .txt and .eml; changes nothing in the store.
-    Its links are signed with the preview key: a preview file that travels acts on nothing."""
+    Its links are signed with the preview key: a preview file that travels acts on nothing.
+    ``next_edition`` and ``on`` pick the edition as ``sample`` does."""
     ctx = dataclasses.replace(ctx, settings=preview_settings(ctx.settings))
-    composed = sample(ctx, list_name, now=now, subscriber_email=subscriber_email)
+    composed = sample(
+        ctx,
+        list_name,
+        now=now,
+        subscriber_email=subscriber_email,
+        next_edition=next_edition,
+        on=on,
+    )
     written = write_preview(composed.message, out_dir, composed.edition.key)
     return Preview(
         written.edition, written.recipient, written.html, written.text, written.eml, composed.notes

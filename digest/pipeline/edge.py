@@ -36,7 +36,7 @@ def shared_edition(ctx: Context, list_name: str, key: str, page_url: str) -> str
     """The HTML of an edition as a shared copy (the view-in-browser link readers forward):
     every section, no reader's address, no link that acts for anyone; or None."""
     edition = ctx.store.edition(list_name, key)
-    if edition is None:
+    if edition is None or not edition.frozen:  # a draft was never mailed to anyone
         return None
     lst = ctx.newsletter.get_list(list_name)
     chosen = edition.for_sections(None)

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from digest import compose
 from digest.config import ListConfig, Settings
-from digest.models import Edition, OutgoingMessage, Subscriber
+from digest.models import Curation, Edition, OutgoingMessage, Subscriber
 from digest.pipeline.context import Context
-from digest.selection import edition_key, select_edition, window_start
+from digest.selection import edition_key, following_key, select_edition, window_start
 
 SAMPLE_RECIPIENT = compose.Recipient(
     subscriber_id=0, email="reader@example.com", name="Sample Reader"
@@ -17,15 +17,31 @@ SAMPLE_RECIPIENT = compose.Recipient(
 
 
 def current_edition(
-    ctx: Context, lst: ListConfig, now: datetime, *, create: bool
+    ctx: Context, lst: ListConfig, now: datetime, *, create: bool, key: str | None = None
 ) -> Edition | None:
-    """Today's edition of a list: the frozen one if it exists, else a new selection
-    (stored only when ``create``), or None when nothing is new."""
-    key = edition_key(now, lst.tz)
-    existing = ctx.store.edition(lst.name, key)
-    if existing is not None:
-        return existing
+    """The edition of a list due at ``now`` (or the one named by ``key``): the frozen one if
+    its sending started, else its draft built afresh from the current articles and the
+    editor's curation; None when nothing is new.
+
+    ``create`` freezes a draft without filling its ledger (a send freezes and fills in one
+    transaction with ``Store.freeze_edition``, so only tests and benchmarks ask for this)."""
+    key = key or edition_key(now, lst.tz)
+    stored = ctx.store.edition(lst.name, key)
+    if stored is not None and stored.frozen:
+        return stored
+    edition = build_draft(ctx, lst, key, now, stored)
+    if edition is not None and create:
+        edition = ctx.store.create_edition(edition)
+    return edition
+
+
+def build_draft(
+    ctx: Context, lst: ListConfig, key: str, now: datetime, stored: Edition | None
+) -> Edition | None:
+    """The draft ``key`` of a list as it stands at ``now``: the articles new since the
+    list's previous frozen edition, shaped by the curation stored with the draft."""
     sections = ctx.newsletter.sections_of(lst)
+    curation = stored.curation if stored is not None else Curation()
     since = window_start(now, ctx.store.previous_edition_time(lst.name, key), lst.window_hours)
     edition = select_edition(
         list_name=lst.name,
@@ -35,10 +51,19 @@ def current_edition(
         already_sent=ctx.store.sent_article_keys(lst.name),
         since=since,
         now=now,
+        curation=curation,
+        chosen=ctx.store.articles(ids=curation.chosen) if curation.chosen else (),
     )
-    if edition is not None and create:
-        edition = ctx.store.create_edition(edition)
+    if edition is not None and stored is not None:
+        edition = replace(edition, id=stored.id, created_at=stored.created_at)
     return edition
+
+
+def next_key(ctx: Context, lst: ListConfig, now: datetime) -> str:
+    """The key of the list's next edition to go out: today's, unless its sending started."""
+    key = edition_key(now, lst.tz)
+    stored = ctx.store.edition(lst.name, key)
+    return following_key(key) if stored is not None and stored.frozen else key
 
 
 class Composer:

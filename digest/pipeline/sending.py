@@ -159,7 +159,7 @@ def _prepare(
 ) -> SendReport | tuple[SendReport, Edition, Composer]:
     """Today's edition, checked, with its ledger filled; or the report that ends the run."""
     feed_warnings = failing_feeds(ctx, lst, started)
-    edition = current_edition(ctx, lst, started, create=not dry_run)
+    edition = current_edition(ctx, lst, started, create=False)
     if edition is None:
         return SendReport(
             list=lst.name,
@@ -186,11 +186,23 @@ def _prepare(
             f"message; nothing sent (first: {check.errors[0]})"
         )
         return summary
-    if not dry_run and ctx.store.edition_status(edition.stored_id) is EditionState.open:
-        # Streamed from the subscriptions into the ledger (on PostgreSQL by the server); each
-        # message is built from the subscriber as the claim reads it, so no run holds the
-        # whole list in memory. The edition turns `sending` in the same transaction.
+    if dry_run:
+        return summary, edition, composer
+    if edition.state is EditionState.open:  # frozen by a version that filled it apart
         ctx.store.enqueue_list(edition.stored_id, lst.name, started)
+    elif not edition.frozen:
+        # The draft is frozen and its ledger filled in one transaction (streamed from the
+        # subscriptions, on PostgreSQL by the server; each message is built from the
+        # subscriber as the claim reads it, so no run holds the whole list in memory).
+        frozen = ctx.store.freeze_edition(edition, started)
+        if frozen is None:
+            summary.status = SendStatus.skipped
+            summary.message = (
+                f"no one to send edition {edition.key} to (no active, unpaused subscriber); "
+                "it stays a draft"
+            )
+            return summary
+        edition, composer = frozen, Composer(ctx, frozen, lst, started)
     return summary, edition, composer
 
 
@@ -231,10 +243,10 @@ def _would_send(
     no ledger yet; once it has one, its due rows as a claim would read them (None: a row it
     would skip), so those sent already, and those unsubscribed, paused or suppressed since,
     are counted as a real send counts them."""
-    if edition.id is None or ctx.store.edition_status(edition.id) is EditionState.open:
+    if not edition.frozen or edition.state is EditionState.open:
         return ctx.store.recipient_stream(lst.name)
-    summary.already_sent = ctx.store.counts(edition.id).get(DeliveryState.sent, 0)
-    return ctx.store.due_recipients(edition.id, lst.name, resend_unknown=resend_unknown)
+    summary.already_sent = ctx.store.counts(edition.stored_id).get(DeliveryState.sent, 0)
+    return ctx.store.due_recipients(edition.stored_id, lst.name, resend_unknown=resend_unknown)
 
 
 def _dry_run(

@@ -14,7 +14,7 @@ class SendStatus(enum.StrEnum):
     """How a `digest send` ended; each status has its exit code (``SendReport.exit_code``)."""
 
     complete = "complete"  # every due message delivered
-    skipped = "skipped"  # nothing new since the previous edition: no edition, nothing sent
+    skipped = "skipped"  # nothing new, or no one to send to: nothing sent, no edition frozen
     incomplete = "incomplete"  # some deferred or of unknown outcome: run again later
     failed = "failed"  # some recipients failed permanently
     stopped = "stopped"  # no relay was usable: the next run resumes

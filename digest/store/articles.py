@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, func, literal, select, update
+from sqlalchemy import ColumnElement, Engine, Row, and_, func, literal, select, update
 
 from digest.models import Article
 from digest.store import schema
@@ -184,11 +184,14 @@ class ArticleQueries:
         since: datetime | None = None,
         sections: Iterable[str] | None = None,
         limit: int | None = None,
+        ids: Iterable[int] | None = None,
     ) -> list[Article]:
         """Stored articles, newest first-seen first."""
         a = schema.articles
         query = select(a).order_by(a.c.first_seen_at.desc(), a.c.published_at.desc(), a.c.id.desc())
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
+        if ids is not None:
+            conditions.append(a.c.id.in_(list(ids)))
         if section is not None:
             conditions.append(a.c.section == section)
         if sections is not None:

@@ -250,6 +250,22 @@ def _enqueue_on_server(edition_id: int, list_name: str, now: datetime) -> PgInse
     )
 
 
+def fill_ledger(
+    conn: Connection, dialect: str, edition_id: int, list_name: str, now: datetime
+) -> int:
+    """Create, in ``conn``'s transaction, the missing ledger rows for everyone the list's
+    edition goes to (active, subscribed, not paused, not suppressed); returns how many rows
+    the edition's ledger holds now (read in the same transaction)."""
+    if dialect == "postgresql":
+        # The server does it in one statement, suppressions hashed there too.
+        conn.execute(_enqueue_on_server(edition_id, list_name, now))
+    else:
+        stmt = insert_ignore(dialect, d, ["edition_id", "subscriber_id"])
+        for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH):
+            conn.execute(stmt, _queued(edition_id, [r.id for r in rows], now))
+    return conn.execute(select(func.count()).where(d.c.edition_id == edition_id)).scalar_one()
+
+
 def _claim_query(edition_id: int, list_name: str) -> Select:
     """An edition's ledger rows in id order, each with its subscriber as of now (the list's
     subscription outer-joined: a removed one reads as NULL)."""
@@ -307,14 +323,8 @@ class LedgerQueries:
         each batch is written before the next is read, so memory stays flat whatever the
         size of the list."""
         before = self._rows(edition_id)
-        stmt = insert_ignore(self.dialect, d, ["edition_id", "subscriber_id"])
         with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
-                # The server does it in one statement, suppressions hashed there too.
-                conn.execute(_enqueue_on_server(edition_id, list_name, now))
-            else:
-                for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH):
-                    conn.execute(stmt, _queued(edition_id, [r.id for r in rows], now))
+            fill_ledger(conn, self.dialect, edition_id, list_name, now)
             # In the same transaction: an edition is `sending` once its ledger is whole.
             editions = schema.editions
             conn.execute(

@@ -151,6 +151,21 @@ def _m007_signups(conn: Connection) -> None:
     create_tables(conn, schema.signups)
 
 
+def _m008_drafts(conn: Connection) -> None:
+    """Editions hold the editor's curation and the time they were frozen; an edition stored
+    before drafts was frozen when it was created."""
+    from sqlalchemy import update
+
+    add_column(conn, schema.editions, "frozen_at")
+    add_column(conn, schema.editions, "curation")
+    e = schema.editions
+    conn.execute(
+        update(e)
+        .where(e.c.frozen_at.is_(None), e.c.status != "draft")
+        .values(frozen_at=e.c.created_at)
+    )
+
+
 MIGRATIONS = [
     (1, "initial schema", _m001_initial),
     (2, "sender: run and relay of each delivery", _m002_sender),
@@ -164,6 +179,7 @@ MIGRATIONS = [
         _m006_address_keys,
     ),
     (7, "web sign-ups queued for their confirmation mail", _m007_signups),
+    (8, "editions: drafts with the editor's curation, and when each was frozen", _m008_drafts),
 ]
 
 

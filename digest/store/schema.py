@@ -204,9 +204,12 @@ editions = Table(
     Column("id", Integer, primary_key=True),
     Column("list_id", Integer, ForeignKey("lists.id"), nullable=False),
     Column("key", String(32), nullable=False),
-    Column("status", String(16), nullable=False),  # open, sending (ledger filled), complete
+    # draft (curation only), sending (frozen, ledger filled), complete; open: see EditionState
+    Column("status", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("completed_at", UTCDateTime),
+    Column("frozen_at", UTCDateTime),  # when its articles were fixed (the next window's start)
+    Column("curation", Text),  # the editor's choices, JSON (see digest.store.editions)
     UniqueConstraint("list_id", "key", name="uq_editions_list_key"),
 )
 
