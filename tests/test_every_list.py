@@ -160,3 +160,17 @@ def test_a_studio_started_on_an_unknown_list_answers_404_with_the_picker(two_lis
         assert page.status_code == 404 and '<option value="weekly">' in page.text
         assert client.get("/text").status_code == 404
         assert client.get("/", params={"list": "weekly"}).status_code == 200
+
+
+def test_preview_goes_on_past_a_list_with_nothing_to_show(two_list_project, monkeypatch):
+    with smtp_server() as server:
+        monkeypatch.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        run("send", "--list", "daily")
+    out = two_list_project / "next"
+    result = run("preview", "--next", "--out", str(out), code=ExitCode.SELECTION)
+    # daily was sent and nothing is new since; weekly's next edition is today's draft.
+    assert result.stderr.splitlines() == [
+        "error: list daily: no articles for an edition (run `digest fetch` first, or widen "
+        "window_hours)"
+    ]
+    assert (out / "weekly" / "digest.html").exists() and not (out / "daily").exists()

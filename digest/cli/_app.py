@@ -96,7 +96,11 @@ def list_failed(name: str | None, exc: DigestError, as_json: bool) -> None:
     if as_json:
         emit_json({"list": name, "status": "error", "error": str(exc), "exit_code": exc.exit_code})
     else:
-        typer.echo(f"error: list {name}: {exc}", err=True)
+        said = str(exc)  # most errors of a list name it already
+        typer.echo(
+            f"error: {said if said.startswith(f'list {name}') else f'list {name}: {said}'}",
+            err=True,
+        )
 
 
 def emit_json(obj: object) -> None:

@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 
 from digest import pipeline
-from digest.cli._app import EveryListOpt, JsonOpt, ListOpt, app, context, emit_json, err, out
+from digest.cli._app import (
+    EveryListOpt,
+    JsonOpt,
+    ListOpt,
+    app,
+    context,
+    emit_json,
+    err,
+    out,
+)
 
 editions_app = typer.Typer(
     help="Editions: list, show; curate a draft (lead, pin, drop, move, note, clear) before it "
@@ -22,7 +31,6 @@ KeyArg = Annotated[
     str, typer.Argument(help="The edition: a date such as 2026-12-01, today, or next.")
 ]
 ArticleArg = Annotated[int, typer.Argument(help="The article's id, as `editions show` prints.")]
-COLUMNS = ("key", "state", "articles", "recipients", "sent", "failed", "created_at")
 
 
 @editions_app.command("list")
@@ -36,21 +44,21 @@ def editions_list(lst: EveryListOpt = None, as_json: JsonOpt = False) -> None:
         for row in rows:
             emit_json(row)
         return
-    several = len(names) > 1
-    header = ("list  " if several else "") + (
-        f"{'key':<10}  {'state':<8}  {'articles':>8}  {'recipients':>10}  {'sent':>6}  "
-        f"{'failed':>6}  {'created':<16}  {'first send':<16}  last send"
-    )
-    out.print(header, markup=False)
-    for row in rows:
-        shown = f"{row['list']}  " if several else ""
-        out.print(
-            f"{shown}{row['key']:<10}  {row['state']:<8}  {row['articles']:>8}  "
-            f"{row['recipients']:>10}  {row['sent']:>6}  {row['failed']:>6}  "
-            f"{_time(row['created_at']):<16}  {_time(row['first_sent_at']):<16}  "
-            f"{_time(row['last_sent_at'])}",
-            markup=False,
-        )
+    columns = ["key", "state", "articles", "recipients", "sent", "failed", "created"]
+    columns = (["list"] if len(names) > 1 else []) + columns + ["first send", "last send"]
+    cells = [
+        [
+            *([row["list"]] if len(names) > 1 else []),
+            row["key"],
+            row["state"],
+            *(str(row[name]) for name in ("articles", "recipients", "sent", "failed")),
+            *(_time(row[name]) for name in ("created_at", "first_sent_at", "last_sent_at")),
+        ]
+        for row in rows
+    ]
+    widths = [max(len(c) for c in column) for column in zip(columns, *cells, strict=True)]
+    for line in [columns, *cells]:  # plain columns: a key or a time is never cut
+        out.print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
 
 
 @editions_app.command("show")

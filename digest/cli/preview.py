@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from digest import pipeline
-from digest.cli._app import EveryListOpt, app, context, err, errors, out
+from digest.cli._app import EveryListOpt, app, context, err, errors, list_failed, out
+from digest.errors import DigestError
+from digest.exits import most_serious
 
 
 @app.command()
@@ -78,20 +80,28 @@ def preview(
                 webbrowser.open(url)
             studio.serve(host=host, port=port, list_name=lst)
         return
+    codes: list[int] = []
     with context() as ctx:
         names = ctx.lists_covered(lst)
         for name in names:
             # Several lists: each list's files in a subfolder of --out named after it.
             folder = out_dir if len(names) == 1 else out_dir / str(name)
-            result = pipeline.preview(
-                ctx,
-                name,
-                folder,
-                now=pipeline.utcnow(),
-                subscriber_email=subscriber,
-                next_edition=next_,
-                on=on,
-            )
+            try:
+                result = pipeline.preview(
+                    ctx,
+                    name,
+                    folder,
+                    now=pipeline.utcnow(),
+                    subscriber_email=subscriber,
+                    next_edition=next_,
+                    on=on,
+                )
+            except DigestError as exc:
+                if len(names) == 1:
+                    raise
+                codes.append(exc.exit_code)  # one list's fault leaves the others to preview
+                list_failed(name, exc, as_json=False)
+                continue
             shown = "" if len(names) == 1 else f"list {name}, "
             out.print(f"{shown}edition {result.edition} for {result.recipient}:", markup=False)
             for path in (result.html, result.text, result.eml):
@@ -100,3 +110,4 @@ def preview(
                 out.print(f"trimmed: {note}", markup=False)
             if open_:
                 webbrowser.open(result.html.resolve().as_uri())
+    raise typer.Exit(most_serious(codes))
