@@ -17,6 +17,7 @@ import email.policy
 import re
 import tomllib
 import zoneinfo
+from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,10 +36,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from digest import periods
 from digest.errors import ConfigError
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 SUBJECT_FIELDS = {"title", "date", "headline"}
+DEFAULT_MAX_AGE_HOURS = 7 * 24  # older than a week when first seen: backlog, not news
 
 
 def _no_newlines(value: str) -> str:
@@ -156,6 +160,9 @@ class Settings(BaseSettings):
     soft_bounce_half_life_days: float = Field(default=7.0, gt=0)
     confirm_hours: int = Field(default=72, ge=1, le=24 * 30)
     forwarded_allow_ips: str = "127.0.0.1"
+    # Act as if the clock read this (ISO 8601 with an offset): every command acts at that one
+    # moment. For backfills, demos and tests.
+    now: AwareDatetime | None = None
 
     @field_validator("bounce_address")
     @classmethod
@@ -178,6 +185,8 @@ class Settings(BaseSettings):
     fetch_retry_backoff: float = Field(default=1.0, ge=0, le=60)
     fetch_max_entries: int = Field(default=1000, ge=1, le=100_000)  # newest entries per feed
     feed_failing_days: int = Field(default=3, ge=1, le=365)
+    # A feed whose newest entry is older than this many days is flagged stale; 0: never.
+    feed_stale_days: int = Field(default=30, ge=0, le=3650)
 
     @field_validator("database_url")
     @classmethod
@@ -262,6 +271,8 @@ class SectionConfig(BaseModel):
     max_articles: int = Field(default=6, ge=1, le=50)
     # Feed categories this section takes from the feeds listed under [[routers]].
     categories: tuple[OneLine, ...] = ()
+    # Overrides the list's max_age_hours for this section (0: no limit).
+    max_age_hours: int | None = Field(default=None, ge=0, le=24 * 366)
 
     @field_validator("slug")
     @classmethod
@@ -294,7 +305,24 @@ class ListConfig(BaseModel):
     postal_address: str
     privacy_url: str | None = None
     sections: tuple[str, ...] | None = None  # None: every section of the newsletter
-    window_hours: int = Field(default=24, ge=1, le=24 * 14)
+    # daily, weekly:mon ... weekly:sun, monthly:1 ... monthly:28 (digest.periods)
+    schedule: str = "daily"
+    send_at: str | None = None  # HH:MM in the list's time zone; none: from midnight
+    # How far the first edition looks back; none: one period of the schedule.
+    window_hours: int | None = Field(default=None, ge=1, le=24 * 31)
+    # An article whose own date was older than this when digest first saw it is never
+    # selected (a feed's backlog, a republished archive); 0: no limit.
+    max_age_hours: int = Field(default=DEFAULT_MAX_AGE_HOURS, ge=0, le=24 * 366)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return str(periods.parse_schedule(value))
+
+    @field_validator("send_at")
+    @classmethod
+    def _send_at(cls, value: str | None) -> str | None:
+        return None if value is None else periods.parse_time(value).strftime("%H:%M")
 
     @field_validator("name")
     @classmethod
@@ -331,6 +359,20 @@ class ListConfig(BaseModel):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def cadence(self) -> periods.Schedule:
+        """The parsed schedule, with its time."""
+        return periods.parse_schedule(self.schedule, self.send_at)
+
+    @property
+    def window(self) -> int:
+        """Hours the first edition looks back."""
+        return self.window_hours or self.cadence.window_hours
+
+    def key_at(self, now: datetime) -> str:
+        """The key of the edition whose period holds ``now``."""
+        return periods.edition_key(now, self.tz, self.cadence)
 
     @property
     def sender_address(self) -> str:

@@ -230,6 +230,9 @@ def _store(
         etag=fetched.etag,
         last_modified=fetched.last_modified,
         entries=len(parsed.articles),
+        newest_entry_at=max(
+            (a.published_at for a in parsed.articles if a.published_at), default=None
+        ),
     )
     warnings = retried + parsed.warnings
     for count, what in (
@@ -298,6 +301,8 @@ class FeedHealth:
     error: str | None
     failing_days: float  # 0 when the feed is not failing
     flagged: bool  # failing for at least the threshold
+    newest_entry_at: datetime | None = None  # the newest entry's own date, last fetch
+    stale: bool = False  # its newest entry is older than the stale threshold
 
 
 def feed_health(
@@ -306,8 +311,10 @@ def feed_health(
     now: datetime,
     failing_days: int,
     sections: Collection[str] | None = None,
+    stale_days: int = 0,
 ) -> list[FeedHealth]:
-    """The health of each feed of the newsletter (of ``sections`` only, when given)."""
+    """The health of each feed of the newsletter (of ``sections`` only, when given); a feed
+    whose newest entry is older than ``stale_days`` days (0: never) is marked stale."""
     plans = register(store, newsletter)
     records = {r.url: r for r in store.feeds()}
     rows = []
@@ -330,9 +337,16 @@ def feed_health(
                 error=r.last_error if r else None,
                 failing_days=days,
                 flagged=since is not None and now - since >= timedelta(days=failing_days),
+                newest_entry_at=r.newest_entry_at if r else None,
+                stale=is_stale_feed(r.newest_entry_at if r else None, now, stale_days),
             )
         )
     return rows
+
+
+def is_stale_feed(newest: datetime | None, now: datetime, stale_days: int) -> bool:
+    """Whether a feed whose newest entry is dated ``newest`` looks abandoned."""
+    return bool(stale_days) and newest is not None and now - newest > timedelta(days=stale_days)
 
 
 def failing_feeds(

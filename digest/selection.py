@@ -10,20 +10,10 @@ edition with nothing at all is not made (``None``).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 
 from digest.config import SectionConfig
 from digest.models import Article, Curation, Edition, EditionState, Section
-
-
-def edition_key(now: datetime, tz: tzinfo) -> str:
-    """The key of the edition due at ``now``: the date in the list's time zone."""
-    return now.astimezone(tz).date().isoformat()
-
-
-def following_key(key: str) -> str:
-    """The key of the edition after ``key``: the next day."""
-    return (date.fromisoformat(key) + timedelta(days=1)).isoformat()
 
 
 def window_start(
@@ -61,6 +51,7 @@ def select_edition(
     now: datetime,
     curation: Curation | None = None,
     chosen: Iterable[Article] = (),
+    max_age_hours: int = 0,
 ) -> Edition | None:
     """Build the draft ``key`` of a list from candidate articles and the editor's curation,
     or None if nothing is new.
@@ -68,15 +59,22 @@ def select_edition(
     ``chosen`` holds the articles the curation brings in (its leads and pins), wherever they
     were found: they are selected whatever the window and the cap, unless already mailed by
     the list. Per section the lead comes first, then the pins, then the newest of the rest up
-    to the cap; the curation's moves are applied last."""
+    to the cap; the curation's moves are applied last. An article whose own date was older
+    than ``max_age_hours`` (a section's own ``max_age_hours`` first; 0: no limit) when digest
+    first saw it is backlog, never news: only the editor can bring it in."""
     curation = curation or Curation()
     dropped = set(curation.drops)
     by_section: dict[str, list[Article]] = {s.slug: [] for s in sections}
+    max_age = {
+        s.slug: s.max_age_hours if s.max_age_hours is not None else max_age_hours for s in sections
+    }
     for article in candidates:
         if article.key in already_sent or article.section not in by_section:
             continue
         seen = article.first_seen_at
         if seen is None or seen < since or seen > now or article.id in dropped:
+            continue
+        if is_stale(article, max_age[article.section]):
             continue
         by_section[article.section].append(article)
 
@@ -107,6 +105,14 @@ def select_edition(
         state=EditionState.draft,
         curation=curation,
     )
+
+
+def is_stale(article: Article, max_age_hours: int) -> bool:
+    """Whether the article was already older than ``max_age_hours`` when first seen (its own
+    date, clamped at ingest, against when digest first saw it; undated articles never are)."""
+    if not max_age_hours or article.published_at is None or article.first_seen_at is None:
+        return False
+    return article.first_seen_at - article.published_at > timedelta(hours=max_age_hours)
 
 
 def _forced(

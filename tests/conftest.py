@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.pipeline.context import set_clock
 from tests.support.browser import Browser, find_chromium
 from tests.support.cli import load_sample, sample_settings, set_settings
 from tests.support.httpd import FeedServer
@@ -99,6 +100,9 @@ def _clean_environment(monkeypatch, tmp_path):
             monkeypatch.delenv(name)
     # Settings read .env from the working directory: run every test from its own folder.
     monkeypatch.chdir(tmp_path)
+    set_clock(None)  # a DIGEST_NOW a test set moves the clock of that test only
+    yield
+    set_clock(None)
 
 
 class _PostgresDatabases:

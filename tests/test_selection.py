@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 from digest.config import SectionConfig
 from digest.models import Article, Curation
-from digest.selection import edition_key, select_edition, window_start
+from digest.periods import edition_key
+from digest.selection import is_stale, select_edition, window_start
 from tests.support.values import NOW
 
 SECTIONS = (
@@ -201,3 +202,43 @@ def test_an_uncurated_draft_is_a_draft_with_empty_curation():
         now=NOW,
     )
     assert edition is not None and not edition.frozen and not edition.curation
+
+
+# -- freshness ------------------------------------------------------------------------------
+
+
+def fresh(candidates, max_age_hours, sections=SECTIONS, curation=None, chosen=()):
+    edition = select_edition(
+        list_name="daily",
+        key="2026-11-26",
+        sections=sections,
+        candidates=candidates,
+        already_sent=(),
+        since=NOW - timedelta(hours=24),
+        now=NOW,
+        curation=curation,
+        chosen=chosen,
+        max_age_hours=max_age_hours,
+    )
+    return [] if edition is None else [a.id for s in edition.sections for a in s.articles]
+
+
+def test_an_article_already_old_when_first_seen_is_never_selected():
+    backlog = art(1, hours_ago=1, published_hours_ago=24 * 365 * 10)  # a feed's archive
+    news = art(2, hours_ago=1, published_hours_ago=30)
+    undated = art(3, hours_ago=1)
+    assert fresh([backlog, news, undated], 48) == [3, 2]
+    assert fresh([backlog, news, undated], 24) == [3]  # 29 hours old when first seen
+    assert fresh([backlog, news, undated], 0) == [3, 2, 1]  # 0: no limit
+    assert is_stale(backlog, 168) and not is_stale(undated, 1)
+
+
+def test_a_section_may_set_its_own_age_limit():
+    relaxed = (SectionConfig(slug="military-space", title="M", max_age_hours=0), SECTIONS[1])
+    backlog = art(1, hours_ago=1, published_hours_ago=1000)
+    assert fresh([backlog], 24, sections=relaxed) == [1]
+
+
+def test_the_editor_may_still_pin_an_old_article():
+    backlog = art(1, hours_ago=1, published_hours_ago=1000)
+    assert fresh([backlog], 24, curation=Curation(pins=(1,)), chosen=[backlog]) == [1]

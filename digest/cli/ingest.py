@@ -117,7 +117,8 @@ def _when(value: datetime | None) -> str:
 @feeds_app.command("list")
 def feeds_list(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
     """Each feed's last status, last success, entries, failures in a row and last error;
-    FLAG marks a feed failing for DIGEST_FEED_FAILING_DAYS days or more."""
+    FLAG marks a feed failing for DIGEST_FEED_FAILING_DAYS days or more (FAILING), or whose
+    newest entry is older than DIGEST_FEED_STALE_DAYS days (STALE)."""
     with context() as ctx:
         rows = [
             {
@@ -128,7 +129,8 @@ def feeds_list(fmt: Annotated[Format, typer.Option("--format")] = Format.table) 
                 "entries": h.entries,
                 "failures": h.failures,
                 "failing_since": _when(h.failing_since),
-                "flag": "FAILING" if h.flagged else "",
+                "flag": " ".join(f for f, on in (("FAILING", h.flagged), ("STALE", h.stale)) if on),
+                "newest_entry": _when(h.newest_entry_at),
                 "error": h.error,
             }
             for h in pipeline.feed_health(ctx, pipeline.utcnow())
@@ -136,7 +138,10 @@ def feeds_list(fmt: Annotated[Format, typer.Option("--format")] = Format.table) 
     print_rows(
         rows,
         fmt,
-        ["section", "status", "last_success", "entries", "failures", "flag", "url", "error"],
+        [
+            *("section", "status", "last_success", "entries", "newest_entry", "failures"),
+            *("flag", "url", "error"),
+        ],
     )
 
 

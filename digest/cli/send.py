@@ -173,7 +173,7 @@ def send(
 def _print_summary(s: pipeline.SendReport) -> None:
     for warning in s.feed_warnings + s.warnings:
         err.print(f"warning: {warning}", markup=False)
-    if s.status is pipeline.SendStatus.skipped:
+    if s.status in (pipeline.SendStatus.skipped, pipeline.SendStatus.not_due):
         out.print(f"list {s.list}, edition {s.edition}: {s.message}", markup=False)
         return
     if s.status is pipeline.SendStatus.locked:

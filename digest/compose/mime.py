@@ -28,12 +28,13 @@ from digest.compose.headers import address_header, checked_address, fold, phrase
 from digest.config import ListConfig, Newsletter
 from digest.errors import ComposeError
 from digest.models import Edition, OutgoingMessage, RenderedEdition
+from digest.periods import KEY_PATTERN
 
 MAX_HEADER_LINE = 998
 _PLACEHOLDER = re.compile("(" + "|".join(map(re.escape, ph.ALL)) + ")")
 _BASE_URL = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+")
 _DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
-_EDITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_EDITION_KEY = KEY_PATTERN
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ def prepare(
     """``rendered`` encoded once, ready for ``personalize``."""
     base_url, domain = _checked_base_url(base_url), _sender_domain(lst)
     if not _EDITION_KEY.fullmatch(edition.key):
-        raise ComposeError(f"edition key {edition.key!r} is not a date such as 2026-11-26")
+        raise ComposeError(
+            f"edition key {edition.key!r} is not a period such as 2026-11-26, 2026-W48 or 2026-11"
+        )
     if date.tzinfo is None:
         raise ComposeError("the message date must carry a time zone")
     _check_unsubscribe_fits(base_url, domain, lst.name)

@@ -25,6 +25,7 @@ import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 
+from digest import periods
 from digest.compose import note as editor_note
 from digest.compose import placeholders as ph
 from digest.compose.inline import inline_css
@@ -102,7 +103,7 @@ def render(
             f"edition {edition.key} of {lst.name} has no articles to render",
             "an empty edition is skipped, not sent",
         )
-    day = _edition_date(edition)
+    day = _edition_date(edition, lst)
     locale = _locale(lst.locale)
     subject = make_subject(lst, day, sections[0].articles[0].title)
     preheader = make_preheader(sections, lst)
@@ -206,12 +207,14 @@ def make_preheader(sections: tuple[Section, ...], lst: ListConfig) -> str:
     return ph.scrub(_shorten(text, PREHEADER_MAX))
 
 
-def _edition_date(edition: Edition) -> Date:
+def _edition_date(edition: Edition, lst: ListConfig) -> Date:
+    """The date an edition is dated by: the day its period's edition is due."""
     try:
-        return Date.fromisoformat(edition.key)
+        return periods.due_date(lst.cadence, edition.key)
     except ValueError:
         raise ComposeError(
-            f"edition key {edition.key!r} is not a date such as 2026-11-26"
+            f"edition key {edition.key!r} is not one of a {lst.schedule} list "
+            "(2026-11-26, 2026-W48 or 2026-11)"
         ) from None
 
 

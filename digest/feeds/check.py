@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from digest.errors import FeedError
@@ -67,6 +67,7 @@ def check_feed(
     summary_chars: int = SUMMARY_CHARS,
     section: str | None = None,
     router: Router | None = None,
+    stale_days: int = 0,
 ) -> FeedCheck:
     """Fetch and parse ``source`` (URL or path) and say what digest would take from it."""
     policy = policy or FetchPolicy()
@@ -111,6 +112,13 @@ def check_feed(
         problems.append(
             f"{left} {'entry matches' if left == 1 else 'entries match'} no "
             "section's categories and would be left out"
+        )
+    dates = [e.date for e in entries if e.date is not None]
+    if stale_days and dates and now - max(dates) > timedelta(days=stale_days):
+        problems.append(
+            f"its newest entry is {(now - max(dates)).days} days old ({max(dates):%Y-%m-%d}): "
+            f"the feed looks abandoned (over {stale_days} days; DIGEST_FEED_STALE_DAYS), and "
+            "entries already that old when first seen are never selected (max_age_hours)"
         )
     usable, reason = True, None
     if parsed.entries and not entries:

@@ -22,8 +22,22 @@ STARTER_FEED = "example-feed.xml"  # the feed the starter digest.toml names, bes
 LOG_DIR = Path("log")  # where the README's cron lines write their summaries and errors
 
 
+# DIGEST_NOW, set when a command opens its context: the whole command then acts at that one
+# moment (articles fetched, editions due, messages dated), so that commands run one after
+# the other with the same DIGEST_NOW see each other's work as done at the same time. Only
+# timestamps read this clock; waits and rates use the monotonic clock.
+_fixed: datetime | None = None
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The time commands act at: DIGEST_NOW when it is set, else the real clock."""
+    return datetime.now(UTC) if _fixed is None else _fixed
+
+
+def set_clock(now: datetime | None) -> None:
+    """Make ``utcnow`` read ``now`` (None: the real clock)."""
+    global _fixed
+    _fixed = None if now is None else now.astimezone(UTC)
 
 
 @dataclass
@@ -39,6 +53,7 @@ class Context:
         """``sync``: bring the store's lists and sections in line with the newsletter
         definition (a send worker started by a run that did it already skips it)."""
         settings = settings or load_settings()
+        set_clock(settings.now)
         newsletter = load_newsletter(settings.config)
         ctx = cls(settings, newsletter, open_store(settings.database_url, migrate_schema=sync))
         if sync:

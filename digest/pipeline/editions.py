@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from digest import compose
+from digest import compose, periods
 from digest.config import ListConfig, Settings
 from digest.models import Curation, Edition, OutgoingMessage, Subscriber
 from digest.pipeline.context import Context
-from digest.selection import edition_key, following_key, select_edition, window_start
+from digest.selection import select_edition, window_start
 
 SAMPLE_RECIPIENT = compose.Recipient(
     subscriber_id=0, email="reader@example.com", name="Sample Reader"
@@ -25,7 +25,7 @@ def current_edition(
 
     ``create`` freezes a draft without filling its ledger (a send freezes and fills in one
     transaction with ``Store.freeze_edition``, so only tests and benchmarks ask for this)."""
-    key = key or edition_key(now, lst.tz)
+    key = key or lst.key_at(now)
     stored = ctx.store.edition(lst.name, key)
     if stored is not None and stored.frozen:
         return stored
@@ -42,7 +42,7 @@ def build_draft(
     list's previous frozen edition, shaped by the curation stored with the draft."""
     sections = ctx.newsletter.sections_of(lst)
     curation = stored.curation if stored is not None else Curation()
-    since = window_start(now, ctx.store.previous_edition_time(lst.name, key), lst.window_hours)
+    since = window_start(now, ctx.store.previous_edition_time(lst.name, key), lst.window)
     edition = select_edition(
         list_name=lst.name,
         key=key,
@@ -53,6 +53,7 @@ def build_draft(
         now=now,
         curation=curation,
         chosen=ctx.store.articles(ids=curation.chosen) if curation.chosen else (),
+        max_age_hours=lst.max_age_hours,
     )
     if edition is not None and stored is not None:
         edition = replace(edition, id=stored.id, created_at=stored.created_at)
@@ -61,9 +62,9 @@ def build_draft(
 
 def next_key(ctx: Context, lst: ListConfig, now: datetime) -> str:
     """The key of the list's next edition to go out: today's, unless its sending started."""
-    key = edition_key(now, lst.tz)
+    key = lst.key_at(now)
     stored = ctx.store.edition(lst.name, key)
-    return following_key(key) if stored is not None and stored.frozen else key
+    return periods.following_key(lst.cadence, key) if stored is not None and stored.frozen else key
 
 
 class Composer:

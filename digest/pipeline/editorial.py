@@ -10,15 +10,15 @@ checked against the draft as it stands, and refused once the edition is frozen.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 
+from digest import periods
 from digest.compose import note as editor_note
 from digest.config import ListConfig
 from digest.errors import ComposeError, EditionFrozen, SelectionError
 from digest.models import Article, Curation, Edition, EditionState
 from digest.pipeline.context import Context
 from digest.pipeline.editions import build_draft, current_edition, next_key
-from digest.selection import edition_key
 
 ACTIONS = ("lead", "pin", "drop", "move", "clear")
 
@@ -29,12 +29,14 @@ def resolve_key(ctx: Context, lst: ListConfig, key: str, now: datetime) -> str:
     if key == "next":
         return next_key(ctx, lst, now)
     if key == "today":
-        return edition_key(now, lst.tz)
+        return lst.key_at(now)
     try:
-        return date.fromisoformat(key).isoformat()
+        return periods.period_key(lst.cadence, periods.first_day(lst.cadence, key))
     except ValueError:
+        example = periods.period_key(lst.cadence, now.astimezone(lst.tz).date())
         raise SelectionError(
-            f"{key!r} is not an edition key", "write a date such as 2026-12-01, today or next"
+            f"{key!r} is not an edition key of list {lst.name} ({lst.schedule})",
+            f"write one such as {example}, today or next",
         ) from None
 
 
@@ -45,7 +47,7 @@ def edition_at(ctx: Context, lst: ListConfig, key: str, now: datetime) -> Editio
     stored = ctx.store.edition(lst.name, key)
     if stored is not None and stored.frozen:
         return stored
-    if key < edition_key(now, lst.tz):
+    if key < lst.key_at(now):
         raise SelectionError(
             f"list {lst.name}: no edition {key} was sent",
             "a past date shows a sent edition; `digest editions list` lists them",
@@ -64,7 +66,7 @@ def list_editions(ctx: Context, list_name: str | None, now: datetime) -> list[di
     for row in rows:
         row["list"] = lst.name
         if row["state"] == EditionState.draft:  # its articles are the draft's of now
-            draft = None if row["key"] < edition_key(now, lst.tz) else _draft(ctx, lst, row, now)
+            draft = None if row["key"] < lst.key_at(now) else _draft(ctx, lst, row, now)
             row["articles"] = draft.article_count if draft is not None else 0
         row.pop("id", None)
     return rows
@@ -239,7 +241,7 @@ def _draft_record(ctx: Context, lst: ListConfig, key: str, now: datetime) -> Edi
     stored = ctx.store.edition(lst.name, key)
     if stored is not None and stored.frozen:
         raise _frozen(ctx, lst, stored)
-    if key < edition_key(now, lst.tz):
+    if key < lst.key_at(now):
         raise SelectionError(
             f"list {lst.name}: edition {key} is in the past and was never sent",
             "curate today's or a later edition: `digest editions show next`",

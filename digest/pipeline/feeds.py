@@ -31,7 +31,13 @@ def fetch(
 
 
 def feed_health(ctx: Context, now: datetime) -> list[ingest.FeedHealth]:
-    return ingest.feed_health(ctx.store, ctx.newsletter, now, ctx.settings.feed_failing_days)
+    return ingest.feed_health(
+        ctx.store,
+        ctx.newsletter,
+        now,
+        ctx.settings.feed_failing_days,
+        stale_days=ctx.settings.feed_stale_days,
+    )
 
 
 def failing_feeds(ctx: Context, lst: ListConfig, now: datetime) -> list[str]:
@@ -48,6 +54,7 @@ def failing_feeds(ctx: Context, lst: ListConfig, now: datetime) -> list[str]:
 def check_feed(settings: Settings, source: str, now: datetime) -> FeedCheck:
     """Fetch and parse one feed, store nothing; the newsletter definition, when there is one,
     gives the summary length, the User-Agent's contact and the feed's section or router."""
+    now = settings.now or now  # DIGEST_NOW: this command opens no context to set the clock
     newsletter = load_newsletter(settings.config) if settings.config.exists() else None
     plan = None
     if newsletter is not None:
@@ -61,6 +68,7 @@ def check_feed(settings: Settings, source: str, now: datetime) -> FeedCheck:
         summary_chars=newsletter.summary_chars if newsletter else SUMMARY_CHARS,
         section=plan.section if plan and not plan.router else None,
         router=plan.router if plan else None,
+        stale_days=settings.feed_stale_days,
     )
 
 

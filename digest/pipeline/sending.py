@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from digest import periods
 from digest.config import ListConfig
 from digest.errors import SelectionError
 from digest.models import PENDING_STATES, DeliveryState, Edition, EditionState, Subscriber
@@ -15,7 +16,6 @@ from digest.pipeline.delivery import deliver, make_transports
 from digest.pipeline.editions import Composer, current_edition
 from digest.pipeline.feeds import failing_feeds
 from digest.pipeline.workers import run_workers
-from digest.selection import edition_key
 from digest.send import RunLocked, SendReport, SendStatus, Transport, run_lock
 from digest.send.lock import lock_file, lock_holder
 
@@ -95,6 +95,9 @@ async def _send(
 ) -> SendReport:
     ctx.settings.require_secret()
     started = now()
+    waiting = _not_due(ctx, lst, started)
+    if waiting is not None:
+        return waiting
     # Creating the edition and its ledger is one machine's job: on PostgreSQL the others
     # wait for it here, then all send.
     with ctx.store.list_lock(lst.name, wait=True):
@@ -154,6 +157,38 @@ async def _send(
     return summary
 
 
+def _not_due(ctx: Context, lst: ListConfig, now: datetime) -> SendReport | None:
+    """The report of a run with nothing to do: before the period's send time, or once the
+    period's edition is complete (None: the edition is due, or has messages pending)."""
+    schedule, key = lst.cadence, lst.key_at(now)
+    due = periods.due_at(schedule, key, lst.tz)
+    if now < due:
+        return SendReport(
+            list=lst.name,
+            edition=key,
+            status=SendStatus.not_due,
+            message=f"not due: edition {key} is due {_when(due)}",
+        )
+    stored = ctx.store.edition(lst.name, key)
+    if stored is None or stored.state is not EditionState.complete:
+        return None
+    following = periods.following_key(schedule, key)
+    return SendReport(
+        list=lst.name,
+        edition=key,
+        status=SendStatus.not_due,
+        already_sent=ctx.store.counts(stored.stored_id).get(DeliveryState.sent, 0),
+        message=(
+            f"not due: edition {key} was sent; the next, {following}, is due "
+            f"{_when(periods.due_at(schedule, following, lst.tz))}"
+        ),
+    )
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} {moment.tzinfo}"
+
+
 def _prepare(
     ctx: Context, lst: ListConfig, started: datetime, *, dry_run: bool
 ) -> SendReport | tuple[SendReport, Edition, Composer]:
@@ -163,7 +198,7 @@ def _prepare(
     if edition is None:
         return SendReport(
             list=lst.name,
-            edition=edition_key(started, lst.tz),
+            edition=lst.key_at(started),
             status=SendStatus.skipped,
             feed_warnings=feed_warnings,
             message="nothing new since the previous edition; nothing sent",

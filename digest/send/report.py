@@ -21,6 +21,7 @@ class SendStatus(enum.StrEnum):
     check_failed = "check-failed"  # digest check found errors: nothing sent
     locked = "locked"  # another run holds the list: this one sent nothing
     dry_run = "dry-run"  # every message composed, nothing sent
+    not_due = "not-due"  # before the period's send time, or its edition is sent: nothing to do
 
 
 _EXIT_CODES = {

@@ -31,6 +31,7 @@ class FeedRecord:
     entries: int | None
     failures: int = 0  # failed fetches in a row
     failing_since: datetime | None = None  # when the current run of failures began
+    newest_entry_at: datetime | None = None  # the newest entry's own date at the last fetch
 
 
 def article_from_row(row: Row[Any]) -> Article:
@@ -116,6 +117,7 @@ class ArticleQueries:
         etag: str | None = None,
         last_modified: str | None = None,
         entries: int | None = None,
+        newest_entry_at: datetime | None = None,
     ) -> None:
         """Record one fetch: a success clears the failure count, a failure adds to it."""
         f = schema.feeds
@@ -123,7 +125,12 @@ class ArticleQueries:
         if error is None:
             values.update(last_success_at=now, failures=0, failing_since=None)
             if status != "not-modified":
-                values.update(etag=etag, last_modified=last_modified, entries=entries)
+                values.update(
+                    etag=etag,
+                    last_modified=last_modified,
+                    entries=entries,
+                    newest_entry_at=newest_entry_at,
+                )
         else:
             values.update(
                 failures=f.c.failures + 1,

@@ -166,6 +166,10 @@ def _m008_drafts(conn: Connection) -> None:
     )
 
 
+def _m014_feed_freshness(conn: Connection) -> None:
+    add_column(conn, schema.feeds, "newest_entry_at")
+
+
 MIGRATIONS = [
     (1, "initial schema", _m001_initial),
     (2, "sender: run and relay of each delivery", _m002_sender),
@@ -180,6 +184,7 @@ MIGRATIONS = [
     ),
     (7, "web sign-ups queued for their confirmation mail", _m007_signups),
     (8, "editions: drafts with the editor's curation, and when each was frozen", _m008_drafts),
+    (14, "feeds: the date of the newest entry at the last fetch", _m014_feed_freshness),
 ]
 
 

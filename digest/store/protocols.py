@@ -143,6 +143,7 @@ class ArticleStore(Protocol):
         etag: str | None = None,
         last_modified: str | None = None,
         entries: int | None = None,
+        newest_entry_at: datetime | None = None,
     ) -> None: ...
 
     def save_articles(self, items: Iterable[Article], now: datetime) -> tuple[int, int]: ...

@@ -76,6 +76,7 @@ feeds = Table(
     # Health: failed fetches in a row, and when the current run of failures began.
     Column("failures", Integer, nullable=False, server_default="0"),
     Column("failing_since", UTCDateTime),
+    Column("newest_entry_at", UTCDateTime),  # the newest entry's own date at the last fetch
 )
 
 articles = Table(

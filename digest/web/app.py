@@ -13,7 +13,6 @@ pool so a slow disk never stalls the event loop.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from starlette.applications import Starlette
@@ -34,6 +33,7 @@ from digest.audience.tokens import edition_token, make_token, read_edition_token
 from digest.config import ListConfig, Newsletter, Settings
 from digest.errors import SubscriberError
 from digest.models import Membership, SubscriberRecord
+from digest.periods import KEY_PATTERN
 from digest.store import Store
 from digest.web.mailer import ConfirmationMailer
 from digest.web.pages import Pages
@@ -46,7 +46,7 @@ from digest.web.security import (
     origin_of,
 )
 
-_EDITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_EDITION_KEY = KEY_PATTERN
 
 
 def _now() -> datetime:
