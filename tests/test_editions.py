@@ -309,3 +309,16 @@ def test_the_readme_editors_morning_runs_as_written_in_a_fresh_folder(tmp_path, 
     sent = next((tmp_path / "outbox" / "new").iterdir()).read_bytes()
     message = message_from_bytes(sent, policy=policy.default)
     assert "Good morning: three stories today." in body_text(message, "plain")
+
+
+def test_a_sent_edition_stays_in_view_after_the_schedule_changes(editor_project, monkeypatch):
+    _subscribe()
+    _send_and_capture(monkeypatch)
+    sent = _show()
+    text = editor_project.read_text().replace('schedule = "daily"', 'schedule = "weekly:mon"')
+    editor_project.write_text(text)
+    again = _show(sent["key"])
+    assert (again["key"], again["state"]) == (sent["key"], "complete")
+    assert _show("today")["key"].count("-W") == 1  # the list's keys are weeks now
+    refused = run("editions", "show", "2026-12-40", code=ExitCode.SELECTION)
+    assert "is not an edition key of list daily (weekly:mon)" in refused.stderr

@@ -30,6 +30,8 @@ def resolve_key(ctx: Context, lst: ListConfig, key: str, now: datetime) -> str:
         return next_key(ctx, lst, now)
     if key == "today":
         return lst.key_at(now)
+    if periods.KEY_PATTERN.fullmatch(key) and ctx.store.edition(lst.name, key) is not None:
+        return key  # a stored edition, perhaps of the list's schedule before a change
     try:
         return periods.period_key(lst.cadence, periods.first_day(lst.cadence, key))
     except ValueError:
