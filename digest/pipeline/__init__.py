@@ -9,6 +9,8 @@ dry-run go through the same selection and composition as a real send. One module
 - ``checks``: a sample message, `digest check`, preview files;
 - ``sending``: `digest send` and `digest status`; ``delivery``: the transports and one
   worker's part of an edition; ``workers``: several worker processes;
+- ``sections``: `digest sections` (list, rename) and the warning about sections readers
+  chose that digest.toml no longer defines;
 - ``people``: one function per subscriber action, shared by the CLI and the web edge, each
   asking the consent policy; ``edge``: sign-up, the shared view page and returned mail.
 """
@@ -63,6 +65,7 @@ from digest.pipeline.people import (
     subscriber_record,
     unsubscribe,
 )
+from digest.pipeline.sections import SectionRow, list_sections, rename_section
 from digest.pipeline.sending import send, send_status
 from digest.send import SendReport, SendStatus
 
@@ -78,6 +81,7 @@ __all__ = [
     "Preview",
     "Reader",
     "Sample",
+    "SectionRow",
     "SendReport",
     "SendStatus",
     "add_subscriber",
@@ -97,6 +101,7 @@ __all__ = [
     "init",
     "list_articles",
     "list_counts",
+    "list_sections",
     "list_subscribers",
     "make_transport",
     "make_transports",
@@ -106,6 +111,7 @@ __all__ = [
     "process_bounces",
     "reader",
     "remove_subscriber",
+    "rename_section",
     "request_subscription",
     "resubscribe",
     "sample",
