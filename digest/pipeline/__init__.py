@@ -10,7 +10,7 @@ dry-run go through the same selection and composition as a real send. One module
 - ``sending``: `digest send` and `digest status`; ``delivery``: the transports and one
   worker's part of an edition; ``workers``: several worker processes;
 - ``sections``: `digest sections` (list, rename) and the warning about sections readers
-  chose that digest.toml no longer defines;
+  chose that digest.toml no longer defines; ``proofs``: test copies (`digest send --to`);
 - ``people``: one function per subscriber action, shared by the CLI and the web edge, each
   asking the consent policy; ``edge``: sign-up, the shared view page and returned mail.
 """
@@ -65,6 +65,7 @@ from digest.pipeline.people import (
     subscriber_record,
     unsubscribe,
 )
+from digest.pipeline.proofs import ProofReport, check_prefix, proof_addresses, send_proofs
 from digest.pipeline.sections import SectionRow, list_sections, rename_section
 from digest.pipeline.sending import send, send_status
 from digest.send import SendReport, SendStatus
@@ -79,6 +80,7 @@ __all__ = [
     "Context",
     "ImportResult",
     "Preview",
+    "ProofReport",
     "Reader",
     "Sample",
     "SectionRow",
@@ -88,6 +90,7 @@ __all__ = [
     "check",
     "check_edition",
     "check_feed",
+    "check_prefix",
     "confirm_subscription",
     "confirmation_open",
     "current_edition",
@@ -109,6 +112,7 @@ __all__ = [
     "preview",
     "preview_settings",
     "process_bounces",
+    "proof_addresses",
     "reader",
     "remove_subscriber",
     "rename_section",
@@ -118,6 +122,7 @@ __all__ = [
     "save_web_preferences",
     "send",
     "send_confirmations",
+    "send_proofs",
     "send_status",
     "set_preferences",
     "shared_edition",
