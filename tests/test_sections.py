@@ -129,3 +129,32 @@ def test_sections_list_shows_each_section_with_its_readers_and_articles(renamed_
     assert csv[0] == "slug,title,lists,subscribers,articles"
     assert f"launch-pad,Launch Pad,(not in digest.toml),3,{SAMPLE_COUNTS['launch-pad.xml']}" in csv
     assert "6 shown" in run("sections", "list").stdout
+
+
+def test_sign_ups_waiting_for_confirmation_follow_the_rename(loaded, db_url):
+    from digest.pipeline import utcnow
+    from digest.store import open_store
+
+    store = open_store(db_url)
+    try:
+        now = utcnow()
+        chosen = frozenset({"launch-pad", "drone-space"})
+        store.queue_signup(
+            "new@example.org",
+            "",
+            "daily",
+            chosen,
+            "127.0.0.1",
+            "m",
+            now,
+            client_limit=10,
+            window_seconds=3600,
+        )
+        assert store.request_confirmation("later@example.org", "", "daily", chosen, now, None)
+    finally:
+        store.close()
+    moved = json.loads(run("sections", "rename", "launch-pad", "internet-space", "--json").stdout)
+    assert moved["pending"] == 2
+    rows = table_rows(db_url, "signups", "confirmations")
+    held = {row[4] for row in rows["signups"]} | {row[3] for row in rows["confirmations"]}
+    assert held == {"drone-space internet-space"}

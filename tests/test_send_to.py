@@ -12,9 +12,12 @@ from email import message_from_bytes, policy
 import pytest
 
 from digest.audience.tokens import read_token
+from digest.compose import Recipient, make_environment, personalize
+from digest.compose.proof import as_test_copy
 from digest.exits import ExitCode
 from digest.store import open_store
 from tests.support.cli import run, sample_settings, set_settings
+from tests.support.editions import compose, make_edition, parse
 from tests.support.newsletters import TWO_LISTS, two_list_config
 from tests.support.snapshot import table_rows
 from tests.support.values import SECRET_BYTES
@@ -232,3 +235,18 @@ def test_with_two_lists_an_address_that_left_one_list_gets_the_other_only(
     assert weekly["list"] == "weekly" and weekly["exit_code"] == ExitCode.SUBSCRIBER
     assert f"{EDITOR} unsubscribed from list weekly" in weekly["error"]
     assert len(mailbox.Maildir(tmp_path / "outbox", create=False)) == 1
+
+
+@pytest.mark.parametrize("prefix", ["[X]\r\nBcc: x@evil.example ", "[X]\n\nbody ", "[\u2028X] "])
+def test_a_line_break_in_a_prefix_never_reaches_the_headers_whoever_calls(newsletter, prefix):
+    lst = newsletter.lists[0]
+    _, template = compose(make_edition(newsletter), newsletter, lst, make_environment())
+    message = personalize(template, Recipient(0, EDITOR, "Sample Reader"), secret=SECRET_BYTES)
+    copy = parse(as_test_copy(message, template, prefix=prefix, message_id="<t.1@x.example>").raw)
+    assert copy["Bcc"] is None and copy["Message-ID"] == "<t.1@x.example>"
+    assert str(copy["Subject"]).startswith("[X]") or str(copy["Subject"]).startswith("[ X]")
+    assert not any(ch in str(copy["Subject"]) for ch in "\r\n\u2028")
+    assert (
+        copy.get_body(("plain",)).get_content()
+        == parse(message.raw).get_body(("plain",)).get_content()
+    )
