@@ -184,7 +184,7 @@ def test_without_a_relay_the_copies_go_to_the_outbox_each_its_own_file(loaded, d
     assert report["transport"] == "maildir"
     run("send", "--to", EDITOR)  # again, after a fix: a new file, not the old one replaced
     box = mailbox.Maildir(loaded / "outbox", create=False)
-    messages = [box.get_bytes(key) for key in box]
+    messages = [box.get_bytes(key) for key in box.iterkeys()]
     assert len(messages) == 3
     assert all(b"\r\n" not in raw for raw in messages)  # the outbox stores LF line endings
     assert sorted(str(_parsed(raw)["To"]) for raw in messages) == sorted(
