@@ -163,6 +163,28 @@ def test_the_whole_loop_subscribe_confirm_send_one_click_unsubscribe(site):
     assert site.ctx.store.subscriber("stays@example.com").id == other
 
 
+def test_a_test_copys_links_act_for_nobody_even_as_a_reader(site):
+    add(site, "reader@example.com")
+    now = datetime.now(UTC)
+    pipeline.fetch(site.ctx, now)
+    asyncio.run(
+        pipeline.send_proofs(
+            site.ctx, "daily", "editor@example.org", as_email="reader@example.com", now=lambda: now
+        )
+    )
+    copy = site.smtp.handler.wait_for_messages(1)[0]
+    found = links(copy.raw)
+    unsubscribed = site.http.post(
+        found["unsubscribe"],
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert unsubscribed.status_code == 404
+    preferences = re.search(r'href="([^"]*/p/[^"]+)"', found["html"]).group(1)
+    assert site.http.get(preferences).status_code == 404
+    assert state(site, "reader@example.com") == ("active", "active", False)
+
+
 def test_forged_stale_and_foreign_tokens_change_nothing_and_tell_nothing(site):
     sid = add(site, "victim@example.com")
     good = site.token(sid, "unsubscribe")

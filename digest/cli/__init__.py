@@ -63,6 +63,7 @@ from digest.cli import (  # noqa: E402,F401
     ingest,
     lists,
     preview,
+    sections,
     send,
     serve,
     subscribers,

@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from digest import pipeline
-from digest.cli._app import EveryListOpt, JsonOpt, app, context, emit_json, list_failed, out
+from digest.cli._app import (
+    EveryListOpt,
+    JsonOpt,
+    app,
+    context,
+    emit_json,
+    err,
+    list_failed,
+    out,
+)
 from digest.errors import DigestError
 from digest.exits import ExitCode, command_help, most_serious
 
@@ -49,6 +58,8 @@ def check(
             if as_json:
                 emit_json(report.as_dict())
                 continue
+            for advice in report.advice:
+                err.print(f"warning: {advice}", markup=False)
             if len(names) > 1:
                 out.print(f"list {name}:", markup=False)
             for note in report.notes:

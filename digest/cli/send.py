@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.table import Table
@@ -19,12 +19,14 @@ from digest.cli._app import (
     context,
     emit_json,
     err,
+    errors,
     list_failed,
     out,
 )
-from digest.errors import DigestError
+from digest.errors import ConfigError, DigestError
 from digest.exits import ExitCode, command_help, most_serious
 from digest.models import DeliveryState
+from digest.pipeline.proofs import DEFAULT_PREFIX
 
 
 def _progress_printer(
@@ -92,7 +94,9 @@ def _progress_printer(
         "With several lists, each is sent in turn (--json: one line per list) and the exit code "
         "is the most serious of the lists'.\n\n"
         "Progress goes to stderr: a bar on a terminal; elsewhere (cron) nothing, or a line at "
-        "each 10% with --progress. Errors are one line on stderr.",
+        "each 10% with --progress. Errors are one line on stderr.\n\n"
+        "With --to, a test copy of each list's edition as it stands goes to those addresses "
+        "only, its subject prefixed: nothing is recorded and no reader is mailed.",
         ExitCode.OK,
         ExitCode.INCOMPLETE,
         ExitCode.FAILED,
@@ -101,6 +105,9 @@ def _progress_printer(
         ExitCode.LOCKED,
         ExitCode.CONFIG,
         ExitCode.STORE,
+        ExitCode.SUBSCRIBER,
+        ExitCode.SELECTION,
+        ExitCode.SEND,
     )
 )
 def send(
@@ -136,7 +143,46 @@ def send(
             "DIGEST_SEND_WORKERS, 1). Needs PostgreSQL; on SQLite one runs.",
         ),
     ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="ADDR[,ADDR...]",
+            show_default=False,
+            help="Send a test copy of the edition as it stands to these addresses only: "
+            "nothing recorded, the edition neither created nor frozen. Refused for an "
+            "address that unsubscribed, bounced, complained or was erased.",
+        ),
+    ] = None,
+    as_email: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            metavar="EMAIL",
+            show_default=False,
+            help="With --to: that subscriber's sections and name (default: a sample reader "
+            "with every section). Its links act for nobody.",
+        ),
+    ] = None,
+    subject_prefix: Annotated[
+        str | None,
+        typer.Option(
+            show_default=False,
+            help=f"With --to: put this before the subject (default: {DEFAULT_PREFIX!r}).",
+        ),
+    ] = None,
 ) -> None:
+    if to is not None:
+        with errors():
+            if dry_run or workers is not None or resend_unknown is not None:
+                raise ConfigError(
+                    "--to sends test copies only: --dry-run, --workers and --resend-unknown "
+                    "do not go with it"
+                )
+        _test_send(lst, to, as_email, subject_prefix, as_json)
+    if as_email is not None or subject_prefix is not None:
+        with errors():
+            raise ConfigError("--as and --subject-prefix go with --to ADDR")
     codes: list[int] = []
     with context() as ctx:
         names = ctx.lists_covered(lst)
@@ -168,6 +214,54 @@ def send(
                 _print_summary(summary)
             codes.append(summary.exit_code)
     raise typer.Exit(most_serious(codes))
+
+
+def _test_send(
+    lst: str | None, to: str, as_email: str | None, prefix: str | None, as_json: bool
+) -> NoReturn:
+    """`digest send --to`: test copies of each list's edition (of --list's)."""
+    codes: list[int] = []
+    with context() as ctx:
+        # Checked once, before any list's copies go.
+        prefix = pipeline.check_prefix(DEFAULT_PREFIX if prefix is None else prefix)
+        addresses = pipeline.proof_addresses(to)
+        names = ctx.lists_covered(lst)
+        for name in names:
+            try:
+                report = asyncio.run(
+                    pipeline.send_proofs(
+                        ctx, name, addresses, as_email=as_email, subject_prefix=prefix
+                    )
+                )
+            except DigestError as exc:
+                if len(names) == 1:
+                    raise
+                codes.append(exc.exit_code)
+                list_failed(name, exc, as_json)
+                continue
+            codes.append(report.exit_code)
+            if as_json:
+                emit_json(report.as_dict())
+            else:
+                _print_proofs(report)
+    raise typer.Exit(most_serious(codes))
+
+
+def _print_proofs(r: pipeline.ProofReport) -> None:
+    for warning in r.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    for note in r.notes:
+        out.print(f"trimmed: {note}", markup=False)
+    whose = "a sample reader" if r.reader == "sample reader" else r.reader
+    out.print(
+        f"list {r.list}, edition {r.edition}: test copy as {whose} ({', '.join(r.sections)}), "
+        f"subject {r.subject!r}, via {r.transport}",
+        markup=False,
+    )
+    for copy in r.copies:
+        reply = f": {copy['reply']}" if copy["reply"] else ""
+        out.print(f"  {copy['state']} {copy['to']}{reply}", markup=False)
+    out.print("nothing recorded: the ledger and the edition are as they were", markup=False)
 
 
 def _print_summary(s: pipeline.SendReport) -> None:

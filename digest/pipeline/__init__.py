@@ -9,6 +9,8 @@ dry-run go through the same selection and composition as a real send. One module
 - ``checks``: a sample message, `digest check`, preview files;
 - ``sending``: `digest send` and `digest status`; ``delivery``: the transports and one
   worker's part of an edition; ``workers``: several worker processes;
+- ``sections``: `digest sections` (list, rename) and the warning about sections readers
+  chose that digest.toml no longer defines; ``proofs``: test copies (`digest send --to`);
 - ``people``: one function per subscriber action, shared by the CLI and the web edge, each
   asking the consent policy; ``edge``: sign-up, the shared view page and returned mail.
 """
@@ -72,6 +74,8 @@ from digest.pipeline.people import (
     subscriber_record,
     unsubscribe,
 )
+from digest.pipeline.proofs import ProofReport, check_prefix, proof_addresses, send_proofs
+from digest.pipeline.sections import SectionRow, list_sections, rename_section
 from digest.pipeline.sending import send, send_status
 from digest.send import SendReport, SendStatus
 
@@ -85,14 +89,17 @@ __all__ = [
     "Context",
     "ImportResult",
     "Preview",
+    "ProofReport",
     "Reader",
     "Sample",
+    "SectionRow",
     "SendReport",
     "SendStatus",
     "add_subscriber",
     "check",
     "check_edition",
     "check_feed",
+    "check_prefix",
     "confirm_subscription",
     "confirmation_open",
     "curate",
@@ -110,6 +117,7 @@ __all__ = [
     "list_articles",
     "list_counts",
     "list_editions",
+    "list_sections",
     "list_subscribers",
     "make_transport",
     "make_transports",
@@ -117,15 +125,18 @@ __all__ = [
     "preview",
     "preview_settings",
     "process_bounces",
+    "proof_addresses",
     "reader",
     "rebuild_edition",
     "remove_subscriber",
+    "rename_section",
     "request_subscription",
     "resubscribe",
     "sample",
     "save_web_preferences",
     "send",
     "send_confirmations",
+    "send_proofs",
     "send_status",
     "set_note",
     "set_preferences",

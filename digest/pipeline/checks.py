@@ -19,6 +19,7 @@ from digest.models import Edition, OutgoingMessage, Subscriber
 from digest.pipeline.context import Context, preview_settings
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer
 from digest.pipeline.editorial import preview_edition
+from digest.pipeline.sections import stale_section_warning
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class CheckReport:
     recipient: str
     findings: tuple[lint.Finding, ...]
     notes: tuple[str, ...] = ()
+    # About the list's readers rather than the message (sections they chose that are gone).
+    advice: tuple[str, ...] = ()
 
     @property
     def errors(self) -> list[lint.Finding]:
@@ -104,6 +107,7 @@ class CheckReport:
             "errors": len(self.errors),
             "warnings": len(self.findings) - len(self.errors),
             "notes": list(self.notes),
+            "advice": list(self.advice),
             "findings": [f.as_dict() for f in self.findings],
         }
 
@@ -113,7 +117,9 @@ def check(
 ) -> CheckReport:
     """Lint today's message (a sample reader's with every section, or one subscriber's)."""
     composed = sample(ctx, list_name, now=now, subscriber_email=subscriber_email)
-    return _report(composed.edition, composed.message, composed.notes)
+    report = _report(composed.edition, composed.message, composed.notes)
+    stale = stale_section_warning(ctx, composed.list.name)
+    return dataclasses.replace(report, advice=(stale,)) if stale else report
 
 
 def _report(edition: Edition, message: OutgoingMessage, notes: tuple[str, ...]) -> CheckReport:

@@ -15,6 +15,7 @@ from digest.pipeline.context import Context, utcnow
 from digest.pipeline.delivery import deliver, make_transports
 from digest.pipeline.editions import Composer, current_edition
 from digest.pipeline.feeds import failing_feeds
+from digest.pipeline.sections import stale_section_warning
 from digest.pipeline.workers import run_workers
 from digest.send import RunLocked, SendReport, SendStatus, Transport, run_lock
 from digest.send.lock import lock_file, lock_holder
@@ -59,24 +60,24 @@ async def send(
             workers=workers,
         )
 
+    stale = stale_section_warning(ctx, lst.name)
+    warnings = [stale] if stale else []
     if dry_run:
-        return await run(shared=False, workers=1)
-    if ctx.store.dialect == "postgresql":
-        return await run(shared=True, workers=workers)
-    warnings = (
-        []
-        if workers <= 1
-        else [
-            f"{workers} workers asked, one runs: SQLite lets one process write at a time; "
-            "several workers need PostgreSQL (DIGEST_DATABASE_URL=postgresql://...)"
-        ]
-    )
-    path = lock_file(settings.run_dir, settings.database_url, lst.name)
-    try:
-        with run_lock(path, f"list {lst.name}"):
-            summary = await run(shared=False, workers=1)
-    except RunLocked as exc:
-        summary = SendReport(list=lst.name, status=SendStatus.locked, message=str(exc))
+        summary = await run(shared=False, workers=1)
+    elif ctx.store.dialect == "postgresql":
+        summary = await run(shared=True, workers=workers)
+    else:
+        if workers > 1:
+            warnings.append(
+                f"{workers} workers asked, one runs: SQLite lets one process write at a time; "
+                "several workers need PostgreSQL (DIGEST_DATABASE_URL=postgresql://...)"
+            )
+        path = lock_file(settings.run_dir, settings.database_url, lst.name)
+        try:
+            with run_lock(path, f"list {lst.name}"):
+                summary = await run(shared=False, workers=1)
+        except RunLocked as exc:
+            summary = SendReport(list=lst.name, status=SendStatus.locked, message=str(exc))
     summary.warnings = warnings + summary.warnings
     return summary
 

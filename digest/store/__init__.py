@@ -32,6 +32,7 @@ from digest.store.edge import EdgeQueries
 from digest.store.editions import EditionQueries
 from digest.store.ledger import LedgerQueries
 from digest.store.migrations import migrate
+from digest.store.sections import SectionQueries
 from digest.store.subscribers import SubscriberQueries
 from digest.store.workers import WorkerQueries
 
@@ -83,7 +84,13 @@ def _lock_key(name: str) -> int:
 
 
 class Store(
-    ArticleQueries, SubscriberQueries, EditionQueries, LedgerQueries, EdgeQueries, WorkerQueries
+    ArticleQueries,
+    SubscriberQueries,
+    EditionQueries,
+    LedgerQueries,
+    EdgeQueries,
+    WorkerQueries,
+    SectionQueries,
 ):
     def __init__(self, engine: Engine):
         self.engine = engine
