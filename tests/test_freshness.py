@@ -8,7 +8,7 @@ import json
 from tests.support.cli import run, set_settings
 from tests.support.values import SECRET
 
-NOW = "2026-12-01T05:00:00+00:00"
+CLOCK = "2026-12-01T05:00:00+00:00"
 
 
 def _feed(path, dates: list[str]) -> None:
@@ -39,7 +39,7 @@ def _setup(monkeypatch, tmp_path, db_url, dates: list[str]):
             "DIGEST_CONFIG": str(config),
             "DIGEST_DATABASE_URL": db_url,
             "DIGEST_SECRET_KEY": SECRET,
-            "DIGEST_NOW": NOW,
+            "DIGEST_NOW": CLOCK,
         },
     )
     run("init")

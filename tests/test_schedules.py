@@ -16,8 +16,8 @@ from tests.support.cli import run, sample_settings, set_settings
 from tests.support.smtpd import smtp_server
 from tests.support.values import ROOT
 
-OSLO = ZoneInfo("Europe/Oslo")
-START = datetime(2026, 11, 30, 0, 0, tzinfo=OSLO)  # a Monday
+LIST_ZONE = ZoneInfo("Europe/Oslo")
+START = datetime(2026, 11, 30, 0, 0, tzinfo=LIST_ZONE)  # a Monday
 DAILY, WEEKLY, BOTH = "d@example.org", "w@example.org", "b@example.org"
 
 
