@@ -75,7 +75,7 @@ def found(name: str) -> list[tuple[str | None, str, str]]:
         ("mailman/qmail_01.eml", [("userx@example.de", "undefined", "soft")]),
         ("mailman/postfix_01.eml", [("xxxxx@local.ie", "user-unknown", "hard")]),
         ("mailman/postfix_02.eml", [("yyyyy@digicool.com", "host-unknown", "hard")]),
-        ("sisimai/lhost-exim-52.eml", [("kijitora@example.com", "user-unknown", "hard")]),
+        ("sisimai/lhost-exim-52.eml", [("kijitora@example.com", "undefined", "soft")]),  # malformed
         ("mailman/exim_01.eml", [("userx@its.example.nl", "user-unknown", "hard")]),
         ("sisimai/lhost-gmx-01.eml", [("shironeko@example.jp", "mailbox-full", "soft")]),
         (

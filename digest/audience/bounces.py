@@ -109,7 +109,8 @@ _TEXT_REASONS: list[tuple[str, str]] = [
         r"mail ?box (unavailable|not found)|(user|recipient|address|addressee|mailbox|"
         r"account) (was )?not found|no mailbox|not our customer|no longer (active|available|"
         r"valid|in use|with)|discontinued|not listed in|couldn't be found|wasn't found|"
-        r"bad destination|unknown or illegal alias|malformed (recipient )?address|"
+        r"bad destination|unknown or illegal alias|"
+        r"address is (possibly |probably )?(incorrect|wrong)|"
         r"is not a valid|addressee unknown|(recipient|user) name is not recognized|"
         r"doesn't have an? .{0,40}account|does not have an? .{0,40}account|no account|"
         r"non-?existent|not a known user|invalid address|unknown recipient|bad address|"
@@ -161,6 +162,7 @@ _GENERIC_REFUSAL = re.compile(
 
 # Enhanced status codes (RFC 3463) by subject.detail, where the text says nothing it knows.
 _STATUS_REASONS = {
+    "1.0": "user-unknown",  # "other address status": the address, not the message
     "1.1": "user-unknown",
     "1.3": "user-unknown",
     "1.6": "user-unknown",
@@ -218,7 +220,7 @@ _BOUNCE_SUBJECT = re.compile(
     r"mail system error|non remis|could not be delivered|mail failure|delivery status|"
     r"returning message|email delivery failure|недоставл|not delivered|nondeliverable|"
     r"delivery error|message status|returned to sender|unzustellbar|rejected|"
-    r"delivery unsuccessful|bounce",
+    r"delivery unsuccessful|non-?delivery|bounce",
     re.I,
 )
 _DAEMON_FROM = re.compile(
@@ -541,7 +543,8 @@ def _text_bounce(msg: Message) -> list[Report] | None:
     subject, sender = _header(msg, "Subject"), _header(msg, "From")
     if subject.lower().startswith(("fwd:", "fw:")):
         return None  # a person forwarding a bounce is not the mail system reporting one
-    if not (_BOUNCE_SUBJECT.search(subject) or _DAEMON_FROM.search(sender)):
+    reported = msg.get_content_type() == "multipart/report"  # a DSN that named nobody
+    if not (reported or _BOUNCE_SUBJECT.search(subject) or _DAEMON_FROM.search(sender)):
         return None
     text = _report_text(msg)
     if not text.strip():
@@ -639,6 +642,10 @@ def _named(text: str, msg: Message, hints: list[bytes]) -> list[str]:
             return
         found.append(address)
 
+    # Exim and Google name the failed recipients in a header of the bounce itself.
+    for value in msg.get_all("X-Failed-Recipients") or ():
+        for address in _ADDRESS.findall(str(value)):
+            take(address)
     lines = [ln for ln in text.splitlines() if not _QUOTED_HEADER.match(ln)]
     for line in lines:
         for pattern in (_RCPT, _WRAPPED):
