@@ -346,11 +346,16 @@ def test_a_bounce_acts_through_its_verp_token(mailing, tmp_path):
     token = sent.envelope[reader].split("@")[0].removeprefix("bounces+")
     assert bounces.read_verp(SECRET_BYTES, token)[2] == "daily"
     assert bounces.read_verp(SECRET_BYTES, token[:-2] + "aa") is None
-    # Returned to the VERP address, naming an old alias of the reader's.
-    raw = f"Delivered-To: {sent.envelope[reader]}\n".encode() + dsn(["old-alias@corp.example.org"])
+    # Returned to the VERP address, naming an old alias of the reader's, quoting the sender.
+    says = f"User unknown (sent by <{sent.envelope[reader]}>)"
+    raw = f"Delivered-To: {sent.envelope[reader]}\n".encode() + dsn(
+        ["old-alias@corp.example.org"], says=says
+    )
     summary = process(sent, tmp_path, raw)
     assert summary.suppressed == 1 and sent.status(reader) == "bounced"
     assert summary.details[0]["recipients"][0]["why"] == "VERP token"
+    assert token not in json.dumps(summary.as_dict())  # a token is never printed
+    assert "bounces+***@news.example.com" in summary.details[0]["recipients"][0]["diagnostic"]
 
 
 def test_a_bounce_without_its_token_acts_through_the_message_id_digest_sent(mailing, tmp_path):
@@ -392,6 +397,10 @@ def test_a_forged_complaint_changes_nothing_and_a_genuine_one_suppresses(mailing
     summary = process(sent, tmp_path, arf(reader, returned=sent.raw[reader]))
     assert summary.suppressed == 1 and sent.status(reader) == "complained"
     assert sent.ctx.store.suppression(reader) == "complaint"
+    # A feedback loop that redacts the recipient: the Message-ID names the delivery.
+    reader = "reader@corp.example.org"
+    summary = process(sent, tmp_path, arf("redacted@aol.example", returned=sent.raw[reader]))
+    assert summary.suppressed == 1 and sent.status(reader) == "complained"
 
 
 def test_a_report_naming_many_recipients_suppresses_nobody(mailing, tmp_path):

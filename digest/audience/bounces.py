@@ -386,7 +386,9 @@ def classify(raw: bytes) -> list[Report]:
         out.append(
             replace(
                 r,
-                diagnostic=" ".join(r.diagnostic.split())[:500],
+                # A VERP token quoted back (some reports name the envelope sender) is a
+                # token: it stays out of the record and the report.
+                diagnostic=_VERP.sub("+***@", " ".join(r.diagnostic.split()))[:500],
                 verp=verp,
                 message_id=original_id,
                 key=key,

@@ -360,7 +360,8 @@ def _trace(
     if report.message_id:
         hint = _message_id_subscriber(report.message_id)
         # A complaint whose recipient a feedback loop redacted: the Message-ID alone.
-        candidates = named or ([hint] if hint is not None and not report.recipient else [])
+        alone = report.recipient is None or report.reason == "complaint"
+        candidates = named or ([hint] if hint is not None and alone else [])
         found_delivery = ctx.store.delivery_by_message_id(report.message_id, candidates)
         if found_delivery:
             return found_delivery[1], found_delivery[0], None, "Message-ID of a delivery to it"
