@@ -158,6 +158,8 @@ class Settings(BaseSettings):
     bounce_address: str | None = None  # set: a VERP envelope sender per delivery
     soft_bounce_limit: float = Field(default=5.0, gt=0)
     soft_bounce_half_life_days: float = Field(default=7.0, gt=0)
+    # Without VERP, a bounce acts only on an address the ledger shows a delivery to this recent.
+    bounce_match_days: float = Field(default=30.0, gt=0, le=365)
     confirm_hours: int = Field(default=72, ge=1, le=24 * 30)
     forwarded_allow_ips: str = "127.0.0.1"
     # Act as if the clock read this (ISO 8601 with an offset): every command acts at that one

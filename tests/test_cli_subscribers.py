@@ -137,12 +137,31 @@ def test_bounces_process_command(subscribed, tmp_path):
     box.mkdir()
     for name in ("sisimai/lhost-postfix-01.eml", "sisimai/rfc3834-01.eml"):
         shutil.copy(DATA / "bounces" / name, box / name.split("/")[1])
+    (box / "zz-not-mail.eml").write_bytes(b"\x00\x01\x02")
+    dry = json.loads(run("bounces", "process", str(box), "--json", "--dry-run").stdout)
+    assert dry["dry_run"] and dry["messages"] == 3 and dry["unreadable"] == 1
     summary = json.loads(run("bounces", "process", str(box), "--json").stdout)
-    assert summary["messages"] == 2 and summary["suppressed"] == 1
-    assert summary["reports"] == {"hard": 1, "auto-reply": 1}
+    assert summary["reports"] == {"user-unknown": 1, "auto-reply": 1}
+    bounce, auto, broken = summary["details"]
+    assert bounce["recipients"] == [
+        {
+            "address": "r@p351355.pool.example.ne.jp",
+            "original_recipient": "kijitora@example.org",
+            "reason": "user-unknown",
+            "outcome": "hard",
+            "status": "5.1.1",
+            "diagnostic": bounce["recipients"][0]["diagnostic"],
+            "action": "unmatched",  # subscribed, but never mailed: nothing ties it to us
+            "why": "no delivery to it in the last 30 days",
+        }
+    ]
+    assert auto["recipients"][0]["action"] == "none"
+    assert broken["source"].endswith("zz-not-mail.eml") and "not a mail message" in broken["error"]
     shown = json.loads(run("subscribers", "show", "r@p351355.pool.example.ne.jp", "--json").stdout)
-    assert shown["status"] == "bounced" and shown["suppressed"] == "hard-bounce"
-    assert "seen before 1" in run("bounces", "process", str(box)).stdout
+    assert shown["status"] == "active" and shown["suppressed"] is None
+    text = run("bounces", "process", str(box)).stdout
+    assert "r@p351355.pool.example.ne.jp user-unknown -> unmatched" in text
+    assert "unmatched 1" in text and "unreadable 1" in text
     missing = run("bounces", "process", str(tmp_path / "nope"), code=6)
     assert "no such Maildir" in missing.stderr
 

@@ -20,19 +20,36 @@ def bounces_process(
         Path, typer.Argument(help="A Maildir, an mbox file, an .eml file or a folder of them.")
     ],
     as_json: JsonOpt = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what each message would do; change nothing.")
+    ] = False,
 ) -> None:
     """Hard bounces and complaints suppress the address, soft bounces are counted (with
-    decay), mail to the List-Unsubscribe address unsubscribes. Safe to run again."""
+    decay), mail to the List-Unsubscribe address unsubscribes; only reports tied to a message
+    digest sent act. Safe to run again."""
     with context() as ctx:
-        summary = pipeline.process_bounces(ctx, path, pipeline.utcnow())
+        summary = pipeline.process_bounces(ctx, path, pipeline.utcnow(), dry_run=dry_run)
     if as_json:
         emit_json(summary.as_dict())
         return
+    for detail in summary.details:
+        if detail.get("error"):
+            out.print(f"{detail['source']}: {detail['error']}", markup=False)
+            continue
+        flags = f" [{', '.join(detail['flags'])}]" if detail["flags"] else ""
+        for r in detail["recipients"]:
+            out.print(
+                f"{detail['source']}: {r['address'] or '(no address)'} {r['reason']}"
+                f" -> {r['action']} ({r['why']}){flags}",
+                markup=False,
+            )
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(summary.reports.items())) or "nothing"
+    would = "would be " if dry_run else ""
     out.print(f"{summary.messages} messages: {kinds}", markup=False)
     out.print(
-        f"suppressed {summary.suppressed}, unsubscribed {summary.unsubscribed}, "
-        f"soft bounces counted {summary.soft_counted}, unmatched {summary.unmatched}, "
-        f"seen before {summary.already_seen}",
+        f"{would}suppressed {summary.suppressed}, {would}unsubscribed {summary.unsubscribed}, "
+        f"soft bounces {would}counted {summary.soft_counted}, unmatched {summary.unmatched}, "
+        f"seen before {summary.already_seen}, unreadable {summary.unreadable}"
+        + (" (dry run: nothing changed)" if dry_run else ""),
         markup=False,
     )

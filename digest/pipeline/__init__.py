@@ -28,6 +28,7 @@ from digest.pipeline.checks import (
 from digest.pipeline.context import Context, init, preview_settings, utcnow
 from digest.pipeline.delivery import deliver, make_transport, make_transports
 from digest.pipeline.edge import (
+    MANY_RECIPIENTS,
     BounceSummary,
     ConfirmationSummary,
     process_bounces,
@@ -80,6 +81,7 @@ from digest.pipeline.sending import send, send_status
 from digest.send import SendReport, SendStatus
 
 __all__ = [
+    "MANY_RECIPIENTS",
     "SAMPLE_RECIPIENT",
     "AddResult",
     "BounceSummary",

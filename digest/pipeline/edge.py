@@ -7,6 +7,7 @@ form answers the same, in the same time, whatever the address's state or the rel
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -203,87 +204,242 @@ async def _confirm_one(
     return "waiting"
 
 
+# How many recipients one report may name before it is taken for a forgery or a list expansion:
+# past this, only recipients whose delivery the report itself proves (VERP, Message-ID) count.
+MANY_RECIPIENTS = 10
+
+
 @dataclass
 class BounceSummary:
     messages: int = 0
-    reports: dict[str, int] = field(default_factory=dict)  # kind -> count
+    reports: dict[str, int] = field(default_factory=dict)  # reason -> count
     suppressed: int = 0
     unsubscribed: int = 0
     soft_counted: int = 0
     unmatched: int = 0
     already_seen: int = 0
+    unreadable: int = 0
+    flagged: int = 0
+    dry_run: bool = False
+    details: list[dict] = field(default_factory=list)  # per message: what was found and done
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def process_bounces(ctx: Context, path: Path, now: datetime) -> BounceSummary:
-    """Read returned mail and act on it: hard bounces and complaints suppress, soft bounces
-    count (with decay), mailed unsubscribes unsubscribe. Processing twice changes nothing."""
+def process_bounces(
+    ctx: Context, path: Path, now: datetime, *, dry_run: bool = False
+) -> BounceSummary:
+    """Read returned mail and act on what can be tied to a message digest sent: hard bounces
+    and complaints suppress, soft bounces count (with decay), mailed unsubscribes unsubscribe.
+    ``dry_run``: say what would be done, change nothing. Processing twice changes nothing."""
     from digest.audience import bounces
 
     secret = ctx.settings.require_secret()
-    summary = BounceSummary()
+    summary = BounceSummary(dry_run=dry_run)
     try:
-        messages = list(bounces.read_mailbox(path))
+        messages = bounces.read_mailbox(path)
+        first = next(messages, None)
     except FileNotFoundError:
         raise SubscriberError(f"{path}: no such Maildir, mbox or .eml file") from None
-    for _name, raw in messages:
+    if first is None:
+        return summary
+    for name, raw in itertools.chain([first], messages):
         summary.messages += 1
-        for report in bounces.classify(raw):
-            summary.reports[report.kind] = summary.reports.get(report.kind, 0) + 1
-            _apply_report(ctx, secret, report, now, summary)
+        detail: dict = {"source": name, "recipients": [], "flags": []}
+        summary.details.append(detail)
+        try:
+            if isinstance(raw, OSError):
+                raise raw
+            reports = bounces.classify(raw)
+        except Exception as exc:  # one bad file is reported and the rest go on
+            summary.unreadable += 1
+            detail["error"] = f"cannot be read as mail: {_one_line(exc)}"
+            log.warning("%s: cannot be read as mail: %s", name, _one_line(exc))
+            continue
+        _apply_message(ctx, secret, reports, now, summary, detail, dry_run=dry_run)
     return summary
 
 
-def _report_target(
-    ctx: Context, secret: bytes, report: Report
-) -> tuple[int | None, int | None, str | None]:
-    """(subscriber id, edition id, list name) a report is about, best evidence first."""
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
+
+
+def _apply_message(
+    ctx: Context,
+    secret: bytes,
+    reports: list[Report],
+    now: datetime,
+    summary: BounceSummary,
+    detail: dict,
+    *,
+    dry_run: bool,
+) -> None:
+    acting = [r for r in reports if r.outcome != "ignore"]
+    many = len(acting) > MANY_RECIPIENTS
+    if many:
+        detail["flags"].append("many-recipients")
+        summary.flagged += 1
+    # A VERP token names one delivery: one report of the message acts on it, the one about
+    # that reader's address if it names it, else the first.
+    verp_pick: Report | None = None
+    if acting and acting[0].verp:
+        verp_pick = _verp_choice(ctx, secret, acting)
+    for report in reports:
+        summary.reports[report.reason] = summary.reports.get(report.reason, 0) + 1
+        action, why = _apply_report(
+            ctx, secret, report, now, summary, many=many, verp_pick=verp_pick, dry_run=dry_run
+        )
+        detail["recipients"].append(
+            {
+                "address": report.recipient,
+                "original_recipient": report.original_recipient,
+                "reason": report.reason,
+                "outcome": report.outcome,
+                "status": report.status,
+                "diagnostic": report.diagnostic,
+                "action": action,
+                "why": why,
+            }
+        )
+
+
+def _verp_choice(ctx: Context, secret: bytes, acting: list[Report]) -> Report:
+    from digest.audience import bounces
+
+    verp = bounces.read_verp(secret, acting[0].verp or "")
+    record = ctx.store.record_by_id(verp[1]) if verp else None
+    if record is not None:
+        mine = record.email.lower()
+        for report in acting:
+            if mine in {
+                (report.recipient or "").lower(),
+                (report.original_recipient or "").lower(),
+            }:
+                return report
+    return acting[0]
+
+
+def _subscriber_ids(ctx: Context, report: Report) -> list[int]:
+    ids = []
+    for address in (report.recipient, report.original_recipient):
+        if address:
+            sid = ctx.store.subscriber_id_for(address)
+            if sid is not None and sid not in ids:
+                ids.append(sid)
+    return ids
+
+
+def _message_id_subscriber(message_id: str) -> int | None:
+    """The subscriber number digest writes into its own Message-IDs (a hint for the ledger
+    look-up, which is what proves anything): ``<edition.list.subscriber.mac@domain>``."""
+    local = message_id.strip("<> ").rpartition("@")[0].split(".")
+    return int(local[-2]) if len(local) >= 4 and local[-2].isdigit() else None
+
+
+def _trace(
+    ctx: Context, secret: bytes, report: Report, now: datetime, *, many: bool
+) -> tuple[int | None, int | None, str | None, str]:
+    """(subscriber id, edition id, list name, why) of the delivery a report is about; the
+    subscriber id is None when nothing ties the report to a message digest sent."""
     from digest.audience import bounces
     from digest.audience.tokens import read_token
 
-    if report.kind == "unsubscribe" and report.token:
-        found = read_token(secret, report.token, "unsubscribe")
-        return (found[0], None, found[1]) if found else (None, None, None)
+    if report.reason == "unsubscribe":
+        found = read_token(secret, report.token or "", "unsubscribe")
+        if found is None:
+            return None, None, None, "the unsubscribe token is not one digest made"
+        return found[0], None, found[1], "unsubscribe token"
     if report.verp:
         verp = bounces.read_verp(secret, report.verp)
-        if verp:
-            return verp[1], verp[0], verp[2]
-    if report.recipient:
-        return ctx.store.subscriber_id_for(report.recipient), None, None
-    return None, None, None
+        if verp is None:
+            return None, None, None, "the VERP token is not one digest made"
+        return verp[1], verp[0], verp[2], "VERP token"
+    named = _subscriber_ids(ctx, report)
+    if report.message_id:
+        hint = _message_id_subscriber(report.message_id)
+        # A complaint whose recipient a feedback loop redacted: the Message-ID alone.
+        alone = report.recipient is None or report.reason == "complaint"
+        candidates = named or ([hint] if hint is not None and alone else [])
+        found_delivery = ctx.store.delivery_by_message_id(report.message_id, candidates)
+        if found_delivery:
+            return found_delivery[1], found_delivery[0], None, "Message-ID of a delivery to it"
+    if not named:
+        return None, None, None, "no subscriber has this address"
+    if ctx.settings.bounce_address:
+        return None, None, None, "no valid VERP token and no Message-ID digest sent to it"
+    if many:
+        return None, None, None, "one of many recipients, and no Message-ID digest sent to it"
+    days = ctx.settings.bounce_match_days
+    for sid in named:
+        if ctx.store.delivered_since(sid, now - timedelta(days=days)):
+            return sid, None, None, f"a delivery to it in the last {days:g} days"
+    return None, None, None, f"no delivery to it in the last {days:g} days"
 
 
 def _apply_report(
-    ctx: Context, secret: bytes, report: Report, now: datetime, summary: BounceSummary
-) -> None:
-    if report.kind not in ("hard", "soft", "complaint", "unsubscribe"):
-        return  # delays, auto-replies and the rest are not failures
-    sid, edition_id, list_name = _report_target(ctx, secret, report)
+    ctx: Context,
+    secret: bytes,
+    report: Report,
+    now: datetime,
+    summary: BounceSummary,
+    *,
+    many: bool,
+    verp_pick: Report | None,
+    dry_run: bool,
+) -> tuple[str, str]:
+    """(action, why) for one recipient of a report, acting unless ``dry_run``."""
+    kind = report.outcome
+    if kind == "ignore":
+        return "none", f"{report.reason}: not a failure"
+    if verp_pick is not None and report is not verp_pick:
+        summary.unmatched += 1
+        return "unmatched", "the VERP token names another recipient of this report"
+    sid, edition_id, list_name, why = _trace(ctx, secret, report, now, many=many)
     if sid is None or ctx.store.record_by_id(sid) is None:
         summary.unmatched += 1
-        return
-    if not ctx.store.record_bounce(
-        report.key, sid, edition_id, report.kind, report.status, report.diagnostic, now
+        return "unmatched", why
+    if dry_run:
+        if ctx.store.bounce_seen(report.key):
+            summary.already_seen += 1
+            return "none", "seen before"
+    elif not ctx.store.record_bounce(
+        report.key,
+        sid,
+        edition_id,
+        kind,
+        report.status,
+        f"{report.reason}: {report.diagnostic}",
+        now,
     ):
         summary.already_seen += 1
-        return
+        return "none", "seen before"
     settings = ctx.settings
-    if report.kind == "hard":
-        mark_returned(ctx, sid, consent.Action.bounce, now)
+    if kind == "hard":
+        if not dry_run:
+            mark_returned(ctx, sid, consent.Action.bounce, now)
         summary.suppressed += 1
-    elif report.kind == "complaint":
-        mark_returned(ctx, sid, consent.Action.complaint, now)
+        return "suppressed", why
+    if kind == "complaint":
+        if not dry_run:
+            mark_returned(ctx, sid, consent.Action.complaint, now)
         summary.suppressed += 1
-    elif report.kind == "unsubscribe" and list_name:
+        return "suppressed", why
+    if kind == "unsubscribe":
         record = ctx.store.record_by_id(sid)
-        if record is not None and record.membership(list_name) is not None:
+        if not list_name or record is None or record.membership(list_name) is None:
+            return "none", "not on that list"
+        if not dry_run:
             unsubscribe(ctx, record.email, list_name, now)
-            summary.unsubscribed += 1
-    elif report.kind == "soft":
-        summary.soft_counted += 1
-        score = ctx.store.add_soft_bounce(sid, now, settings.soft_bounce_half_life_days)
-        if score >= settings.soft_bounce_limit:
-            mark_returned(ctx, sid, consent.Action.bounce, now, reason="soft-bounces")
-            summary.suppressed += 1
+        summary.unsubscribed += 1
+        return "unsubscribed", why
+    summary.soft_counted += 1
+    if dry_run:
+        return "counted", why
+    score = ctx.store.add_soft_bounce(sid, now, settings.soft_bounce_half_life_days)
+    if score >= settings.soft_bounce_limit:
+        mark_returned(ctx, sid, consent.Action.bounce, now, reason="soft-bounces")
+        summary.suppressed += 1
+        return "suppressed", f"{why}; soft bounces past the limit"
+    return "counted", why

@@ -9,6 +9,7 @@ twice counts nothing twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -396,6 +397,47 @@ class EdgeQueries:
                 )
             )
         return True
+
+    def bounce_seen(self, key: str) -> bool:
+        """Whether this very report was processed before (a dry run's question)."""
+        b = schema.bounces
+        with self.engine.connect() as conn:
+            return conn.execute(select(b.c.id).where(b.c.key == key)).first() is not None
+
+    def delivery_by_message_id(
+        self, message_id: str, subscriber_ids: Sequence[int]
+    ) -> tuple[int, int] | None:
+        """(edition id, subscriber id) of the delivery to one of ``subscriber_ids`` that was
+        sent with ``message_id``, else None. Looked up by subscriber (indexed), never by the
+        Message-ID alone: a report proves a delivery only to someone it names."""
+        d = schema.deliveries
+        if not subscriber_ids:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(d.c.edition_id, d.c.subscriber_id)
+                .where(d.c.subscriber_id.in_(list(subscriber_ids)), d.c.message_id == message_id)
+                .limit(1)
+            ).first()
+        return (row.edition_id, row.subscriber_id) if row else None
+
+    def delivered_since(self, subscriber_id: int, since: datetime) -> bool:
+        """Whether the ledger shows a message handed to the relay for this subscriber since
+        ``since`` (sent, or ``unknown``: the relay may have taken it)."""
+        d = schema.deliveries
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(d.c.id)
+                .where(
+                    d.c.subscriber_id == subscriber_id,
+                    or_(
+                        d.c.sent_at >= since,
+                        and_(d.c.state == "unknown", d.c.updated_at >= since),
+                    ),
+                )
+                .limit(1)
+            ).first()
+        return row is not None
 
     def add_soft_bounce(self, subscriber_id: int, now: datetime, half_life_days: float) -> float:
         """Add one soft bounce to a score that halves every ``half_life_days``; the new score."""
