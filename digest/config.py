@@ -295,6 +295,8 @@ class ListConfig(BaseModel):
     privacy_url: str | None = None
     sections: tuple[str, ...] | None = None  # None: every section of the newsletter
     window_hours: int = Field(default=24, ge=1, le=24 * 14)
+    # Public archive pages and an Atom feed of the editions whose sending started.
+    archive: bool = True
 
     @field_validator("name")
     @classmethod

@@ -56,7 +56,7 @@ def init() -> None:
 
 
 # Each module registers its commands on the app; add new ones here.
-from digest.cli import bounces, check, ingest, lists, preview, send, serve, subscribers  # noqa: E402,F401  # noqa: E402,F401
+from digest.cli import archive, bounces, check, ingest, lists, preview, send, serve, subscribers  # noqa: E402,F401  # noqa: E402,F401
 
 
 def main() -> None:

@@ -10,9 +10,20 @@ dry-run go through the same selection and composition as a real send. One module
 - ``sending``: `digest send` and `digest status`; ``delivery``: the transports and one
   worker's part of an edition; ``workers``: several worker processes;
 - ``people``: one function per subscriber action, shared by the CLI and the web edge, each
-  asking the consent policy; ``edge``: sign-up, the shared view page and returned mail.
+  asking the consent policy; ``edge``: sign-up, the shared view page and returned mail;
+- ``archive``: the public archive's pages and feeds, served or written as files.
 """
 
+from digest.pipeline.archive import (
+    ArchiveBuild,
+    ArchiveDocument,
+    archive_edition,
+    archive_feed,
+    archive_index,
+    archive_root,
+    archived_lists,
+    build_archive,
+)
 from digest.pipeline.checks import (
     CheckReport,
     Preview,
@@ -69,6 +80,8 @@ from digest.send import SendReport, SendStatus
 __all__ = [
     "SAMPLE_RECIPIENT",
     "AddResult",
+    "ArchiveBuild",
+    "ArchiveDocument",
     "BounceSummary",
     "CheckReport",
     "Composer",
@@ -81,6 +94,12 @@ __all__ = [
     "SendReport",
     "SendStatus",
     "add_subscriber",
+    "archive_edition",
+    "archive_feed",
+    "archive_index",
+    "archive_root",
+    "archived_lists",
+    "build_archive",
     "check",
     "check_edition",
     "check_feed",

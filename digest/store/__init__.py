@@ -27,6 +27,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from digest.errors import StoreError
 from digest.files import create_private, private_dir
+from digest.store.archive import ArchiveQueries
 from digest.store.articles import ArticleQueries
 from digest.store.edge import EdgeQueries
 from digest.store.editions import EditionQueries
@@ -83,7 +84,13 @@ def _lock_key(name: str) -> int:
 
 
 class Store(
-    ArticleQueries, SubscriberQueries, EditionQueries, LedgerQueries, EdgeQueries, WorkerQueries
+    ArticleQueries,
+    SubscriberQueries,
+    EditionQueries,
+    LedgerQueries,
+    EdgeQueries,
+    WorkerQueries,
+    ArchiveQueries,
 ):
     def __init__(self, engine: Engine):
         self.engine = engine

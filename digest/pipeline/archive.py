@@ -1,0 +1,271 @@
+"""The public archive: the store's sent editions -> ``digest.archive``'s pages and feeds.
+
+``digest serve`` answers with these documents and ``digest archive build`` writes them as
+files; both get the same bytes. Only editions whose sending started are public (the store's
+``published_*`` queries), and only lists with ``archive = true`` (the default) have pages.
+An edition's copy names nobody: it is rendered for every section, with no recipient.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date as Date
+from datetime import datetime
+from pathlib import Path
+
+from babel.core import Locale, UnknownLocaleError
+from babel.dates import format_date
+
+from digest import archive, compose
+from digest.archive.pages import ListSummary
+from digest.archive.urls import ROOT_FILE, edition_file, feed_file, index_file
+from digest.config import ListConfig
+from digest.errors import ConfigError, DigestError
+from digest.models import Edition, RenderedEdition
+from digest.pipeline.context import Context
+from digest.store.archive import PublishedEdition
+
+PER_PAGE = 25  # editions on one index page
+FEED_ENTRIES = 20  # the newest editions a feed carries
+
+HTML, ATOM = "text/html; charset=utf-8", "application/atom+xml; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class ArchiveDocument:
+    """A page or feed of the archive, as served and as exported."""
+
+    body: bytes
+    media_type: str
+    last_modified: datetime | None  # when the newest edition it shows was frozen
+    frozen: bool = False  # an edition's own page: its content never changes
+
+
+@dataclass
+class ArchiveBuild:
+    """What ``digest archive build`` did: edition pages written or already there, index
+    pages and feeds written or unchanged."""
+
+    editions_written: int = 0
+    editions_skipped: int = 0
+    pages_written: int = 0
+    pages_unchanged: int = 0
+
+
+def archived_lists(ctx: Context) -> list[ListConfig]:
+    return [lst for lst in ctx.newsletter.lists if lst.archive]
+
+
+def _archived(ctx: Context, list_name: str) -> ListConfig | None:
+    return next((lst for lst in archived_lists(ctx) if lst.name == list_name), None)
+
+
+def _urls(ctx: Context) -> archive.ArchiveUrls:
+    return archive.ArchiveUrls(ctx.settings.base_url)
+
+
+def _pages(ctx: Context) -> archive.Pages:
+    return archive.Pages(ctx.settings.templates, ctx.newsletter, _urls(ctx))
+
+
+def archive_root(ctx: Context) -> ArchiveDocument:
+    """``/archive/``: the lists that have an archive."""
+    summaries, newest = [], []
+    for lst in archived_lists(ctx):
+        summaries.append(ListSummary(lst, ctx.store.published_count(lst.name)))
+        newest += ctx.store.published_editions(lst.name, limit=1)
+    html = _pages(ctx).lists(summaries)
+    return ArchiveDocument(html.encode(), HTML, _newest(newest))
+
+
+def archive_index(
+    ctx: Context, list_name: str, page: int = 1, per_page: int = PER_PAGE
+) -> ArchiveDocument | None:
+    """One page of a list's editions, newest first; None for a list without an archive or
+    a page past the last (the first page always exists)."""
+    lst = _archived(ctx, list_name)
+    if lst is None or page < 1:
+        return None
+    pages = max(1, math.ceil(ctx.store.published_count(lst.name) / per_page))
+    if page > pages:
+        return None
+    shown = ctx.store.published_editions(lst.name, limit=per_page, offset=(page - 1) * per_page)
+    entries = [_index_entry(ctx, lst, item) for item in shown]
+    html = _pages(ctx).editions(lst, [e for e in entries if e is not None], page, pages)
+    newest = ctx.store.published_editions(lst.name, limit=1)
+    return ArchiveDocument(html.encode(), HTML, _newest(newest))
+
+
+def archive_edition(ctx: Context, list_name: str, key: str) -> ArchiveDocument | None:
+    """An edition's archive page, or None when the list has no archive or the edition is
+    not public (unknown, or its sending has not started)."""
+    lst = _archived(ctx, list_name)
+    published = None if lst is None else ctx.store.published_edition(lst.name, key)
+    if lst is None or published is None:
+        return None
+    copy = _public_copy(ctx, lst, published)
+    if copy is None:
+        return None
+    return ArchiveDocument(copy[0].encode(), HTML, published.created_at, frozen=True)
+
+
+def archive_feed(ctx: Context, list_name: str) -> ArchiveDocument | None:
+    """The list's Atom feed: its newest editions, each with its archive page's HTML."""
+    lst = _archived(ctx, list_name)
+    if lst is None:
+        return None
+    urls = _urls(ctx)
+    entries = []
+    newest = ctx.store.published_editions(lst.name, limit=FEED_ENTRIES)
+    for item in newest:
+        copy = _public_copy(ctx, lst, item)
+        if copy is None:
+            continue
+        page, rendered = copy
+        entries.append(
+            archive.FeedEntry(
+                url=urls.edition(lst.name, item.key),
+                title=rendered.subject,
+                summary=rendered.preheader,
+                content=archive.feed_content(page),
+                updated=item.created_at,
+            )
+        )
+    body = archive.atom_feed(
+        title=lst.title,
+        author=ctx.newsletter.name,
+        home=ctx.newsletter.website or "",
+        index_url=urls.index(lst.name),
+        feed_url=urls.feed(lst.name),
+        entries=entries,
+    )
+    return ArchiveDocument(body, ATOM, _newest(newest))
+
+
+def build_archive(
+    ctx: Context, out: Path, list_name: str | None = None, *, rewrite: bool = False
+) -> ArchiveBuild:
+    """Write the archive's pages and feeds under ``out`` (DIGEST_BASE_URL's document root)
+    for a static host. An edition's page already there is left as it is (its content is
+    frozen) unless ``rewrite``; index pages and feeds are rewritten when they changed."""
+    if list_name is not None:
+        lst = ctx.newsletter.get_list(list_name)
+        if not lst.archive:
+            raise ConfigError(
+                f"list {lst.name!r} has no archive", "set archive = true for it in digest.toml"
+            )
+        lists = [lst]
+    else:
+        lists = archived_lists(ctx)
+    done = ArchiveBuild()
+    _write_page(out / ROOT_FILE, archive_root(ctx).body, done)
+    for lst in lists:
+        for item in ctx.store.published_editions(lst.name):
+            target = out / edition_file(lst.name, item.key)
+            if target.exists() and not rewrite:
+                done.editions_skipped += 1
+                continue
+            page = archive_edition(ctx, lst.name, item.key)
+            if page is not None:
+                _write(target, page.body)
+                done.editions_written += 1
+        for number, page in _index_pages(ctx, lst):
+            _write_page(out / index_file(lst.name, number), page.body, done)
+        feed = archive_feed(ctx, lst.name)
+        if feed is not None:
+            _write_page(out / feed_file(lst.name), feed.body, done)
+    return done
+
+
+def _index_pages(ctx: Context, lst: ListConfig) -> Iterator[tuple[int, ArchiveDocument]]:
+    number = 1
+    while (page := archive_index(ctx, lst.name, number)) is not None:
+        yield number, page
+        number += 1
+
+
+def _public_copy(
+    ctx: Context, lst: ListConfig, item: PublishedEdition
+) -> tuple[str, RenderedEdition] | None:
+    edition = ctx.store.edition(lst.name, item.key)
+    chosen = None if edition is None else edition.for_sections(None)
+    if edition is None or not chosen:
+        return None
+    rendered = compose.render(
+        edition,
+        chosen,
+        newsletter=ctx.newsletter,
+        lst=lst,
+        base_url=ctx.settings.base_url,
+        env=compose.make_environment(ctx.settings.templates),
+    )
+    page = archive.public_copy(
+        rendered.html, list_name=lst.name, list_title=lst.title, key=item.key, urls=_urls(ctx)
+    )
+    return page, rendered
+
+
+def _index_entry(
+    ctx: Context, lst: ListConfig, item: PublishedEdition
+) -> archive.IndexEntry | None:
+    edition = ctx.store.edition(lst.name, item.key)
+    if edition is None:
+        return None
+    return archive.IndexEntry(
+        url=_urls(ctx).edition(lst.name, item.key),
+        date=_long_date(item.key, lst),
+        headline=_headline(edition),
+    )
+
+
+def _headline(edition: Edition) -> str:
+    for section in edition.sections:
+        if section.articles:
+            return " ".join(section.articles[0].title.split())
+    return edition.key
+
+
+def _long_date(key: str, lst: ListConfig) -> str:
+    try:
+        return format_date(Date.fromisoformat(key), format="long", locale=Locale.parse(lst.locale))
+    except (ValueError, UnknownLocaleError):
+        return key  # a key that is not a day (a week, a month) reads as it is
+
+
+def _newest(editions: list[PublishedEdition]) -> datetime | None:
+    return max((item.created_at for item in editions), default=None)
+
+
+def _write_page(path: Path, body: bytes, done: ArchiveBuild) -> None:
+    if path.exists() and path.read_bytes() == body:
+        done.pages_unchanged += 1
+        return
+    _write(path, body)
+    done.pages_written += 1
+
+
+def _write(path: Path, body: bytes) -> None:
+    """Write ``path`` whole or not at all: a static host never serves half a page."""
+    try:
+        _replace(path, body)
+    except OSError as exc:
+        raise DigestError(
+            f"cannot write {path}: {exc.strerror or exc}", "check --out and its permissions"
+        ) from None
+
+
+def _replace(path: Path, body: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(body)
+        os.chmod(temporary, 0o644)  # public pages, readable by the web server
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
