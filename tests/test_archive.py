@@ -486,3 +486,25 @@ def test_the_archive_and_the_feeds_content_fit_a_375_px_phone(archive_site, brow
         assert found["inner"] == 375, target
         assert found["scroll"] <= 375, f"{target}: {found['scroll']} px wide at 375 px"
         assert "Launch Pad" in text or "Orbital Dispatch Daily" in text, target
+
+
+def test_the_readme_sign_up_form_opens_its_lists_page_with_the_address_filled_in(tmp_path, db_url):
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```html\n(<form .*?</form>)\n```", readme, re.S).group(1)
+    form = etree.fromstring(block, etree.HTMLParser()).find(".//form")
+    assert form.get("method") == "get"
+    fields = {i.get("name"): i.get("value") for i in form.iter("input")}
+    fields["email"] = "reader@example.com"
+    with serving(tmp_path, db_url, weekly_without_archive(tmp_path)) as served:
+        action = form.get("action").replace("https://news.example.com", served.url)
+        page = served.http.get(action, params=fields)
+    assert page.status_code == 200
+    assert 'value="reader@example.com"' in page.text
+    assert '<input type="hidden" name="list" value="daily">' in page.text
+    assert "<select" not in page.text and "Orbital Dispatch Weekly" not in page.text
+
+
+def test_a_lists_archive_without_its_slash_redirects_to_it(archive_site):
+    answer = archive_site.http.get("/archive/daily", follow_redirects=False)
+    assert answer.status_code in (307, 308)
+    assert answer.headers["location"].endswith("/archive/daily/")

@@ -205,7 +205,11 @@ class Edge:
         # that list and its sections only; without one, the reader picks the list.
         named = self._list(request.query_params.get("list", ""))
         lst = named or lists[0]
-        values: dict = {"email": "", "name": ""}
+        # A publisher's own form (see README) opens this page with the address filled in.
+        values: dict = {
+            "email": request.query_params.get("email", "")[:320],
+            "name": request.query_params.get("name", "")[:200],
+        }
         error, status = None, 200
         if request.method == "POST":
             form = await request.form()
