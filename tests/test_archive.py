@@ -508,3 +508,30 @@ def test_a_lists_archive_without_its_slash_redirects_to_it(archive_site):
     answer = archive_site.http.get("/archive/daily", follow_redirects=False)
     assert answer.status_code in (307, 308)
     assert answer.headers["location"].endswith("/archive/daily/")
+
+
+def test_an_address_in_the_sign_up_pages_query_never_reaches_the_access_log():
+    import logging
+
+    from digest.web.logs import RedactTokens
+
+    # As uvicorn's access logger writes a request: the path with its query is an argument.
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        (
+            "127.0.0.1:5000",
+            "GET",
+            "/subscribe?list=daily&email=ana.reader%40example.org&name=Ana+Reader",
+            "1.1",
+            200,
+        ),
+        None,
+    )
+    RedactTokens().filter(record)
+    line = record.getMessage()
+    assert "ana.reader" not in line and "Ana" not in line
+    assert line == '127.0.0.1:5000 - "GET /subscribe?list=daily&email=***&name=*** HTTP/1.1" 200'
