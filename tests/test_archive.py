@@ -6,6 +6,7 @@ static export, the sign-up page of one list, and the pages in headless chromium.
 from __future__ import annotations
 
 import asyncio
+import json
 import mailbox
 import re
 import socket
@@ -104,21 +105,21 @@ def hrefs(html: str, base: str) -> list[str]:
     return [urljoin(base, h) for h in re.findall(r'href="([^"]+)"', html)]
 
 
-def crawl(archive_site: Served) -> dict[str, httpx.Response]:
+def crawl(served: Served) -> dict[str, httpx.Response]:
     """Every archive page and feed reachable from /archive/, by URL."""
     seen: dict[str, httpx.Response] = {}
-    todo = [f"{archive_site.url}/archive/"]
+    todo = [f"{served.url}/archive/"]
     while todo:
         url = todo.pop()
         if url in seen:
             continue
-        answer = archive_site.http.get(url)
+        answer = served.http.get(url)
         assert answer.status_code == 200, url
         seen[url] = answer
         todo += [
             h
             for h in hrefs(answer.text, url)
-            if h.startswith(f"{archive_site.url}/archive/") and h not in seen
+            if h.startswith(f"{served.url}/archive/") and h not in seen
         ]
     return seen
 
@@ -164,7 +165,7 @@ def test_after_a_send_to_200_readers_no_archive_page_or_feed_names_anyone(archiv
     page = served[edition_url].text
     assert "Launch Pad" in page and "Military Space" in page  # the whole edition, for no one
     assert f'href="{archive_site.url}/subscribe?list=daily"' in page
-    exported = tmp_path / "archive_site"
+    exported = tmp_path / "site"
     pipeline.build_archive(archive_site.ctx, exported)
     files = {p: p.read_text(encoding="utf-8") for p in exported.rglob("*") if p.is_file()}
     assert len(files) == len(served)
@@ -296,10 +297,10 @@ def test_head_and_get_of_the_archive_change_nothing(archive_site):
     assert _rows(archive_site) == before
 
 
-def _rows(archive_site: Served) -> dict[str, list]:
+def _rows(served: Served) -> dict[str, list]:
     from sqlalchemy import select
 
-    with archive_site.ctx.store.engine.connect() as conn:
+    with served.ctx.store.engine.connect() as conn:
         return {
             t.name: sorted(map(repr, conn.execute(select(t)).all()))
             for t in schema.metadata.sorted_tables
@@ -331,8 +332,8 @@ def test_the_feed_is_valid_atom_read_by_feedparser_with_stable_ids(archive_site,
     # Rebuilt (served again, exported twice): the same document, so the same ids.
     assert archive_site.http.get("/archive/daily.atom").content == body
     for _ in range(2):
-        pipeline.build_archive(archive_site.ctx, tmp_path / "archive_site")
-        assert (tmp_path / "archive_site" / "archive" / "daily.atom").read_bytes() == body
+        pipeline.build_archive(archive_site.ctx, tmp_path / "site")
+        assert (tmp_path / "site" / "archive" / "daily.atom").read_bytes() == body
 
 
 def test_the_grammar_refuses_a_feed_that_breaks_it():
@@ -359,7 +360,7 @@ def test_an_empty_archive_still_has_a_valid_feed(archive_site):
 def test_the_export_writes_the_served_bytes_and_only_new_editions(archive_site, tmp_path):
     publish(archive_site.ctx, "2026-11-20")
     publish(archive_site.ctx, "2026-11-21")
-    out = tmp_path / "archive_site"
+    out = tmp_path / "site"
     done = pipeline.build_archive(archive_site.ctx, out)
     assert (done.editions_written, done.editions_skipped) == (2, 0)
     for path, name in (
@@ -369,7 +370,7 @@ def test_the_export_writes_the_served_bytes_and_only_new_editions(archive_site, 
         ("/archive/daily.atom", "archive/daily.atom"),
     ):
         assert (out / name).read_bytes() == archive_site.http.get(path).content, name
-    # Links are DIGEST_BASE_URL's: the export is that archive_site's document root.
+    # Links are DIGEST_BASE_URL's: the export is that site's document root.
     links = hrefs((out / "archive/daily/index.html").read_text(), archive_site.url)
     assert f"{archive_site.url}/archive/daily/2026-11-21" in links
     kept = out / "archive/daily/2026-11-20.html"
@@ -394,15 +395,20 @@ def test_digest_archive_build_says_what_it_wrote(monkeypatch, tmp_path, db_url):
         publish(ctx, "2026-11-20")
     finally:
         ctx.close()
-    first = run("archive", "build", "--out", str(tmp_path / "archive_site"))
+    first = run("archive", "build", "--out", str(tmp_path / "site"))
     assert "editions: 1 written, 0 skipped" in first.output
-    again = run("archive", "build", "--out", str(tmp_path / "archive_site"), "--list", "daily")
+    again = run("archive", "build", "--out", str(tmp_path / "site"), "--list", "daily")
     assert "editions: 0 written, 1 skipped" in again.output
-    page = (tmp_path / "archive_site/archive/daily/2026-11-20.html").read_text()
+    as_json = run("archive", "build", "--out", str(tmp_path / "site"), "--json")
+    assert json.loads(as_json.output) == {
+        "editions_written": 0,
+        "editions_skipped": 1,
+        "pages_written": 0,
+        "pages_unchanged": 3,
+    }
+    page = (tmp_path / "site/archive/daily/2026-11-20.html").read_text()
     assert 'href="https://news.example.com/subscribe?list=daily"' in page
-    missing = run(
-        "archive", "build", "--out", str(tmp_path / "archive_site"), "--list", "nope", code=2
-    )
+    missing = run("archive", "build", "--out", str(tmp_path / "site"), "--list", "nope", code=2)
     assert "no list named 'nope'" in missing.stderr
     (tmp_path / "blocked").write_text("a file, not a folder")
     blocked = run("archive", "build", "--out", str(tmp_path / "blocked"), code=1)
@@ -430,7 +436,7 @@ def test_a_list_with_archive_false_has_no_pages_and_no_export(tmp_path, db_url):
         root = served.http.get("/archive/").text
         assert "/archive/daily/" in root and "weekly" not in root
         with pytest.raises(Exception, match="has no archive"):
-            pipeline.build_archive(served.ctx, tmp_path / "archive_site", "weekly")
+            pipeline.build_archive(served.ctx, tmp_path / "site", "weekly")
 
 
 def test_the_sign_up_page_of_one_list_offers_that_list_and_its_sections_only(tmp_path, db_url):
