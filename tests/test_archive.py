@@ -541,3 +541,18 @@ def test_an_address_in_the_sign_up_pages_query_never_reaches_the_access_log():
     line = record.getMessage()
     assert "ana.reader" not in line and "Ana" not in line
     assert line == '127.0.0.1:5000 - "GET /subscribe?list=daily&email=***&name=*** HTTP/1.1" 200'
+
+
+def test_kept_copies_are_rendered_once_bounded_and_the_same_bytes(archive_site):
+    ctx = archive_site.ctx
+    for key in ("2026-11-19", "2026-11-20", "2026-11-21"):
+        publish(ctx, key)
+    copies = pipeline.ArchiveCopies(limit=2)
+    feed = pipeline.archive_feed(ctx, "daily", copies)
+    assert feed.body == pipeline.archive_feed(ctx, "daily").body
+    assert (len(copies), copies.hits) == (2, 0)  # the newest first: 2026-11-21 left
+    page = pipeline.archive_edition(ctx, "daily", "2026-11-19", copies)
+    assert copies.hits == 1
+    assert page.body == pipeline.archive_edition(ctx, "daily", "2026-11-19").body
+    assert pipeline.archive_feed(ctx, "daily", copies).body == feed.body
+    assert len(copies) == 2

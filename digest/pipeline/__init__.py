@@ -16,6 +16,7 @@ dry-run go through the same selection and composition as a real send. One module
 
 from digest.pipeline.archive import (
     ArchiveBuild,
+    ArchiveCopies,
     ArchiveDocument,
     archive_edition,
     archive_feed,
@@ -81,6 +82,7 @@ __all__ = [
     "SAMPLE_RECIPIENT",
     "AddResult",
     "ArchiveBuild",
+    "ArchiveCopies",
     "ArchiveDocument",
     "BounceSummary",
     "CheckReport",

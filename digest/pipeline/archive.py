@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date as Date
 from datetime import datetime
@@ -25,7 +27,7 @@ from digest.archive.pages import ListSummary
 from digest.archive.urls import ROOT_FILE, edition_file, feed_file, index_file
 from digest.config import ListConfig
 from digest.errors import ConfigError, DigestError
-from digest.models import Edition, RenderedEdition
+from digest.models import Edition
 from digest.pipeline.context import Context
 from digest.store.archive import PublishedEdition
 
@@ -43,6 +45,50 @@ class ArchiveDocument:
     media_type: str
     last_modified: datetime | None  # when the newest edition it shows was frozen
     frozen: bool = False  # an edition's own page: its content never changes
+
+
+@dataclass(frozen=True)
+class PublicCopy:
+    """An edition rendered for the archive: its page, and what its feed entry carries."""
+
+    page: str
+    subject: str
+    preheader: str
+    fragment: str  # the page's body as a feed entry's content
+
+
+class ArchiveCopies:
+    """The public copies of the editions last shown, kept in memory by ``digest serve``.
+
+    An edition is frozen, so its copy is rendered once rather than on every request (a
+    feed of 20 editions costs 20 renders with CSS inlining). Keyed by list, edition key and
+    freeze time; the ``limit`` most recently used are kept. Templates are read when a copy
+    is made: restart ``digest serve`` after changing them. Safe across the server's threads.
+    """
+
+    def __init__(self, limit: int = 128):
+        self.limit, self.hits = limit, 0
+        self._copies: OrderedDict[tuple[str, str, datetime], PublicCopy] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._copies)
+
+    def get(
+        self, key: tuple[str, str, datetime], make: Callable[[], PublicCopy | None]
+    ) -> PublicCopy | None:
+        with self._lock:
+            if key in self._copies:
+                self.hits += 1
+                self._copies.move_to_end(key)
+                return self._copies[key]
+        made = make()  # outside the lock: two threads may render the same copy, harmlessly
+        if made is not None:
+            with self._lock:
+                self._copies[key] = made
+                while len(self._copies) > self.limit:
+                    self._copies.popitem(last=False)
+        return made
 
 
 @dataclass
@@ -100,20 +146,25 @@ def archive_index(
     return ArchiveDocument(html.encode(), HTML, _newest(newest))
 
 
-def archive_edition(ctx: Context, list_name: str, key: str) -> ArchiveDocument | None:
+def archive_edition(
+    ctx: Context, list_name: str, key: str, copies: ArchiveCopies | None = None
+) -> ArchiveDocument | None:
     """An edition's archive page, or None when the list has no archive or the edition is
-    not public (unknown, or its sending has not started)."""
+    not public (unknown, or its sending has not started). ``copies``: rendered copies to
+    reuse and keep."""
     lst = _archived(ctx, list_name)
     published = None if lst is None else ctx.store.published_edition(lst.name, key)
     if lst is None or published is None:
         return None
-    copy = _public_copy(ctx, lst, published)
+    copy = _copy(ctx, lst, published, copies)
     if copy is None:
         return None
-    return ArchiveDocument(copy[0].encode(), HTML, published.created_at, frozen=True)
+    return ArchiveDocument(copy.page.encode(), HTML, published.created_at, frozen=True)
 
 
-def archive_feed(ctx: Context, list_name: str) -> ArchiveDocument | None:
+def archive_feed(
+    ctx: Context, list_name: str, copies: ArchiveCopies | None = None
+) -> ArchiveDocument | None:
     """The list's Atom feed: its newest editions, each with its archive page's HTML."""
     lst = _archived(ctx, list_name)
     if lst is None:
@@ -122,16 +173,15 @@ def archive_feed(ctx: Context, list_name: str) -> ArchiveDocument | None:
     entries = []
     newest = ctx.store.published_editions(lst.name, limit=FEED_ENTRIES)
     for item in newest:
-        copy = _public_copy(ctx, lst, item)
+        copy = _copy(ctx, lst, item, copies)
         if copy is None:
             continue
-        page, rendered = copy
         entries.append(
             archive.FeedEntry(
                 url=urls.edition(lst.name, item.key),
-                title=rendered.subject,
-                summary=rendered.preheader,
-                content=archive.feed_content(page),
+                title=copy.subject,
+                summary=copy.preheader,
+                content=copy.fragment,
                 updated=item.created_at,
             )
         )
@@ -188,9 +238,15 @@ def _index_pages(ctx: Context, lst: ListConfig) -> Iterator[tuple[int, ArchiveDo
         number += 1
 
 
-def _public_copy(
-    ctx: Context, lst: ListConfig, item: PublishedEdition
-) -> tuple[str, RenderedEdition] | None:
+def _copy(
+    ctx: Context, lst: ListConfig, item: PublishedEdition, copies: ArchiveCopies | None
+) -> PublicCopy | None:
+    if copies is None:
+        return _public_copy(ctx, lst, item)
+    return copies.get((lst.name, item.key, item.created_at), lambda: _public_copy(ctx, lst, item))
+
+
+def _public_copy(ctx: Context, lst: ListConfig, item: PublishedEdition) -> PublicCopy | None:
     edition = ctx.store.edition(lst.name, item.key)
     chosen = None if edition is None else edition.for_sections(None)
     if edition is None or not chosen:
@@ -206,7 +262,7 @@ def _public_copy(
     page = archive.public_copy(
         rendered.html, list_name=lst.name, list_title=lst.title, key=item.key, urls=_urls(ctx)
     )
-    return page, rendered
+    return PublicCopy(page, rendered.subject, rendered.preheader, archive.feed_content(page))
 
 
 def _index_entry(

@@ -63,6 +63,7 @@ def _not_modified(request: Request, etag: str, document: pipeline.ArchiveDocumen
 
 def archive_routes(ctx: pipeline.Context, missing: Callable[[], Response]) -> list[Route]:
     """The routes of ``/archive/``; ``missing`` answers what is not there (404)."""
+    copies = pipeline.ArchiveCopies()  # editions are frozen: each is rendered once
 
     async def answer(
         request: Request, find: Callable[[], pipeline.ArchiveDocument | None]
@@ -82,11 +83,11 @@ def archive_routes(ctx: pipeline.Context, missing: Callable[[], Response]) -> li
         name, key = request.path_params["list"], request.path_params["key"]
         if not _KEY.fullmatch(key):
             return missing()
-        return await answer(request, lambda: pipeline.archive_edition(ctx, name, key))
+        return await answer(request, lambda: pipeline.archive_edition(ctx, name, key, copies))
 
     async def feed(request: Request) -> Response:
         name = request.path_params["list"]
-        return await answer(request, lambda: pipeline.archive_feed(ctx, name))
+        return await answer(request, lambda: pipeline.archive_feed(ctx, name, copies))
 
     return [
         Route("/archive/", root, methods=["GET"]),
