@@ -556,3 +556,29 @@ def test_kept_copies_are_rendered_once_bounded_and_the_same_bytes(archive_site):
     assert page.body == pipeline.archive_edition(ctx, "daily", "2026-11-19").body
     assert pipeline.archive_feed(ctx, "daily", copies).body == feed.body
     assert len(copies) == 2
+
+
+def test_an_edition_without_a_page_never_leaves_the_export_nor_breaks_the_feed(
+    archive_site, tmp_path
+):
+    publish(archive_site.ctx, "2026-11-20")
+    good = archive_site.ctx.store.edition("daily", "2026-11-20")
+    # A key that is no file name, and one the email template cannot date.
+    for key in ("../../escaped", "2026-12"):
+        odd = archive_site.ctx.store.create_edition(
+            Edition("daily", key, good.created_at, good.sections)
+        )
+        with archive_site.ctx.store.engine.begin() as conn:
+            conn.execute(
+                update(schema.editions)
+                .where(schema.editions.c.id == odd.id)
+                .values(status="complete")
+            )
+    assert archive_site.http.get("/archive/daily/2026-12").status_code == 404
+    out = tmp_path / "deep" / "site"
+    done = pipeline.build_archive(archive_site.ctx, out)
+    assert done.editions_written == 1
+    assert not list(tmp_path.rglob("escaped*"))
+    assert "escaped" not in archive_site.http.get("/archive/daily/").text
+    feed = feedparser.parse(archive_site.http.get("/archive/daily.atom").content)
+    assert [e.link.rsplit("/", 1)[1] for e in feed.entries] == ["2026-11-20"]

@@ -10,8 +10,13 @@ a served page and an exported file hold the same bytes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
+
+# What an edition key may be to have a page (a day, a week such as 2026-W49, a month): a
+# file name and a path segment as it is, never a way out of the export's folder.
+EDITION_KEY = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,31}")
 
 
 @dataclass(frozen=True)

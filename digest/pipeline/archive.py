@@ -8,6 +8,7 @@ An edition's copy names nobody: it is rendered for every section, with no recipi
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -24,12 +25,14 @@ from babel.dates import format_date
 
 from digest import archive, compose
 from digest.archive.pages import ListSummary
-from digest.archive.urls import ROOT_FILE, edition_file, feed_file, index_file
+from digest.archive.urls import EDITION_KEY, ROOT_FILE, edition_file, feed_file, index_file
 from digest.config import ListConfig
-from digest.errors import ConfigError, DigestError
+from digest.errors import ComposeError, ConfigError, DigestError
 from digest.models import Edition
 from digest.pipeline.context import Context
 from digest.store.archive import PublishedEdition
+
+log = logging.getLogger("digest.archive")
 
 PER_PAGE = 25  # editions on one index page
 FEED_ENTRIES = 20  # the newest editions a feed carries
@@ -212,20 +215,23 @@ def build_archive(
     else:
         lists = archived_lists(ctx)
     done = ArchiveBuild()
+    copies = ArchiveCopies(limit=FEED_ENTRIES)  # the newest pages written go in the feed too
     _write_page(out / ROOT_FILE, archive_root(ctx).body, done)
     for lst in lists:
         for item in ctx.store.published_editions(lst.name):
+            if not EDITION_KEY.fullmatch(item.key):
+                continue  # not a key digest makes: no file named after it
             target = out / edition_file(lst.name, item.key)
             if target.exists() and not rewrite:
                 done.editions_skipped += 1
                 continue
-            page = archive_edition(ctx, lst.name, item.key)
+            page = archive_edition(ctx, lst.name, item.key, copies)
             if page is not None:
                 _write(target, page.body)
                 done.editions_written += 1
         for number, page in _index_pages(ctx, lst):
             _write_page(out / index_file(lst.name, number), page.body, done)
-        feed = archive_feed(ctx, lst.name)
+        feed = archive_feed(ctx, lst.name, copies)
         if feed is not None:
             _write_page(out / feed_file(lst.name), feed.body, done)
     return done
@@ -247,18 +253,25 @@ def _copy(
 
 
 def _public_copy(ctx: Context, lst: ListConfig, item: PublishedEdition) -> PublicCopy | None:
+    """The edition's copy, or None when it has no page: nothing to show, a key that is no
+    path segment, or a template that fails on it (said in the log; the rest of the archive
+    and the feed go on without it)."""
     edition = ctx.store.edition(lst.name, item.key)
     chosen = None if edition is None else edition.for_sections(None)
-    if edition is None or not chosen:
+    if edition is None or not chosen or not EDITION_KEY.fullmatch(item.key):
         return None
-    rendered = compose.render(
-        edition,
-        chosen,
-        newsletter=ctx.newsletter,
-        lst=lst,
-        base_url=ctx.settings.base_url,
-        env=compose.make_environment(ctx.settings.templates),
-    )
+    try:
+        rendered = compose.render(
+            edition,
+            chosen,
+            newsletter=ctx.newsletter,
+            lst=lst,
+            base_url=ctx.settings.base_url,
+            env=compose.make_environment(ctx.settings.templates),
+        )
+    except ComposeError as exc:
+        log.warning("archive: edition %s of %s has no page: %s", item.key, lst.name, exc)
+        return None
     page = archive.public_copy(
         rendered.html, list_name=lst.name, list_title=lst.title, key=item.key, urls=_urls(ctx)
     )
@@ -269,7 +282,7 @@ def _index_entry(
     ctx: Context, lst: ListConfig, item: PublishedEdition
 ) -> archive.IndexEntry | None:
     edition = ctx.store.edition(lst.name, item.key)
-    if edition is None:
+    if edition is None or not EDITION_KEY.fullmatch(item.key):
         return None
     return archive.IndexEntry(
         url=_urls(ctx).edition(lst.name, item.key),
@@ -297,7 +310,11 @@ def _newest(editions: list[PublishedEdition]) -> datetime | None:
 
 
 def _write_page(path: Path, body: bytes, done: ArchiveBuild) -> None:
-    if path.exists() and path.read_bytes() == body:
+    try:
+        unchanged = path.read_bytes() == body
+    except OSError:  # not there yet (or not a file: writing it says why)
+        unchanged = False
+    if unchanged:
         done.pages_unchanged += 1
         return
     _write(path, body)

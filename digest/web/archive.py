@@ -13,7 +13,6 @@ Cache-Control).
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from email.utils import format_datetime, parsedate_to_datetime
 
@@ -23,10 +22,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest import pipeline
+from digest.archive.urls import EDITION_KEY
 
 FROZEN_CACHE = "public, max-age=604800"  # an edition's page: a week
 FRESH_CACHE = "public, max-age=300"  # index pages and feeds: five minutes
-_KEY = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,31}")
 
 
 def conditional(request: Request, document: pipeline.ArchiveDocument) -> Response:
@@ -81,7 +80,7 @@ def archive_routes(ctx: pipeline.Context, missing: Callable[[], Response]) -> li
 
     async def edition(request: Request) -> Response:
         name, key = request.path_params["list"], request.path_params["key"]
-        if not _KEY.fullmatch(key):
+        if not EDITION_KEY.fullmatch(key):
             return missing()
         return await answer(request, lambda: pipeline.archive_edition(ctx, name, key, copies))
 
