@@ -326,6 +326,9 @@ class ListConfig(BaseModel):
     def _send_at(cls, value: str | None) -> str | None:
         return None if value is None else periods.parse_time(value).strftime("%H:%M")
 
+    # Public archive pages and an Atom feed of the editions whose sending started.
+    archive: bool = True
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:

@@ -57,6 +57,7 @@ def init() -> None:
 
 # Each module registers its commands on the app; add new ones here.
 from digest.cli import (  # noqa: E402,F401
+    archive,
     bounces,
     check,
     editions,

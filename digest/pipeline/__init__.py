@@ -12,9 +12,21 @@ dry-run go through the same selection and composition as a real send. One module
 - ``sections``: `digest sections` (list, rename) and the warning about sections readers
   chose that digest.toml no longer defines; ``proofs``: test copies (`digest send --to`);
 - ``people``: one function per subscriber action, shared by the CLI and the web edge, each
-  asking the consent policy; ``edge``: sign-up, the shared view page and returned mail.
+  asking the consent policy; ``edge``: sign-up, the shared view page and returned mail;
+- ``archive``: the public archive's pages and feeds, served or written as files.
 """
 
+from digest.pipeline.archive import (
+    ArchiveBuild,
+    ArchiveCopies,
+    ArchiveDocument,
+    archive_edition,
+    archive_feed,
+    archive_index,
+    archive_root,
+    archived_lists,
+    build_archive,
+)
 from digest.pipeline.checks import (
     CheckReport,
     Preview,
@@ -84,6 +96,9 @@ __all__ = [
     "MANY_RECIPIENTS",
     "SAMPLE_RECIPIENT",
     "AddResult",
+    "ArchiveBuild",
+    "ArchiveCopies",
+    "ArchiveDocument",
     "BounceSummary",
     "CheckReport",
     "Composer",
@@ -98,6 +113,12 @@ __all__ = [
     "SendReport",
     "SendStatus",
     "add_subscriber",
+    "archive_edition",
+    "archive_feed",
+    "archive_index",
+    "archive_root",
+    "archived_lists",
+    "build_archive",
     "check",
     "check_edition",
     "check_feed",

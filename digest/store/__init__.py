@@ -27,6 +27,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from digest.errors import StoreError
 from digest.files import create_private, private_dir
+from digest.store.archive import ArchiveQueries
 from digest.store.articles import ArticleQueries
 from digest.store.edge import EdgeQueries
 from digest.store.editions import EditionQueries
@@ -90,6 +91,7 @@ class Store(
     LedgerQueries,
     EdgeQueries,
     WorkerQueries,
+    ArchiveQueries,
     SectionQueries,
 ):
     def __init__(self, engine: Engine):

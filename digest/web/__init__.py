@@ -12,6 +12,7 @@ HEAD never do; a POST from another origin's page, or over 64 KB, is refused):
     GET  /e/<edition>/<token>  the shared copy of an edition (names nobody, acts for no one)
     GET  /shared               where a reader's own links are
     GET  /healthz              "ok"
+    GET  /archive/...          the public archive and its Atom feeds (``digest.web.archive``)
 """
 
 from digest.web.app import create_app

@@ -35,6 +35,7 @@ from digest.errors import SubscriberError
 from digest.models import Membership, SubscriberRecord
 from digest.periods import KEY_PATTERN
 from digest.store import Store
+from digest.web.archive import archive_routes
 from digest.web.mailer import ConfirmationMailer
 from digest.web.pages import Pages
 from digest.web.security import (
@@ -200,8 +201,15 @@ class Edge:
 
     async def subscribe(self, request: Request) -> Response:
         lists = self.ctx.newsletter.lists
-        lst = self._list(request.query_params.get("list", "")) or lists[0]
-        values: dict = {"email": "", "name": ""}
+        # A page opened for one list (?list=L, the archive's link, a publisher's form) offers
+        # that list and its sections only; without one, the reader picks the list.
+        named = self._list(request.query_params.get("list", ""))
+        lst = named or lists[0]
+        # A publisher's own form (see README) opens this page with the address filled in.
+        values: dict = {
+            "email": request.query_params.get("email", "")[:320],
+            "name": request.query_params.get("name", "")[:200],
+        }
         error, status = None, 200
         if request.method == "POST":
             form = await request.form()
@@ -239,7 +247,8 @@ class Edge:
             "subscribe.html.j2",
             title=f"Subscribe to {lst.title}",
             lst=lst,
-            lists=lists,
+            lists=[lst] if named else lists,
+            fixed=named is not None,
             sections=self.ctx.newsletter.sections_of(lst),
             values=values,
             error=error,
@@ -288,12 +297,13 @@ def create_app(settings: Settings, newsletter: Newsletter, store: Store) -> Star
         Route("/e/{key}/{token}", edge.view, methods=["GET"]),
         Route("/shared", edge.shared, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
+        *archive_routes(ctx, edge.invalid),
     ]
     origin = origin_of(settings.base_url) or settings.base_url
     return Starlette(
         routes=routes,
         middleware=[
-            Middleware(SecurityHeaders),
+            Middleware(SecurityHeaders, own=frozenset({"cache-control"})),
             # The public name and loopback (a reverse proxy that passes its upstream's name):
             # a page that rebinds its own name to this server is refused.
             Middleware(AllowedHosts, names=edge_hosts(settings.base_url)),

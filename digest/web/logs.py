@@ -2,7 +2,8 @@
 
 A token in a URL is a capability (whoever has it may unsubscribe a reader or open their
 preferences), so the path of ``/u/``, ``/p/``, ``/c/`` and ``/e/<edition>/`` links is logged
-with its token replaced by ``***``.
+with its token replaced by ``***``. A publisher's sign-up form opens ``/subscribe`` with the
+reader's address (and name) in the query: those values are logged as ``***`` too.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import logging
 import re
 
 _TOKEN_PATH = re.compile(r"(/(?:[upc]|e/[^/\s\"'?#]+)/)[^/\s\"'?#]+")
+_PERSONAL_QUERY = re.compile(r"([?&;](?:email|name)=)[^&;#\s\"']*", re.IGNORECASE)
 REDACTED = "***"
 
 
 def redact(text: str) -> str:
-    """``text`` with every token of a link path replaced."""
-    return _TOKEN_PATH.sub(rf"\g<1>{REDACTED}", text)
+    """``text`` with every token of a link path, and every address or name in a query,
+    replaced."""
+    return _PERSONAL_QUERY.sub(rf"\g<1>{REDACTED}", _TOKEN_PATH.sub(rf"\g<1>{REDACTED}", text))
 
 
 class RedactTokens(logging.Filter):

@@ -37,10 +37,13 @@ Refusal = Callable[[], Response]
 
 class SecurityHeaders:
     """ASGI middleware: sets ``headers`` (HEADERS by default) on every response, and drops
-    uvicorn's Server banner."""
+    uvicorn's Server banner. A response that sets one of ``own`` itself keeps its value
+    (the public archive's pages, which hold no token, set their own Cache-Control)."""
 
-    def __init__(self, app: ASGIApp, headers: Mapping[str, str] = HEADERS) -> None:
-        self.app, self.headers = app, dict(headers)
+    def __init__(
+        self, app: ASGIApp, headers: Mapping[str, str] = HEADERS, own: frozenset[str] = frozenset()
+    ) -> None:
+        self.app, self.headers, self.own = app, dict(headers), own
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,12 +52,17 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                given = message.get("headers", [])
+                kept = {k.decode("latin-1").lower() for k, _ in given} & self.own
                 headers = [
                     (k, v)
-                    for k, v in message.get("headers", [])
-                    if k.decode("latin-1").lower() not in self.headers
+                    for k, v in given
+                    if k.decode("latin-1").lower() in kept
+                    or k.decode("latin-1").lower() not in self.headers
                 ]
-                headers += [(k.encode(), v.encode()) for k, v in self.headers.items()]
+                headers += [
+                    (k.encode(), v.encode()) for k, v in self.headers.items() if k not in kept
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 

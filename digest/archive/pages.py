@@ -1,0 +1,67 @@
+"""The archive's index pages, from the templates in ``archive/`` (DIGEST_TEMPLATES's
+``archive/`` folder first, so a publisher can restyle them; the defaults ship with digest).
+Jinja2 with autoescape and StrictUndefined, as every web page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from digest.archive.urls import ArchiveUrls
+from digest.compose import TEMPLATES
+from digest.config import ListConfig, Newsletter
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One edition as an index page lists it."""
+
+    url: str
+    date: str  # in the list's locale, e.g. "November 26, 2026"
+    headline: str
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    lst: ListConfig
+    editions: int
+
+
+class Pages:
+    def __init__(self, own: Path | None, newsletter: Newsletter, urls: ArchiveUrls):
+        loaders = [FileSystemLoader(str(own / "archive"))] if own else []
+        self.env = Environment(
+            loader=ChoiceLoader([*loaders, FileSystemLoader(str(TEMPLATES / "archive"))]),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.newsletter, self.urls = newsletter, urls
+
+    def _render(self, name: str, **values: Any) -> str:
+        html = self.env.get_template(name).render(
+            newsletter=self.newsletter, urls=self.urls, **values
+        )
+        return html if html.endswith("\n") else html + "\n"
+
+    def lists(self, lists: Sequence[ListSummary]) -> str:
+        """``/archive/``: every list that has an archive."""
+        return self._render("lists.html.j2", title="Archive", lists=lists)
+
+    def editions(
+        self, lst: ListConfig, entries: Sequence[IndexEntry], page: int, pages: int
+    ) -> str:
+        """``/archive/<list>/``: one page of a list's editions, newest first."""
+        return self._render(
+            "editions.html.j2",
+            title=lst.title if page == 1 else f"{lst.title}, page {page}",
+            lst=lst,
+            entries=entries,
+            page=page,
+            pages=pages,
+        )
