@@ -40,7 +40,7 @@ def _draft(store) -> Edition:
     )
 
 
-def _rows(store, table: str) -> int:
+def _table_count(store, table: str) -> int:
     with store.engine.connect() as conn:
         return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
 
@@ -52,7 +52,7 @@ def test_freezing_with_no_recipient_changes_nothing(store):
     kept = store.edition("daily", KEY)
     assert kept is not None and kept.state is EditionState.draft and kept.sections == ()
     assert kept.curation == draft.curation
-    assert (_rows(store, "edition_articles"), _rows(store, "deliveries")) == (0, 0)
+    assert (_table_count(store, "edition_articles"), _table_count(store, "deliveries")) == (0, 0)
 
 
 def test_freezing_fixes_the_articles_fills_the_ledger_and_keeps_the_curation(store):
