@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Annotated
@@ -137,6 +136,8 @@ def send(
         ),
     ] = None,
 ) -> None:
+    import asyncio  # here: a command that sends nothing need not load it
+
     codes: list[int] = []
     with context() as ctx:
         names = ctx.lists_covered(lst)
