@@ -3,10 +3,13 @@ lock's own rules."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import os
 import random
 import re
+import signal
 
 import dkim
 import pytest
@@ -20,6 +23,7 @@ from digest.models import MessagePieces
 from digest.send import DkimSigner, RunLocked, TokenBucket, run_lock
 from digest.send.dkim import BodyPlan, canonical_body, canonical_header
 from digest.send.lock import lock_holder
+from digest.send.signing import SigningPool
 from tests.support.editions import BASE, make_edition, render_edition
 from tests.support.values import NOW, SECRET_BYTES
 
@@ -266,3 +270,68 @@ def test_the_run_lock_is_exclusive_and_names_its_holder(tmp_path):
     assert lock_holder(path) is None
     with run_lock(path, "list daily"):
         pass
+
+
+# -- RSA signatures in a worker process ---------------------------------------------------------
+
+
+def template_messages(newsletter, count: int):
+    lst = newsletter.get_list("daily")
+    edition = make_edition(newsletter)
+    rendered = render_edition(edition, newsletter, lst, make_environment())
+    template = prepare(rendered, edition, newsletter=newsletter, lst=lst, base_url=BASE, date=NOW)
+    return [
+        personalize(template, Recipient(i, f"reader{i}@example.org", "Reader"), secret=SECRET_BYTES)
+        for i in range(1, count + 1)
+    ]
+
+
+def test_rsa_signatures_made_in_a_worker_process_are_those_made_in_place(newsletter):
+    signer = DkimSigner(pem(KEYS["rsa"]), domain="example.com", selector="s1")
+    record = signer.dns_record().encode()
+    messages = template_messages(newsletter, 12)
+    pool = SigningPool(signer)
+    assert pool.in_process
+
+    async def sign_all():
+        # Concurrently, as the sending sessions do: requests of one turn go together.
+        return await asyncio.gather(*(pool.sign_message(m, timestamp=TIMESTAMP) for m in messages))
+
+    try:
+        signed = asyncio.run(sign_all())
+        assert pool.in_process  # the worker process made them, none fell back
+    finally:
+        pool.close()
+    for message, by_pool in zip(messages, signed, strict=True):
+        assert by_pool == signer.sign_message(message, timestamp=TIMESTAMP)
+        assert dkim.verify(by_pool.raw, dnsfunc=lambda name, timeout=5: record)
+
+
+def test_a_signing_process_that_dies_leaves_the_signing_in_place(newsletter):
+    signer = DkimSigner(pem(KEYS["rsa"]), domain="example.com", selector="s1")
+    record = signer.dns_record().encode()
+    messages = template_messages(newsletter, 3)
+    pool = SigningPool(signer)
+
+    async def run():
+        first = await pool.sign_message(messages[0])
+        for pid in list(pool._pool._processes):  # type: ignore[union-attr]
+            os.kill(pid, signal.SIGKILL)
+        return [first, *await asyncio.gather(*(pool.sign_message(m) for m in messages[1:]))]
+
+    try:
+        signed = asyncio.run(run())
+    finally:
+        pool.close()
+    assert not pool.in_process
+    for message in signed:
+        assert dkim.verify(message.raw, dnsfunc=lambda name, timeout=5: record)
+
+
+def test_ed25519_signatures_are_made_in_place(newsletter):
+    pool = SigningPool(DkimSigner(pem(KEYS["ed25519"]), domain="example.com", selector="s1"))
+    assert not pool.in_process
+    message = template_messages(newsletter, 1)[0]
+    signed = asyncio.run(pool.sign_message(message, timestamp=TIMESTAMP))
+    assert signed == pool.signer.sign_message(message, timestamp=TIMESTAMP)
+    pool.close()

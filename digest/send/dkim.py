@@ -217,6 +217,19 @@ class DkimSigner:
 
         With ``pieces`` (how ``raw`` was joined from a template) the body is hashed by the
         template's ``BodyPlan``: the same signature, without canonicalizing the whole body."""
+        tags, data = self.prepare(raw, timestamp=timestamp, pieces=pieces)
+        return self.header(tags, self.signature(data)) + raw
+
+    def sign_message(
+        self, message: OutgoingMessage, *, timestamp: int | None = None
+    ) -> OutgoingMessage:
+        tags, data = self.prepare(message.raw, timestamp=timestamp, pieces=message.pieces)
+        return self.signed(message, tags, self.signature(data))
+
+    def prepare(
+        self, raw: bytes, *, timestamp: int | None = None, pieces: MessagePieces | None = None
+    ) -> tuple[str, bytes]:
+        """The tags of ``raw``'s signature header (up to ``b=``) and the data to sign."""
         end = raw.find(_HEADER_END)
         if end < 0:
             head, body_start = raw.rstrip(b"\r\n"), len(raw)
@@ -228,28 +241,44 @@ class DkimSigner:
         # RFC 6376 5.4.2: with repeated fields, sign the last one (the one nearest the body).
         last = {name.strip().lower(): (name, value) for name, value in _headers(head)}
         names = [h for h in self.headers if h.encode() in last]
-        signed = b"".join(canonical_header(*last[h.encode()]) for h in names)
+        data = b"".join(canonical_header(*last[h.encode()]) for h in names)
         body_hash = base64.b64encode(digest).decode()
         tags = (
             f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; "
             f"s={self.selector}; t={int(time.time()) if timestamp is None else timestamp}; "
             f"h={':'.join(names)}; bh={body_hash}; b="
         )
-        signed += canonical_header(b"DKIM-Signature", tags.encode())[:-2]
-        signature = base64.b64encode(self._signature(signed)).decode()
-        # Folding at "; " leaves the relaxed form, and so the signature, unchanged.
-        header = "DKIM-Signature: " + (tags + signature).replace("; ", ";\r\n\t")
-        return header.encode() + b"\r\n" + raw
+        return tags, data + canonical_header(b"DKIM-Signature", tags.encode())[:-2]
 
-    def sign_message(self, message: OutgoingMessage) -> OutgoingMessage:
-        signed = self.sign(message.raw, pieces=message.pieces)
+    @staticmethod
+    def header(tags: str, signature: bytes) -> bytes:
+        """The DKIM-Signature header line(s), CRLF-terminated."""
+        # Folding at "; " leaves the relaxed form, and so the signature, unchanged.
+        value = (tags + base64.b64encode(signature).decode()).replace("; ", ";\r\n\t")
+        return ("DKIM-Signature: " + value + "\r\n").encode()
+
+    def signed(self, message: OutgoingMessage, tags: str, signature: bytes) -> OutgoingMessage:
+        """``message`` with the header of ``signature`` (over ``prepare``'s data) in front."""
+        header = self.header(tags, signature)
         # The header's folded lines start with a tab: the message stays as dot-safe as it was.
-        header = signed[: len(signed) - len(message.raw)]
         return replace(
             message,
-            raw=signed,
+            raw=header + message.raw,
             dot_safe=message.dot_safe and b"\n." not in header,
             pieces=None,  # the signature in front moved every piece
+        )
+
+    def signature(self, data: bytes) -> bytes:
+        """The signature of ``prepare``'s data."""
+        return sign_data(self._key, data)
+
+    @property
+    def key_pem(self) -> bytes:
+        """The private key (for a signing process of ``digest.send.signing``; never logged)."""
+        return self._key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
 
     def _piecewise_hash(self, pieces: MessagePieces, body_start: int) -> bytes | None:
@@ -265,11 +294,13 @@ class DkimSigner:
         plan = self._plans[key]
         return None if plan is None else plan.body_hash(pieces.values)
 
-    def _signature(self, data: bytes) -> bytes:
-        if isinstance(self._key, ed25519.Ed25519PrivateKey):  # self.algorithm is ed25519-sha256
-            # RFC 8463: Ed25519 signs the SHA-256 digest of the canonicalized data.
-            return self._key.sign(hashlib.sha256(data).digest())
-        return self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+def sign_data(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey, data: bytes) -> bytes:
+    """The signature of DKIM's canonical header data with ``key``."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        # RFC 8463: Ed25519 signs the SHA-256 digest of the canonicalized data.
+        return key.sign(hashlib.sha256(data).digest())
+    return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
 
 
 def _plan(layout: tuple[object, ...], cut: int) -> BodyPlan | None:
