@@ -6,7 +6,9 @@ an aiosmtpd child process): unsigned, signed with Ed25519, signed with RSA-2048.
 mode: the rate within the run (``digest send --json``'s) over the rounds, median and spread;
 the ratio of each signed mode's median to the unsigned median, and the median of the
 per-round ratios (each signed send against the unsigned one just before it, which a change
-of load during the run affects least). Also the signer's own cost per message on the
+of load during the run affects least). ``sends`` has each send's wall time, whole-process
+rate and CPU time (the sending process's, with its signing process's). Also the signer's
+own cost per message on the
 benchmark's message: the whole body canonicalized, and by its template's constant pieces (as
 `digest send` signs). The load average is taken before and after.
 
