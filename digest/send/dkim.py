@@ -123,9 +123,10 @@ class BodyPlan:
 
     def body_hash(self, values: tuple[bytes, ...]) -> bytes | None:
         """The SHA-256 of the canonical body with ``values`` in its gaps; None when a value
-        would split a line end between pieces (the caller hashes the whole body)."""
+        would split a line end between pieces, or the values do not fit the gaps (the caller
+        then hashes the whole body)."""
         if len(values) != len(self._steps) - 1:
-            raise ValueError("one value per gap")
+            return None
         state, pending = self._state.copy(), self._pending
         for value, step in zip(values, self._steps[1:], strict=True):
             if value.startswith(b"\n") or value.endswith(b"\r"):
