@@ -10,8 +10,9 @@
 - ``digest_default_connections``: the same run with the default DIGEST_SMTP_CONNECTIONS (4);
 - ``memory``: the same for ``--memory-readers`` subscribers (200,000), for the peak RSS of
   the sending process (``--memory-readers 0`` skips it: it takes a few minutes);
-- ``paced``: the rate reached against ``--limit`` messages/s (DIGEST_SMTP_PER_SECOND);
-- ``dkim``: signing cost per message for RSA-2048 and Ed25519 on the benchmark's message.
+- ``paced``: the rate reached against ``--limit`` messages/s (DIGEST_SMTP_PER_SECOND).
+
+``benchmarks/send_dkim.py`` runs the same send signed and unsigned, and the signer's cost.
 
 The edition is the sample newsletter's five sections with ``--articles`` articles each (the
 sample feeds' stories and follow-ups to them), about 50 KB per message: a realistic daily
@@ -246,30 +247,6 @@ def digest_send(
     }
 
 
-def dkim_cost(raw: bytes, rounds: int = 300) -> dict:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-
-    from digest.send import DkimSigner
-
-    out = {}
-    for name, key in (
-        ("rsa-2048", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
-        ("ed25519", ed25519.Ed25519PrivateKey.generate()),
-    ):
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        signer = DkimSigner(pem, domain="example.com", selector="bench")
-        started = time.perf_counter()
-        for _ in range(rounds):
-            signer.sign(raw)
-        out[name] = {"ms_per_message": round((time.perf_counter() - started) / rounds * 1000, 3)}
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", type=int, default=20_000)
@@ -298,7 +275,6 @@ def main() -> None:
         env = prepare(folder / "run", args.readers, args.articles)
         raw = sample_message(env)
         result["message_bytes"] = len(raw)
-        result["dkim"] = dkim_cost(raw)
         with sink() as (port, server):
             result["server"] = server
             result["reference"] = reference(port, len(raw), args.readers)

@@ -45,6 +45,9 @@ class Section:
     articles: tuple[Article, ...]
 
 
+TEST_SUBJECT_PREFIX = "[TEST] "  # before the subject of a test copy (`digest send --to`)
+
+
 @dataclass(frozen=True)
 class Curation:
     """An editor's choices for one edition, named by article id: applied at every rebuild of
@@ -204,6 +207,18 @@ class RenderedEdition:
 
 
 @dataclass(frozen=True)
+class MessagePieces:
+    """How a message's ``raw`` was joined from a template: ``raw[:start]`` is the recipient's
+    own, the rest is ``layout`` with each entry that is not bytes replaced by the next of
+    ``values``. The layout is the same object for every recipient of a template, so work on
+    its constant bytes (DKIM's body canonicalization) can be done once per template."""
+
+    start: int
+    layout: tuple[object, ...]
+    values: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     """One recipient's message, as the exact bytes to hand to the relay."""
 
@@ -216,6 +231,8 @@ class OutgoingMessage:
     # No line of ``raw`` starts with "." (checked when it was built): SMTP's dot-stuffing,
     # a scan of the whole message per recipient, can be skipped.
     dot_safe: bool = False
+    # How ``raw`` was joined, when it was personalized from a template (None otherwise).
+    pieces: MessagePieces | None = None
 
 
 class DeliveryState(enum.StrEnum):

@@ -8,6 +8,8 @@ import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import pytest
+
 from digest.compose import Recipient, make_environment, personalize, prepare
 from digest.config import SmtpRelay
 from digest.models import DeliveryResult, DeliveryState, OutgoingMessage
@@ -81,6 +83,44 @@ def test_a_dkim_signature_keeps_a_message_dot_safe(newsletter):
     assert getattr(signed, SAFE) and no_line_starts_with_a_dot(signed.raw)
     dotted = signer.sign_message(composed(newsletter, "\n.x\n"))
     assert not getattr(dotted, SAFE)
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
+def test_messages_signed_by_their_constant_pieces_verify_as_the_relay_received_them(
+    newsletter, monkeypatch, kind
+):
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    from digest.send import DkimSigner
+
+    key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if kind == "rsa"
+        else ed25519.Ed25519PrivateKey.generate()
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    signer = DkimSigner(pem, domain="orbital-dispatch.example", selector="s1")
+    record = signer.dns_record().encode()
+    with monkeypatch.context() as patched:
+        # Canonicalizing a whole body fails here: these are signed by the template's pieces.
+        patched.setattr("digest.send.dkim.canonical_body", lambda body: pytest.fail("whole body"))
+        signed = [
+            signer.sign_message(composed(newsletter)),
+            signer.sign_message(composed(newsletter, "\n.")),
+        ]
+    with smtp_server() as server:
+        deliver_all(server, signed)
+        got = [m.raw for m in server.handler.messages]
+    assert got == [m.raw for m in signed]
+    for raw in got:
+        assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: record)
+    assert not dkim.verify(
+        got[0].replace(b"Reader", b"Raider", 1), dnsfunc=lambda n, timeout=5: record
+    )
 
 
 # -- `in_data` is committed before the body -----------------------------------------------------

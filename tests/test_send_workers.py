@@ -18,7 +18,7 @@ from collections import Counter
 from email import message_from_bytes, policy
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from digest.models import DeliveryState
 from digest.send import SmtpTransport, send_edition
@@ -95,6 +95,126 @@ def test_a_live_workers_rows_stay_its_own_an_expired_ones_are_taken_over(store):
     assert lost == {mine[1].row_id}  # the body must not go
     states = store.counts(edition_id)
     assert states == {"sending": 3, "unknown": 1}, states
+
+
+def count_row_writes(store) -> None:
+    """Record every UPDATE of a ledger row in ``row_writes`` (a real trigger, PostgreSQL)."""
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE row_writes (id integer)")
+        conn.exec_driver_sql(
+            "CREATE FUNCTION note_write() RETURNS trigger AS $$ BEGIN "
+            "INSERT INTO row_writes VALUES (NEW.id); RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER note_write AFTER UPDATE ON deliveries "
+            "FOR EACH ROW EXECUTE FUNCTION note_write()"
+        )
+
+
+def test_on_postgresql_a_fenced_group_is_one_statement_writing_each_row_once(store):
+    from sqlalchemy import event
+
+    if store.dialect != "postgresql":
+        pytest.skip("the one-statement write is PostgreSQL's (SQLite runs hold the list's lock)")
+    edition_id, _ = queued_edition(store, 5)
+    store.register_worker("a", edition_id, ["relay"], 60, NOW)
+    rows = store.claim(edition_id, "daily", 5, NOW, "a")
+    stolen = rows[4]
+    with store.engine.begin() as conn:  # another worker took this one over
+        conn.execute(
+            update(schema.deliveries)
+            .where(schema.deliveries.c.id == stolen.row_id)
+            .values(run_id="b", attempts=stolen.attempt + 1)
+        )
+    count_row_writes(store)
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, *rest) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", note)
+    writer = LedgerWriter(store.engine, "a")
+    lost = writer.write(
+        [
+            Outcome(
+                r.row_id,
+                DeliveryState.in_data,
+                message_id=f"<{i}@x>",
+                relay="relay",
+                attempt=r.attempt,
+            )
+            for i, r in enumerate(rows[:2])
+        ]
+        + [
+            Outcome(
+                rows[2].row_id,
+                DeliveryState.sent,
+                250,
+                "2.0.0 ok",
+                relay="relay",
+                attempt=rows[2].attempt,
+            ),
+            Outcome(
+                rows[3].row_id,
+                DeliveryState.deferred,
+                451,
+                "4.7.1 later",
+                relay="relay",
+                attempt=rows[3].attempt,
+            ),
+            Outcome(
+                stolen.row_id, DeliveryState.in_data, message_id="<s@x>", attempt=stolen.attempt
+            ),
+        ],
+        NOW,
+    )
+    writer.close()
+    event.remove(store.engine, "before_cursor_execute", note)
+
+    assert lost == {stolen.row_id}  # the body of a row taken over must not go
+    assert len(statements) == 1, statements
+    d = schema.deliveries
+    with store.engine.connect() as conn:
+        written = sorted(conn.exec_driver_sql("SELECT id FROM row_writes").scalars())
+        got = {r.id: r for r in conn.execute(select(d).where(d.c.edition_id == edition_id))}
+    assert written == sorted(r.row_id for r in rows[:4])  # each row once, the stolen one never
+    assert [got[r.row_id].state for r in rows] == [
+        "in_data",
+        "in_data",
+        "sent",
+        "deferred",
+        "sending",
+    ]
+    assert got[rows[0].row_id].message_id == "<0@x>" and got[rows[0].row_id].relay == "relay"
+    assert got[rows[2].row_id].sent_at == NOW and got[rows[2].row_id].last_code == 250
+    assert got[rows[3].row_id].sent_at is None and got[rows[3].row_id].last_reply == "4.7.1 later"
+    assert got[stolen.row_id].message_id is None
+
+
+def test_a_row_twice_in_one_fenced_group_is_written_in_order(store):
+    edition_id, _ = queued_edition(store, 1)
+    store.register_worker("a", edition_id, ["relay"], 60, NOW)
+    row = store.claim(edition_id, "daily", 1, NOW, "a")[0]
+    writer = LedgerWriter(store.engine, "a")
+
+    def write(*outcomes: tuple[DeliveryState, str]) -> set[int]:
+        return writer.write(
+            [Outcome(row.row_id, st, 250, reply, attempt=row.attempt) for st, reply in outcomes],
+            NOW,
+        )
+
+    def state() -> tuple[str, str]:
+        with store.engine.connect() as conn:
+            d = schema.deliveries
+            found = conn.execute(select(d.c.state, d.c.last_reply)).one()
+        return found.state, found.last_reply
+
+    assert write((DeliveryState.in_data, "mark"), (DeliveryState.sent, "ok")) == set()
+    assert state() == ("sent", "ok")
+    # The same writer goes on with the next group.
+    assert write((DeliveryState.sent, "ok again")) == set()
+    writer.close()
+    assert state() == ("sent", "ok again")
 
 
 def test_deferred_rows_of_a_live_worker_are_left_to_its_retries(store):

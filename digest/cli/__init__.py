@@ -13,7 +13,6 @@ import typer
 
 from digest import __version__, pipeline
 from digest.cli._app import _state, app, errors, out
-from digest.config import load_settings
 
 
 def _version(value: bool) -> None:
@@ -43,6 +42,8 @@ def _main(
 def init() -> None:
     """Set up this folder: write a starter digest.toml when there is none, create or upgrade
     the store, and write a .env with a new secret key if there is none."""
+    from digest.config import load_settings
+
     with errors():
         done = pipeline.init(load_settings())
     if done["config"]:

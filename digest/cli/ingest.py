@@ -23,7 +23,6 @@ from digest.cli._app import (
     out,
     print_rows,
 )
-from digest.config import load_settings
 from digest.errors import FeedError, RowsRejected
 
 if TYPE_CHECKING:
@@ -152,6 +151,8 @@ def feeds_check(
 ) -> None:
     """Fetch and parse one feed, store nothing: show what digest would take from it and
     every problem found. Exits 4 only when the feed is unusable, with the reason."""
+    from digest.config import load_settings
+
     with errors():
         report = pipeline.check_feed(load_settings(), source, pipeline.utcnow())
     if as_json:

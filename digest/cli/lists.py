@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from digest import pipeline
 from digest.cli._app import Format, app, context, emit_json, out, print_rows
-from digest.config import ListConfig
+
+if TYPE_CHECKING:
+    from digest.config import ListConfig
 
 lists_app = typer.Typer(help="The newsletter's lists: list, show.", no_args_is_help=True)
 app.add_typer(lists_app, name="lists")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Annotated, NoReturn
@@ -25,8 +24,7 @@ from digest.cli._app import (
 )
 from digest.errors import ConfigError, DigestError
 from digest.exits import ExitCode, command_help, most_serious
-from digest.models import DeliveryState
-from digest.pipeline.proofs import DEFAULT_PREFIX
+from digest.models import TEST_SUBJECT_PREFIX, DeliveryState
 
 
 def _progress_printer(
@@ -168,10 +166,12 @@ def send(
         str | None,
         typer.Option(
             show_default=False,
-            help=f"With --to: put this before the subject (default: {DEFAULT_PREFIX!r}).",
+            help=f"With --to: put this before the subject (default: {TEST_SUBJECT_PREFIX!r}).",
         ),
     ] = None,
 ) -> None:
+    import asyncio  # here: a command that sends nothing need not load it
+
     if to is not None:
         with errors():
             if dry_run or workers is not None or resend_unknown is not None:
@@ -220,10 +220,12 @@ def _test_send(
     lst: str | None, to: str, as_email: str | None, prefix: str | None, as_json: bool
 ) -> NoReturn:
     """`digest send --to`: test copies of each list's edition (of --list's)."""
+    import asyncio  # here: a command that sends nothing need not load it
+
     codes: list[int] = []
     with context() as ctx:
         # Checked once, before any list's copies go.
-        prefix = pipeline.check_prefix(DEFAULT_PREFIX if prefix is None else prefix)
+        prefix = pipeline.check_prefix(TEST_SUBJECT_PREFIX if prefix is None else prefix)
         addresses = pipeline.proof_addresses(to)
         names = ctx.lists_covered(lst)
         for name in names:

@@ -10,8 +10,6 @@ from typing import Annotated
 import typer
 
 from digest import pipeline
-from digest.audience import files as subs
-from digest.audience.addresses import printable
 from digest.cli._app import (
     Format,
     JsonOpt,
@@ -120,6 +118,9 @@ def subscribers_list(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """List subscribers, with their lists, sections and status (csv: the export format)."""
+    from digest.audience import files as subs
+    from digest.audience.addresses import printable
+
     with context() as ctx:
         if fmt is Format.csv:
             pipeline.export_subscribers(ctx, sys.stdout, list_name=lst, status=status)
@@ -140,6 +141,9 @@ def subscribers_show(
     ] = None,
 ) -> None:
     """Show one subscriber: status, consent and, per list, state and sections."""
+    from digest.audience import files as subs
+    from digest.audience.addresses import printable
+
     with context() as ctx:
         data = pipeline.show_subscriber(ctx, email)
         if fmt is Format.csv:

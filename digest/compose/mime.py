@@ -4,7 +4,9 @@
 the constant headers and both bodies, quoted-printable encoded in pieces cut at the
 placeholders. ``personalize`` signs the links' tokens, builds the three headers that differ (To,
 Message-ID, List-Unsubscribe), encodes the handful of short values and joins bytes: tens of
-microseconds, where building an ``email.message`` per recipient costs milliseconds.
+microseconds, where building an ``email.message`` per recipient costs milliseconds. The
+message says how it was joined (``MessagePieces``), so a DKIM signer can canonicalize the
+constant pieces once per template.
 
 Shape of every message: multipart/alternative, text/plain first and text/html last (clients
 show the last part they can), both UTF-8 quoted-printable, CRLF line ends.
@@ -27,7 +29,7 @@ from digest.compose import qp
 from digest.compose.headers import address_header, checked_address, fold, phrase_words, text_header
 from digest.config import ListConfig, Newsletter
 from digest.errors import ComposeError
-from digest.models import Edition, OutgoingMessage, RenderedEdition
+from digest.models import Edition, MessagePieces, OutgoingMessage, RenderedEdition
 from digest.periods import KEY_PATTERN
 
 MAX_HEADER_LINE = 998
@@ -157,6 +159,7 @@ def personalize(
     )
     encoded: dict[tuple[str, bool], bytes] = {}
     chunks = [head]
+    personal: list[bytes] = []
     for piece in t.body:
         if isinstance(piece, bytes):
             chunks.append(piece)
@@ -166,6 +169,7 @@ def personalize(
             value = html.escape(values[name]) if is_html else values[name]
             encoded[piece] = qp.encode(value, soft_end=True)
         chunks.append(encoded[piece])
+        personal.append(encoded[piece])
     return OutgoingMessage(
         edition_id=t.edition_id,
         subscriber_id=sid,
@@ -174,6 +178,7 @@ def personalize(
         message_id=message_id,
         raw=b"".join(chunks),
         dot_safe=t.dot_safe and _dot_safe(head, *encoded.values()),
+        pieces=MessagePieces(len(head), t.body, tuple(personal)),
     )
 
 

@@ -6,7 +6,7 @@ neither imports the other's module for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from digest.config import ListConfig, Settings
@@ -23,6 +23,7 @@ from digest.send import (
 )
 from digest.send.dkim import signer_for
 from digest.send.relays import smtp_transports
+from digest.send.signing import SigningPool
 
 
 def make_transport(settings: Settings) -> Transport:
@@ -63,26 +64,35 @@ async def deliver(
         sender_domain=lst.sender_address.rpartition("@")[2],
     )
 
-    def build(subscriber: Subscriber) -> OutgoingMessage | None:
+    # RSA signatures are made in a process of their own, off the sending loop's core.
+    signing = None if signer is None else SigningPool(signer)
+
+    def build(
+        subscriber: Subscriber,
+    ) -> OutgoingMessage | Awaitable[OutgoingMessage | None] | None:
         # The subscriber as the ledger's claim read it: unsubscribes and section changes
         # made since the edition was created count. DKIM signs the exact bytes sent.
         message = composer.message(subscriber)
-        return message if message is None or signer is None else signer.sign_message(message)
+        return message if message is None or signing is None else signing.sign_message(message)
 
-    return await send_edition(
-        ctx.store,
-        edition.stored_id,
-        lst.name,
-        build,
-        transports,
-        now=now,
-        resend_unknown=resend_unknown,
-        on_progress=on_progress,
-        batch=settings.send_batch,
-        retry=RetryPolicy(settings.send_retry_budget, settings.send_retry_backoff),
-        max_failures=settings.smtp_max_failures,
-        suppress_after=settings.suppress_after_bounces,
-        exclusive=exclusive,
-        lease=settings.send_lease,
-        report=report,
-    )
+    try:
+        return await send_edition(
+            ctx.store,
+            edition.stored_id,
+            lst.name,
+            build,
+            transports,
+            now=now,
+            resend_unknown=resend_unknown,
+            on_progress=on_progress,
+            batch=settings.send_batch,
+            retry=RetryPolicy(settings.send_retry_budget, settings.send_retry_backoff),
+            max_failures=settings.smtp_max_failures,
+            suppress_after=settings.suppress_after_bounces,
+            exclusive=exclusive,
+            lease=settings.send_lease,
+            report=report,
+        )
+    finally:
+        if signing is not None:
+            signing.close()

@@ -36,7 +36,13 @@ from digest.compose.proof import as_test_copy, subject_of
 from digest.config import ListConfig
 from digest.errors import ConfigError, SelectionError, SendError, SubscriberError
 from digest.exits import ExitCode, most_serious
-from digest.models import DeliveryState, OutgoingMessage, Subscriber, SubscriberStatus
+from digest.models import (
+    TEST_SUBJECT_PREFIX,
+    DeliveryState,
+    OutgoingMessage,
+    Subscriber,
+    SubscriberStatus,
+)
 from digest.pipeline.checks import check_edition
 from digest.pipeline.context import Context, utcnow
 from digest.pipeline.delivery import make_transports
@@ -45,7 +51,7 @@ from digest.pipeline.sections import stale_section_warning
 from digest.send import Transport
 from digest.send.dkim import DkimSigner, signer_for
 
-DEFAULT_PREFIX = "[TEST] "
+DEFAULT_PREFIX = TEST_SUBJECT_PREFIX
 MAX_PREFIX = 100
 MAX_ADDRESSES = 50  # a test goes to a few editors, not to a list
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")

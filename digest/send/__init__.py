@@ -4,8 +4,9 @@
 transports: ``SmtpTransport`` (a relay, over several reused connections, paced by a
 ``RateLimiter``) or ``MaildirTransport`` (the local outbox used when no relay is configured,
 and for previews). ``run_lock`` keeps runs of one list from overlapping; ``DkimSigner`` signs
-the exact bytes sent. ``SendReport`` says what a run did, from the engine's counts to the
-summary `digest send` prints.
+the exact bytes sent (``signing.SigningPool``: RSA signatures in a worker process).
+``SendReport`` says what a run did, from the engine's counts to the summary `digest send`
+prints.
 """
 
 from digest.send.dkim import DkimSigner

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import inspect
 import time
 import uuid
 from collections import deque
@@ -60,7 +61,9 @@ from digest.models import DeliveryResult, DeliveryState, OutgoingMessage, Subscr
 from digest.send.report import SendReport
 from digest.store.protocols import Claimed, LeaseLost, Outcome, SendStore
 
-Build = Callable[[Subscriber], OutgoingMessage | None]
+# A recipient's message (None: nothing to send them), or an awaitable of it (a message whose
+# signature is being made in another process).
+Build = Callable[[Subscriber], OutgoingMessage | Awaitable[OutgoingMessage | None] | None]
 Progress = Callable[[int, int], None]
 # Called when the relay is ready for the body; an awaitable it returns is awaited before the
 # first byte of the body goes (the engine's group commit of `in_data`).
@@ -207,7 +210,8 @@ class _Run:
             self.finish(row, DeliveryResult(row.subscriber_id, DeliveryState.skipped), relay)
             return
         try:
-            message = self.build(row.subscriber)
+            built = self.build(row.subscriber)
+            message = await built if inspect.isawaitable(built) else built
         except ComposeError as exc:
             # This recipient's message cannot be built (e.g. an address no header can carry):
             # a permanent failure of that row alone, never of the run.

@@ -123,33 +123,100 @@ def _fenced_write(
     return lost
 
 
+# PostgreSQL: a whole group of fenced outcomes in one statement, so one round trip. Each
+# outcome is a row of the arrays; a row is written only while the run's claim (run id and
+# attempt) holds, and an `in_data` mark only over `sending`. RETURNING says which marks took.
+# Run in autocommit: the one statement is its own transaction, with no BEGIN or COMMIT
+# round trips around it, and psycopg prepares it once it has run a few times.
+_PG_FENCED_WRITE = f"""
+UPDATE {schema.deliveries.name} AS d
+SET state = v.st,
+    updated_at = %(now)s,
+    last_code = v.code,
+    last_reply = v.reply,
+    message_id = COALESCE(v.mid, d.message_id),
+    relay = COALESCE(v.relay, d.relay),
+    sent_at = CASE WHEN v.st = '{DeliveryState.sent.value}' THEN %(now)s ELSE d.sent_at END
+FROM unnest(
+    %(row)s::integer[], %(att)s::integer[], %(st)s::text[], %(code)s::integer[],
+    %(reply)s::text[], %(mid)s::text[], %(relay)s::text[]
+) AS v(id, att, st, code, reply, mid, relay)
+WHERE d.id = v.id
+  AND d.run_id = %(run)s
+  AND d.attempts = v.att
+  AND (v.st <> '{IN_DATA.value}' OR d.state = '{SENDING.value}')
+RETURNING d.id, v.st
+"""
+
+
+def _pg_fenced_write(
+    conn: Connection, outcomes: Sequence[Outcome], now: datetime, run_id: str
+) -> set[int]:
+    """``_fenced_write`` in one statement (PostgreSQL, autocommit)."""
+    taken = conn.exec_driver_sql(
+        _PG_FENCED_WRITE,
+        {
+            "now": now,
+            "run": run_id,
+            "row": [o.row_id for o in outcomes],
+            "att": [o.attempt for o in outcomes],
+            "st": [o.state.value for o in outcomes],
+            "code": [o.code for o in outcomes],
+            "reply": [o.reply for o in outcomes],
+            "mid": [o.message_id for o in outcomes],
+            "relay": [o.relay for o in outcomes],
+        },
+    ).all()
+    marked = {row for row, state in taken if state == IN_DATA.value}
+    return {o.row_id for o in outcomes if o.state is IN_DATA} - marked
+
+
 class LedgerWriter:
     """Commits a run's outcomes over one connection kept open for the run (a connection per
     commit, from the pool, cost as much as the commit itself).
 
     With ``run_id`` (an edition shared by several workers) every write is fenced by the claim
-    (run id and attempt) and ``write`` returns the rows whose ``in_data`` mark failed."""
+    (run id and attempt) and ``write`` returns the rows whose ``in_data`` mark failed. On
+    PostgreSQL such a write is one statement, in autocommit: one round trip per group."""
 
     def __init__(self, engine: Engine, run_id: str | None = None):
         self._engine = engine
         self._run_id = run_id
         self._conn: Connection | None = None
+        self._autocommit = False
+        self._one_statement = run_id is not None and engine.dialect.name == "postgresql"
 
     def write(self, outcomes: Sequence[Outcome], now: datetime) -> set[int]:
         """Commit ``outcomes`` in one transaction; on return they are durable."""
         if not outcomes:
             return set()
-        if self._conn is None:
-            self._conn = self._engine.connect()
+        # A row twice in one group (an outcome after its mark) is written in order, in
+        # statements of their own; the one statement would apply only one of them.
+        one_statement = self._one_statement and len({o.row_id for o in outcomes}) == len(outcomes)
         try:
-            with self._conn.begin():
+            if one_statement:
+                assert self._run_id is not None
+                return _pg_fenced_write(
+                    self._connection(autocommit=True), outcomes, now, self._run_id
+                )
+            conn = self._connection(autocommit=False)
+            with conn.begin():
                 if self._run_id is not None:
-                    return _fenced_write(self._conn, outcomes, now, self._run_id)
-                self._conn.execute(_WRITE, _write_params(outcomes, now))
+                    return _fenced_write(conn, outcomes, now, self._run_id)
+                conn.execute(_WRITE, _write_params(outcomes, now))
                 return set()
         except BaseException:
             self.close()  # a connection that failed mid-transaction is not reused
             raise
+
+    def _connection(self, *, autocommit: bool) -> Connection:
+        if self._conn is None:
+            self._conn, self._autocommit = self._engine.connect(), False
+        if self._autocommit != autocommit:
+            level = "AUTOCOMMIT" if autocommit else self._engine.dialect.default_isolation_level
+            self._conn.execution_options(isolation_level=level)
+            self._autocommit = autocommit
+        return self._conn
 
     def close(self) -> None:
         if self._conn is not None:
