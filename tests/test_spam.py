@@ -1,0 +1,56 @@
+"""SpamAssassin's local rules score the demo edition and the 8 x 8 edition 0.0: a message that
+starts with points for its own markup (text coloured like its background, say) has less room
+left for a receiver's network rules. Runs Debian's `spamassassin -L -t` (CI installs it)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from digest.compose import Recipient, make_environment, personalize
+from tests.support.cli import load_sample, run, sample_settings, set_settings
+from tests.support.editions import compose, long_edition
+from tests.support.values import SECRET_BYTES
+
+
+def _spamassassin() -> str:
+    binary = shutil.which("spamassassin")
+    if binary is None:
+        reason = "spamassassin is not installed (Debian: apt-get install spamassassin)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)  # CI installs it: a missing one is a broken CI, not a skip
+        pytest.skip(reason)
+    return binary
+
+
+def _score(raw: bytes) -> tuple[float, str]:
+    """The local rules' score of a message, and the rules it hit (printed for the log)."""
+    done = subprocess.run(
+        [_spamassassin(), "-L", "-t"], input=raw, capture_output=True, timeout=120, check=False
+    )
+    report = done.stdout.decode("utf-8", "replace")
+    found = re.search(r"^X-Spam-Status: \w+, score=(-?[\d.]+)", report, re.M)
+    assert found, report[-2000:]
+    details = report.split("Content analysis details:", 1)[-1]
+    print(details)
+    return float(found.group(1)), details
+
+
+def test_the_demo_edition_scores_zero(monkeypatch, tmp_path, db_url):
+    set_settings(monkeypatch, sample_settings(db_url))
+    load_sample()
+    run("preview", "--out", str(tmp_path / "preview"))
+    score, details = _score((tmp_path / "preview" / "digest.eml").read_bytes())
+    assert score <= 0.0, details
+
+
+def test_the_8x8_edition_scores_zero(newsletter):
+    lst = newsletter.get_list("daily")
+    _, template = compose(long_edition(), newsletter, lst, make_environment())
+    raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES).raw
+    score, details = _score(raw)
+    assert score <= 0.0, details
