@@ -42,7 +42,7 @@ MIN_WORDS = 8
 # summary is each outlet's own.
 LEDE_WORDS = 60
 # How many of a report's rarest shared words find its candidates (see ``_prefix``).
-PREFIX_WORDS = 10
+PREFIX_WORDS = 8
 
 _WORD = re.compile(r"[^\W_]+(?:[.,'][^\W_]+)*")
 _COMMON_WORDS = """
@@ -163,10 +163,14 @@ def _prefix(
     """The rarest words of ``text``: two texts whose similarity reaches ``threshold`` share
     at least one word of their prefixes (the prefix filtering principle); words found in
     more than ``common`` reports, and all but the first ``PREFIX_WORDS``, are left out."""
-    size = len(text) - math.ceil(threshold * len(text)) + 1
-    ranked = sorted(sorted(text), key=rarity.__getitem__)[:size]
-    # A word of this report alone cannot be shared; of the others the rarest few suffice.
-    return [word for word in ranked if 1 < rarity[word] <= common][:PREFIX_WORDS]
+    # A word of this report alone cannot be shared: it holds a place in the prefix but is
+    # not looked up; of the others the rarest few suffice.
+    shared = [word for word in text if 1 < rarity[word] <= common]
+    alone = sum(rarity[word] == 1 for word in text)
+    size = len(text) - math.ceil(threshold * len(text)) + 1 - alone
+    if len(shared) > 1:
+        shared = sorted(sorted(shared), key=rarity.__getitem__)
+    return shared[: max(0, min(size, PREFIX_WORDS))]
 
 
 def _best_lead(
