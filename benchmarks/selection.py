@@ -7,7 +7,8 @@ Prints one JSON object:
   candidates; ``pairs_grouped`` counts the pairs put in one story, ``distinct_grouped`` those
   of them that are distinct stories (not the same link, entry id, or title and summary: the
   corpus holds a few feeds copied by several projects, whose entries are the same stories),
-  listed in ``distinct_examples``;
+  listed in ``distinct_examples``; ``closest_distinct``: the most similar two distinct
+  stories of different sites (the margin below the threshold);
 - ``recall``: on the labelled pairs of ``tests/data/stories/rewrites.json`` (one wire story
   as two outlets wrote it), the share grouped;
 - ``speed``: seconds to group 10,000 candidate articles (a synthetic day: words drawn from a
@@ -36,7 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from digest.errors import FeedError
 from digest.feeds.parse import parse
 from digest.models import Article
-from digest.stories import group_reports, same_page
+from digest.stories import (
+    MIN_WORDS,
+    SIMILARITY,
+    group_reports,
+    host,
+    same_page,
+    similarity,
+    words,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
@@ -74,11 +83,27 @@ def precision(folder: Path) -> dict:
                 examples.append([f"{first.title} <{first.url}>", f"{second.title} <{second.url}>"])
     return {
         "articles": len(articles),
+        "closest_distinct": closest_distinct(articles),
         "pairs_grouped": pairs,
         "distinct_grouped": distinct,
         "precision": round((pairs - distinct) / pairs, 4) if pairs else 1.0,
         "distinct_examples": examples[:10],
     }
+
+
+def closest_distinct(articles: list[Article]) -> dict:
+    """The margin: the most similar two distinct stories of different sites, both long
+    enough to be compared, against the threshold."""
+    texts = [(article, words(article), host(article.url)) for article in articles]
+    texts = [t for t in texts if len(t[1]) >= MIN_WORDS]
+    best = (0.0, "", "")
+    for (first, a, site_a), (second, b, site_b) in itertools.combinations(texts, 2):
+        if site_a == site_b or same_story(first, second):
+            continue
+        score = similarity(a, b)
+        if score > best[0]:
+            best = (score, first.title, second.title)
+    return {"similarity": round(best[0], 3), "threshold": SIMILARITY, "titles": best[1:]}
 
 
 def labelled_pairs() -> list[tuple[Article, Article]]:

@@ -37,7 +37,7 @@ from digest.models import Article
 SIMILARITY = 0.4
 # Fewer distinct words than this (a bare headline) is too little to tell stories apart:
 # such a report is grouped by its link only.
-MIN_WORDS = 8
+MIN_WORDS = 12
 # Only the start of a summary is compared: the lede carries the story; the rest of a long
 # summary is each outlet's own.
 LEDE_WORDS = 60

@@ -93,14 +93,17 @@ def test_a_report_joins_the_story_whose_lead_it_resembles_never_a_chain_of_them(
         return " ".join(names)
 
     shared = ["kestrel", "harbor", "quartz", "ember", "falcon", "meadow", "saffron"]
-    lead = item(1, "https://a.example/1", words(*shared, "lantern", "orchid", "pepper"))
-    # 7 of 13 words in common with the lead: the same story.
-    rewrite = item(2, "https://b.example/2", words(*shared, "tundra", "violet", "walnut"))
-    # 6 of 14 in common with the rewrite, 3 of 17 with the lead: another story.
+    own = ["tundra", "violet", "walnut", "thistle", "osprey"]
+    lead = item(
+        1, "https://a.example/1", words(*shared, "lantern", "orchid", "pepper", "ivy", "fig")
+    )
+    # 7 of 17 words in common with the lead: the same story.
+    rewrite = item(2, "https://b.example/2", words(*shared, *own))
+    # 8 of 16 in common with the rewrite, 3 of 21 with the lead: another story.
     drifted = item(
         3,
         "https://c.example/3",
-        words(*shared[4:], "tundra", "violet", "walnut", "yarrow", "zephyr", "bramble", "cobalt"),
+        words(*shared[4:], *own, "yarrow", "zephyr", "bramble", "cobalt"),
     )
     assert [s.reports for s in group_reports([lead, rewrite, drifted])] == [
         (lead, rewrite),
