@@ -7,6 +7,7 @@ plain, immutable values. None of them knows about SQL, HTTP, SMTP or the termina
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,11 +39,18 @@ class Article:
 
 @dataclass(frozen=True)
 class Section:
-    """A section of an edition: its articles in order, the first one being the lead."""
+    """A section of an edition: its articles in order, the first one being the lead.
+
+    ``also``: for an article shown (by its key), the other reports of the same story, from
+    other sites, shown as links after it."""
 
     slug: str
     title: str
     articles: tuple[Article, ...]
+    also: Mapping[str, tuple[Article, ...]] = field(default_factory=dict)
+
+    def also_for(self, article: Article) -> tuple[Article, ...]:
+        return tuple(self.also.get(article.key, ()))
 
 
 TEST_SUBJECT_PREFIX = "[TEST] "  # before the subject of a test copy (`digest send --to`)

@@ -1,10 +1,12 @@
 """Selection: which articles make an edition. Pure: everything comes in as arguments.
 
 Per section of the list: the articles first seen since the list's previous edition (the first
-edition looks back a window), none already mailed in an earlier edition of this list, the
-same story in one section only, newest first, capped; then the editor's curation (leads,
-pins, drops, moves: ``digest.models.Curation``). Sections with nothing new are left out; an
-edition with nothing at all is not made (``None``).
+edition looks back a window), none already mailed in an earlier edition of this list; the
+reports of one story (from several feeds, in any section) grouped into one, shown once in
+the section of its best report with the others as "also" links (``digest.stories``); ranked
+by the editor's curation (leads, pins: ``digest.models.Curation``), then how many sites
+carry the story, then recency; capped; the curation's drops and moves applied. Sections
+with nothing new are left out; an edition with nothing at all is not made (``None``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from digest.config import SectionConfig
 from digest.models import Article, Curation, Edition, EditionState, Section
+from digest.stories import Story, group_reports, rank_stories, same_page
 
 
 def window_start(
@@ -34,10 +37,18 @@ def _newest_first(article: Article) -> tuple[datetime, datetime]:
     return (article.published_at or seen, seen)
 
 
-def _story(article: Article) -> str:
-    """What makes two articles the same story: the link, without scheme or trailing slash."""
-    url = article.url.split("://", 1)[-1].rstrip("/").lower()
-    return url or article.key
+def _also(story: Story, dropped: Collection[int | None]) -> tuple[Article, ...]:
+    """The other reports of a story worth a link: not dropped, each page once, none on the
+    page of the report shown."""
+    pages = {same_page(story.lead.url)}
+    also: list[Article] = []
+    for article in story.also:
+        page = same_page(article.url)
+        if article.id in dropped or page in pages:
+            continue
+        pages.add(page)
+        also.append(article)
+    return tuple(also)
 
 
 def select_edition(
@@ -58,10 +69,14 @@ def select_edition(
 
     ``chosen`` holds the articles the curation brings in (its leads and pins), wherever they
     were found: they are selected whatever the window and the cap, unless already mailed by
-    the list. Per section the lead comes first, then the pins, then the newest of the rest up
-    to the cap; the curation's moves are applied last. An article whose own date was older
-    than ``max_age_hours`` (a section's own ``max_age_hours`` first; 0: no limit) when digest
-    first saw it is backlog, never news: only the editor can bring it in."""
+    the list. Reports of one story are grouped (``digest.stories.group_reports``): an
+    editor's pick, else the newest report, is shown, in its own section, and the others go
+    into ``Section.also``; a dropped report drops its story. Per section the lead comes
+    first, then the pins, then the rest by how many sites carry the story and recency
+    (``digest.stories.rank_stories``) up to the cap; the curation's moves are applied
+    last. An article whose own date was older than ``max_age_hours`` (a section's own
+    ``max_age_hours`` first; 0: no limit) when digest first saw it is backlog, never news:
+    only the editor can bring it in."""
     curation = curation or Curation()
     dropped = set(curation.drops)
     by_section: dict[str, list[Article]] = {s.slug: [] for s in sections}
@@ -72,29 +87,33 @@ def select_edition(
         if article.key in already_sent or article.section not in by_section:
             continue
         seen = article.first_seen_at
-        if seen is None or seen < since or seen > now or article.id in dropped:
+        if seen is None or seen < since or seen > now:
             continue
         if is_stale(article, max_age[article.section]):
             continue
         by_section[article.section].append(article)
 
     forced = _forced(curation, chosen, by_section, already_sent)
-    stories = {_story(article) for picks in forced.values() for article in picks}
-    picked_ids = {article.id for picks in forced.values() for article in picks}
+    # The editor's picks lead their stories, then the newest report of each story does.
+    first = [article for picks in forced.values() for article in picks]
+    forced_ids = {article.id for article in first}
+    rest = [a for picks in by_section.values() for a in picks if a.id not in forced_ids]
+    stories_by_section: dict[str, list[Story]] = {slug: [] for slug in by_section}
+    for story in group_reports([*first, *sorted(rest, key=_newest_first, reverse=True)]):
+        if story.lead.id not in forced_ids and any(a.id in dropped for a in story.reports):
+            continue  # a dropped story stays out, whichever site reported it
+        stories_by_section[story.lead.section].append(Story(story.lead, _also(story, dropped)))
     chosen_sections: list[Section] = []
     for config in sections:
-        picked = list(forced[config.slug])
-        for article in sorted(by_section[config.slug], key=_newest_first, reverse=True):
-            if len(picked) >= config.max_articles:
-                break
-            story = _story(article)
-            if story in stories or article.id in picked_ids:
-                continue
-            stories.add(story)
-            picked.append(article)
-        if picked:
-            picked = _moved(picked, curation.moves)
-            chosen_sections.append(Section(config.slug, config.title, tuple(picked)))
+        picks = [a.id for a in forced[config.slug] if a.id is not None]
+        lead = picks[:1] if picks and picks[0] in curation.leads else []
+        ranked = rank_stories(stories_by_section[config.slug], leads=lead, pins=picks)
+        # The editor's picks stay whatever the cap; the best of the rest fill it up.
+        kept = ranked[: max(config.max_articles, sum(s.lead.id in forced_ids for s in ranked))]
+        if kept:
+            picked = _moved([story.lead for story in kept], curation.moves)
+            reports = {story.lead.key: story.also for story in kept if story.also}
+            chosen_sections.append(Section(config.slug, config.title, tuple(picked), reports))
     if not chosen_sections:
         return None
     return Edition(

@@ -248,3 +248,33 @@ def test_a_head_rule_beats_inline_style_only_when_important():
     assert styles.colour(a, "dark") == "#eeeeee" and styles.background(a, "dark") == "#ffffff"
     assert styles.colour(b, "dark") == "#222222"
     assert styles.colour(plain, "dark") == "#eeeeee" and styles.colour(plain, "light") == "#111111"
+
+
+def test_also_links_stand_in_both_parts_and_check_finds_nothing_more(newsletter_module, good):
+    from dataclasses import replace
+
+    from tests.support.editions import article
+
+    newsletter, lst = newsletter_module
+    edition = make_edition(
+        newsletter,
+        image="https://img.orbital-dispatch.example/lead.jpg",
+        dateline="Seoul (AFP) Nov 3, 2025",
+        byline="Kim Ji-won",
+    )
+    first, second = edition.sections[0], edition.sections[0].articles[2]
+    wire = article(first.slug, 40, url="https://www.wire.example/2025/11/03/launch-" + "x" * 70)
+    other = article(first.slug, 41, url="https://other-daily.example/space/launch")
+    section = replace(first, also={first.articles[0].key: (wire, other), second.key: (other,)})
+    edition = replace(edition, sections=(section, *edition.sections[1:]))
+    _, template = compose(edition, newsletter, lst, make_environment())
+    raw = personalize(
+        template, Recipient(5, "reader@example.com", "Reader"), secret=SECRET_BYTES
+    ).raw
+    _, plain, page = parts(raw)
+    assert page.count('class="more-link also-link"') == 3
+    assert ">wire.example</a>, <a" in page and ">other-daily.example</a>" in page
+    lines = plain.splitlines()
+    assert "Also: wire.example" in lines and wire.url in lines  # whole, on its own line
+    assert "  Also: other-daily.example" in lines and lines.count(other.url) == 2
+    assert {f.code for f in check(raw)} == {f.code for f in check(good)}

@@ -10,7 +10,7 @@ import os
 import re
 import shlex
 import subprocess
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -322,3 +322,66 @@ def test_a_sent_edition_stays_in_view_after_the_schedule_changes(editor_project,
     assert _show("today")["key"].count("-W") == 1  # the list's keys are weeks now
     refused = run("editions", "show", "2026-12-40", code=ExitCode.SELECTION)
     assert "is not an edition key of list daily (weekly:mon)" in refused.stderr
+
+
+# -- one story once ---------------------------------------------------------------------------
+
+
+def test_a_story_two_feeds_carry_is_sent_once_with_an_also_link_and_kept_when_frozen(
+    editor_project, monkeypatch, tmp_path
+):
+    from email.utils import format_datetime
+
+    from tests.support.stories import REWRITES
+
+    pair = REWRITES[9]  # a museum theft, as a wire service and an arts site wrote it
+    now = datetime.now(UTC)
+    text = editor_project.read_text()
+    for slug, side, hours in (("military-space", "a", 2), ("internet-space", "b", 1)):
+        entry = pair[side]
+        feed = tmp_path / f"{slug}-wire.xml"
+        feed.write_text(
+            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+            f"<title>{slug} wire</title><link>https://feeds.example/</link><item>"
+            f"<title>{entry['title']}</title><link>{entry['url']}</link>"
+            f"<guid>{entry['url']}</guid><description>{entry['summary']}</description>"
+            f"<pubDate>{format_datetime(now - timedelta(hours=hours))}</pubDate>"
+            "</item></channel></rss>"
+        )
+        feeds = f'feeds = ["{ROOT}/samples/feeds/{slug}.xml"'
+        text = text.replace(feeds, f'{feeds}, "{feed}"', 1)
+    editor_project.write_text(text)
+    run("fetch")
+    shown, other = pair["b"], pair["a"]
+
+    view = _show()
+    [story] = [a for s in view["sections"] for a in s["articles"] if a["url"] == shown["url"]]
+    assert [a["url"] for a in story["also"]] == [other["url"]]
+    assert other["url"] not in [a["url"] for s in view["sections"] for a in s["articles"]]
+
+    _subscribe()
+    readers_of_the_section = 0
+    for message in _send_and_capture(monkeypatch):
+        html = body_text(message, "html")
+        plain = body_text(message, "plain").replace("\r\n", "\n")
+        if ">Internet Space<" not in html:
+            continue
+        readers_of_the_section += 1
+        assert f'href="{shown["url"]}"' in html and other["title"] not in html
+        assert re.search(
+            rf'Also: <a [^>]*href="{re.escape(other["url"])}"[^>]*>wire.example.com<', html
+        )
+        assert f"\nAlso: wire.example.com\n{other['url']}\n" in plain
+        assert other["title"] not in plain
+    assert readers_of_the_section
+
+    # Frozen: the edition read back (as a resumed send reads it) has the same link.
+    frozen = _show()
+    assert frozen["state"] == "sending" or frozen["state"] == "complete"
+    [again] = [a for s in frozen["sections"] for a in s["articles"] if a["url"] == shown["url"]]
+    assert [a["url"] for a in again["also"]] == [other["url"]]
+    run("preview", "--date", frozen["key"], "--out", str(tmp_path / "sent"))
+    assert (
+        f"\nAlso: wire.example.com\n{other['url']}\n"
+        in (tmp_path / "sent" / "digest.txt").read_text()
+    )

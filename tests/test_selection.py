@@ -9,6 +9,7 @@ from digest.config import SectionConfig
 from digest.models import Article, Curation
 from digest.periods import edition_key
 from digest.selection import is_stale, select_edition, window_start
+from tests.support.stories import report
 from tests.support.values import NOW
 
 SECTIONS = (
@@ -242,3 +243,70 @@ def test_a_section_may_set_its_own_age_limit():
 def test_the_editor_may_still_pin_an_old_article():
     backlog = art(1, hours_ago=1, published_hours_ago=1000)
     assert fresh([backlog], 24, curation=Curation(pins=(1,)), chosen=[backlog]) == [1]
+
+
+# -- one story once, ranked ------------------------------------------------------------------
+
+
+def wire(n: int, side: str, section: str, hours_ago: float, article_id: int) -> Article:
+    """A labelled rewrite filed under ``section``, first seen ``hours_ago``."""
+    return report(
+        n,
+        side,
+        id=article_id,
+        section=section,
+        first_seen_at=NOW - timedelta(hours=hours_ago),
+    )
+
+
+def edition_of(candidates, curation=None, chosen=()):
+    edition = select_edition(
+        list_name="daily",
+        key="2026-11-26",
+        sections=SECTIONS,
+        candidates=candidates,
+        already_sent=(),
+        since=NOW - timedelta(hours=24),
+        now=NOW,
+        curation=curation,
+        chosen=chosen,
+    )
+    assert edition is not None
+    return {s.slug: s for s in edition.sections}
+
+
+def test_a_story_from_two_feeds_shows_once_in_the_section_of_its_newest_report():
+    older = wire(2, "a", "military-space", hours_ago=3, article_id=1)
+    newer = wire(2, "b", "internet-space", hours_ago=1, article_id=2)
+    got = edition_of([older, newer, art(3, hours_ago=2)])
+    assert [a.id for a in got["internet-space"].articles] == [2]
+    assert got["internet-space"].also_for(newer) == (older,)
+    assert [a.id for a in got["military-space"].articles] == [3]
+
+
+def test_the_same_link_twice_is_one_story_with_no_also_link():
+    same = "https://news.example/shared-story"
+    got = edition_of([art(1, url=same), art(2, "internet-space", url=same + "/", hours_ago=2)])
+    assert list(got) == ["military-space"] and got["military-space"].also == {}
+
+
+def test_a_pinned_report_leads_its_story_and_the_newer_one_becomes_its_also_link():
+    pinned = wire(2, "a", "military-space", hours_ago=30, article_id=1)
+    newer = wire(2, "b", "internet-space", hours_ago=1, article_id=2)
+    got = edition_of([newer], Curation(pins=(1,)), chosen=[pinned])
+    assert [a.id for a in got["military-space"].articles] == [1]
+    assert got["military-space"].also_for(pinned) == (newer,)
+    assert "internet-space" not in got
+
+
+def test_dropping_one_report_drops_the_story_whichever_site_carried_it():
+    first = wire(2, "a", "military-space", hours_ago=3, article_id=1)
+    second = wire(2, "b", "military-space", hours_ago=1, article_id=2)
+    got = edition_of([first, second, art(3, hours_ago=2)], Curation(drops=(1,)))
+    assert [a.id for a in got["military-space"].articles] == [3]
+
+
+def test_a_story_carried_by_two_sites_ranks_above_newer_single_reports():
+    wide = [wire(4, "a", "military-space", 5, 41), wire(4, "b", "military-space", 6, 42)]
+    got = edition_of([art(1, hours_ago=1), art(2, hours_ago=2), *wide])
+    assert [a.id for a in got["military-space"].articles] == [41, 1, 2]

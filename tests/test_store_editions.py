@@ -3,6 +3,7 @@ fixes the articles and fills the ledger in one transaction, or changes nothing."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -105,3 +106,59 @@ def test_the_overview_counts_each_editions_ledger(store):
         (KEY, "sending", 2, 3),
     ]
     assert rows[0]["curated"] and rows[1]["curated"]
+
+
+def _grouped_draft(store) -> Edition:
+    """A draft whose lead story has two other reports ("Also:" links), the second article
+    one."""
+    draft = _draft(store)
+    store.save_articles(
+        [
+            Article(key=f"wire:{i}", section="launch-pad", title=f"W{i}", url=f"https://w{i}/")
+            for i in range(3)
+        ],
+        NOW,
+    )
+    wire = [a for a in store.articles(section="launch-pad") if a.key.startswith("wire:")]
+    section = draft.sections[0]
+    lead, second = section.articles
+    also = {lead.key: (wire[0], wire[1]), second.key: (wire[2],)}
+    return replace(draft, sections=(replace(section, also=also),))
+
+
+def test_a_frozen_edition_keeps_the_other_reports_of_its_stories(store):
+    draft = _grouped_draft(store)
+    store.add_subscribers([NewSubscriber(email="a@example.org", lists=("daily",))], NOW)
+    frozen = store.freeze_edition(draft, NOW)
+    assert frozen is not None and frozen.sections == draft.sections
+    [section] = frozen.sections
+    lead, second = section.articles
+    assert [a.key for a in section.also_for(lead)] == [
+        a.key for a in draft.sections[0].also[lead.key]
+    ]
+    assert len(section.also_for(lead)) == 2 and len(section.also_for(second)) == 1
+    # Read again (a resumed send): the same, and the reports count as mailed, not as shown.
+    assert store.edition("daily", KEY) == frozen
+    shown = {lead.key, second.key}
+    assert store.sent_article_keys("daily") == shown | {"wire:0", "wire:1", "wire:2"}
+    assert store.editions_overview("daily")[0]["articles"] == 2
+
+
+def test_a_database_from_before_also_links_gains_them(db_url):
+    from sqlalchemy import inspect
+
+    from digest.store import open_store
+
+    store = open_store(db_url)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE edition_articles DROP COLUMN also_for")
+        conn.exec_driver_sql("DELETE FROM schema_migrations WHERE version = 13")
+    store.close()
+    upgraded = open_store(db_url)
+    columns = {c["name"] for c in inspect(upgraded.engine).get_columns("edition_articles")}
+    assert "also_for" in columns
+    draft = _grouped_draft(upgraded)
+    upgraded.add_subscribers([NewSubscriber(email="a@example.org", lists=("daily",))], NOW)
+    frozen = upgraded.freeze_edition(draft, NOW)
+    assert frozen is not None and frozen.sections == draft.sections
+    upgraded.close()

@@ -202,6 +202,8 @@ def _print_view(view: dict, as_json: bool) -> None:
         for place, article in enumerate(section["articles"], 1):
             marks = f"  [{', '.join(article['marks'])}]" if article["marks"] else ""
             out.print(f"  {place:>2}. {article['id']:>6}  {article['title']}{marks}", markup=False)
+            for report in article["also"]:
+                out.print(f"      also {report['id']:>6}  {report['url']}", markup=False)
     dropped = view["curation"]["drops"]
     if dropped:
         out.print(f"\ndropped: {', '.join(str(i) for i in dropped)}", markup=False)

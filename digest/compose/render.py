@@ -32,6 +32,7 @@ from digest.compose.inline import inline_css
 from digest.config import ListConfig, Newsletter
 from digest.errors import ComposeError
 from digest.models import Article, Edition, RenderedEdition, Section
+from digest.stories import host
 
 # The default templates travel inside the package (the repository's templates/ folder is
 # installed as digest.templates): read where the installed package has them.
@@ -273,12 +274,18 @@ def _section(
     return {
         "slug": section.slug,
         "title": _cleaner()(section.title),
-        "lead": _article(lead, lst, locale, summary_chars),
-        "more": [_article(a, lst, locale, 0) for a in rest[:more]],
+        "lead": _article(lead, lst, locale, summary_chars, section.also_for(lead)),
+        "more": [_article(a, lst, locale, 0, section.also_for(a)) for a in rest[:more]],
     }  # None: all
 
 
-def _article(article: Article, lst: ListConfig, locale: Locale, summary_chars: int) -> dict:
+def _article(
+    article: Article,
+    lst: ListConfig,
+    locale: Locale,
+    summary_chars: int,
+    also: tuple[Article, ...] = (),
+) -> dict:
     clean = _cleaner()
     dateline = clean(article.dateline or "")
     if not dateline and article.published_at is not None and article.published_at.tzinfo:
@@ -293,7 +300,19 @@ def _article(article: Article, lst: ListConfig, locale: Locale, summary_chars: i
         "byline": clean(article.byline or ""),
         "dateline": dateline,
         "image": _one_line(image),
+        "also": _also(also),
     }
+
+
+def _also(reports: tuple[Article, ...]) -> list[dict]:
+    """The other reports of a story as links: the site's name and the address (a report
+    without a usable http(s) link is left out)."""
+    links = []
+    for report in reports:
+        url = _web_url(report.url)
+        if url:
+            links.append({"source": _cleaner()(host(url) or url), "url": url})
+    return links
 
 
 def _cleaner():

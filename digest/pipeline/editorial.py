@@ -125,7 +125,10 @@ def _view(
             {
                 "slug": section.slug,
                 "title": section.title,
-                "articles": [_article(a, i, curation) for i, a in enumerate(section.articles)],
+                "articles": [
+                    _article(a, i, curation, section.also_for(a))
+                    for i, a in enumerate(section.articles)
+                ],
             }
             for section in (edition.sections if edition is not None else ())
         ],
@@ -142,7 +145,9 @@ def _view(
     }
 
 
-def _article(article: Article, index: int, curation: Curation) -> dict:
+def _article(
+    article: Article, index: int, curation: Curation, also: tuple[Article, ...] = ()
+) -> dict:
     marks = []
     if index == 0:
         marks.append("lead")
@@ -159,6 +164,8 @@ def _article(article: Article, index: int, curation: Curation) -> dict:
         "published_at": article.published_at,
         "first_seen_at": article.first_seen_at,
         "marks": marks,
+        # The other reports of the story, shown as its "Also:" links.
+        "also": [{"id": a.id, "title": a.title, "url": a.url} for a in also],
     }
 
 

@@ -68,7 +68,8 @@ class EditionQueries:
     dialect: str
 
     def edition(self, list_name: str, key: str) -> Edition | None:
-        """The stored edition of a list for a key (a draft holds no articles), or None."""
+        """The stored edition of a list for a key (a draft holds no articles), or None; each
+        section with the other reports of its stories (``Section.also``)."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(e.c.id, e.c.key, e.c.status, e.c.created_at, e.c.frozen_at, e.c.curation)
@@ -78,17 +79,27 @@ class EditionQueries:
             if row is None:
                 return None
             items = conn.execute(
-                select(a, ea.c.section.label("ea_section"), ea.c.section_title)
+                select(a, ea.c.section.label("ea_section"), ea.c.section_title, ea.c.also_for)
                 .join(ea, ea.c.article_id == a.c.id)
                 .where(ea.c.edition_id == row.id)
                 .order_by(ea.c.position)
             ).all()
+        shown: dict[int, list] = {}  # an article shown -> [its section's slug, its key]
+        also: dict[str, dict[str, tuple]] = {}  # a section -> an article's key -> reports
         sections: list[Section] = []
         for item in items:
+            article = article_from_row(item)
+            if item.also_for is not None and item.also_for in shown:
+                slug, key = shown[item.also_for]
+                reports = also.setdefault(slug, {})
+                reports[key] = (*reports.get(key, ()), article)
+                continue
+            shown[item.id] = [item.ea_section, article.key]
             if not sections or sections[-1].slug != item.ea_section:
                 sections.append(Section(item.ea_section, item.section_title, ()))
             last = sections[-1]
-            sections[-1] = Section(last.slug, last.title, (*last.articles, article_from_row(item)))
+            sections[-1] = Section(last.slug, last.title, (*last.articles, article))
+        sections = [Section(s.slug, s.title, s.articles, also.get(s.slug, {})) for s in sections]
         return Edition(
             id=row.id,
             list_name=list_name,
@@ -144,7 +155,8 @@ class EditionQueries:
             )
 
     def sent_article_keys(self, list_name: str) -> set[str]:
-        """Keys of every article in a frozen edition of this list (drafts hold none)."""
+        """Keys of every article in a frozen edition of this list (drafts hold none), the
+        other reports of its stories (its "Also:" links) included."""
         with self.engine.connect() as conn:
             return set(
                 conn.scalars(
@@ -212,6 +224,13 @@ class EditionQueries:
             edition_id = row.id
         else:
             return None
+        # Each article shown, followed by the other reports of its story (``also_for`` it).
+        placed = [
+            (section, report, None if report is article else article.id)
+            for section in edition.sections
+            for article in section.articles
+            for report in (article, *section.also_for(article))
+        ]
         rows = [
             {
                 "edition_id": edition_id,
@@ -219,10 +238,9 @@ class EditionQueries:
                 "section": section.slug,
                 "section_title": section.title,
                 "position": position,
+                "also_for": also_for,
             }
-            for position, (section, article) in enumerate(
-                (s, item) for s in edition.sections for item in s.articles
-            )
+            for position, (section, article, also_for) in enumerate(placed)
         ]
         if rows:
             conn.execute(ea.insert(), rows)
@@ -277,7 +295,10 @@ class EditionQueries:
         """Every stored edition of a list, newest first: key, state, times, how many
         articles, and its ledger's counts and first and last send."""
         articles = (
-            select(func.count()).where(ea.c.edition_id == e.c.id).correlate(e).scalar_subquery()
+            select(func.count())
+            .where(ea.c.edition_id == e.c.id, ea.c.also_for.is_(None))
+            .correlate(e)
+            .scalar_subquery()
         )
         ledger = (
             select(

@@ -222,6 +222,8 @@ edition_articles = Table(
     Column("section", String(64), nullable=False),
     Column("section_title", Text, nullable=False),
     Column("position", Integer, nullable=False),
+    # Another report of the story of this article (its id), shown as an "Also:" link after it.
+    Column("also_for", Integer),
     Index("ix_edition_articles_article", "article_id"),
 )
 
