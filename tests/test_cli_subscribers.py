@@ -127,6 +127,7 @@ def test_lists_list_and_show(subscribed):
     ]
     shown = json.loads(run("lists", "show", "daily", "-f", "json").stdout)
     assert shown["sections"][0] == "internet-space" and shown["timezone"] == "America/New_York"
+    assert (shown["schedule"], shown["send_at"], shown["window_hours"]) == ("daily", "00:00", 48)
     assert "Orbital Dispatch Daily" in run("lists", "show", "daily").stdout
     assert "no list named 'weekly'" in run("lists", "show", "weekly", code=2).stderr
 

@@ -44,7 +44,10 @@ def lists_show(name: str, fmt: FormatOpt = Format.table) -> None:
         row = _row(lst, pipeline.list_counts(ctx).get(lst.name, {}))
         row |= {
             "timezone": lst.timezone,
-            "window_hours": lst.window_hours,
+            "schedule": lst.schedule,
+            "send_at": lst.send_at or "00:00",
+            "window_hours": lst.window,
+            "max_age_hours": lst.max_age_hours,
             "sections": [s.slug for s in ctx.newsletter.sections_of(lst)],
         }
     if fmt is Format.json:
