@@ -672,3 +672,27 @@ def test_outlook_only_markup_survives_rendering_and_inlining(edition, newsletter
     assert "<o:PixelsPerInch>96</o:PixelsPerInch>" in page
     assert 'xmlns:o="urn:schemas-microsoft-com:office:office"' in page
     assert page.count("<!--[if mso]>") == 4 and page.count("<![endif]-->") == 4
+
+
+def test_an_in_this_edition_line_names_each_section_with_its_count_in_both_parts(
+    newsletter, lst, env, edition
+):
+    rendered = render_edition(edition, newsletter, lst, env)
+    counts = [f"{s.title} ({len(s.articles)})" for s in edition.sections]
+    line = "In this edition: " + " · ".join(counts)
+    assert line in html.unescape(re.sub(r"<[^>]+>", "", rendered.html))
+    assert line in " ".join(rendered.text.split())
+    fewer = render_edition(edition, newsletter, lst, env, edition.sections[:1])
+    assert f"In this edition: {counts[0]}\n" in fewer.text
+
+
+def test_the_header_names_the_list_once_when_its_title_is_the_newsletters_name(
+    newsletter, lst, env, edition
+):
+    def meta(rendered) -> str:
+        return lxml_html.fromstring(rendered.html).xpath("//p[@class='meta']")[0].text_content()
+
+    assert meta(render_edition(edition, newsletter, lst, env)).startswith(lst.title + " · ")
+    same = lst.model_copy(update={"title": newsletter.name.upper()})
+    header = meta(render_edition(edition, newsletter, same, env))
+    assert newsletter.name.casefold() not in header.casefold()

@@ -247,6 +247,8 @@ def _context(
         "list": {
             "name": lst.name,
             "title": clean(lst.title),
+            # The header names the list once: not again when its title is the brand's.
+            "title_is_name": clean(lst.title).casefold() == clean(newsletter.name).casefold(),
             "postal_address": clean(lst.postal_address),
             "privacy_url": _web_url(lst.privacy_url or ""),
         },
