@@ -39,15 +39,18 @@ def art(
     )
 
 
-def pick(candidates, *, already_sent=(), since=None):
+def pick(candidates, *, already_sent=(), since=None, sections=SECTIONS, **more):
+    """The daily list's edition of 2026-11-26 from ``candidates`` (``more``: curation,
+    chosen, max_age_hours), or None."""
     return select_edition(
         list_name="daily",
         key="2026-11-26",
-        sections=SECTIONS,
+        sections=sections,
         candidates=candidates,
         already_sent=set(already_sent),
         since=since or NOW - timedelta(hours=24),
         now=NOW,
+        **more,
     )
 
 
@@ -138,17 +141,7 @@ def test_for_sections_filters_a_subscribers_preferences():
 
 
 def curated(candidates, curation, chosen=(), *, already_sent=()):
-    edition = select_edition(
-        list_name="daily",
-        key="2026-11-26",
-        sections=SECTIONS,
-        candidates=candidates,
-        already_sent=already_sent,
-        since=NOW - timedelta(hours=24),
-        now=NOW,
-        curation=curation,
-        chosen=chosen,
-    )
+    edition = pick(candidates, already_sent=already_sent, curation=curation, chosen=chosen)
     assert edition is not None
     return {s.slug: [a.id for a in s.articles] for s in edition.sections}
 
@@ -193,15 +186,7 @@ def test_a_pinned_article_claims_its_story_in_every_section():
 
 
 def test_an_uncurated_draft_is_a_draft_with_empty_curation():
-    edition = select_edition(
-        list_name="daily",
-        key="2026-11-26",
-        sections=SECTIONS,
-        candidates=FOUR,
-        already_sent=(),
-        since=NOW - timedelta(hours=24),
-        now=NOW,
-    )
+    edition = pick(FOUR)
     assert edition is not None and not edition.frozen and not edition.curation
 
 
@@ -209,14 +194,9 @@ def test_an_uncurated_draft_is_a_draft_with_empty_curation():
 
 
 def fresh(candidates, max_age_hours, sections=SECTIONS, curation=None, chosen=()):
-    edition = select_edition(
-        list_name="daily",
-        key="2026-11-26",
+    edition = pick(
+        candidates,
         sections=sections,
-        candidates=candidates,
-        already_sent=(),
-        since=NOW - timedelta(hours=24),
-        now=NOW,
         curation=curation,
         chosen=chosen,
         max_age_hours=max_age_hours,
@@ -260,17 +240,7 @@ def wire(n: int, side: str, section: str, hours_ago: float, article_id: int) -> 
 
 
 def edition_of(candidates, curation=None, chosen=()):
-    edition = select_edition(
-        list_name="daily",
-        key="2026-11-26",
-        sections=SECTIONS,
-        candidates=candidates,
-        already_sent=(),
-        since=NOW - timedelta(hours=24),
-        now=NOW,
-        curation=curation,
-        chosen=chosen,
-    )
+    edition = pick(candidates, curation=curation, chosen=chosen)
     assert edition is not None
     return {s.slug: s for s in edition.sections}
 

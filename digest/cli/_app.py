@@ -7,10 +7,10 @@ import json
 import re
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -38,6 +38,7 @@ app.add_typer(subscribers_app, name="subscribers")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 _state = {"verbose": False}
+T = TypeVar("T")
 _TERMINAL_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
@@ -89,6 +90,24 @@ def context() -> Iterator[pipeline.Context]:
             yield ctx
         finally:
             ctx.close()
+
+
+def each_list(
+    names: list[str | None], run: Callable[[str | None], T], codes: list[int], as_json: bool
+) -> Iterator[tuple[str | None, T]]:
+    """``run`` for each list a command covers, with its result. With several lists, one
+    list's error is reported (a line on stderr, or its JSON line) and counted in ``codes``,
+    and the others go on; a command naming one list raises it as usual."""
+    for name in names:
+        try:
+            result = run(name)
+        except DigestError as exc:
+            if len(names) == 1:
+                raise
+            codes.append(exc.exit_code)
+            list_failed(name, exc, as_json)
+            continue
+        yield name, result
 
 
 def list_failed(name: str | None, exc: DigestError, as_json: bool) -> None:

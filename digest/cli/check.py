@@ -12,12 +12,11 @@ from digest.cli._app import (
     JsonOpt,
     app,
     context,
+    each_list,
     emit_json,
     err,
-    list_failed,
     out,
 )
-from digest.errors import DigestError
 from digest.exits import ExitCode, command_help, most_serious
 
 
@@ -43,17 +42,15 @@ def check(
     codes: list[int] = []
     with context() as ctx:
         names = ctx.lists_covered(lst)
-        for name in names:
-            try:
-                report = pipeline.check(
-                    ctx, name, now=pipeline.utcnow(), subscriber_email=subscriber
-                )
-            except DigestError as exc:
-                if len(names) == 1:
-                    raise
-                codes.append(exc.exit_code)
-                list_failed(name, exc, as_json)
-                continue
+        checks = each_list(
+            names,
+            lambda name: pipeline.check(
+                ctx, name, now=pipeline.utcnow(), subscriber_email=subscriber
+            ),
+            codes,
+            as_json,
+        )
+        for name, report in checks:
             codes.append(report.exit_code)
             if as_json:
                 emit_json(report.as_dict())

@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 
 from digest import pipeline
-from digest.cli._app import EveryListOpt, app, context, err, errors, list_failed, out
-from digest.errors import DigestError
+from digest.cli._app import EveryListOpt, app, context, each_list, err, errors, out
 from digest.exits import most_serious
 
 
@@ -83,25 +82,26 @@ def preview(
     codes: list[int] = []
     with context() as ctx:
         names = ctx.lists_covered(lst)
-        for name in names:
+
+        def folder(name: str | None) -> Path:
             # Several lists: each list's files in a subfolder of --out named after it.
-            folder = out_dir if len(names) == 1 else out_dir / str(name)
-            try:
-                result = pipeline.preview(
-                    ctx,
-                    name,
-                    folder,
-                    now=pipeline.utcnow(),
-                    subscriber_email=subscriber,
-                    next_edition=next_,
-                    on=on,
-                )
-            except DigestError as exc:
-                if len(names) == 1:
-                    raise
-                codes.append(exc.exit_code)  # one list's fault leaves the others to preview
-                list_failed(name, exc, as_json=False)
-                continue
+            return out_dir if len(names) == 1 else out_dir / str(name)
+
+        previews = each_list(
+            names,
+            lambda name: pipeline.preview(
+                ctx,
+                name,
+                folder(name),
+                now=pipeline.utcnow(),
+                subscriber_email=subscriber,
+                next_edition=next_,
+                on=on,
+            ),
+            codes,
+            False,
+        )
+        for name, result in previews:
             shown = "" if len(names) == 1 else f"list {name}, "
             out.print(f"{shown}edition {result.edition} for {result.recipient}:", markup=False)
             for path in (result.html, result.text, result.eml):

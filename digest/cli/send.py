@@ -16,13 +16,13 @@ from digest.cli._app import (
     ListOpt,
     app,
     context,
+    each_list,
     emit_json,
     err,
     errors,
-    list_failed,
     out,
 )
-from digest.errors import ConfigError, DigestError
+from digest.errors import ConfigError
 from digest.exits import ExitCode, command_help, most_serious
 from digest.models import TEST_SUBJECT_PREFIX, DeliveryState
 
@@ -186,10 +186,11 @@ def send(
     codes: list[int] = []
     with context() as ctx:
         names = ctx.lists_covered(lst)
-        for name in names:
+
+        def send_one(name: str | None) -> pipeline.SendReport:
             progress, stop = _progress_printer(progress_lines)
             try:
-                summary = asyncio.run(
+                return asyncio.run(
                     pipeline.send(
                         ctx,
                         name,
@@ -199,15 +200,11 @@ def send(
                         workers=workers,
                     )
                 )
-            except DigestError as exc:
-                if len(names) == 1:
-                    raise
-                # One list's fault leaves the others to be sent; it counts in the exit code.
-                codes.append(exc.exit_code)
-                list_failed(name, exc, as_json)
-                continue
             finally:
                 stop()
+
+        # One list's fault leaves the others to be sent; it counts in the exit code.
+        for _name, summary in each_list(names, send_one, codes, as_json):
             if as_json:
                 emit_json(summary.as_dict())
             else:
@@ -228,19 +225,15 @@ def _test_send(
         prefix = pipeline.check_prefix(TEST_SUBJECT_PREFIX if prefix is None else prefix)
         addresses = pipeline.proof_addresses(to)
         names = ctx.lists_covered(lst)
-        for name in names:
-            try:
-                report = asyncio.run(
-                    pipeline.send_proofs(
-                        ctx, name, addresses, as_email=as_email, subject_prefix=prefix
-                    )
-                )
-            except DigestError as exc:
-                if len(names) == 1:
-                    raise
-                codes.append(exc.exit_code)
-                list_failed(name, exc, as_json)
-                continue
+        proofs = each_list(
+            names,
+            lambda name: asyncio.run(
+                pipeline.send_proofs(ctx, name, addresses, as_email=as_email, subject_prefix=prefix)
+            ),
+            codes,
+            as_json,
+        )
+        for _name, report in proofs:
             codes.append(report.exit_code)
             if as_json:
                 emit_json(report.as_dict())
