@@ -21,7 +21,7 @@ from digest.send import (
     Transport,
     send_edition,
 )
-from digest.send.dkim import signer_for
+from digest.send.dkim import DkimSigner, signer_for
 from digest.send.relays import smtp_transports
 from digest.send.signing import SigningPool
 
@@ -41,6 +41,16 @@ def make_transports(ctx: Context, now: Callable[[], datetime]) -> list[Transport
     return relays or [MaildirTransport(ctx.settings.outbox)]
 
 
+def list_signer(settings: Settings, lst: ListConfig) -> DkimSigner | None:
+    """The DKIM signer for a list's messages (None when signing is off)."""
+    return signer_for(
+        settings.dkim_key_file,
+        selector=settings.dkim_selector,
+        domain=settings.dkim_domain,
+        sender_domain=lst.sender_address.rpartition("@")[2],
+    )
+
+
 async def deliver(
     ctx: Context,
     lst: ListConfig,
@@ -57,12 +67,7 @@ async def deliver(
     """One worker's part of an edition: its due rows through the transports (the ledger is
     filled already), counted in ``report`` (a new one if None)."""
     settings = ctx.settings
-    signer = signer_for(
-        settings.dkim_key_file,
-        selector=settings.dkim_selector,
-        domain=settings.dkim_domain,
-        sender_domain=lst.sender_address.rpartition("@")[2],
-    )
+    signer = list_signer(settings, lst)
 
     # RSA signatures are made in a process of their own, off the sending loop's core.
     signing = None if signer is None else SigningPool(signer)

@@ -45,11 +45,11 @@ from digest.models import (
 )
 from digest.pipeline.checks import check_edition
 from digest.pipeline.context import Context, utcnow
-from digest.pipeline.delivery import make_transports
+from digest.pipeline.delivery import list_signer, make_transports
 from digest.pipeline.editions import SAMPLE_RECIPIENT, Composer, current_edition
 from digest.pipeline.sections import stale_section_warning
 from digest.send import Transport
-from digest.send.dkim import DkimSigner, signer_for
+from digest.send.dkim import DkimSigner
 
 DEFAULT_PREFIX = TEST_SUBJECT_PREFIX
 MAX_PREFIX = 100
@@ -231,13 +231,7 @@ async def send_proofs(
     stale = stale_section_warning(ctx, lst.name)
     if stale:
         report.warnings.append(stale)
-    settings = ctx.settings
-    signer = signer_for(
-        settings.dkim_key_file,
-        selector=settings.dkim_selector,
-        domain=settings.dkim_domain,
-        sender_domain=lst.sender_address.rpartition("@")[2],
-    )
+    signer = list_signer(ctx.settings, lst)
     messages = [_copy(composer, template, reader, a, prefix, signer) for a in addresses]
     transports = [transport] if transport is not None else make_transports(ctx, now)
     await _deliver(messages, transports, report)
