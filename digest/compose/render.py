@@ -72,7 +72,11 @@ def make_environment(user_templates: Path | None = None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # Template wording goes through gettext (``{{ _("Read more") }}``); until a list's locale
+    # installs its catalog, the words are the templates' own.
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     env.filters["wrap"] = wrap
     return env
 
