@@ -29,8 +29,8 @@ with open(os.environ["MODULES_OUT"], "w") as out:
 STAGES = ("premailer", "cssutils", "jinja2", "httpx", "feedparser", "aiosmtplib")
 
 
-def loaded_packages(tmp_path, *args: str) -> set[str]:
-    """The top-level packages `digest ARGS` imports, in a new interpreter."""
+def loaded_modules(tmp_path, *args: str) -> set[str]:
+    """The modules `digest ARGS` imports, in a new interpreter."""
     listing = tmp_path / "modules.txt"
     subprocess.run(
         [sys.executable, "-c", PROBE, *args],
@@ -42,24 +42,62 @@ def loaded_packages(tmp_path, *args: str) -> set[str]:
     )
     code, *modules = listing.read_text().split("\n")
     assert code == "0", f"digest {' '.join(args)} exited with {code}"
-    return {name.partition(".")[0] for name in modules}
+    return set(modules)
+
+
+def loaded_packages(tmp_path, *args: str) -> set[str]:
+    """The top-level packages `digest ARGS` imports, in a new interpreter."""
+    return {name.partition(".")[0] for name in loaded_modules(tmp_path, *args)}
 
 
 def test_help_loads_neither_the_store_nor_the_settings_nor_any_stage(tmp_path):
     loaded = loaded_packages(tmp_path, "--help")
     assert "typer" in loaded  # the probe did run the command line
-    for package in ("sqlalchemy", "pydantic", "pydantic_settings", *STAGES):
+    for package in ("sqlalchemy", "pydantic", "pydantic_settings", "rich", *STAGES):
         assert package not in loaded, f"digest --help imports {package}"
 
 
+def test_a_command_loads_its_own_module_of_the_command_line_and_no_other(tmp_path):
+    from digest.cli import COMMANDS
+
+    loaded = loaded_modules(tmp_path, "lists", "--help")
+    assert "digest.cli.lists" in loaded
+    others = {f"digest.cli.{module}" for module in COMMANDS.values()} - {"digest.cli.lists"}
+    assert not others & loaded, f"digest lists --help imports {sorted(others & loaded)}"
+
+
+def test_every_command_of_the_app_is_found_in_the_module_the_command_line_names():
+    from typer.main import get_command
+
+    from digest.cli import COMMANDS, app
+
+    assert sorted(get_command(app).commands) == sorted(COMMANDS)
+    for name, module in COMMANDS.items():
+        assert f"digest.cli.{module}" in _modules_defining(app, name)
+
+
+def _modules_defining(app, name: str) -> set[str]:
+    """The modules of the callbacks of the command or group ``name`` of the app."""
+    for info in app.registered_commands:
+        if (info.name or info.callback.__name__) == name:
+            return {info.callback.__module__}
+    for group in app.registered_groups:
+        if group.name == name:
+            return {c.callback.__module__ for c in group.typer_instance.registered_commands}
+    return set()
+
+
 @pytest.mark.parametrize(
-    "args", [("subscribers", "list"), ("subscribers", "add", "new@example.org")]
+    "args",
+    [("subscribers", "list", "--format", "csv"), ("subscribers", "add", "new@example.org")],
 )
 def test_subscriber_commands_load_the_store_but_no_stage(sample_env, args):
     run("init")
-    loaded = loaded_packages(sample_env, *args)
+    modules = loaded_modules(sample_env, *args)
+    loaded = modules | {name.partition(".")[0] for name in modules}
     assert "sqlalchemy" in loaded  # the command did reach the store
-    for package in STAGES:
+    # rich: these print CSV or a plain line. The PostgreSQL dialect: the store is SQLite here.
+    for package in ("rich", "sqlalchemy.dialects.postgresql", *STAGES):
         assert package not in loaded, f"digest {' '.join(args)} imports {package}"
 
 
@@ -74,3 +112,19 @@ def test_every_name_of_the_pipeline_is_the_object_its_module_defines():
         assert getattr(pipeline, name) is getattr(importlib.import_module(module), attr)
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
         _ = pipeline.nothing_here
+
+
+def test_a_plain_line_is_printed_as_rich_prints_it_without_loading_rich(capsys):
+    import io
+
+    from rich.console import Console
+
+    from digest.cli._app import _LazyConsole
+
+    line = "added [b]ann@example.org[/b] on daily\r\x07\x08 \u00e9t\u00e9 \x1b[31m \u2028"
+    shown = io.StringIO()
+    Console(file=shown, highlight=False, soft_wrap=True).print(line, markup=False)
+    printer = _LazyConsole(highlight=False, soft_wrap=True)
+    printer.print(line, markup=False)
+    assert capsys.readouterr().out == shown.getvalue()
+    assert printer._console is None  # rich was not needed

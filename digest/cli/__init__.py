@@ -3,77 +3,75 @@
 No logic lives here. Errors are one line on stderr (``error: ...``) with the error's exit code;
 ``--verbose`` adds the traceback. ``asyncio.run`` is called here and nowhere else. Each
 module registers its commands on the app of ``_app``.
+
+A command loads only its own module: ``main`` looks up the command named on the command line
+in ``COMMANDS`` and imports that module alone, so typer builds (and Python imports) one
+command's worth of code. Help, no command or an unknown name load every module, and so does
+reading ``digest.cli.app`` (the whole app, as tests and tools see it).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
-from digest import __version__, pipeline
-from digest.cli._app import _state, app, errors, out
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"digest {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _main(
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show details (tracebacks) on errors.")
-    ] = False,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """Settings come from DIGEST_* environment variables and .env; the newsletter's lists and
-    sections from digest.toml (DIGEST_CONFIG)."""
-    _state["verbose"] = verbose
+# Each command or group of the app with the module under digest/cli/ that registers it on the
+# app; add new ones here.
+COMMANDS: dict[str, str] = {
+    "init": "init",
+    "check": "check",
+    "fetch": "ingest",
+    "preview": "preview",
+    "send": "send",
+    "status": "send",
+    "serve": "serve",
+    "articles": "ingest",
+    "subscribers": "subscribers",
+    "archive": "archive",
+    "bounces": "bounces",
+    "editions": "editions",
+    "feeds": "ingest",
+    "lists": "lists",
+    "sections": "sections",
+}
 
 
-@app.command()
-def init() -> None:
-    """Set up this folder: write a starter digest.toml when there is none, create or upgrade
-    the store, and write a .env with a new secret key if there is none."""
-    from digest.config import load_settings
+def _load(modules: list[str]) -> typer.Typer:
+    for module in modules:
+        importlib.import_module(f"digest.cli.{module}")
+    from digest.cli._app import app
 
-    with errors():
-        done = pipeline.init(load_settings())
-    if done["config"]:
-        out.print(
-            f"wrote a starter newsletter definition to {done['config']}: edit the lines "
-            "marked EDIT (its feed is an example), then run digest fetch"
-        )
-    out.print(f"store ready: {done['database']}")
-    if done["env_file"]:
-        out.print(f"wrote a new secret key to {done['env_file']}")
+    return app
 
 
-# Each module registers its commands on the app; add new ones here.
-from digest.cli import (  # noqa: E402,F401
-    archive,
-    bounces,
-    check,
-    editions,
-    ingest,
-    lists,
-    preview,
-    sections,
-    send,
-    serve,
-    subscribers,
-)
+def _every_module() -> list[str]:
+    # `init` first, then by name: the order of registration is the order of `digest --help`.
+    return ["init", *sorted(set(COMMANDS.values()) - {"init"})]
+
+
+def _modules_for(args: list[str]) -> list[str]:
+    """The modules `digest ARGS` needs: the named command's, else (help, a typo) all.
+
+    The app's own options are flags, so the first word not starting with "-" is the command.
+    """
+    name = next((arg for arg in args if not arg.startswith("-")), None)
+    if name in COMMANDS and "--help" not in args[: args.index(name)]:
+        return [COMMANDS[name]]
+    return _every_module()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return _load(_every_module())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    app()
+    _load(_modules_for(sys.argv[1:]))()
 
 
-__all__ = ["app", "main"]
+__all__ = ["COMMANDS", "app", "main"]

@@ -1,4 +1,8 @@
-"""What every command module shares: the app, the consoles, options, error handling, output."""
+"""What every command module shares: the app, the consoles, options, error handling, output.
+
+Start-up matters here (``digest --help`` should answer at once): rich is imported when a
+command first prints through a console, not before, and help is typer's plain help.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +14,25 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from digest import pipeline
+from digest import __version__, pipeline
 from digest.errors import DigestError
 from digest.exits import ExitCode
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# rich_markup_mode=None: typer's plain help, the same text as its rich panels without loading
+# rich and markdown-it (a third of `digest --help`'s wall time went there).
 app = typer.Typer(
     help="digest: daily newsletter digests for sectioned news sites.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 articles_app = typer.Typer(
     help="Ingested articles: import from a file, list.", no_args_is_help=True
@@ -35,8 +43,44 @@ subscribers_app = typer.Typer(
 app.add_typer(articles_app, name="articles")
 app.add_typer(subscribers_app, name="subscribers")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _LazyConsole:
+    """A rich Console made on first use. Plain text (``print(text, markup=False)``, what most
+    commands print) is written without it, as rich would write it (no styles; the control
+    codes rich strips, stripped), so a command that prints a line or two does not pay for
+    importing rich."""
+
+    # BEL, BS, VT, FF and CR: what rich's Text leaves out of what it prints.
+    _CONTROL = dict.fromkeys((7, 8, 11, 12, 13))
+
+    def __init__(self, *, stderr: bool = False, **options: Any) -> None:
+        self._stderr = stderr
+        self._options = options
+        self._console: Console | None = None
+
+    def print(self, *objects: Any, markup: bool | None = None, **options: Any) -> None:
+        if markup is False and not options and all(isinstance(o, str) for o in objects):
+            text = " ".join(objects)
+            if "\t" not in text:  # rich expands tabs by the cell widths of what precedes them
+                stream = sys.stderr if self._stderr else sys.stdout
+                stream.write(text.translate(self._CONTROL) + "\n")
+                stream.flush()
+                return
+        self._rich().print(*objects, markup=markup, **options)
+
+    def _rich(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, **self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rich(), name)
+
+
+out: Console = _LazyConsole(highlight=False, soft_wrap=True)  # type: ignore[assignment]
+err: Console = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)  # type: ignore[assignment]
 _state = {"verbose": False}
 T = TypeVar("T")
 _TERMINAL_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -55,6 +99,29 @@ EveryListOpt = Annotated[
     str | None, typer.Option("--list", "-l", help="The list (default: every list).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"digest {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show details (tracebacks) on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Settings come from DIGEST_* environment variables and .env; the newsletter's lists and
+    sections from digest.toml (DIGEST_CONFIG)."""
+    _state["verbose"] = verbose
 
 
 @contextmanager
@@ -143,6 +210,8 @@ def print_rows(rows: list[dict], fmt: Format, columns: list[str]) -> None:
         writer.writeheader()
         writer.writerows(rows)
     else:
+        from rich.table import Table
+
         table = Table(*columns, show_lines=False)
         for row in rows:
             table.add_row(

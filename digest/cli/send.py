@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Annotated, NoReturn
 
 import typer
-from rich.table import Table
 
 from digest import pipeline
 from digest.cli._app import (
@@ -350,6 +349,8 @@ def status(
             f"{w['started_at']:%Y-%m-%d %H:%M:%S}, relays {' '.join(w['relays'])}",
             markup=False,
         )
+    from rich.table import Table
+
     table = Table("state", "rows", show_lines=False)
     for state in DeliveryState:
         if report["counts"].get(state):

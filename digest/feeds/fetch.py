@@ -23,15 +23,18 @@ import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 from urllib.request import url2pathname
 
 import httpx
 
 from digest import __version__
-from digest.config import Settings
 from digest.errors import FeedError
 from digest.feeds.guard import UNTRUSTED, FeedTransport, RefusedAddress
+
+if TYPE_CHECKING:
+    from digest.config import Settings
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, "

@@ -34,14 +34,15 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import Insert as PgInsert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from digest.models import PROBLEM_STATES, DeliveryState, EditionState, Subscriber, SubscriberStatus
 from digest.store import schema
 from digest.store._sql import address_hash, insert_ignore
 from digest.store.protocols import Claimed, Outcome
 from digest.store.subscribers import _sections_out
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PgInsert
 
 d, s, sub, lst, sup = (
     schema.deliveries,
@@ -286,6 +287,9 @@ def _enqueue_on_server(edition_id: int, list_name: str, now: datetime) -> PgInse
 
     The same rule as ``_recipient_batches``; a suppression is matched by the SHA-256 of the
     stored case-folded address, which is what ``address_hash`` computes in Python."""
+    # The dialect is imported here, where it is used: on SQLite it never is.
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
     folded_hash = func.encode(func.sha256(func.convert_to(s.c.email_key, "UTF8")), "hex")
     recipients = (
         select(
