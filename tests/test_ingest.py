@@ -313,6 +313,71 @@ def test_a_304_costs_no_parse(store, feed_server):
     assert again.parses == 0 and not any(f.parsed for f in again.feeds)
 
 
+def _workers_seen(before: set[int], seen: list[int]):
+    """An ``on_feed`` that records how many worker processes ingest has started so far."""
+    import multiprocessing
+
+    return lambda _feed: seen.append(
+        len({p.pid for p in multiprocessing.active_children()} - before)
+    )
+
+
+def test_large_documents_are_parsed_in_worker_processes_with_the_same_outcome_in_order(
+    store, feed_server
+):
+    import multiprocessing
+
+    def big(n: int) -> bytes:
+        return feed_of(*((f"f{n}e{e}", f"Story {e} " + "word " * 60) for e in range(120)))
+
+    assert len(big(0)) > 32_768  # POOL_BYTES: each is parsed in a worker process
+    urls = [feed_server.add(f"/big{n}.xml", body=big(n)) for n in range(3)]
+    page = feed_server.add(
+        "/page",
+        body=b"<!DOCTYPE html><html><body>" + b"Hi " * 20_000 + b"</body></html>",
+        content_type="text/html",
+    )
+    small = feed_server.add("/small.xml", body=feed_of(("s", "Small")), etag='"s"')
+    letter = newsletter_with(("one", [urls[0], page, small]), ("two", urls[1:]))
+    before = {p.pid for p in multiprocessing.active_children()}
+    workers: list[int] = []
+    pooled = ingest(store, letter, NOW, parse_processes=2, on_feed=_workers_seen(before, workers))
+    assert workers and max(workers) >= 1  # the large documents went to worker processes
+    assert not {p.pid for p in multiprocessing.active_children()} - before  # and they stopped
+    assert [(f.url, f.status, f.added, f.entries, f.error) for f in pooled.feeds] == [
+        (urls[0], "ok", 120, 120, None),
+        (page, "error", 0, 0, "not a feed: an HTML page, not RSS or Atom"),
+        (small, "ok", 1, 1, None),
+        (urls[1], "ok", 120, 120, None),
+        (urls[2], "ok", 120, 120, None),
+    ]
+    assert all(f.parsed for f in pooled.feeds if f.status == "ok")
+
+
+def test_a_run_of_small_documents_or_of_304s_starts_no_worker_process(store, feed_server):
+    import multiprocessing
+
+    urls = [
+        feed_server.add(f"/f{n}.xml", body=feed_of((f"a{n}", "A")), etag=f'"{n}"') for n in range(3)
+    ]
+    letter = newsletter_with(("news", urls))
+    before = {p.pid for p in multiprocessing.active_children()}
+    workers: list[int] = []
+    first = ingest(store, letter, NOW, parse_processes=2, on_feed=_workers_seen(before, workers))
+    assert first.parses == 3
+    # Every document is large to this run: still, a 304 is parsed nowhere.
+    again = ingest(
+        store,
+        letter,
+        NOW + timedelta(hours=1),
+        parse_processes=2,
+        pool_bytes=0,
+        on_feed=_workers_seen(before, workers),
+    )
+    assert [f.status for f in again.feeds] == ["not-modified"] * 3
+    assert workers == [0] * 6
+
+
 def test_a_changed_entry_updates_its_article_and_is_not_mailed_again(store, feed_server):
     url = feed_server.add("/feed.xml", body=feed_of(("a", "Alpha"), ("b", "Beta")))
     letter = newsletter_with(("news", [url]))
