@@ -546,3 +546,23 @@ def test_the_entry_cap_is_a_setting(store, feed_server, monkeypatch):
     (outcome,) = ingest(store, newsletter_with(("news", [url])), NOW, policy=policy).feeds
     assert (outcome.added, outcome.truncated) == (5, 3)
     assert {a.title for a in store.articles()} == {f"Story {n}" for n in range(3, 8)}
+
+
+def test_the_new_articles_of_a_feed_are_stored_with_one_insert_statement(store, feed_server):
+    from sqlalchemy import Engine, event
+
+    url = feed_server.add("/many.xml", body=feed_of(*((f"g{n}", f"Story {n}") for n in range(40))))
+    letter = newsletter_with(("news", [url]))
+    inserts: list[str] = []
+
+    def seen(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO ARTICLES"):
+            inserts.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        report = ingest(store, letter, NOW)
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert report.added == 40
+    assert len(inserts) == 1

@@ -158,24 +158,27 @@ class ArticleQueries:
                     select(a.c.id, a.c.key, *(a.c[k] for k in _CONTENT)).where(a.c.key.in_(batch))
                 ):
                     stored[row.key] = row
+            new: list[dict[str, Any]] = []
             for item in items:
                 existing = stored.get(item.key)
                 content = {k: getattr(item, k) for k in _CONTENT}
                 if existing is None:
-                    conn.execute(
-                        a.insert().values(
-                            key=item.key,
-                            first_seen_at=item.first_seen_at or now,
-                            updated_at=now,
+                    new.append(
+                        {
+                            "key": item.key,
+                            "first_seen_at": item.first_seen_at or now,
+                            "updated_at": now,
                             **content,
-                        )
+                        }
                     )
-                    added += 1
                 elif any(getattr(existing, k) != v for k, v in content.items()):
                     conn.execute(
                         update(a).where(a.c.id == existing.id).values(updated_at=now, **content)
                     )
                     updated += 1
+            if new:  # one executemany: a row at a time cost 7 times the CPU (feed corpus)
+                conn.execute(a.insert(), new)
+            added = len(new)
         return added, updated
 
     def article_sections(self) -> dict[str, str]:
