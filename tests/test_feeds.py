@@ -642,3 +642,48 @@ def test_nothing_dangerous_from_a_feed_survives_parsing():
         "alert(1)",
     ):
         assert bad not in fields
+
+
+def _cleaned_by_nh3(value: str) -> str:
+    """``plain_text`` of a string as nh3 cleans it, whatever the string."""
+    import html
+
+    import nh3
+
+    from digest.feeds.text import _DROPPED_WITH_CONTENT, one_line
+
+    cleaned = nh3.clean(
+        value, tags=set(), attributes={}, clean_content_tags=_DROPPED_WITH_CONTENT, link_rel=None
+    )
+    return one_line(html.unescape(cleaned))
+
+
+TEXT_WITHOUT_MARKUP = [
+    "a &amp;lt; b",
+    "&notit; AT&T &amp &unknown; fish &chips &copy2026",
+    "x\x00y &#0; &#x110000; &#xD800; &#150; &#x80; &#13;",
+    "a\r\nb \ufeffbom &nbsp;x &#128512; a > b &gt",
+]
+
+
+@pytest.mark.parametrize("value", TEXT_WITHOUT_MARKUP)
+def test_text_without_markup_reads_as_nh3_would_clean_it(value):
+    assert plain_text(value) == _cleaned_by_nh3(value)
+
+
+def test_every_string_of_the_corpus_without_markup_reads_as_nh3_would_clean_it(corpus):
+    import feedparser
+
+    strings = set()
+    for path in sorted((corpus / "feeds").rglob("*")):
+        if path.is_file() and path.suffix != ".md":
+            doc = feedparser.parse(path.read_bytes(), sanitize_html=False)
+            for entry in doc.entries:
+                for value in entry.values():
+                    items = value if isinstance(value, list) else [value]
+                    for item in items:
+                        text = item.get("value") if isinstance(item, dict) else item
+                        if isinstance(text, str) and "<" not in text:
+                            strings.add(text)
+    assert len(strings) > 1000
+    assert [s for s in strings if plain_text(s) != _cleaned_by_nh3(s)] == []

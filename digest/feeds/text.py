@@ -25,7 +25,7 @@ _DROPPED_WITH_CONTENT = {"script", "style", "template", "noscript", "iframe", "o
 def plain_text(value: str, *, is_html: bool = True) -> str:
     """Text without any markup: tags removed (scripts and styles with their content),
     entities decoded, whitespace collapsed to single spaces."""
-    if is_html:
+    if is_html and "<" in (value or ""):
         # Block boundaries become spaces so that "<p>a</p><p>b</p>" does not read "ab".
         value = nh3.clean(
             _BLOCK_TAG.sub(" <", value or ""),
@@ -34,7 +34,10 @@ def plain_text(value: str, *, is_html: bool = True) -> str:
             clean_content_tags=_DROPPED_WITH_CONTENT,
             link_rel=None,
         )
-        value = html.unescape(value)
+    if is_html:
+        # Without a "<" there is no markup: nh3 would give back the text as given, NULs
+        # dropped (most strings of a feed: titles, names, categories), at a tenth of the cost.
+        value = html.unescape((value or "").replace("\x00", ""))
     return one_line(value)
 
 
