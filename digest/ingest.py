@@ -50,9 +50,9 @@ from digest.store.protocols import ArticleStore
 
 ROUTED = "(by category)"
 # A document of at least this many bytes is parsed in a worker process. feedparser takes
-# about 0.5 ms of CPU per kilobyte; a worker costs about 0.2 s to start (an interpreter and
-# the parser's imports) and a document costs well under a millisecond to hand over, so below
-# this the process pool is not worth starting, and above it a second core pays.
+# about 0.5 ms of CPU per kilobyte; a worker costs about 0.25 s of CPU to start (an
+# interpreter and the parser's imports) and a document well under a millisecond to hand
+# over, so a run of small documents is not worth a pool, and a large one pays for a core.
 POOL_BYTES = 32_768
 
 
@@ -202,9 +202,14 @@ class _Parser:
         pool = self._pool_for(len(content))
         if pool is not None:
             try:
-                return pool.submit(parse, content, **options).result()
-            except BrokenExecutor:
+                parsed = pool.submit(parse, content, **options)
+            except (BrokenExecutor, RuntimeError):  # broken, or given up by another thread
                 self._lose(pool)
+            else:
+                try:
+                    return parsed.result()
+                except BrokenExecutor:  # a worker died: every document it had is parsed here
+                    self._lose(pool)
         return parse(content, **options)
 
     def _pool_for(self, size: int) -> ProcessPoolExecutor | None:
@@ -223,7 +228,8 @@ class _Parser:
         with self._lock:
             self._processes = 0
             self._pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
+        # A broken pool has failed its waiting documents already: each is parsed in place.
+        pool.shutdown(wait=False)
 
     def close(self) -> None:
         with self._lock:

@@ -354,6 +354,33 @@ def test_large_documents_are_parsed_in_worker_processes_with_the_same_outcome_in
     assert all(f.parsed for f in pooled.feeds if f.status == "ok")
 
 
+def test_when_a_parsing_worker_is_killed_the_run_parses_the_rest_in_place(store, feed_server):
+    import multiprocessing
+    import os
+    import signal
+
+    def big(n: int) -> bytes:
+        return feed_of(*((f"k{n}e{e}", f"Story {e} " + "word " * 60) for e in range(120)))
+
+    urls = [feed_server.add(f"/big{n}.xml", body=big(n)) for n in range(4)]
+    before = {p.pid for p in multiprocessing.active_children()}
+
+    def kill_the_workers(_feed) -> None:
+        for process in multiprocessing.active_children():
+            if process.pid not in before:
+                os.kill(process.pid, signal.SIGKILL)
+
+    report = ingest(
+        store,
+        newsletter_with(("news", urls)),
+        NOW,
+        concurrency=1,
+        parse_processes=2,
+        on_feed=kill_the_workers,
+    )
+    assert [(f.status, f.added, f.error) for f in report.feeds] == [("ok", 120, None)] * 4
+
+
 def test_a_run_of_small_documents_or_of_304s_starts_no_worker_process(store, feed_server):
     import multiprocessing
 
