@@ -150,3 +150,18 @@ def test_opening_a_store_whose_schema_is_current_costs_one_query(db_url):
     store.close()
     assert len(statements) == 1, statements
     assert "schema_migrations" in statements[0]
+
+
+def test_a_closed_pipe_ends_a_command_quietly_as_rich_does(sample_env):
+    run("init")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "digest", "fetch"],
+        cwd=sample_env,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    child.stdout.close()  # `digest fetch | head -0`: nobody reads its lines
+    _, errors = child.communicate(timeout=60)
+    assert errors.decode() == ""
+    assert child.returncode == 1

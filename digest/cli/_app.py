@@ -63,8 +63,11 @@ class _LazyConsole:
             text = " ".join(objects)
             if "\t" not in text:  # rich expands tabs by the cell widths of what precedes them
                 stream = sys.stderr if self._stderr else sys.stdout
-                stream.write(text.translate(self._CONTROL) + "\n")
-                stream.flush()
+                try:
+                    stream.write(text.translate(self._CONTROL) + "\n")
+                    stream.flush()
+                except BrokenPipeError:  # `digest ... | head`: end quietly, as rich does
+                    self._rich().on_broken_pipe()
                 return
         self._rich().print(*objects, markup=markup, **options)
 
