@@ -1,13 +1,20 @@
 """Sending throughput and memory, end to end through `digest send`; prints one JSON object.
 
-- ``reference``: Postfix's C client ``smtp-source -d -s 10 -l SIZE -m COUNT`` against
-  ``smtp-sink``, with messages of the size digest sends (null when Postfix is missing);
-- ``digest``: ``digest send --json`` (a child process: edition, ledger, composition, SMTP)
-  for ``--readers`` subscribers against the same sink, over ``--connections`` connections
-  (10, as smtp-source's ``-s 10`` sessions); its rate within the run, its rate over the
-  whole process (start-up and enqueueing included), its CPU time and peak RSS;
-- ``ratio``: digest's rate over the reference's (``ratio_process``: with the process rate);
-- ``digest_default_connections``: the same run with the default DIGEST_SMTP_CONNECTIONS (4);
+- ``rounds`` (``--rounds``, 3), each with:
+
+  - ``reference``: Postfix's C client ``smtp-source -d -s 10 -l SIZE -m COUNT`` against
+    ``smtp-sink``, with messages of the size digest sends (null when Postfix is missing);
+  - ``digest``: ``digest send --json`` (a child process: edition, ledger, composition, SMTP)
+    for ``--readers`` subscribers against the same sink, over ``--connections`` connections
+    (10, as smtp-source's ``-s 10`` sessions), from a copy of one prepared store; its rate
+    within the run, its rate over the whole process (start-up and enqueueing included), its
+    CPU time and peak RSS;
+  - ``digest_default_connections``: the same with the default DIGEST_SMTP_CONNECTIONS (4);
+
+- ``ratio`` and ``ratio_default_connections``: digest's rate over the reference's in the
+  same round, ``in_run`` and ``process`` (whole process), median and spread over the rounds;
+  these, not the rates, compare across machines and loads;
+- ``load_average_before`` / ``_after``: the machine's (1, 5, 15 minutes; ``cores``);
 - ``memory``: the same for ``--memory-readers`` subscribers (200,000), for the peak RSS of
   the sending process (``--memory-readers 0`` skips it: it takes a few minutes);
 - ``paced``: the rate reached against ``--limit`` messages/s (DIGEST_SMTP_PER_SECOND).
@@ -22,7 +29,8 @@ Postfix (Debian: ``apt-get install -y postfix``) provides smtp-sink and smtp-sou
 root (smtp-sink drops to ``-u nobody``). Without it an aiosmtpd sink stands in and the
 reference is null.
 
-    .venv/bin/python benchmarks/send_throughput.py [--readers 20000] [--memory-readers 200000]
+    .venv/bin/python benchmarks/send_throughput.py [--readers 20000] [--rounds 3] \
+        [--memory-readers 200000]
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
+
+from runs import load_average, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -154,8 +164,11 @@ def write_feeds(folder: Path, articles: int) -> Path:
     return path
 
 
-def prepare(folder: Path, readers: int, articles: int) -> dict[str, str]:
-    """A store with today's edition's articles and ``readers`` subscribers of the list."""
+def prepare(
+    folder: Path, readers: int, articles: int, database_url: str | None = None
+) -> dict[str, str]:
+    """A store with today's edition's articles and ``readers`` subscribers of the list (in
+    ``folder``'s SQLite file, or at ``database_url``)."""
     from digest.config import load_settings
     from digest.models import NewSubscriber
     from digest.pipeline import Context, fetch
@@ -163,7 +176,7 @@ def prepare(folder: Path, readers: int, articles: int) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     env = {
         "DIGEST_CONFIG": str(write_feeds(folder, articles)),
-        "DIGEST_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}",
+        "DIGEST_DATABASE_URL": database_url or f"sqlite:///{folder / 'bench.db'}",
         "DIGEST_SECRET_KEY": "b" * 40,
         "DIGEST_BASE_URL": "https://news.example.com",
     }
@@ -247,9 +260,28 @@ def digest_send(
     }
 
 
+def sqlite_send(env: dict[str, str], port: int, prepared: Path, run: Path, **settings: str) -> dict:
+    """``digest_send`` on a copy of the prepared SQLite store in ``prepared``."""
+    shutil.copytree(prepared, run)
+    try:
+        run_env = dict(env, DIGEST_DATABASE_URL=f"sqlite:///{run / 'bench.db'}")
+        return digest_send(run_env, port, run, **settings)
+    finally:
+        shutil.rmtree(run)
+
+
+def ratios(rounds: list[dict], key: str) -> dict:
+    """``key``'s rate over the reference's of the same round, over the rounds."""
+    return {
+        kind: summary([r[key][f"rate_{kind}"] / r["reference"]["rate"] for r in rounds])
+        for kind in ("in_run", "process")
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--memory-readers", type=int, default=200_000)
     parser.add_argument("--articles", type=int, default=10, help="articles per section")
     parser.add_argument("--limit", type=float, default=100.0)
@@ -269,24 +301,33 @@ def main() -> None:
         "DIGEST_SMTP_CONNECTIONS": str(args.connections),
         **dict(item.split("=", 1) for item in args.set),
     }
-    result: dict = {}
+    defaults = dict(item.split("=", 1) for item in args.set)
+    result: dict = {"readers": args.readers, "cores": os.cpu_count()}
+    result["load_average_before"] = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        env = prepare(folder / "run", args.readers, args.articles)
+        prepared = folder / "prepared"
+        env = prepare(prepared, args.readers, args.articles)
         raw = sample_message(env)
         result["message_bytes"] = len(raw)
         with sink() as (port, server):
             result["server"] = server
-            result["reference"] = reference(port, len(raw), args.readers)
-            result["digest"] = digest_send(env, port, folder / "run", **extra)
-            if result["reference"]:
-                rate = result["reference"]["rate"]
-                result["ratio"] = round(result["digest"]["rate_in_run"] / rate, 3)
-                result["ratio_process"] = round(result["digest"]["rate_process"] / rate, 3)
-            default_env = prepare(folder / "default", args.readers, args.articles)
-            result["digest_default_connections"] = digest_send(
-                default_env, port, folder / "default"
-            )
+            rounds = []
+            for n in range(args.rounds):
+                rounds.append(
+                    {
+                        "reference": reference(port, len(raw), args.readers),
+                        "digest": sqlite_send(env, port, prepared, folder / f"c-{n}", **extra),
+                        "digest_default_connections": sqlite_send(
+                            env, port, prepared, folder / f"d-{n}", **defaults
+                        ),
+                    }
+                )
+            result["rounds"] = rounds
+            if all(r["reference"] for r in rounds):
+                result["reference_rate"] = summary([r["reference"]["rate"] for r in rounds], 1)
+                result["ratio"] = ratios(rounds, "digest")
+                result["ratio_default_connections"] = ratios(rounds, "digest_default_connections")
             paced_env = prepare(folder / "paced", args.paced_readers, args.articles)
             result["paced"] = digest_send(
                 paced_env, port, folder / "paced", DIGEST_SMTP_PER_SECOND=str(args.limit)
@@ -298,6 +339,7 @@ def main() -> None:
                 memory_env = prepare(folder / "memory", args.memory_readers, args.articles)
                 result["memory"] = digest_send(memory_env, port, folder / "memory", **extra)
                 result["memory"]["readers"] = args.memory_readers
+    result["load_average_after"] = load_average()
     print(json.dumps(result, indent=2))
 
 

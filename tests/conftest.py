@@ -40,6 +40,19 @@ def pytest_configure(config) -> None:
     config.addinivalue_line(
         "markers", "sqlite_only: checks SQLite itself (pragmas, files); not run on PostgreSQL"
     )
+    config.addinivalue_line(
+        "markers",
+        "pipelined_too: a test using mail_server also runs against one offering PIPELINING",
+    )
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "mail_server" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "pipelined_too"
+    ):
+        metafunc.parametrize(
+            "mail_server", [False, True], indirect=True, ids=["step-by-step", "pipelined"]
+        )
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -277,9 +290,10 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def mail_server() -> Iterator[RecordingServer]:
-    """A real SMTP server (aiosmtpd) on loopback recording what it receives."""
-    with smtp_server() as server:
+def mail_server(request) -> Iterator[RecordingServer]:
+    """A real SMTP server (aiosmtpd) on loopback recording what it receives (offering
+    PIPELINING when a ``pipelined_too`` test asks for it)."""
+    with smtp_server(pipelining=getattr(request, "param", False)) as server:
         yield server
 
 

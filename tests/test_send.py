@@ -1,6 +1,7 @@
 """The sender against a real SMTP server (aiosmtpd) and a real SQLite ledger.
 
-Never twice, never lost: every test counts what the server received.
+Never twice, never lost: every test counts what the server received. Each test using
+``mail_server`` runs against a relay that offers PIPELINING and one that does not.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from tests.support.sending import (
 )
 from tests.support.smtpd import free_port, smtp_server
 from tests.support.values import NOW, ROOT
+
+pytestmark = pytest.mark.pipelined_too
 
 PASSWORD = "pa55-w0rd-never-shown"
 

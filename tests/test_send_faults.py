@@ -1,5 +1,6 @@
 """The SMTP fault model, retries, bounces, pacing and several relays, against real aiosmtpd
-servers: every test checks both the ledger and what the server received."""
+servers: every test checks both the ledger and what the server received. Each test using
+``mail_server`` runs against a relay that offers PIPELINING and one that does not."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from digest.send import RateLimiter, RetryPolicy, SmtpTransport
 from tests.support.sending import by_email, ledger, queued_edition, send
 from tests.support.smtpd import smtp_server
 from tests.support.values import NOW
+
+pytestmark = pytest.mark.pipelined_too
 
 
 @pytest.mark.parametrize("phase", ["rcpt", "data"])

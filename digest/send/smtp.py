@@ -2,13 +2,16 @@
 
 Each session owns one connection and reuses it for ``rotate_after`` messages (aiosmtplib
 serializes the commands of a connection, so concurrency comes from several sessions). Every
-message goes step by step: MAIL, RCPT, DATA, then the body, so the bytes on the wire are
-``message.raw`` (only dot-stuffed) and the engine can commit ``in_data`` after the relay's 354
-and right before the body. A ``RateLimiter`` spaces the messages of all sessions of a relay.
+message goes MAIL, RCPT, DATA, then the body, so the bytes on the wire are ``message.raw``
+(only dot-stuffed) and the engine can commit ``in_data`` after the relay's 354 and right
+before the body. When the relay offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go in one
+write and their replies are read in order, one round trip instead of three; the body still
+waits for the 354. A ``RateLimiter`` spaces the messages of all sessions of a relay.
 
 Outcomes are classified by phase and reply code, never by exception class:
 
-- 4xx on MAIL, RCPT or DATA: ``deferred``; 5xx on RCPT or DATA: ``failed``;
+- 4xx on MAIL, RCPT or DATA: ``deferred``; 5xx on RCPT or DATA: ``failed`` (pipelined, the
+  first refused command of the group decides, as it would have step by step);
 - 5xx on MAIL: the relay refuses the sender itself, so ``SendError`` stops the relay;
 - 421, or the connection lost or timed out before the body was written: the message is tried
   again on a new connection, with backoff, then ``deferred``;
@@ -28,10 +31,11 @@ import asyncio
 import re
 import socket
 import ssl
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import aiosmtplib
 from aiosmtplib import (
@@ -39,10 +43,13 @@ from aiosmtplib import (
     SMTPConnectTimeoutError,
     SMTPException,
     SMTPHeloError,
+    SMTPResponse,
     SMTPResponseException,
     SMTPServerDisconnected,
     SMTPTimeoutError,
 )
+from aiosmtplib.email import quote_address
+from aiosmtplib.protocol import MAX_RESPONSE_LENGTH, SMTPProtocol
 
 from digest.config import SmtpRelay
 from digest.errors import SendError
@@ -129,7 +136,7 @@ class SmtpTransport:
         )
         try:
             await smtp.connect()
-            # Greeted now, not lazily: messages go out as bare commands (see _command).
+            # Greeted now, not lazily: messages go out as bare commands (see _envelope).
             if smtp.is_ehlo_or_helo_needed:
                 await _hello(smtp)
         except BaseException as exc:
@@ -139,6 +146,8 @@ class SmtpTransport:
             raise
         # Resolving our own name can be slow; do it once per transport, not per connection.
         self._local_hostname = smtp.local_hostname
+        if smtp.supports_extension("pipelining") and smtp.protocol is not None:
+            _read_every_reply(smtp.protocol)
         return smtp
 
     def _start_tls(self) -> bool | None:
@@ -220,7 +229,6 @@ class SmtpSession:
     async def _transaction(
         self, smtp: aiosmtplib.SMTP, message: OutgoingMessage, before_data: BeforeData
     ) -> DeliveryResult:
-        phase = "mail"
         self._messages += 1
         utf8 = not (message.recipient.isascii() and message.envelope_from.isascii())
         if utf8 and not smtp.supports_extension("smtputf8"):
@@ -231,16 +239,10 @@ class SmtpSession:
                 DeliveryState.failed,
                 reply=f"{message.recipient} needs SMTPUTF8, which the relay does not offer",
             )
-        try:
-            reply = await _command(smtp, b"MAIL FROM:", message.envelope_from, utf8=utf8)
-            if reply.code == 250:
-                phase = "rcpt"
-                reply = await _command(smtp, b"RCPT TO:", message.recipient, utf8=utf8)
-                if reply.code in (250, 251):
-                    phase = "data"
-                    reply = await smtp.execute_command(b"DATA")
-        except _DROPPED as exc:
-            raise _Dropped(_reason(exc)) from None
+        if smtp.supports_extension("pipelining"):
+            reply, phase = await self._pipelined(smtp, message, utf8)
+        else:
+            reply, phase = await self._step_by_step(smtp, message, utf8)
         if reply.code != 354:
             return await self._refused(
                 smtp, message, SMTPResponseException(reply.code, reply.message), phase
@@ -257,6 +259,62 @@ class SmtpSession:
             self._drop()
             raise
         return await self._body(smtp, message)
+
+    async def _step_by_step(
+        self, smtp: aiosmtplib.SMTP, message: OutgoingMessage, utf8: bool
+    ) -> tuple[SMTPResponse, str]:
+        """MAIL, RCPT and DATA, each after the reply to the one before: the reply that ended
+        the envelope (354 if none refused it) and its phase."""
+        phase = "mail"
+        try:
+            reply = await smtp.execute_command(
+                _envelope(b"MAIL FROM:", message.envelope_from, utf8)
+            )
+            if reply.code == 250:
+                phase = "rcpt"
+                reply = await smtp.execute_command(_envelope(b"RCPT TO:", message.recipient, utf8))
+                if reply.code in (250, 251):
+                    phase = "data"
+                    reply = await smtp.execute_command(b"DATA")
+        except _DROPPED as exc:
+            raise _Dropped(_reason(exc)) from None
+        return reply, phase
+
+    async def _pipelined(
+        self, smtp: aiosmtplib.SMTP, message: OutgoingMessage, utf8: bool
+    ) -> tuple[SMTPResponse, str]:
+        """MAIL, RCPT and DATA in one write (RFC 2920), their replies read in order; the
+        same answer as ``_step_by_step``: the first refusal decides, else DATA's 354."""
+        group = (
+            _envelope(b"MAIL FROM:", message.envelope_from, utf8)
+            + b"\r\n"
+            + _envelope(b"RCPT TO:", message.recipient, utf8)
+            + b"\r\nDATA\r\n"
+        )
+        replies: list[SMTPResponse] = []
+        protocol = smtp.protocol
+        if protocol is None:
+            raise _Dropped("Connection lost")
+        try:
+            protocol.write(group)
+            for _ in range(3):
+                replies.append(await protocol.read_response(timeout=self._transport.timeout))
+        except _DROPPED as exc:
+            # A refusal read before the connection went (a 421 and a hang-up) still decides.
+            if _first_refusal(replies) is None:
+                raise _Dropped(_reason(exc)) from None
+            self._drop()
+        refused = _first_refusal(replies)
+        if refused is None:
+            return replies[2], "data"
+        if len(replies) == 3 and replies[2].code == 354:
+            # The relay took DATA although the envelope was refused: an empty message ends
+            # it, which a relay must not deliver to anybody (RFC 2920 3.1).
+            try:
+                await protocol.execute_command(b".", timeout=self._transport.timeout)
+            except _DROPPED:
+                self._drop()
+        return refused
 
     async def _body(self, smtp: aiosmtplib.SMTP, message: OutgoingMessage) -> DeliveryResult:
         raw = message.raw if message.raw.endswith(b"\r\n") else message.raw + b"\r\n"
@@ -336,27 +394,35 @@ async def _hello(smtp: aiosmtplib.SMTP) -> None:
         await smtp.helo()  # an SMTP (not ESMTP) server
 
 
-async def _command(
-    smtp: aiosmtplib.SMTP, verb: bytes, address: str, *, utf8: bool = False
-) -> aiosmtplib.SMTPResponse:
-    """MAIL FROM or RCPT TO, its reply returned whatever the code (the caller classifies it).
+def _first_refusal(replies: list[SMTPResponse]) -> tuple[SMTPResponse, str] | None:
+    """The first reply of a pipelined group that refused its command, with its phase."""
+    for reply, phase, accepted in zip(
+        replies, ("mail", "rcpt", "data"), ((250,), (250, 251), (354,)), strict=False
+    ):
+        if reply.code not in accepted:
+            return reply, phase
+    return None
 
-    A plain ASCII address goes straight into the command: aiosmtplib's ``mail()`` and
-    ``rcpt()`` parse every address with ``email.utils`` first, a cost paid per message.
-    With ``utf8`` (the relay offers SMTPUTF8) the address goes as UTF-8, and MAIL FROM says
-    SMTPUTF8.
+
+def _envelope(verb: bytes, address: str, utf8: bool = False) -> bytes:
+    """The MAIL FROM or RCPT TO command line for ``address`` (without its CRLF).
+
+    A plain ASCII address goes straight into the command: aiosmtplib's ``quote_address``
+    parses every address with ``email.utils`` first, a cost paid per message. With ``utf8``
+    (the relay offers SMTPUTF8) the address goes as UTF-8, and MAIL FROM says SMTPUTF8.
     """
     if utf8:
         extra = b" SMTPUTF8" if verb == b"MAIL FROM:" else b""
-        return await smtp.execute_command(verb + b"<" + address.encode("utf-8") + b">" + extra)
-    if _PLAIN_ADDRESS.fullmatch(address):
-        return await smtp.execute_command(verb + b"<" + address.encode("ascii") + b">")
-    try:
-        if verb == b"MAIL FROM:":
-            return await smtp.mail(address)
-        return await smtp.rcpt(address)
-    except SMTPResponseException as exc:
-        return aiosmtplib.SMTPResponse(exc.code, exc.message)
+        line = verb + b"<" + address.encode("utf-8") + b">" + extra
+    elif _PLAIN_ADDRESS.fullmatch(address):
+        line = verb + b"<" + address.encode("ascii") + b">"
+    else:
+        line = verb + quote_address(address).encode("ascii")
+    # Written straight to the connection when pipelined: a line end in an address would
+    # start a command of its own (aiosmtplib refuses it the same way).
+    if b"\r" in line or b"\n" in line or b"\0" in line:
+        raise ValueError("an envelope address contains a prohibited control character")
+    return line
 
 
 def _dot_stuffed(raw: bytes) -> bytes:
@@ -365,6 +431,59 @@ def _dot_stuffed(raw: bytes) -> bytes:
     # where a multi-line regex walks the 50 KB body in Python's regex engine.
     stuffed = raw.replace(b"\n.", b"\n..")
     return b"." + stuffed if stuffed.startswith(b".") else stuffed
+
+
+def _read_every_reply(protocol: SMTPProtocol) -> None:
+    """Make ``protocol`` keep every reply that arrives, for a pipelined group's reads.
+
+    aiosmtplib's protocol parses one reply per arrival of data and then waits for more data
+    before the next, which suits one command at a time; a relay that offers PIPELINING
+    answers a group at once (RFC 2920 asks it to), several replies in one read."""
+    protocol.__class__ = _EveryReply
+    cast(_EveryReply, protocol)._replies = deque()
+
+
+class _EveryReply(SMTPProtocol):
+    """aiosmtplib's protocol with the replies that arrive together queued, in order.
+
+    The oldest reply goes to the waiter that ``read_response`` awaits (``_handed``); the
+    others wait in ``_replies`` and are read before anything that happens later, such as
+    the connection closing (a 421 then a hang-up: the 421 is read)."""
+
+    _replies: deque[SMTPResponse | Exception]
+    _handed = False  # the waiter holds a reply older than those queued
+
+    def data_received(self, data: bytes) -> None:
+        waiter = self._response_waiter
+        if waiter is None:
+            return  # the connection is gone
+        self._buffer.extend(data)
+        try:
+            if len(self._buffer) > MAX_RESPONSE_LENGTH:
+                raise SMTPResponseException(500, "Response too long")
+            while (parsed := self._read_response_from_buffer()) is not None:
+                self._replies.append(parsed)
+        except Exception as exc:
+            self._buffer.clear()
+            self._replies.append(exc)
+        if self._replies and not waiter.done():
+            self._handed = True
+            oldest = self._replies.popleft()
+            if isinstance(oldest, Exception):
+                self._set_response_exception(waiter, oldest)
+            else:
+                waiter.set_result(oldest)
+
+    async def read_response(self, timeout: float | None = None) -> SMTPResponse:
+        if self._replies and not self._handed:
+            reply = self._replies.popleft()
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
+        try:
+            return await super().read_response(timeout)
+        finally:
+            self._handed = False
 
 
 def _classify(code: int) -> DeliveryState:

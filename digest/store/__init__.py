@@ -27,6 +27,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from digest.errors import StoreError
 from digest.files import create_private, private_dir
+from digest.store._sql import key_hash
 from digest.store.archive import ArchiveQueries
 from digest.store.articles import ArticleQueries
 from digest.store.edge import EdgeQueries
@@ -47,6 +48,8 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+    # What PostgreSQL computes with sha256(): the ledger is filled in one INSERT ... SELECT.
+    dbapi_conn.create_function("digest_address_hash", 1, key_hash, deterministic=True)
 
 
 def _engine(url: str) -> Engine:

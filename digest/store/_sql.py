@@ -12,7 +12,14 @@ from digest.audience.addresses import email_key, legacy_key
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["address_hash", "address_hashes", "db_clock", "email_key", "insert_ignore"]
+__all__ = [
+    "address_hash",
+    "address_hashes",
+    "db_clock",
+    "email_key",
+    "insert_ignore",
+    "key_hash",
+]
 
 
 def insert_ignore(
@@ -32,7 +39,12 @@ def insert_ignore(
 
 def address_hash(email: str) -> str:
     """What a suppression is stored as: the SHA-256 of the address's key."""
-    return hashlib.sha256(email_key(email).encode()).hexdigest()
+    return key_hash(email_key(email))
+
+
+def key_hash(key: str) -> str:
+    """The SHA-256 of an address's key (``email_key``, as the subscribers table holds it)."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def address_hashes(email: str) -> set[str]:

@@ -43,6 +43,7 @@ from digest.store.subscribers import _sections_out
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects.postgresql import Insert as PgInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 d, s, sub, lst, sup = (
     schema.deliveries,
@@ -282,15 +283,19 @@ def _recipient_batches(conn: Connection, list_name: str, size: int) -> Iterator[
         yield [r for r in rows if hashes[r.id] not in suppressed]
 
 
-def _enqueue_on_server(edition_id: int, list_name: str, now: datetime) -> PgInsert:
-    """INSERT ... SELECT of the list's recipients into the ledger (PostgreSQL).
+def _enqueue_in_sql(
+    dialect: str, edition_id: int, list_name: str, now: datetime
+) -> PgInsert | SqliteInsert:
+    """INSERT ... SELECT of the list's recipients into the ledger, in one statement.
 
     The same rule as ``_recipient_batches``; a suppression is matched by the SHA-256 of the
-    stored case-folded address, which is what ``address_hash`` computes in Python."""
-    # The dialect is imported here, where it is used: on SQLite it never is.
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    folded_hash = func.encode(func.sha256(func.convert_to(s.c.email_key, "UTF8")), "hex")
+    stored case-folded address, which is what ``address_hash`` computes in Python: on
+    PostgreSQL the server computes it, on SQLite the function ``digest_address_hash`` that
+    every connection of the store registers (``digest.store._sql.key_hash``)."""
+    if dialect == "postgresql":
+        folded_hash = func.encode(func.sha256(func.convert_to(s.c.email_key, "UTF8")), "hex")
+    else:
+        folded_hash = func.digest_address_hash(s.c.email_key)
     recipients = (
         select(
             literal(edition_id),
@@ -311,13 +316,9 @@ def _enqueue_on_server(edition_id: int, list_name: str, now: datetime) -> PgInse
         )
         .order_by(s.c.id)
     )
-    return (
-        pg_insert(d)
-        .from_select(
-            ["edition_id", "subscriber_id", "state", "attempts", "created_at", "updated_at"],
-            recipients,
-        )
-        .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+    return insert_ignore(dialect, d, ["edition_id", "subscriber_id"]).from_select(
+        ["edition_id", "subscriber_id", "state", "attempts", "created_at", "updated_at"],
+        recipients,
     )
 
 
@@ -326,14 +327,11 @@ def fill_ledger(
 ) -> int:
     """Create, in ``conn``'s transaction, the missing ledger rows for everyone the list's
     edition goes to (active, subscribed, not paused, not suppressed); returns how many rows
-    the edition's ledger holds now (read in the same transaction)."""
-    if dialect == "postgresql":
-        # The server does it in one statement, suppressions hashed there too.
-        conn.execute(_enqueue_on_server(edition_id, list_name, now))
-    else:
-        stmt = insert_ignore(dialect, d, ["edition_id", "subscriber_id"])
-        for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH):
-            conn.execute(stmt, _queued(edition_id, [r.id for r in rows], now))
+    the edition's ledger holds now (read in the same transaction).
+
+    One INSERT ... SELECT on either engine: the rows never pass through Python, which on
+    SQLite cost more than a second per 20,000 recipients."""
+    conn.execute(_enqueue_in_sql(dialect, edition_id, list_name, now))
     return conn.execute(select(func.count()).where(d.c.edition_id == edition_id)).scalar_one()
 
 
@@ -390,9 +388,8 @@ class LedgerQueries:
         """Create the missing ledger rows for everyone the list's edition goes to (active,
         subscribed, not paused, not suppressed); returns how many were new.
 
-        Streamed: the subscribers are read ``ENQUEUE_BATCH`` at a time, in order of id, and
-        each batch is written before the next is read, so memory stays flat whatever the
-        size of the list."""
+        One INSERT ... SELECT (``fill_ledger``): the rows never pass through this process, so
+        memory stays flat whatever the size of the list."""
         before = self._rows(edition_id)
         with self.engine.begin() as conn:
             fill_ledger(conn, self.dialect, edition_id, list_name, now)

@@ -18,7 +18,13 @@ loopback port and yields a ``RecordingServer``. Tell its ``handler`` what to do:
 - ``hold_after(n)``: from the n-th message on, record each one but withhold the final reply
   until ``release()`` (the client is left waiting in DATA, as with a slow relay).
 
-``rcpt_attempts`` counts the RCPT commands per address, accepted or not.
+``rcpt_attempts`` counts the RCPT commands per address, accepted or not. With
+``pipelining`` (``smtp_server(pipelining=True)``) the server offers PIPELINING (RFC 2920;
+aiosmtpd reads pipelined commands but does not say so) and, as the RFC asks, holds its replies
+while more of a group waits to be read, so they go out together; ``chunks`` holds what each
+read from the socket returned, in order, to see which commands came in one write.
+``data_after_refused_rcpt``: count a refused recipient all the same, so DATA gets its 354
+(a relay that breaks RFC 2920's rule 3).
 
 Each received message is a ``Received`` (mail_from, rcpt_tos, raw bytes as sent, peer).
 """
@@ -62,6 +68,8 @@ class RecordingHandler:
     max_connections: int | None = None
     hangup_at_rcpt: dict[str, str | list[str]] = field(default_factory=dict)
     data_delay: float = 0.0
+    pipelining: bool = False
+    data_after_refused_rcpt: bool = False
 
     def __post_init__(self) -> None:
         self._changed = threading.Condition()
@@ -72,6 +80,7 @@ class RecordingHandler:
         self._hold_from: int | None = None
         self._released = threading.Event()
         self.received_at: list[float] = []  # time.monotonic() of each message, in order
+        self.chunks: list[bytes] = []  # each read from a client's socket, in order
 
     def hold_after(self, count: int) -> None:
         self._released.clear()
@@ -130,6 +139,28 @@ class RecordingHandler:
             if not self._changed.wait_for(lambda: self._open == 0, timeout):
                 raise TimeoutError(f"{self._open} connections still open")
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    def received_chunk(self, data: bytes) -> None:
+        with self._changed:
+            self.chunks.append(data)
+
+    def commands_read_together(self) -> list[list[bytes]]:
+        """The SMTP commands of each chunk that held more than one, as the server read them
+        (message bodies left out)."""
+        with self._changed:
+            chunks = list(self.chunks)
+        grouped = []
+        for chunk in chunks:
+            lines = [line for line in chunk.split(b"\r\n") if line]
+            if 1 < len(lines) <= 4:
+                grouped.append(lines)
+        return grouped
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.mail_reply is not None:
             return self.mail_reply
@@ -153,6 +184,8 @@ class RecordingHandler:
             return hangup
         reply = _next(self.rcpt_replies, address)
         if reply is not None:
+            if self.data_after_refused_rcpt:
+                envelope.rcpt_tos.append(address)
             return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -191,6 +224,16 @@ def _next(replies: dict, address: str) -> str | None:
 
 class _CountingSMTP(SMTP):
     _accepted = False
+    _held = b""  # replies not written yet: more of a pipelined group is still to be read
+
+    async def push(self, status) -> None:
+        reply = status.encode("utf-8") if isinstance(status, str) else status
+        self._held += reply + b"\r\n"
+        if self.event_handler.pipelining and self._reader._buffer:
+            return
+        held, self._held = self._held, b""
+        self._writer.write(held)
+        await self._writer.drain()
 
     def connection_made(self, transport) -> None:
         first = self.transport is None  # STARTTLS calls this again on the same connection
@@ -199,6 +242,10 @@ class _CountingSMTP(SMTP):
             self._accepted = self.event_handler.connection_opened()
             if not self._accepted:
                 transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self.event_handler.received_chunk(data)
+        super().data_received(data)
 
     def connection_lost(self, error) -> None:
         super().connection_lost(error)
@@ -231,9 +278,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_server(**smtp_options) -> Iterator[RecordingServer]:
-    """Run a recording SMTP server on loopback; extra options go to aiosmtpd's ``SMTP``."""
-    handler = RecordingHandler()
+def smtp_server(*, pipelining: bool = False, **smtp_options) -> Iterator[RecordingServer]:
+    """Run a recording SMTP server on loopback (offering PIPELINING with ``pipelining``);
+    extra options go to aiosmtpd's ``SMTP``."""
+    handler = RecordingHandler(pipelining=pipelining)
     deadline = time.monotonic() + 10
     while True:
         port = free_port()
