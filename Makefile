@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install axe clean
 
 install: $(STAMP)
 
@@ -30,8 +30,26 @@ demo: $(STAMP)
 # With DIGEST_TEST_POSTGRES_URL=postgresql://user:pw@host/db (a role with CREATEDB; .ci/run sets
 # one up), every store test also runs on PostgreSQL; without it the run says it was skipped.
 # The lint target runs first, so a tree that fails the linter or the type checker fails the tests.
-test: lint
+test: lint axe
 	$(BIN)/python -m pytest -q
+
+# axe-core, the accessibility engine the browser tests inject into each page: this exact
+# version from the npm registry, installed once into build/axe (git-ignored). Without npm, or
+# when npm cannot install it, the accessibility tests skip, saying so (under CI they fail).
+AXE_VERSION := 4.14.1
+AXE_STAMP   := build/axe/.installed-$(AXE_VERSION)
+
+axe: $(AXE_STAMP)
+
+$(AXE_STAMP):
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "make: npm is missing, so axe-core is not installed: the accessibility tests skip"; \
+	elif npm install --no-audit --no-fund --no-save --silent --prefix build/axe \
+			axe-core@$(AXE_VERSION); then \
+		rm -f build/axe/.installed-*; touch $@; \
+	else \
+		echo "make: npm could not install axe-core@$(AXE_VERSION): the accessibility tests skip"; \
+	fi
 
 # The linter, the formatter's check and the type checker, as configured in pyproject.toml.
 lint: $(STAMP)
@@ -40,4 +58,4 @@ lint: $(STAMP)
 	$(BIN)/mypy digest
 
 clean:
-	rm -rf $(VENV) outbox preview subscribers/*.db subscribers/*.db-*
+	rm -rf $(VENV) build/axe outbox preview subscribers/*.db subscribers/*.db-*

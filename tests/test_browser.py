@@ -6,17 +6,13 @@ rules taking effect. Screenshots go to build/screenshots/ (or $DIGEST_SCREENSHOT
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from digest.compose import Recipient, make_environment, personalize
+from tests.support.browser import SCREENSHOTS as SHOTS
 from tests.support.editions import bodies, compose, golden_edition, long_edition, parse
 from tests.support.values import ROOT, SECRET_BYTES
 
-# Read at import: the autouse fixture clears DIGEST_* variables before each test runs.
-SHOTS = Path(os.environ.get("DIGEST_SCREENSHOTS") or ROOT / "build" / "screenshots")
 WIDTHS = (320, 375, 600)
 
 MEASURE = """(() => {

@@ -352,6 +352,7 @@ def test_the_confirmation_waits_for_a_relay_that_is_down_and_goes_when_it_is_bac
 CROSS_ORIGIN = (
     {"Origin": "https://evil.example"},
     {"Origin": "null"},
+    {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
     {"Sec-Fetch-Site": "cross-site"},
     {"Sec-Fetch-Site": "same-site"},
     {"Referer": "https://evil.example/form.html"},
@@ -379,6 +380,8 @@ def test_a_form_post_from_another_origin_changes_nothing(edge):
     for path, form in posts.items():
         for headers in (
             {"Origin": BASE_URL, "Sec-Fetch-Site": "same-origin"},
+            # What a browser sends for a form of a page served with Referrer-Policy: no-referrer.
+            {"Origin": "null", "Sec-Fetch-Site": "same-origin"},
             {"Origin": "https://NEWS.example.com:443"},
             {"Referer": f"{BASE_URL}/subscribe"},
             {},

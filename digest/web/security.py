@@ -88,7 +88,12 @@ def same_origin(headers: Headers, origin: str) -> bool:
     Origin, else Sec-Fetch-Site, else Referer. A request with none of them is no browser's
     form post (a mail system's RFC 8058 one-click unsubscribe sends none) and passes."""
     if "origin" in headers:
-        return origin_of(headers["origin"]) == origin  # "null" (sandboxes, redirects) fails
+        if headers["origin"].strip().lower() == "null":
+            # Sent by sandboxes and redirects, and by browsers for a page's own forms when the
+            # page's Referrer-Policy is no-referrer (ours is): then only the browser's
+            # Sec-Fetch-Site saying the form was this site's own lets it pass.
+            return headers.get("sec-fetch-site", "").strip().lower() == "same-origin"
+        return origin_of(headers["origin"]) == origin
     if "sec-fetch-site" in headers:
         return headers["sec-fetch-site"].strip().lower() in ("same-origin", "none")
     if "referer" in headers:

@@ -3,8 +3,9 @@
 ``Browser`` starts ``/usr/bin/chromium --headless --remote-debugging-pipe`` with a fresh
 profile; the protocol runs over file descriptors 3 (to chromium) and 4 (from it), each
 message one JSON text ended by a NUL byte. ``Browser.page(html, width)`` loads a document at
-a viewport width (or a URL, e.g. a local server's page), optionally in dark mode, and
-evaluates expressions or takes a screenshot.
+a viewport width (or a URL, e.g. a local server's page), optionally in dark mode and with a
+script run in every frame before the page's own (axe-core, see ``tests.support.axe``), and
+evaluates expressions (awaiting a promise when asked) or takes a screenshot.
 
 ``find_chromium()`` returns the binary, installing Debian's ``chromium`` package with apt-get
 when it is missing and the process may do so (root, apt-get present); otherwise the caller
@@ -23,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.values import ROOT
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--headless",
@@ -38,6 +41,9 @@ FLAGS = [
     # No network: remote images fail at once instead of waiting on DNS.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
+# Where the rendering tests save their screenshots for review. Read at import: the autouse
+# fixture clears DIGEST_* variables before each test runs.
+SCREENSHOTS = Path(os.environ.get("DIGEST_SCREENSHOTS") or ROOT / "build" / "screenshots")
 
 
 def find_chromium() -> tuple[str | None, str]:
@@ -122,11 +128,23 @@ class Browser:
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
 
-    def page(self, path: Path | str, width: int, *, dark: bool = False, height: int = 900) -> Page:
-        """``path``: a file, or (a string) a URL."""
+    def page(
+        self,
+        path: Path | str,
+        width: int,
+        *,
+        dark: bool = False,
+        height: int = 900,
+        script: str | None = None,
+    ) -> Page:
+        """``path``: a file, or (a string) a URL. ``script`` runs in every frame of the page
+        (its iframes too) before the page's own scripts, whatever its Content-Security-Policy
+        allows: the DevTools protocol adds it, not the page."""
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         self.call("Page.enable", session)
+        if script is not None:
+            self.call("Page.addScriptToEvaluateOnNewDocument", session, source=script)
         self.call(
             "Emulation.setDeviceMetricsOverride",
             session,
@@ -162,13 +180,24 @@ class Page:
     def __init__(self, browser: Browser, session: str, target: str):
         self.browser, self.session, self.target = browser, session, target
 
-    def evaluate(self, expression: str):
+    def evaluate(self, expression: str, *, await_promise: bool = False):
+        """The expression's value; with ``await_promise``, the value its promise settles to."""
         result = self.browser.call(
-            "Runtime.evaluate", self.session, expression=expression, returnByValue=True
+            "Runtime.evaluate",
+            self.session,
+            expression=expression,
+            returnByValue=True,
+            awaitPromise=await_promise,
         )
         if "exceptionDetails" in result:
             raise RuntimeError(f"script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+    def submit(self, expression: str) -> None:
+        """Runs ``expression``, which submits a form or clicks its button, and waits for the
+        page it loads (after any redirect)."""
+        self.evaluate(expression)
+        self.browser.wait_event("Page.loadEventFired", self.session)
 
     def screenshot(self, path: Path) -> None:
         data = self.browser.call(
