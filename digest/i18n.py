@@ -96,25 +96,36 @@ def html_lang(locale: str) -> str:
     return locale.replace("_", "-")
 
 
-def install(env: jinja2.Environment, locale: str | None) -> jinja2.Environment:
+def install(
+    env: jinja2.Environment,
+    locale: str | None,
+    remake: Callable[[str], jinja2.Environment] | None = None,
+) -> jinja2.Environment:
     """Give ``env`` the gettext of ``locale`` (None: the templates' own wording), newstyle:
     ``{{ _("Read more") }}``, ``{{ _("By %(name)s", name=byline) }}``, ``{{ ngettext(...) }}``
     with the number as ``%(num)d``. As globals, so macros of imported templates translate
-    too. Records the locale, so ``localized`` can tell whether the environment fits a list."""
+    too. An environment speaks one locale: ``remake`` makes the same one in another (see
+    ``localized``)."""
     found = translations(locale) if locale else gettext.NullTranslations()
     env.install_gettext_translations(found, newstyle=True)  # type: ignore[attr-defined]
-    env.extend(digest_locale=locale)
+    # Plain attributes: Environment.extend() would not replace an overlay's inherited ones.
+    setattr(env, "digest_locale", locale)  # noqa: B010
+    setattr(env, "digest_remake", remake)  # noqa: B010
     return env
 
 
 def localized(env: jinja2.Environment, locale: str) -> jinja2.Environment:
-    """``env`` when it speaks ``locale`` already, else an overlay of it that does (with a cache
-    of its own: templates compiled for ``env`` would keep ``env``'s gettext)."""
+    """``env`` when it speaks ``locale``, else the same environment made for ``locale``.
+
+    Made anew rather than overlaid: an overlay shares its parent's globals and its i18n
+    extension's installer, so installing a catalog on it would change the parent."""
     if getattr(env, "digest_locale", None) == locale:
         return env
-    overlay = env.overlay(cache_size=50)
-    overlay.globals = dict(env.globals)  # an overlay shares its parent's dict otherwise
-    return install(overlay, locale)
+    remake = getattr(env, "digest_remake", None)
+    if remake is None:
+        raise ValueError("the environment was not made by digest: it cannot change its locale")
+    made: jinja2.Environment = remake(locale)
+    return made
 
 
 def gettext_of(locale: str) -> Callable[[str], str]:

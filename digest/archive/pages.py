@@ -36,23 +36,26 @@ class ListSummary:
 class Pages:
     def __init__(self, own: Path | None, newsletter: Newsletter, urls: ArchiveUrls):
         loaders = [FileSystemLoader(str(own / "archive"))] if own else []
-        self.env = Environment(
-            loader=ChoiceLoader([*loaders, FileSystemLoader(str(TEMPLATES / "archive"))]),
-            autoescape=select_autoescape(default=True, default_for_string=True),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            extensions=["jinja2.ext.i18n"],
-        )
-        i18n.install(self.env, None)
-        self._localized: dict[str, Environment] = {}
+        self.loader = ChoiceLoader([*loaders, FileSystemLoader(str(TEMPLATES / "archive"))])
+        self._envs: dict[str, Environment] = {}  # one per locale
         self.newsletter, self.urls = newsletter, urls
 
+    def env(self, locale: str) -> Environment:
+        if locale not in self._envs:
+            env = Environment(
+                loader=self.loader,
+                autoescape=select_autoescape(default=True, default_for_string=True),
+                undefined=StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                extensions=["jinja2.ext.i18n"],
+            )
+            self._envs[locale] = i18n.install(env, locale)
+        return self._envs[locale]
+
     def _render(self, name: str, locale: str, **values: Any) -> str:
-        if locale not in self._localized:
-            self._localized[locale] = i18n.localized(self.env, locale)
         html = (
-            self._localized[locale]
+            self.env(locale)
             .get_template(name)
             .render(
                 newsletter=self.newsletter, urls=self.urls, **i18n.page_values(locale), **values

@@ -78,7 +78,7 @@ def make_environment(
         extensions=["jinja2.ext.i18n"],
     )
     # Template wording goes through gettext (``{{ _("Read more") }}``, digest.i18n).
-    i18n.install(env, locale)
+    i18n.install(env, locale, lambda other: make_environment(user_templates, other))
     env.filters["wrap"] = wrap
     return env
 

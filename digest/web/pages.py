@@ -30,17 +30,22 @@ WEB_TEMPLATES = TEMPLATES / "web"
 class Pages:
     def __init__(self, own: Path | None, newsletter: Newsletter):
         loaders = [FileSystemLoader(str(own / "web"))] if own else []
-        self.env = Environment(
-            loader=ChoiceLoader([*loaders, FileSystemLoader(str(WEB_TEMPLATES))]),
-            autoescape=select_autoescape(default=True, default_for_string=True),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            extensions=["jinja2.ext.i18n"],
-        )
-        i18n.install(self.env, None)
-        self._localized: dict[str, Environment] = {}
+        self.loader = ChoiceLoader([*loaders, FileSystemLoader(str(WEB_TEMPLATES))])
+        self._envs: dict[str, Environment] = {}  # one per locale
         self.newsletter = newsletter
+
+    def env(self, locale: str) -> Environment:
+        if locale not in self._envs:
+            env = Environment(
+                loader=self.loader,
+                autoescape=select_autoescape(default=True, default_for_string=True),
+                undefined=StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                extensions=["jinja2.ext.i18n"],
+            )
+            self._envs[locale] = i18n.install(env, locale)
+        return self._envs[locale]
 
     def locale(self, lst: ListConfig | None) -> str:
         return (lst or self.newsletter.lists[0]).locale
@@ -52,10 +57,8 @@ class Pages:
     def render(self, name: str, *, status: int = 200, **values: Any) -> HTMLResponse:
         """The page ``name``, in the locale of the ``lst`` among ``values`` (if any)."""
         locale = self.locale(values.get("lst"))
-        if locale not in self._localized:
-            self._localized[locale] = i18n.localized(self.env, locale)
         html = (
-            self._localized[locale]
+            self.env(locale)
             .get_template(name)
             .render(newsletter=self.newsletter, **i18n.page_values(locale), **values)
         )
