@@ -297,7 +297,7 @@ def test_the_confirmation_mail_is_in_the_list_s_language(newsletter):
 # -- digest check ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("locale", "warned"), [("sw", True), ("de_CH", False)])
+@pytest.mark.parametrize(("locale", "warned"), [("sw", True), ("de_CH", False), ("ar", False)])
 def test_check_warns_about_a_list_whose_locale_has_no_catalog(
     monkeypatch, tmp_path, db_url, locale, warned
 ):
