@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install axe clean
+.PHONY: demo test lint install axe catalogs clean
 
 install: $(STAMP)
 
@@ -56,6 +56,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy digest
+
+# The reader's languages: extracts the wording of the templates and the Python modules
+# (babel.cfg) into digest/locales/digest.pot again, then updates every language's catalog
+# from it. New wording arrives untranslated and stale wording is dropped; tests/test_i18n.py
+# names what is left to translate. A new language: see README, "Languages".
+catalogs: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --add-location=file --sort-output --no-wrap \
+		--project digest --version 0.1.0 --copyright-holder "digest's authors" \
+		-o digest/locales/digest.pot .
+	$(BIN)/pybabel update -i digest/locales/digest.pot -d digest/locales -D digest \
+		--ignore-obsolete --ignore-pot-creation-date --no-wrap
 
 clean:
 	rm -rf $(VENV) build/axe outbox preview subscribers/*.db subscribers/*.db-*

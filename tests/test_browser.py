@@ -82,3 +82,107 @@ def test_the_measure_sees_overflow_and_small_text(browser, tmp_path):
     finally:
         page.close()
     assert found["scroll"] > 320 and found["small"] == ["td.: 12px"]
+
+
+# Where the blocks of a right-to-left edition stand: each box's left and right edges, and
+# those of the text inside it (a range over its contents), in px.
+RTL_MEASURE = """(() => {
+  const q = s => document.querySelector(s);
+  const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; };
+  const text = e => { const g = document.createRange(); g.selectNodeContents(e);
+                      const r = g.getBoundingClientRect(); return [r.left, r.right]; };
+  const section = q(".section"), style = getComputedStyle(section), list = q(".more");
+  const inner = [section.getBoundingClientRect().left + parseFloat(style.paddingLeft),
+                 section.getBoundingClientRect().right - parseFloat(style.paddingRight)];
+  return {
+    direction: style.direction, inner,
+    title: text(q(".section-title")), headline: text(q(".headline")),
+    summary: text(q(".summary")), footer: text(q(".footer-text")), button: box(q(".button")),
+    list: box(list), item: box(q(".more-item")),
+    listPadding: [getComputedStyle(list).paddingLeft, getComputedStyle(list).paddingRight],
+    itemDirection: getComputedStyle(q(".more-item")).direction,
+  };
+})()"""
+
+
+def arabic_edition(newsletter):
+    """The golden edition with its first section in Arabic; the others stay English, as
+    wire copy in an Arabic newsletter would."""
+    from dataclasses import replace
+
+    from tests.support.editions import golden_edition
+
+    edition = golden_edition(newsletter)
+    first = edition.sections[0]
+    lead = replace(
+        first.articles[0],
+        title="إطلاق أول قمر صناعي برازيلي إلى مدار قطبي «نجاح كامل»",
+        summary="انطلق الصاروخ عند الفجر ووضع قمرين صغيرين لرصد الأرض في مدارهما، "
+        "بحسب الوكالة؛ والرحلة التالية مقررة في الربيع.",
+        byline="زوي ريبيرو",
+        dateline="ساو باولو (أ ف ب)",
+    )
+    section = replace(first, title="الفضاء والإنترنت", articles=(lead, *first.articles[1:]))
+    return replace(edition, sections=(section, *edition.sections[1:]))
+
+
+@pytest.fixture(scope="module")
+def localized_pages(tmp_path_factory):
+    """The HTML parts of a German and an Arabic edition, as files."""
+    from digest.config import load_newsletter
+    from tests.support.editions import golden_edition
+
+    newsletter = load_newsletter(ROOT / "digest.toml")
+    folder = tmp_path_factory.mktemp("localized")
+    written = {}
+    for locale, edition in (("de", golden_edition(newsletter)), ("ar", arabic_edition(newsletter))):
+        lst = newsletter.get_list("daily").model_copy(update={"locale": locale})
+        _, template = compose(edition, newsletter, lst, make_environment(None, locale))
+        raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES).raw
+        written[locale] = folder / f"{locale}.html"
+        written[locale].write_text(bodies(parse(raw))[1], encoding="utf-8")
+    return written
+
+
+@pytest.mark.parametrize("width", (320, 600, 700))
+def test_an_arabic_edition_is_mirrored(browser, localized_pages, width):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for dark in (False, True):
+        page = browser.page(localized_pages["ar"], width, dark=dark)
+        try:
+            found = page.evaluate(MEASURE)
+            at = page.evaluate(RTL_MEASURE)
+            if width == 600:
+                page.screenshot(SHOTS / f"ar-{width}-{'dark' if dark else 'light'}.png")
+        finally:
+            page.close()
+        assert found["scroll"] <= width, f"{found['scroll']} px wide at {width} px"
+        assert found["small"] == [], found["small"]
+        assert at["direction"] == "rtl" and at["itemDirection"] == "rtl"
+        left, right = at["inner"]
+        # The text starts at the right edge: the section's title (short, so its left edge is
+        # well inside), the headline, the summary, the footer; the button too (on narrow
+        # screens it spans the width).
+        for name in ("title", "headline", "summary", "footer", "button"):
+            assert abs(at[name][1] - right) <= 1, (name, at[name], at["inner"])
+        assert at["title"][0] > left + 40, at["title"]
+        if width > 620:
+            assert at["button"][0] > left + 40, at["button"]
+        # The further headlines: the bullets' room on the right, none on the left.
+        assert at["listPadding"] == ["0px", "20px"], at["listPadding"]
+        assert abs(at["item"][1] - (at["list"][1] - 20)) <= 1 and at["item"][0] == at["list"][0]
+
+
+@pytest.mark.parametrize("width", (320, 600))
+def test_a_german_edition_fits_and_is_readable(browser, localized_pages, width):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for dark in (False, True):
+        page = browser.page(localized_pages["de"], width, dark=dark)
+        try:
+            found = page.evaluate(MEASURE)
+            if width == 600:
+                page.screenshot(SHOTS / f"de-{width}-{'dark' if dark else 'light'}.png")
+        finally:
+            page.close()
+        assert found["scroll"] <= width, f"{found['scroll']} px wide at {width} px"
+        assert found["small"] == [], found["small"]

@@ -201,6 +201,22 @@ def test_the_wheel_works_from_an_empty_folder_outside_the_checkout(installed, tm
     assert text.startswith("FROM MY OWN TEMPLATE") and "Heavy-lift rocket" in text
 
 
+def test_the_wheel_carries_every_catalog_and_reads_it(installed, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "PYTHON"))}
+    said = _run(
+        [
+            installed / "python",
+            "-c",
+            "from digest import i18n; print(i18n.LOCALES); print(','.join(i18n.shipped())); "
+            "print(i18n.translations('fr_CA').gettext('Read more'))",
+        ],
+        cwd=tmp_path,
+        env=env,
+    ).stdout.splitlines()
+    assert Path(said[0]).is_relative_to(installed.parent), said
+    assert said[1:] == ["ar,de,en,es,fr,it,ja,pt", "Lire la suite"]
+
+
 def test_init_in_an_empty_folder_writes_a_working_starter(tmp_path):
     from typer.testing import CliRunner
 

@@ -54,3 +54,16 @@ def test_the_8x8_edition_scores_zero(newsletter):
     raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES).raw
     score, details = _score(raw)
     assert score <= 0.0, details
+
+
+@pytest.mark.parametrize("locale", ["de", "ar"])
+def test_an_edition_in_another_language_scores_zero(newsletter, locale):
+    from tests.support.editions import golden_edition
+
+    lst = newsletter.get_list("daily").model_copy(update={"locale": locale})
+    _, template = compose(
+        golden_edition(newsletter), newsletter, lst, make_environment(None, locale)
+    )
+    raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES).raw
+    score, details = _score(raw)
+    assert score <= 0.0, details

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 
 import lxml.html
 from lxml import etree
 
+from digest import i18n
 from digest.archive.urls import ArchiveUrls
 from digest.compose import placeholders as ph
 
@@ -14,22 +16,31 @@ _BLOCKS = ("p", "li", "td", "th", "div", "h1", "h2", "h3", "h4", "h5", "h6")
 _DOCTYPE = "<!DOCTYPE html>"
 
 
-def public_copy(html: str, *, list_name: str, list_title: str, key: str, urls: ArchiveUrls) -> str:
+def public_copy(
+    html: str,
+    *,
+    list_name: str,
+    list_title: str,
+    key: str,
+    urls: ArchiveUrls,
+    locale: str = "en",
+) -> str:
     """The archive page of an edition from its rendered HTML (placeholders and all): the
     reader's links become public ones, the line naming the reader says what the page is, and
-    ``<head>`` announces the list's feed."""
+    ``<head>`` announces the list's feed; the words it adds are in ``locale``."""
+    _ = i18n.gettext_of(locale)
     doc = lxml.html.document_fromstring(html)
     subscribe, index = urls.subscribe(list_name), urls.index(list_name)
     link_style = None
     for anchor in doc.iter("a"):
         href = anchor.get("href")
         if href == ph.UNSUBSCRIBE_URL:
-            _relink(anchor, subscribe, "Subscribe")
+            _relink(anchor, subscribe, _("Subscribe"))
             link_style = link_style or anchor
         elif href in (ph.PREFERENCES_URL, ph.VIEW_URL):
-            _relink(anchor, index, "All editions")
+            _relink(anchor, index, _("All editions"))
     for block in _blocks_naming_the_reader(doc):
-        _say_what_this_is(block, list_title, subscribe, link_style)
+        _say_what_this_is(block, list_title, subscribe, link_style, _)
     head = doc.find("head")
     if head is not None:
         _link(head, rel="canonical", href=urls.edition(list_name, key))
@@ -37,7 +48,7 @@ def public_copy(html: str, *, list_name: str, list_title: str, key: str, urls: A
             head,
             rel="alternate",
             type="application/atom+xml",
-            title=f"{list_title}: every edition",
+            title=_("%(list)s: every edition") % {"list": list_title},
             href=urls.feed(list_name),
         )
     page = lxml.html.tostring(doc, doctype=_DOCTYPE, encoding="unicode", method="html")
@@ -47,7 +58,7 @@ def public_copy(html: str, *, list_name: str, list_title: str, key: str, urls: A
         ph.UNSUBSCRIBE_URL: subscribe,
         ph.PREFERENCES_URL: index,
         ph.VIEW_URL: urls.edition(list_name, key),
-        ph.RECIPIENT_EMAIL: "a reader",
+        ph.RECIPIENT_EMAIL: _("a reader"),
     }
     for placeholder, value in public.items():
         page = page.replace(placeholder, escape(value))
@@ -99,17 +110,23 @@ def _say_what_this_is(
     list_title: str,
     subscribe: str,
     style_of: lxml.html.HtmlElement | None,
+    _: Callable[[str], str],
 ) -> None:
     for child in list(block):
         block.remove(child)
-    block.text = f"This is the public archive of {list_title}. "
+    # One sentence to translate, the link where the translation puts it.
+    sentence = _(
+        "This is the public archive of %(list)s. %(subscribe)s to get each edition by email."
+    )
+    before, _link_mark, after = sentence.partition("%(subscribe)s")
+    block.text = before % {"list": list_title}
     link = etree.SubElement(block, "a", href=subscribe)
     for name in ("class", "style"):
         value = style_of.get(name) if style_of is not None else None
         if value:
             link.set(name, value)
-    link.text = "Subscribe"
-    link.tail = " to get each edition by email."
+    link.text = _("Subscribe")
+    link.tail = after % {"list": list_title}
 
 
 def _link(head: lxml.html.HtmlElement, **attributes: str) -> None:

@@ -1,6 +1,7 @@
 """The archive's index pages, from the templates in ``archive/`` (DIGEST_TEMPLATES's
 ``archive/`` folder first, so a publisher can restyle them; the defaults ship with digest).
-Jinja2 with autoescape and StrictUndefined, as every web page."""
+Jinja2 with autoescape and StrictUndefined, as every web page. A list's pages speak its
+locale; the page of every list speaks the first list's."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from digest import i18n
 from digest.archive.urls import ArchiveUrls
 from digest.compose import TEMPLATES
 from digest.config import ListConfig, Newsletter
@@ -34,32 +36,50 @@ class ListSummary:
 class Pages:
     def __init__(self, own: Path | None, newsletter: Newsletter, urls: ArchiveUrls):
         loaders = [FileSystemLoader(str(own / "archive"))] if own else []
-        self.env = Environment(
-            loader=ChoiceLoader([*loaders, FileSystemLoader(str(TEMPLATES / "archive"))]),
-            autoescape=select_autoescape(default=True, default_for_string=True),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.loader = ChoiceLoader([*loaders, FileSystemLoader(str(TEMPLATES / "archive"))])
+        self._envs: dict[str, Environment] = {}  # one per locale
         self.newsletter, self.urls = newsletter, urls
 
-    def _render(self, name: str, **values: Any) -> str:
-        html = self.env.get_template(name).render(
-            newsletter=self.newsletter, urls=self.urls, **values
+    def env(self, locale: str) -> Environment:
+        if locale not in self._envs:
+            env = Environment(
+                loader=self.loader,
+                autoescape=select_autoescape(default=True, default_for_string=True),
+                undefined=StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                extensions=["jinja2.ext.i18n"],
+            )
+            self._envs[locale] = i18n.install(env, locale)
+        return self._envs[locale]
+
+    def _render(self, name: str, locale: str, **values: Any) -> str:
+        html = (
+            self.env(locale)
+            .get_template(name)
+            .render(
+                newsletter=self.newsletter, urls=self.urls, **i18n.page_values(locale), **values
+            )
         )
         return html if html.endswith("\n") else html + "\n"
 
     def lists(self, lists: Sequence[ListSummary]) -> str:
         """``/archive/``: every list that has an archive."""
-        return self._render("lists.html.j2", title="Archive", lists=lists)
+        locale = self.newsletter.lists[0].locale
+        _ = i18n.gettext_of(locale)
+        return self._render("lists.html.j2", locale, title=_("Archive"), lists=lists)
 
     def editions(
         self, lst: ListConfig, entries: Sequence[IndexEntry], page: int, pages: int
     ) -> str:
         """``/archive/<list>/``: one page of a list's editions, newest first."""
+        _ = i18n.gettext_of(lst.locale)
         return self._render(
             "editions.html.j2",
-            title=lst.title if page == 1 else f"{lst.title}, page {page}",
+            lst.locale,
+            title=lst.title
+            if page == 1
+            else _("%(list)s, page %(page)d") % {"list": lst.title, "page": page},
             lst=lst,
             entries=entries,
             page=page,

@@ -25,7 +25,7 @@ import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 
-from digest import periods
+from digest import i18n, periods
 from digest.compose import note as editor_note
 from digest.compose import placeholders as ph
 from digest.compose.inline import inline_css
@@ -57,8 +57,11 @@ TRIMS = (
 )
 
 
-def make_environment(user_templates: Path | None = None) -> jinja2.Environment:
-    """Templates from ``user_templates`` first, then the defaults shipped with the package."""
+def make_environment(
+    user_templates: Path | None = None, locale: str | None = None
+) -> jinja2.Environment:
+    """Templates from ``user_templates`` first, then the defaults shipped with the package;
+    their wording in ``locale``'s catalog (None: as the templates write it)."""
     loaders: list[jinja2.BaseLoader] = []
     if user_templates is not None:
         loaders.append(jinja2.FileSystemLoader(str(user_templates)))
@@ -74,9 +77,8 @@ def make_environment(user_templates: Path | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
         extensions=["jinja2.ext.i18n"],
     )
-    # Template wording goes through gettext (``{{ _("Read more") }}``); until a list's locale
-    # installs its catalog, the words are the templates' own.
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    # Template wording goes through gettext (``{{ _("Read more") }}``, digest.i18n).
+    i18n.install(env, locale, lambda other: make_environment(user_templates, other))
     env.filters["wrap"] = wrap
     return env
 
@@ -110,6 +112,7 @@ def render(
         )
     day = _edition_date(edition, lst)
     locale = _locale(lst.locale)
+    env = i18n.localized(env, lst.locale)
     subject = make_subject(lst, day, sections[0].articles[0].title)
     preheader = make_preheader(sections, lst)
     css = _source(env, "base.css")
@@ -201,14 +204,16 @@ def make_subject(lst: ListConfig, day: Date, headline: str) -> str:
 
 def make_preheader(sections: tuple[Section, ...], lst: ListConfig) -> str:
     """The inbox preview line: the top headlines, 40 to 150 characters."""
+    _ = i18n.gettext_of(lst.locale)
     headlines = [_one_line(s.articles[0].title) for s in sections]
     for section in sections:
         headlines.extend(_one_line(a.title) for a in section.articles[1:2])
     text = " · ".join(h for h in headlines if h)
     if len(text) < PREHEADER_MIN:
-        text = f"{text} · Today in {lst.title}" if text else f"Today in {lst.title}"
+        today = _("Today in %(list)s") % {"list": lst.title}
+        text = f"{text} · {today}" if text else today
     if len(text) < PREHEADER_MIN:
-        text = f"{text}: the day's top stories, section by section"
+        text = _("%(start)s: the day's top stories, section by section") % {"start": text}
     return ph.scrub(_shorten(text, PREHEADER_MAX))
 
 

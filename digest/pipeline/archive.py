@@ -267,13 +267,18 @@ def _public_copy(ctx: Context, lst: ListConfig, item: PublishedEdition) -> Publi
             newsletter=ctx.newsletter,
             lst=lst,
             base_url=ctx.settings.base_url,
-            env=compose.make_environment(ctx.settings.templates),
+            env=compose.make_environment(ctx.settings.templates, lst.locale),
         )
     except ComposeError as exc:
         log.warning("archive: edition %s of %s has no page: %s", item.key, lst.name, exc)
         return None
     page = archive.public_copy(
-        rendered.html, list_name=lst.name, list_title=lst.title, key=item.key, urls=_urls(ctx)
+        rendered.html,
+        list_name=lst.name,
+        list_title=lst.title,
+        key=item.key,
+        urls=_urls(ctx),
+        locale=lst.locale,
     )
     return PublicCopy(page, rendered.subject, rendered.preheader, archive.feed_content(page))
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
+from digest import i18n
 from digest.compose import check as lint
 from digest.compose import note as editor_note
 from digest.compose.mime import body_text
@@ -118,8 +119,25 @@ def check(
     """Lint today's message (a sample reader's with every section, or one subscriber's)."""
     composed = sample(ctx, list_name, now=now, subscriber_email=subscriber_email)
     report = _report(composed.edition, composed.message, composed.notes)
+    language = locale_finding(composed.list)
+    if language is not None:
+        report = dataclasses.replace(report, findings=(*report.findings, language))
     stale = stale_section_warning(ctx, composed.list.name)
     return dataclasses.replace(report, advice=(stale,)) if stale else report
+
+
+def locale_finding(lst: ListConfig) -> lint.Finding | None:
+    """A warning when no shipped catalog fits the list's locale: its readers get the
+    templates' English wording around dates in their language."""
+    if i18n.catalog_for(lst.locale) is not None:
+        return None
+    return lint.Finding(
+        lint.WARNING,
+        "locale",
+        f"no catalog for locale {lst.locale}: the wording stays English (shipped: "
+        f"{', '.join(i18n.shipped())}; README, Languages, says how to add one)",
+        f"lists.{lst.name}.locale",
+    )
 
 
 def _report(edition: Edition, message: OutgoingMessage, notes: tuple[str, ...]) -> CheckReport:

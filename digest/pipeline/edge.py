@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from digest import compose
+from digest import compose, i18n
 from digest.audience import policy as consent
 from digest.audience.addresses import clean_name, normalize_email
 from digest.audience.confirmation import confirmation_message
@@ -50,14 +50,15 @@ def shared_edition(ctx: Context, list_name: str, key: str, page_url: str) -> str
         newsletter=ctx.newsletter,
         lst=lst,
         base_url=base_url,
-        env=compose.make_environment(ctx.settings.templates),
+        env=compose.make_environment(ctx.settings.templates, lst.locale),
     )
     shared = f"{base_url}/shared?list={lst.name}"  # says where a reader's own links are
+    _ = i18n.gettext_of(lst.locale)
     values = {
         compose.UNSUBSCRIBE_URL: shared,
         compose.PREFERENCES_URL: shared,
         compose.VIEW_URL: page_url,
-        compose.RECIPIENT_EMAIL: "a reader",
+        compose.RECIPIENT_EMAIL: _("a reader"),
     }
     html = rendered.html
     for placeholder, value in values.items():

@@ -76,22 +76,25 @@ class Edge:
         return found.record, found.membership, lst
 
     def invalid(self) -> Response:
-        return self.pages.render("invalid.html.j2", status=404, title="Link not valid")
+        _ = self.pages.gettext(None)
+        return self.pages.render("invalid.html.j2", status=404, title=_("Link not valid"))
 
     def cross_origin(self) -> Response:
+        _ = self.pages.gettext(None)
         return self.pages.render(
             "refused.html.j2",
             status=403,
-            title="Not sent from here",
-            why="This form was not sent from this site's own page.",
+            title=_("Not sent from here"),
+            why=_("This form was not sent from this site's own page."),
         )
 
     def too_large(self) -> Response:
+        _ = self.pages.gettext(None)
         return self.pages.render(
             "refused.html.j2",
             status=413,
-            title="Too large",
-            why="The form sent was larger than any form of this site.",
+            title=_("Too large"),
+            why=_("The form sent was larger than any form of this site."),
         )
 
     def _token(self, record: SubscriberRecord, lst: ListConfig, purpose: str) -> str:
@@ -104,16 +107,17 @@ class Edge:
         if reader is None:
             return self.invalid()
         record, membership, lst = reader
+        _ = self.pages.gettext(lst)
         # An unsubscribe token grants unsubscribing only: these pages link to no preferences.
         if request.method != "POST":  # GET, and HEAD (which Starlette routes here too)
             return self.pages.render(
                 "unsubscribe.html.j2",
-                title="Unsubscribe",
+                title=_("Unsubscribe"),
                 lst=lst,
                 already=membership.state == "unsubscribed",
             )
         await run_in_threadpool(pipeline.unsubscribe, self.ctx, record.email, lst.name, _now())
-        return self.pages.render("unsubscribed.html.j2", title="Unsubscribed", lst=lst)
+        return self.pages.render("unsubscribed.html.j2", title=_("Unsubscribed"), lst=lst)
 
     # -- preferences ------------------------------------------------------------------------
 
@@ -135,9 +139,10 @@ class Edge:
         if found is None:
             return self.invalid()
         membership, chosen = found.membership, found.membership.sections
+        _ = self.pages.gettext(lst)
         return self.pages.render(
             "preferences.html.j2",
-            title="Your preferences",
+            title=_("Your preferences"),
             lst=lst,
             membership=membership,
             sections=[(s.slug, s.title, chosen is None or s.slug in chosen) for s in sections],
@@ -166,7 +171,8 @@ class Edge:
                 )
         except SubscriberError as exc:
             if action == "resubscribe":
-                return "This address cannot be subscribed again from here."
+                _ = self.pages.gettext(lst)
+                return _("This address cannot be subscribed again from here.")
             return exc.message
         return None
 
@@ -218,8 +224,11 @@ class Edge:
                 "email": str(form.get("email", ""))[:320],
                 "name": str(form.get("name", ""))[:200],
             }
+            _ = self.pages.gettext(lst)
             if form.get("website"):  # the field people never see: a bot filled it in
-                return self.pages.render("check_inbox.html.j2", title="Check your inbox")
+                return self.pages.render(
+                    "check_inbox.html.j2", title=_("Check your inbox"), lst=lst
+                )
             known = [s.slug for s in self.ctx.newsletter.sections_of(lst)]
             chosen = [slug for slug in form.getlist("section") if slug in known]
             try:
@@ -239,13 +248,19 @@ class Edge:
             else:
                 if not queued:
                     return self.pages.render(
-                        "unavailable.html.j2", status=429, title="Please try again later"
+                        "unavailable.html.j2",
+                        status=429,
+                        title=_("Please try again later"),
+                        lst=lst,
                     )
                 self.mailer.wake()
-                return self.pages.render("check_inbox.html.j2", title="Check your inbox")
+                return self.pages.render(
+                    "check_inbox.html.j2", title=_("Check your inbox"), lst=lst
+                )
+        _ = self.pages.gettext(lst)
         return self.pages.render(
             "subscribe.html.j2",
-            title=f"Subscribe to {lst.title}",
+            title=_("Subscribe to %(list)s") % {"list": lst.title},
             lst=lst,
             lists=[lst] if named else lists,
             fixed=named is not None,
@@ -260,10 +275,11 @@ class Edge:
         if request.method != "POST":  # GET, and HEAD (which Starlette routes here too)
             name = await run_in_threadpool(pipeline.confirmation_open, self.ctx, token, _now())
             lst = self._list(name) if name else None
-            return (
-                self.pages.render("confirm.html.j2", title="Confirm your subscription", lst=lst)
-                if lst
-                else self.invalid()
+            if lst is None:
+                return self.invalid()
+            _ = self.pages.gettext(lst)
+            return self.pages.render(
+                "confirm.html.j2", title=_("Confirm your subscription"), lst=lst
             )
         ip = request.client.host if request.client else None
         done = await run_in_threadpool(pipeline.confirm_subscription, self.ctx, token, _now(), ip)
@@ -272,8 +288,9 @@ class Edge:
             return self.invalid()
         sid = done[0]
         prefs = f"/p/{make_token(self.secret, sid, lst.name, 'preferences')}"
+        _ = self.pages.gettext(lst)
         return self.pages.render(
-            "confirmed.html.j2", title="You are subscribed", lst=lst, preferences=prefs
+            "confirmed.html.j2", title=_("You are subscribed"), lst=lst, preferences=prefs
         )
 
 

@@ -1,9 +1,13 @@
 """Rendering the web pages: Jinja2 with autoescape and StrictUndefined, from the web/ folder of
 the default templates shipped with the package (the web/ folder of DIGEST_TEMPLATES is looked
-up first, so a publisher can restyle them)."""
+up first, so a publisher can restyle them).
+
+A page about a list speaks the list's locale; a page about none (a link that is not valid, a
+refused form) speaks the first list's."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +20,9 @@ from jinja2 import (
 )
 from starlette.responses import HTMLResponse
 
+from digest import i18n
 from digest.compose.render import TEMPLATES
-from digest.config import Newsletter
+from digest.config import ListConfig, Newsletter
 
 WEB_TEMPLATES = TEMPLATES / "web"
 
@@ -25,15 +30,36 @@ WEB_TEMPLATES = TEMPLATES / "web"
 class Pages:
     def __init__(self, own: Path | None, newsletter: Newsletter):
         loaders = [FileSystemLoader(str(own / "web"))] if own else []
-        self.env = Environment(
-            loader=ChoiceLoader([*loaders, FileSystemLoader(str(WEB_TEMPLATES))]),
-            autoescape=select_autoescape(default=True, default_for_string=True),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.loader = ChoiceLoader([*loaders, FileSystemLoader(str(WEB_TEMPLATES))])
+        self._envs: dict[str, Environment] = {}  # one per locale
         self.newsletter = newsletter
 
+    def env(self, locale: str) -> Environment:
+        if locale not in self._envs:
+            env = Environment(
+                loader=self.loader,
+                autoescape=select_autoescape(default=True, default_for_string=True),
+                undefined=StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                extensions=["jinja2.ext.i18n"],
+            )
+            self._envs[locale] = i18n.install(env, locale)
+        return self._envs[locale]
+
+    def locale(self, lst: ListConfig | None) -> str:
+        return (lst or self.newsletter.lists[0]).locale
+
+    def gettext(self, lst: ListConfig | None) -> Callable[[str], str]:
+        """The wording of ``lst``'s pages, for what a handler writes itself (titles, errors)."""
+        return i18n.gettext_of(self.locale(lst))
+
     def render(self, name: str, *, status: int = 200, **values: Any) -> HTMLResponse:
-        html = self.env.get_template(name).render(newsletter=self.newsletter, **values)
+        """The page ``name``, in the locale of the ``lst`` among ``values`` (if any)."""
+        locale = self.locale(values.get("lst"))
+        html = (
+            self.env(locale)
+            .get_template(name)
+            .render(newsletter=self.newsletter, **i18n.page_values(locale), **values)
+        )
         return HTMLResponse(html, status_code=status)

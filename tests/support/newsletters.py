@@ -19,3 +19,13 @@ def two_list_config(folder: Path) -> Path:
     path = folder / "two-lists.toml"
     path.write_text(text + "\n" + weekly)
     return path
+
+
+def localized_config(folder: Path, locale: str) -> Path:
+    """digest.toml with its list in ``locale`` (feeds read from the repository); written
+    into ``folder``, its path returned."""
+    text = (ROOT / "digest.toml").read_text().replace('"samples/', f'"{ROOT}/samples/')
+    assert 'locale = "en"' in text
+    path = folder / f"{locale}.toml"
+    path.write_text(text.replace('locale = "en"', f'locale = "{locale}"', 1))
+    return path
