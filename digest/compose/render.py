@@ -46,6 +46,7 @@ PREHEADER_MIN, PREHEADER_MAX = 40, 150
 SUMMARY_CHARS = 600  # a lead summary's length by design, before any trimming
 BLURB_CHARS = 140  # a further headline's blurb in the rich layout: one sentence, at most this
 THUMB_WIDTH, THUMB_MIN = 96, 48  # a headline's thumbnail: displayed pixels, widest and least
+THUMB_TALLEST = 128  # and its height at most (a portrait picture is shown narrower)
 # Tried in order until the HTML fits: (lead summary characters, further headlines per
 # section; None keeps them all). Headlines go first, summaries after: a lead story with its
 # summary is worth more to a reader than the fifth headline of a section.
@@ -225,11 +226,12 @@ def make_preheader(sections: tuple[Section, ...], lst: ListConfig) -> str:
 
 # Words that end in a full stop without ending a sentence ("Dr. Ruiz", "Gen. Ames", "Jan. 3").
 _ABBREVIATIONS = frozenset(
-    """
-    mr mrs ms dr prof st sr jr sen rep gov gen col lt maj capt sgt adm cmdr cdr pres rev hon
-    mt ft no nos vol vs etc inc ltd co corp dept est approx fig al jan feb mar apr aug sept
-    sep oct nov dec
-    """.split()
+    re.findall(
+        r"\w+",
+        "mr mrs ms dr prof st sr jr sen rep gov gen col lt maj capt sgt adm cmdr cdr pres rev "
+        "hon mt ft no nos vol vs etc inc ltd co corp dept est approx fig al jan feb mar apr aug "
+        "sept sep oct nov dec",
+    )
 )
 _COMMON_WORDS = frozenset({"no", "nos", "co", "mar", "fig", "vol", "est"})
 # A sentence ends at ., ! or ? (with any closing quotes or brackets) before a space.
@@ -269,7 +271,7 @@ def _abbreviation(before: str) -> bool:
 def thumbnail(src: str, width: int | None, height: int | None) -> dict | None:
     """A headline's picture at its displayed size: ``THUMB_WIDTH`` pixels wide, or less so
     that the file is at least twice the size it is shown at (sharp on high-density
-    screens); the height keeps the file's ratio. A picture of unknown size is shown
+    screens), and at most ``THUMB_TALLEST`` high; the height keeps the file's ratio. A picture of unknown size is shown
     ``THUMB_WIDTH`` wide with no height (its own ratio, through ``height: auto``); one too
     small to show sharp at ``THUMB_MIN`` pixels, or no https picture, gives None."""
     if not src or not _is_https(src):
@@ -277,6 +279,8 @@ def thumbnail(src: str, width: int | None, height: int | None) -> dict | None:
     if not width or not height or width <= 0 or height <= 0:
         return {"src": _one_line(src), "width": THUMB_WIDTH, "height": None}
     shown = min(THUMB_WIDTH, width // 2)
+    if shown * height > THUMB_TALLEST * width:  # a tall picture: narrower, not taller
+        shown = THUMB_TALLEST * width // height
     if shown < THUMB_MIN:
         return None
     return {"src": _one_line(src), "width": shown, "height": max(1, round(shown * height / width))}
@@ -461,8 +465,24 @@ def _render(env: jinja2.Environment, name: str, context: dict) -> str:
     except jinja2.TemplateNotFound as exc:
         raise ComposeError(f"template {exc.name} not found", _RESTORE) from None
     except jinja2.TemplateError as exc:
-        where = f"{getattr(exc, 'filename', None) or name}:{getattr(exc, 'lineno', '?')}"
+        filename, line = _failing_template(exc)
+        where = f"{getattr(exc, 'filename', None) or filename or name}:"
+        where += str(getattr(exc, "lineno", None) or line or "?")
         raise ComposeError(f"template {where} failed: {exc.message or exc}") from None
+
+
+def _failing_template(exc: Exception) -> tuple[str | None, int | None]:
+    """The template file and line an error was raised in (Jinja puts template frames in
+    the traceback): an error while rendering carries neither itself, and the file at fault
+    may be a partial or a list's own template rather than the one rendered."""
+    found: tuple[str | None, int | None] = (None, None)
+    frame = exc.__traceback__
+    while frame is not None:
+        filename = frame.tb_frame.f_code.co_filename
+        if filename.endswith((".j2", ".css", ".html")):
+            found = (filename, frame.tb_lineno)
+        frame = frame.tb_next
+    return found
 
 
 def _normalize_text(text: str) -> str:
