@@ -1,12 +1,15 @@
-"""The HTML part in a real browser (headless Debian chromium) at 320, 375 and 600 px.
+"""The HTML part in a real browser (headless Debian chromium) at 320, 375 and 600 px, in
+both layouts (rich and compact).
 
 No horizontal scrolling at any width, visible text computed at 14 px or more, the dark-mode
-rules taking effect. Screenshots go to build/screenshots/ (or $DIGEST_SCREENSHOTS) for review.
+rules taking effect. Screenshots go to build/screenshots/ (or $DIGEST_SCREENSHOTS) for review,
+named EDITION-LAYOUT-WIDTH-SCHEME.png (golden-rich-320-dark.png).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,13 @@ from tests.support.values import ROOT, SECRET_BYTES
 # Read at import: the autouse fixture clears DIGEST_* variables before each test runs.
 SHOTS = Path(os.environ.get("DIGEST_SCREENSHOTS") or ROOT / "build" / "screenshots")
 WIDTHS = (320, 375, 600)
+LAYOUTS = ("rich", "compact")
+PICTURE = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="640" height="427" viewBox="0 0 640 427">'
+    '<rect width="640" height="427" fill="#7d8fa3"/><circle cx="480" cy="110" r="60" '
+    'fill="#e8d28a"/><path d="M0 427 L220 200 L380 330 L470 250 L640 400 V427 Z" '
+    'fill="#3f5368"/></svg>'
+)
 
 MEASURE = """(() => {
   const root = document.documentElement, small = [];
@@ -44,19 +54,31 @@ def pages(tmp_path_factory):
     lst = newsletter.get_list("daily")
     folder = tmp_path_factory.mktemp("pages")
     written = {}
-    for name, edition in (("golden", golden_edition(newsletter)), ("long", long_edition())):
-        _, template = compose(edition, newsletter, lst, make_environment())
-        raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES).raw
-        path = folder / f"{name}.html"
-        path.write_text(bodies(parse(raw))[1], encoding="utf-8")
-        written[name] = path
+    for layout in LAYOUTS:
+        shaped = lst.model_copy(update={"layout": layout})
+        for name, edition in (("golden", golden_edition(newsletter)), ("long", long_edition())):
+            _, template = compose(edition, newsletter, shaped, make_environment())
+            raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES).raw
+            page = bodies(parse(raw))[1]
+            path = folder / f"{name}-{layout}.html"
+            path.write_text(page, encoding="utf-8")  # pictures blocked: their alt text shows
+            written[f"{name}-{layout}"] = path
+            if name != "golden":
+                continue
+            # And with pictures: a local stand-in for every one (3:2, as the feeds' are).
+            path = folder / f"{name}-pictures-{layout}.html"
+            path.write_text(re.sub(r"https://img\.[^\"]+", "picture.svg", page), encoding="utf-8")
+            written[f"{name}-pictures-{layout}"] = path
+    (folder / "picture.svg").write_text(PICTURE, encoding="utf-8")
     return written
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("name", ["golden", "long"])
-def test_no_horizontal_scrolling_and_readable_text(browser, pages, name, width):
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("name", ["golden", "golden-pictures", "long"])
+def test_no_horizontal_scrolling_and_readable_text(browser, pages, name, layout, width):
     SHOTS.mkdir(parents=True, exist_ok=True)
+    name = f"{name}-{layout}"
     for dark in (False, True):
         page = browser.page(pages[name], width, dark=dark)
         try:

@@ -416,7 +416,9 @@ def test_text_contrast_is_at_least_4_5_to_1(edition, newsletter, lst, env):
     assert checked > 20
 
 
-def test_html_stays_under_budget_for_a_big_edition(newsletter, lst, env):
+@pytest.mark.parametrize("layout", ["rich", "compact"])
+def test_html_stays_under_budget_for_a_big_edition(newsletter, lst, env, layout):
+    lst = lst.model_copy(update={"layout": layout})
     edition = make_edition(
         newsletter,
         per_section=6,
@@ -502,10 +504,12 @@ def test_an_edition_that_fits_says_nothing_was_trimmed(edition, newsletter, lst,
     assert rendered.notes == ()
 
 
-def test_the_8x8_long_edition_fits_whole_and_passes_check(newsletter, lst, env):
+@pytest.mark.parametrize("layout", ["rich", "compact"])
+def test_the_8x8_long_edition_fits_whole_and_passes_check(newsletter, lst, env, layout):
     from digest.compose.check import check, errors
 
     edition = long_edition()
+    lst = lst.model_copy(update={"layout": layout})
     rendered, template = compose(edition, newsletter, lst, env)
     assert len(rendered.html.encode()) <= HTML_BUDGET == 90_000
     assert rendered.notes == ()
