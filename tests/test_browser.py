@@ -21,7 +21,7 @@ from tests.support.values import ROOT, SECRET_BYTES
 # Read at import: the autouse fixture clears DIGEST_* variables before each test runs.
 SHOTS = Path(os.environ.get("DIGEST_SCREENSHOTS") or ROOT / "build" / "screenshots")
 WIDTHS = (320, 375, 600)
-LAYOUTS = ("rich", "compact")
+EMAIL_LAYOUTS = ("rich", "compact")
 PICTURE = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="640" height="427" viewBox="0 0 640 427">'
     '<rect width="640" height="427" fill="#7d8fa3"/><circle cx="480" cy="110" r="60" '
@@ -54,7 +54,7 @@ def pages(tmp_path_factory):
     lst = newsletter.get_list("daily")
     folder = tmp_path_factory.mktemp("pages")
     written = {}
-    for layout in LAYOUTS:
+    for layout in EMAIL_LAYOUTS:
         shaped = lst.model_copy(update={"layout": layout})
         for name, edition in (("golden", golden_edition(newsletter)), ("long", long_edition())):
             _, template = compose(edition, newsletter, shaped, make_environment())
@@ -74,7 +74,7 @@ def pages(tmp_path_factory):
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", EMAIL_LAYOUTS)
 @pytest.mark.parametrize("name", ["golden", "golden-pictures", "long"])
 def test_no_horizontal_scrolling_and_readable_text(browser, pages, name, layout, width):
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -51,11 +51,6 @@ UPDATE_GOLDEN = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"
 
 
 @pytest.fixture
-def lst(newsletter):
-    return newsletter.get_list("daily")
-
-
-@pytest.fixture
 def env():
     return make_environment()
 

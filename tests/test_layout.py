@@ -33,11 +33,6 @@ from tests.support.newsletters import list_config
 from tests.support.values import ROOT, SAMPLES, SECRET_BYTES
 
 
-@pytest.fixture
-def lst(newsletter):
-    return newsletter.get_list("daily")
-
-
 def message(newsletter, lst, edition=None, env=None) -> tuple[str, str]:
     """(text, html) of a reader's message of ``edition`` (the golden one by default)."""
     edition = edition or golden_edition(newsletter)

@@ -271,9 +271,10 @@ def _abbreviation(before: str) -> bool:
 def thumbnail(src: str, width: int | None, height: int | None) -> dict | None:
     """A headline's picture at its displayed size: ``THUMB_WIDTH`` pixels wide, or less so
     that the file is at least twice the size it is shown at (sharp on high-density
-    screens), and at most ``THUMB_TALLEST`` high; the height keeps the file's ratio. A picture of unknown size is shown
-    ``THUMB_WIDTH`` wide with no height (its own ratio, through ``height: auto``); one too
-    small to show sharp at ``THUMB_MIN`` pixels, or no https picture, gives None."""
+    screens), and at most ``THUMB_TALLEST`` high; the height keeps the file's ratio. A
+    picture of unknown size is shown ``THUMB_WIDTH`` wide with no height (its own ratio,
+    through ``height: auto``); one too small to show sharp at ``THUMB_MIN`` pixels, or no
+    https picture, gives None."""
     if not src or not _is_https(src):
         return None
     if not width or not height or width <= 0 or height <= 0:
