@@ -157,8 +157,10 @@ def test_a_feeds_picture_size_is_kept_from_ingest_to_the_store(store):
 
 def test_rich_is_the_default_and_compact_keeps_the_headline_list(newsletter, lst):
     assert lst.layout == "rich"
-    _, rich = message(newsletter, lst)
-    _, compact = message(newsletter, lst.model_copy(update={"layout": "compact"}))
+    rich_text, rich = message(newsletter, lst)
+    compact_text, compact = message(newsletter, lst.model_copy(update={"layout": "compact"}))
+    blurb = "\n  A short summary of the story"  # under a further headline of the text part
+    assert blurb in rich_text and blurb not in compact_text
     assert 'class="items"' in rich and 'class="blurb"' in rich and 'class="more"' not in rich
     assert 'class="more"' in compact
     assert "blurb" not in compact and "thumb" not in compact
@@ -431,3 +433,16 @@ def test_digest_check_names_a_list_template_that_fails(monkeypatch, tmp_path, db
     assert len(found) == 1 and "section.html.j2" in found[0] and "failed" in found[0], found
     assert html.escape("no_such_thing") in found[0]
     assert re.search(r"error: lists\.daily\.templates: template \S*section\.html\.j2:\d+", found[0])
+
+
+def test_the_studio_watches_a_lists_template_folder(monkeypatch, tmp_path, db_url):
+    from digest.studio import Studio
+
+    path, folder = _folder_config(tmp_path)
+    folder.mkdir(parents=True)
+    set_settings(monkeypatch, sample_settings(db_url, DIGEST_CONFIG=str(path)))
+    studio = Studio()
+    assert folder.resolve() in studio.watched()
+    before = studio.files_version()
+    (folder / "head.css").write_text("/* changed */\n")
+    assert studio.files_version() != before
