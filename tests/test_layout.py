@@ -193,6 +193,18 @@ def test_every_further_headline_has_its_blurb_in_both_parts(newsletter, lst):
     assert "Story 0 of internet-space is told here. More follows." in flat
 
 
+def test_a_summary_that_repeats_the_headline_gives_no_blurb(newsletter, lst):
+    edition = make_edition(newsletter, per_section=2)
+    title = "Rocket lands on barge"
+    sections = tuple(
+        Section(s.slug, s.title, (s.articles[0], article(s.slug, 1, title=title, summary=title)))
+        for s in edition.sections
+    )
+    rendered = render_edition(edition, newsletter, lst, make_environment(), sections)
+    assert 'class="blurb"' not in rendered.html
+    assert f"* {title}\nhttps://" in rendered.text
+
+
 def test_the_text_part_is_a_faithful_twin_in_both_layouts(newsletter, lst):
     for layout in ("rich", "compact"):
         text, page = message(newsletter, lst.model_copy(update={"layout": layout}))
@@ -279,14 +291,17 @@ def test_a_derived_dark_tint_always_passes():
 
 def test_a_light_pair_under_4_5_is_named_with_both_colours_ratio_and_fix():
     problems = contrast_problems(Brand("#ffcc00", "#0a58ca", "#ffcc00", "#8ab4f8"))
-    light = [p for p in problems if p.scheme == "light"]
-    header = next(p for p in light if p.what == "the header's text")
+    header = next(p for p in problems if p.what == "the header's text")
     assert (header.foreground, header.background, header.setting) == (
         "#ffffff",
         "#ffcc00",
         "brand_color",
     )
-    assert str(header).startswith("light mode: the header's text #ffffff on #ffcc00 is 1.")
+    assert str(header).startswith(
+        "light and dark mode: the header's text #ffffff on #ffcc00 is 1.51:1"
+    )
+    titles = next(p for p in problems if p.what == "section titles")
+    assert (titles.scheme, titles.foreground, titles.background) == ("light", "#ffcc00", "#ffffff")
     assert "under 4.5:1; choose a darker brand_color" in str(header)
     assert not [p for p in problems if p.setting.startswith("accent")]
 
@@ -295,7 +310,7 @@ def test_a_dark_pair_under_4_5_is_named_with_both_colours_ratio_and_fix():
     problems = contrast_problems(Brand("#0b2545", "#0a58ca", "#9cc3ff", "#333333"))
     assert {(p.scheme, p.what, p.background) for p in problems} == {
         ("dark", "links", "#1e1e1e"),
-        ("dark", "links in the footer", "#121212"),
+        ("dark", "footer links", "#121212"),
     }
     assert all("choose a lighter accent_color_dark" in str(p) for p in problems)
     assert "#333333 on #1e1e1e is 1.32:1" in str(problems[0])
@@ -307,7 +322,7 @@ def test_digest_check_reports_brand_contrast_as_an_error(monkeypatch, tmp_path, 
     load_sample()
     result = run("check", code=ExitCode.CHECK)
     assert (
-        "error: lists.daily.brand_color: light mode: the header's text #ffffff on #ffcc00"
+        "error: lists.daily.brand_color: light and dark mode: the header's text #ffffff on #ffcc00"
         in result.output
     )
     assert "lists.daily.accent_color_dark: dark mode: links #333333 on #1e1e1e" in result.output

@@ -393,13 +393,17 @@ def _article(
         "also": _also(also),
         # The rich layout's further headlines: one sentence and a small picture.
         # (Trimming for size shortens them with the lead summaries, then leaves them out.)
-        "blurb": (
-            ph.scrub(first_sentence(article.summary, blurb_chars))
-            if lst.layout == "rich" and blurb_chars
-            else ""
-        ),
+        "blurb": _blurb(article, blurb_chars) if lst.layout == "rich" and blurb_chars else "",
         "thumb": thumbnail(image, article.image_width, article.image_height),
     }
+
+
+def _blurb(article: Article, limit: int) -> str:
+    """The summary's first sentence, unless it only says the headline again (feeds that
+    repeat the title as the summary)."""
+    blurb = ph.scrub(first_sentence(article.summary, limit))
+    same = blurb.rstrip(".!?… ").casefold() == _one_line(article.title).rstrip(".!?… ").casefold()
+    return "" if same else blurb
 
 
 def _logo(newsletter: Newsletter, lst: ListConfig) -> dict | None:
