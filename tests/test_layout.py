@@ -461,3 +461,15 @@ def test_the_studio_watches_a_lists_template_folder(monkeypatch, tmp_path, db_ur
     before = studio.files_version()
     (folder / "head.css").write_text("/* changed */\n")
     assert studio.files_version() != before
+
+
+def test_a_headline_without_a_blurb_has_its_also_line_below_it(newsletter, lst):
+    edition = make_edition(newsletter, per_section=2)
+    first = edition.sections[0]
+    bare = article(first.slug, 1, summary="")
+    other = article(first.slug, 9, url="https://other.example/the-same-story.html")
+    section = Section(first.slug, first.title, (first.articles[0], bare), {bare.key: (other,)})
+    rendered = render_edition(edition, newsletter, lst, make_environment(), (section,))
+    cell = lxml_html.fromstring(rendered.html).xpath("//td[@class='item-text']")[0]
+    assert [child.tag for child in cell] == ["a", "br", "span"]
+    assert "other.example" in cell.xpath("span")[0].text_content()
