@@ -1,7 +1,7 @@
 """Per-message cost of composing: personalize() after the one-time render, versus a full
 render + inline per message. Prints JSON.
 
-    .venv/bin/python benchmarks/compose.py [--subscribers 10000]
+    .venv/bin/python benchmarks/compose.py [--subscribers 10000] [--layout rich|compact]
 
 The edition is 8 sections x 8 articles with long summaries and images. Subscribers get a
 mix of section preferences (every section, or one of a few common subsets); each distinct
@@ -75,9 +75,10 @@ def preferences(count: int, slugs: list[str]) -> list[frozenset[str] | None]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--layout", choices=("rich", "compact"), default="rich")
     args = parser.parse_args()
     newsletter = load_newsletter(ROOT / "digest.toml")
-    lst = newsletter.get_list("daily")
+    lst = newsletter.get_list("daily").model_copy(update={"layout": args.layout})
     env = make_environment()
     edition = long_edition()
     prefs = preferences(args.subscribers, [s.slug for s in edition.sections])
@@ -115,6 +116,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "layout": args.layout,
                 "subscribers": args.subscribers,
                 "section_sets": len(templates),
                 "html_bytes_full_edition": len(rendered.html.encode()),

@@ -20,7 +20,7 @@ import zoneinfo
 from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -42,6 +42,8 @@ from digest.errors import ConfigError
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 SUBJECT_FIELDS = {"title", "date", "headline"}
 DEFAULT_MAX_AGE_HOURS = 7 * 24  # older than a week when first seen: backlog, not news
+HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+DEFAULT_BRAND_COLOR, DEFAULT_ACCENT_COLOR = "#0b2545", "#0a58ca"
 
 
 def _no_newlines(value: str) -> str:
@@ -329,6 +331,40 @@ class ListConfig(BaseModel):
     # Public archive pages and an Atom feed of the editions whose sending started.
     archive: bool = True
 
+    # The email's look (docs/decisions.md): "rich" gives every headline a one-line blurb and
+    # a thumbnail; "compact" is a lead story and a list of further headlines.
+    layout: Literal["rich", "compact"] = "rich"
+    logo_url: str | None = None  # https only; shown in the header instead of the name
+    logo_alt: OneLine | None = None  # default: the newsletter's name
+    logo_width: int = Field(default=200, ge=16, le=600)  # displayed pixels
+    logo_height: int | None = Field(default=None, ge=8, le=300)  # none: keeps its ratio
+    # Light-mode colours; the dark-mode ones default to lighter tints that keep contrast.
+    brand_color: str = DEFAULT_BRAND_COLOR  # header background, section titles
+    accent_color: str = DEFAULT_ACCENT_COLOR  # links and the button
+    brand_color_dark: str | None = None
+    accent_color_dark: str | None = None
+    # A folder of templates overriding the bundled ones file by file (relative to the
+    # newsletter definition); a file it does not hold comes from DIGEST_TEMPLATES or the
+    # bundled set.
+    templates: Path | None = None
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.netloc or any(c.isspace() for c in value):
+            raise ValueError("must be an absolute https:// URL (mail clients block others)")
+        return value
+
+    @field_validator("brand_color", "accent_color", "brand_color_dark", "accent_color_dark")
+    @classmethod
+    def _colour(cls, value: str | None) -> str | None:
+        if value is not None and not HEX_COLOUR.fullmatch(value):
+            raise ValueError(f"{value!r} is not a colour written #rrggbb, e.g. #0b2545")
+        return None if value is None else value.lower()
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
@@ -490,6 +526,10 @@ def load_newsletter(path: Path) -> Newsletter:
     for router in data.get("routers", []) if isinstance(data.get("routers"), list) else []:
         if isinstance(router, dict) and isinstance(router.get("feeds"), list):
             router["feeds"] = [_resolve_feed(str(f), path.parent) for f in router["feeds"]]
+    for lst in data.get("lists", []) if isinstance(data.get("lists"), list) else []:
+        # A list's template folder is relative to this file, like its feeds.
+        if isinstance(lst, dict) and isinstance(lst.get("templates"), str):
+            lst["templates"] = str((path.parent / lst["templates"]).resolve())
     try:
         return Newsletter.model_validate(data)
     except ValidationError as exc:

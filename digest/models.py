@@ -32,6 +32,9 @@ class Article:
     published_at: datetime | None = None
     first_seen_at: datetime | None = None
     id: int | None = None
+    # The picture's size in pixels when the feed gives it (media:content width and height).
+    image_width: int | None = None
+    image_height: int | None = None
     # The feed's categories (tags) of the entry; they route it when its feed covers several
     # sections. Not stored: a routed article keeps the section it was filed under.
     categories: tuple[str, ...] = ()

@@ -41,7 +41,7 @@ from digest import compose, pipeline
 from digest.compose import note as editor_note
 from digest.compose.check import Finding, check
 from digest.compose.mime import body_text
-from digest.config import Settings, load_settings
+from digest.config import Settings, load_newsletter, load_settings
 from digest.errors import DigestError
 from digest.web.security import HEADERS, LOOPBACK_NAMES, AllowedHosts, SecurityHeaders
 
@@ -123,6 +123,11 @@ class Studio:
         paths = [compose.TEMPLATES, settings.config, Path(".env")]
         if settings.templates is not None:
             paths.insert(0, settings.templates)
+        try:  # the lists' own template folders, as digest.toml names them now
+            lists = load_newsletter(settings.config).lists
+        except DigestError:  # a broken digest.toml: watched already, the page says so
+            lists = ()
+        paths[:0] = [lst.templates for lst in lists if lst.templates is not None]
         return paths
 
     def version(self) -> str:

@@ -272,6 +272,12 @@ def newsletter():
 
 
 @pytest.fixture
+def lst(newsletter):
+    """The sample newsletter's "daily" list."""
+    return newsletter.get_list("daily")
+
+
+@pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
     """A real HTTP server on loopback serving the routes a test adds."""
     with FeedServer() as server:

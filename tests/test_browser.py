@@ -1,10 +1,14 @@
-"""The HTML part in a real browser (headless Debian chromium) at 320, 375 and 600 px.
+"""The HTML part in a real browser (headless Debian chromium) at 320, 375 and 600 px, in
+both layouts (rich and compact).
 
 No horizontal scrolling at any width, visible text computed at 14 px or more, the dark-mode
-rules taking effect. Screenshots go to build/screenshots/ (or $DIGEST_SCREENSHOTS) for review.
+rules taking effect. Screenshots go to build/screenshots/ (or $DIGEST_SCREENSHOTS) for review,
+named EDITION-LAYOUT-WIDTH-SCHEME.png (golden-rich-320-dark.png).
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -14,6 +18,13 @@ from tests.support.editions import bodies, compose, golden_edition, long_edition
 from tests.support.values import ROOT, SECRET_BYTES
 
 WIDTHS = (320, 375, 600)
+EMAIL_LAYOUTS = ("rich", "compact")
+PICTURE = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="640" height="427" viewBox="0 0 640 427">'
+    '<rect width="640" height="427" fill="#7d8fa3"/><circle cx="480" cy="110" r="60" '
+    'fill="#e8d28a"/><path d="M0 427 L220 200 L380 330 L470 250 L640 400 V427 Z" '
+    'fill="#3f5368"/></svg>'
+)
 
 MEASURE = """(() => {
   const root = document.documentElement, small = [];
@@ -40,19 +51,31 @@ def pages(tmp_path_factory):
     lst = newsletter.get_list("daily")
     folder = tmp_path_factory.mktemp("pages")
     written = {}
-    for name, edition in (("golden", golden_edition(newsletter)), ("long", long_edition())):
-        _, template = compose(edition, newsletter, lst, make_environment())
-        raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES).raw
-        path = folder / f"{name}.html"
-        path.write_text(bodies(parse(raw))[1], encoding="utf-8")
-        written[name] = path
+    for layout in EMAIL_LAYOUTS:
+        shaped = lst.model_copy(update={"layout": layout})
+        for name, edition in (("golden", golden_edition(newsletter)), ("long", long_edition())):
+            _, template = compose(edition, newsletter, shaped, make_environment())
+            raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES).raw
+            page = bodies(parse(raw))[1]
+            path = folder / f"{name}-{layout}.html"
+            path.write_text(page, encoding="utf-8")  # pictures blocked: their alt text shows
+            written[f"{name}-{layout}"] = path
+            if name != "golden":
+                continue
+            # And with pictures: a local stand-in for every one (3:2, as the feeds' are).
+            path = folder / f"{name}-pictures-{layout}.html"
+            path.write_text(re.sub(r"https://img\.[^\"]+", "picture.svg", page), encoding="utf-8")
+            written[f"{name}-pictures-{layout}"] = path
+    (folder / "picture.svg").write_text(PICTURE, encoding="utf-8")
     return written
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("name", ["golden", "long"])
-def test_no_horizontal_scrolling_and_readable_text(browser, pages, name, width):
+@pytest.mark.parametrize("layout", EMAIL_LAYOUTS)
+@pytest.mark.parametrize("name", ["golden", "golden-pictures", "long"])
+def test_no_horizontal_scrolling_and_readable_text(browser, pages, name, layout, width):
     SHOTS.mkdir(parents=True, exist_ok=True)
+    name = f"{name}-{layout}"
     for dark in (False, True):
         page = browser.page(pages[name], width, dark=dark)
         try:
@@ -92,15 +115,17 @@ RTL_MEASURE = """(() => {
   const text = e => { const g = document.createRange(); g.selectNodeContents(e);
                       const r = g.getBoundingClientRect(); return [r.left, r.right]; };
   const section = q(".section"), style = getComputedStyle(section), list = q(".more");
+  const row = q(".items tr");
   const inner = [section.getBoundingClientRect().left + parseFloat(style.paddingLeft),
                  section.getBoundingClientRect().right - parseFloat(style.paddingRight)];
   return {
     direction: style.direction, inner,
     title: text(q(".section-title")), headline: text(q(".headline")),
     summary: text(q(".summary")), footer: text(q(".footer-text")), button: box(q(".button")),
-    list: box(list), item: box(q(".more-item")),
-    listPadding: [getComputedStyle(list).paddingLeft, getComputedStyle(list).paddingRight],
-    itemDirection: getComputedStyle(q(".more-item")).direction,
+    list: list && box(list), item: list && box(q(".more-item")),
+    listPadding: list && [getComputedStyle(list).paddingLeft, getComputedStyle(list).paddingRight],
+    itemDirection: getComputedStyle(q(".more-item") || q(".item-text")).direction,
+    firstCell: row && box(row.cells[0]), lastCell: row && box(row.cells[row.cells.length - 1]),
   };
 })()"""
 
@@ -128,7 +153,7 @@ def arabic_edition(newsletter):
 
 @pytest.fixture(scope="module")
 def localized_pages(tmp_path_factory):
-    """The HTML parts of a German and an Arabic edition, as files."""
+    """The HTML parts of a German and an Arabic edition in each layout, as files."""
     from digest.config import load_newsletter
     from tests.support.editions import golden_edition
 
@@ -136,24 +161,28 @@ def localized_pages(tmp_path_factory):
     folder = tmp_path_factory.mktemp("localized")
     written = {}
     for locale, edition in (("de", golden_edition(newsletter)), ("ar", arabic_edition(newsletter))):
-        lst = newsletter.get_list("daily").model_copy(update={"locale": locale})
-        _, template = compose(edition, newsletter, lst, make_environment(None, locale))
-        raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES).raw
-        written[locale] = folder / f"{locale}.html"
-        written[locale].write_text(bodies(parse(raw))[1], encoding="utf-8")
+        for layout in EMAIL_LAYOUTS:
+            update = {"locale": locale, "layout": layout}
+            lst = newsletter.get_list("daily").model_copy(update=update)
+            _, template = compose(edition, newsletter, lst, make_environment(locale=locale))
+            raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES)
+            written[locale, layout] = folder / f"{locale}-{layout}.html"
+            written[locale, layout].write_text(bodies(parse(raw.raw))[1], encoding="utf-8")
     return written
 
 
+@pytest.mark.parametrize("layout", EMAIL_LAYOUTS)
 @pytest.mark.parametrize("width", (320, 600, 700))
-def test_an_arabic_edition_is_mirrored(browser, localized_pages, width):
+def test_an_arabic_edition_is_mirrored(browser, localized_pages, width, layout):
     SHOTS.mkdir(parents=True, exist_ok=True)
     for dark in (False, True):
-        page = browser.page(localized_pages["ar"], width, dark=dark)
+        page = browser.page(localized_pages["ar", layout], width, dark=dark)
         try:
             found = page.evaluate(MEASURE)
             at = page.evaluate(RTL_MEASURE)
             if width == 600:
-                page.screenshot(SHOTS / f"ar-{width}-{'dark' if dark else 'light'}.png")
+                scheme = "dark" if dark else "light"
+                page.screenshot(SHOTS / f"ar-{layout}-{width}-{scheme}.png")
         finally:
             page.close()
         assert found["scroll"] <= width, f"{found['scroll']} px wide at {width} px"
@@ -168,20 +197,27 @@ def test_an_arabic_edition_is_mirrored(browser, localized_pages, width):
         assert at["title"][0] > left + 40, at["title"]
         if width > 620:
             assert at["button"][0] > left + 40, at["button"]
-        # The further headlines: the bullets' room on the right, none on the left.
-        assert at["listPadding"] == ["0px", "20px"], at["listPadding"]
-        assert abs(at["item"][1] - (at["list"][1] - 20)) <= 1 and at["item"][0] == at["list"][0]
+        if layout == "compact":
+            # The further headlines: the bullets' room on the right, none on the left.
+            assert at["listPadding"] == ["0px", "20px"], at["listPadding"]
+            assert abs(at["item"][1] - (at["list"][1] - 20)) <= 1
+            assert at["item"][0] == at["list"][0]
+        else:
+            # A headline's row starts at the right edge (its thumbnail, or its text) and the
+            # text stands to the left of the thumbnail.
+            assert abs(at["firstCell"][1] - right) <= 1, (at["firstCell"], at["inner"])
+            assert at["lastCell"][1] <= at["firstCell"][0] + 1 or at["lastCell"] == at["firstCell"]
 
 
 @pytest.mark.parametrize("width", (320, 600))
 def test_a_german_edition_fits_and_is_readable(browser, localized_pages, width):
     SHOTS.mkdir(parents=True, exist_ok=True)
     for dark in (False, True):
-        page = browser.page(localized_pages["de"], width, dark=dark)
+        page = browser.page(localized_pages["de", "rich"], width, dark=dark)
         try:
             found = page.evaluate(MEASURE)
             if width == 600:
-                page.screenshot(SHOTS / f"de-{width}-{'dark' if dark else 'light'}.png")
+                page.screenshot(SHOTS / f"de-rich-{width}-{'dark' if dark else 'light'}.png")
         finally:
             page.close()
         assert found["scroll"] <= width, f"{found['scroll']} px wide at {width} px"

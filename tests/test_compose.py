@@ -51,11 +51,6 @@ UPDATE_GOLDEN = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"
 
 
 @pytest.fixture
-def lst(newsletter):
-    return newsletter.get_list("daily")
-
-
-@pytest.fixture
 def env():
     return make_environment()
 
@@ -416,7 +411,9 @@ def test_text_contrast_is_at_least_4_5_to_1(edition, newsletter, lst, env):
     assert checked > 20
 
 
-def test_html_stays_under_budget_for_a_big_edition(newsletter, lst, env):
+@pytest.mark.parametrize("layout", ["rich", "compact"])
+def test_html_stays_under_budget_for_a_big_edition(newsletter, lst, env, layout):
+    lst = lst.model_copy(update={"layout": layout})
     edition = make_edition(
         newsletter,
         per_section=6,
@@ -481,6 +478,9 @@ def test_an_edition_too_big_to_fit_is_trimmed_the_same_in_both_parts(newsletter,
 
 
 def test_trimming_drops_headlines_before_it_shortens_summaries(newsletter, lst, env):
+    # The compact layout's steps, one by one (a rich edition this big goes further, its
+    # blurbs taking room: the budget test below covers it).
+    lst = lst.model_copy(update={"layout": "compact"})
     edition, sections = oversized(14, 16)
     rendered = render(edition, sections, newsletter=newsletter, lst=lst, base_url=BASE, env=env)
     assert len(rendered.notes) == 1 and "headlines" in rendered.notes[0]
@@ -499,10 +499,12 @@ def test_an_edition_that_fits_says_nothing_was_trimmed(edition, newsletter, lst,
     assert rendered.notes == ()
 
 
-def test_the_8x8_long_edition_fits_whole_and_passes_check(newsletter, lst, env):
+@pytest.mark.parametrize("layout", ["rich", "compact"])
+def test_the_8x8_long_edition_fits_whole_and_passes_check(newsletter, lst, env, layout):
     from digest.compose.check import check, errors
 
     edition = long_edition()
+    lst = lst.model_copy(update={"layout": layout})
     rendered, template = compose(edition, newsletter, lst, env)
     assert len(rendered.html.encode()) <= HTML_BUDGET == 90_000
     assert rendered.notes == ()
@@ -638,17 +640,21 @@ def _normalize(raw: str) -> str:
     return re.sub(r"(?m)^Message-ID: <[^>]+>$", "Message-ID: <MESSAGE-ID>", raw)
 
 
-def test_golden_email(newsletter, lst, env):
+@pytest.mark.parametrize("layout", ["compact", "rich"])
+def test_golden_email(newsletter, lst, env, layout):
+    """The compact layout's golden files are the email as it was before layouts existed."""
     edition = golden_edition(newsletter)
+    lst = lst.model_copy(update={"layout": layout})
     _, template = compose(edition, newsletter, lst, env)
     message = personalize(
         template, Recipient(1001, "zoe@example.org", "Zoë Ribeiro"), secret=SECRET_BYTES
     )
     text, page = bodies(parse(message.raw))
+    stem = "daily" if layout == "compact" else f"daily-{layout}"
     produced = {
-        "daily.eml": _normalize(message.raw.decode("ascii")),
-        "daily.txt": text,
-        "daily.html": page,
+        f"{stem}.eml": _normalize(message.raw.decode("ascii")),
+        f"{stem}.txt": text,
+        f"{stem}.html": page,
     }
     if UPDATE_GOLDEN:
         GOLDEN.mkdir(exist_ok=True)

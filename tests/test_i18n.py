@@ -55,7 +55,7 @@ def message_in(newsletter, locale: str, edition=None):
     """(rendered, plain text, HTML) of the edition mailed to a reader of a list in ``locale``."""
     lst = in_locale(newsletter, locale)
     rendered, template = compose(
-        edition or full_edition(newsletter), newsletter, lst, make_environment(None, locale)
+        edition or full_edition(newsletter), newsletter, lst, make_environment(locale=locale)
     )
     raw = personalize(template, Recipient(1, "reader@example.com"), secret=SECRET_BYTES).raw
     text, page = bodies(parse(raw))
@@ -214,7 +214,7 @@ def test_a_list_in_a_regional_locale_reads_its_language_s_catalog(newsletter):
 
 def test_an_environment_made_for_another_locale_renders_the_list_s(newsletter):
     lst = in_locale(newsletter, "it")
-    env = make_environment(None, "de")
+    env = make_environment(locale="de")
     rendered, _ = compose(full_edition(newsletter), newsletter, lst, env)
     assert "Continua a leggere" in rendered.html and "Weiterlesen" not in rendered.html
     # The German environment is left as it was.

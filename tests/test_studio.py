@@ -277,7 +277,7 @@ def test_send_refuses_a_message_that_fails_check(project):
 def test_preview_reports_trimming(project):
     (project / "templates" / "base.css").write_text(
         (ROOT / "templates" / "base.css").read_text()
-        + "\n.more-item { padding: 0; "
+        + "\n.more-item, .item-text { padding: 0; "
         + " ".join(f"--pad-{i}: {'x' * 40};" for i in range(60))
         + " }\n"
     )

@@ -14,6 +14,7 @@ and says so.
 
 from __future__ import annotations
 
+import re
 import string
 import textwrap
 from datetime import date as Date
@@ -28,6 +29,7 @@ from babel.dates import format_date
 from digest import i18n, periods
 from digest.compose import note as editor_note
 from digest.compose import placeholders as ph
+from digest.compose.brand import brand_of
 from digest.compose.inline import inline_css
 from digest.config import ListConfig, Newsletter
 from digest.errors import ComposeError
@@ -42,6 +44,9 @@ TEXT_WIDTH = 78
 SUBJECT_MAX = 200
 PREHEADER_MIN, PREHEADER_MAX = 40, 150
 SUMMARY_CHARS = 600  # a lead summary's length by design, before any trimming
+BLURB_CHARS = 140  # a further headline's blurb in the rich layout: one sentence, at most this
+THUMB_WIDTH, THUMB_MIN = 96, 48  # a headline's thumbnail: displayed pixels, widest and least
+THUMB_TALLEST = 128  # and its height at most (a portrait picture is shown narrower)
 # Tried in order until the HTML fits: (lead summary characters, further headlines per
 # section; None keeps them all). Headlines go first, summaries after: a lead story with its
 # summary is worth more to a reader than the fifth headline of a section.
@@ -58,13 +63,19 @@ TRIMS = (
 
 
 def make_environment(
-    user_templates: Path | None = None, locale: str | None = None
+    user_templates: Path | None = None,
+    list_templates: Path | None = None,
+    *,
+    locale: str | None = None,
 ) -> jinja2.Environment:
-    """Templates from ``user_templates`` first, then the defaults shipped with the package;
-    their wording in ``locale``'s catalog (None: as the templates write it)."""
+    """Templates from a list's own folder (``templates`` in its definition) first, then
+    ``user_templates`` (DIGEST_TEMPLATES), then the defaults shipped with the package: each
+    file is taken from the first folder that has it; their wording in ``locale``'s catalog
+    (None: as the templates write it)."""
     loaders: list[jinja2.BaseLoader] = []
-    if user_templates is not None:
-        loaders.append(jinja2.FileSystemLoader(str(user_templates)))
+    for folder in (list_templates, user_templates):
+        if folder is not None:
+            loaders.append(jinja2.FileSystemLoader(str(folder)))
     loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
@@ -78,7 +89,9 @@ def make_environment(
         extensions=["jinja2.ext.i18n"],
     )
     # Template wording goes through gettext (``{{ _("Read more") }}``, digest.i18n).
-    i18n.install(env, locale, lambda other: make_environment(user_templates, other))
+    i18n.install(
+        env, locale, lambda other: make_environment(user_templates, list_templates, locale=other)
+    )
     env.filters["wrap"] = wrap
     return env
 
@@ -115,7 +128,9 @@ def render(
     env = i18n.localized(env, lst.locale)
     subject = make_subject(lst, day, sections[0].articles[0].title)
     preheader = make_preheader(sections, lst)
-    css = _source(env, "base.css")
+    brand = brand_of(lst)
+    # base.css is a template too: the list's colours go into the rules it inlines.
+    css = _render(env, "base.css", {"brand": brand.as_dict()})
     intro = editor_note.parse(edition.curation.note)
     note = {"html": editor_note.html(intro), "text": editor_note.text(intro)} if intro else None
     for summary_chars, more in TRIMS:
@@ -217,6 +232,69 @@ def make_preheader(sections: tuple[Section, ...], lst: ListConfig) -> str:
     return ph.scrub(_shorten(text, PREHEADER_MAX))
 
 
+# Words that end in a full stop without ending a sentence ("Dr. Ruiz", "Gen. Ames", "Jan. 3").
+_ABBREVIATIONS = frozenset(
+    re.findall(
+        r"\w+",
+        "mr mrs ms dr prof st sr jr sen rep gov gen col lt maj capt sgt adm cmdr cdr pres rev "
+        "hon mt ft no nos vol vs etc inc ltd co corp dept est approx fig al jan feb mar apr aug "
+        "sept sep oct nov dec",
+    )
+)
+_COMMON_WORDS = frozenset({"no", "nos", "co", "mar", "fig", "vol", "est"})
+# A sentence ends at ., ! or ? (with any closing quotes or brackets) before a space.
+_SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(?=\s)")
+
+
+def first_sentence(text: str, limit: int = BLURB_CHARS) -> str:
+    """The first sentence of ``text``, if it is ``limit`` characters or fewer; else ``text``
+    cut at the last word boundary that fits, with an ellipsis. A full stop after an
+    abbreviation ("Dr.", "Gen."), an initial ("J.") or an initialism ("U.S.") ends no
+    sentence; nor does one inside a number or a URL (no space after it)."""
+    text = _one_line(text)
+    for match in _SENTENCE_END.finditer(text):
+        if text[match.start()] == "." and _abbreviation(text[: match.start()]):
+            continue
+        text = text[: match.end()]
+        break
+    return _shorten(text, limit)
+
+
+def _abbreviation(before: str) -> bool:
+    """Whether the word ending ``before`` (its full stop cut off) is an abbreviation."""
+    word = before.rsplit(None, 1)[-1] if before.strip() else ""
+    word = word.lstrip("\"'(\u201c\u2018[")
+    if not word:
+        return False
+    # An initial (J.), an initialism (U.S, e.g, a.m) or a known short word (Dr, Gen, Jan).
+    if word.lower() in _COMMON_WORDS and not word[0].isupper():
+        return False  # "the answer was no." ends its sentence; "No. 5" does not
+    return (
+        (len(word) == 1 and word.isalpha() and word.isupper())
+        or bool(re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", word))
+        or word.lower() in _ABBREVIATIONS
+    )
+
+
+def thumbnail(src: str, width: int | None, height: int | None) -> dict | None:
+    """A headline's picture at its displayed size: ``THUMB_WIDTH`` pixels wide, or less so
+    that the file is at least twice the size it is shown at (sharp on high-density
+    screens), and at most ``THUMB_TALLEST`` high; the height keeps the file's ratio. A
+    picture of unknown size is shown ``THUMB_WIDTH`` wide with no height (its own ratio,
+    through ``height: auto``); one too small to show sharp at ``THUMB_MIN`` pixels, or no
+    https picture, gives None."""
+    if not src or not _is_https(src):
+        return None
+    if not width or not height or width <= 0 or height <= 0:
+        return {"src": _one_line(src), "width": THUMB_WIDTH, "height": None}
+    shown = min(THUMB_WIDTH, width // 2)
+    if shown * height > THUMB_TALLEST * width:  # a tall picture: narrower, not taller
+        shown = THUMB_TALLEST * width // height
+    if shown < THUMB_MIN:
+        return None
+    return {"src": _one_line(src), "width": shown, "height": max(1, round(shown * height / width))}
+
+
 def _edition_date(edition: Edition, lst: ListConfig) -> Date:
     """The date an edition is dated by: the day its period's edition is due."""
     try:
@@ -253,6 +331,9 @@ def _context(
     clean = _cleaner()
     return {
         "newsletter": {"name": clean(newsletter.name), "website": _web_url(newsletter.website)},
+        "layout": lst.layout,
+        "brand": brand_of(lst).as_dict(),
+        "logo": _logo(newsletter, lst),
         "list": {
             "name": lst.name,
             "title": clean(lst.title),
@@ -286,7 +367,12 @@ def _section(
         "slug": section.slug,
         "title": _cleaner()(section.title),
         "lead": _article(lead, lst, locale, summary_chars, section.also_for(lead)),
-        "more": [_article(a, lst, locale, 0, section.also_for(a)) for a in rest[:more]],
+        "more": [
+            _article(
+                a, lst, locale, 0, section.also_for(a), blurb_chars=min(summary_chars, BLURB_CHARS)
+            )
+            for a in rest[:more]
+        ],
     }  # None: all
 
 
@@ -296,6 +382,7 @@ def _article(
     locale: Locale,
     summary_chars: int,
     also: tuple[Article, ...] = (),
+    blurb_chars: int = 0,
 ) -> dict:
     clean = _cleaner()
     dateline = clean(article.dateline or "")
@@ -312,6 +399,30 @@ def _article(
         "dateline": dateline,
         "image": _one_line(image),
         "also": _also(also),
+        # The rich layout's further headlines: one sentence and a small picture.
+        # (Trimming for size shortens them with the lead summaries, then leaves them out.)
+        "blurb": _blurb(article, blurb_chars) if lst.layout == "rich" and blurb_chars else "",
+        "thumb": thumbnail(image, article.image_width, article.image_height),
+    }
+
+
+def _blurb(article: Article, limit: int) -> str:
+    """The summary's first sentence, unless it only says the headline again (feeds that
+    repeat the title as the summary)."""
+    blurb = ph.scrub(first_sentence(article.summary, limit))
+    same = blurb.rstrip(".!?… ").casefold() == _one_line(article.title).rstrip(".!?… ").casefold()
+    return "" if same else blurb
+
+
+def _logo(newsletter: Newsletter, lst: ListConfig) -> dict | None:
+    """The header's logo (an https picture, checked by the config), or None: the name."""
+    if not lst.logo_url:
+        return None
+    return {
+        "src": _one_line(ph.scrub(lst.logo_url)),
+        "alt": _cleaner()(lst.logo_alt or newsletter.name),
+        "width": lst.logo_width,
+        "height": lst.logo_height,
     }
 
 
@@ -355,16 +466,10 @@ def _is_https(url: str) -> bool:
     return parts.scheme == "https" and bool(parts.netloc)
 
 
-_RESTORE = "restore it in DIGEST_TEMPLATES, or reinstall digest if a default template is missing"
-
-
-def _source(env: jinja2.Environment, name: str) -> str:
-    if env.loader is None:  # make_environment always gives one
-        raise ComposeError(f"template {name} not found", _RESTORE)
-    try:
-        return env.loader.get_source(env, name)[0]
-    except jinja2.TemplateNotFound:
-        raise ComposeError(f"template {name} not found", _RESTORE) from None
+_RESTORE = (
+    "restore it in DIGEST_TEMPLATES or the list's templates folder, "
+    "or reinstall digest if a default template is missing"
+)
 
 
 def _render(env: jinja2.Environment, name: str, context: dict) -> str:
@@ -373,8 +478,24 @@ def _render(env: jinja2.Environment, name: str, context: dict) -> str:
     except jinja2.TemplateNotFound as exc:
         raise ComposeError(f"template {exc.name} not found", _RESTORE) from None
     except jinja2.TemplateError as exc:
-        where = f"{getattr(exc, 'filename', None) or name}:{getattr(exc, 'lineno', '?')}"
+        filename, line = _failing_template(exc)
+        where = f"{getattr(exc, 'filename', None) or filename or name}:"
+        where += str(getattr(exc, "lineno", None) or line or "?")
         raise ComposeError(f"template {where} failed: {exc.message or exc}") from None
+
+
+def _failing_template(exc: Exception) -> tuple[str | None, int | None]:
+    """The template file and line an error was raised in (Jinja puts template frames in
+    the traceback): an error while rendering carries neither itself, and the file at fault
+    may be a partial or a list's own template rather than the one rendered."""
+    found: tuple[str | None, int | None] = (None, None)
+    frame = exc.__traceback__
+    while frame is not None:
+        filename = frame.tb_frame.f_code.co_filename
+        if filename.endswith((".j2", ".css", ".html")):
+            found = (filename, frame.tb_lineno)
+        frame = frame.tb_next
+    return found
 
 
 def _normalize_text(text: str) -> str:

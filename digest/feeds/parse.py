@@ -264,6 +264,7 @@ def _article(
     summary = shorten(summary, summary_chars)
     title = _entry_title(entry) or shorten(summary, 90) or url
     key = article_key(entry.get("id"), url, title, summary)
+    image, image_size = _image(entry, summary_html, base or url)
     return Article(
         key=key,
         section=section,
@@ -272,7 +273,9 @@ def _article(
         summary=summary,
         byline=_byline(entry),
         dateline=dateline,
-        image=_image(entry, summary_html, base or url),
+        image=image,
+        image_width=image_size[0],
+        image_height=image_size[1],
         published_at=_published(entry),
         categories=_categories(entry),
     )
@@ -338,28 +341,45 @@ _IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)(?:$|[?#])", re.I)
 _IMG_SRC = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
 
 
-def _image(entry: _Entry, summary_html: str, base: str) -> str | None:
+_NO_SIZE: tuple[int | None, int | None] = (None, None)
+
+
+def _image(
+    entry: _Entry, summary_html: str, base: str
+) -> tuple[str | None, tuple[int | None, int | None]]:
     """The entry's picture: media:content, media:thumbnail, an image enclosure, the first
-    <img> of its text, or its itunes:image, in that order."""
+    <img> of its text, or its itunes:image, in that order; with its size in pixels when
+    the media element gives one (width and height), else (None, None)."""
     for media in entry.get("media_content") or []:
         if _is_image(
             media.get("medium") or "", media.get("type") or "", media.get("url") or ""
         ) and (found := http_url(media.get("url"), base)):
-            return found
+            return found, _size(media)
     for thumb in entry.get("media_thumbnail") or []:
         if found := http_url(thumb.get("url"), base):
-            return found
+            return found, _size(thumb)
     for enclosure in entry.get("enclosures") or []:
         if _is_image("", enclosure.get("type") or "", enclosure.get("href") or "") and (
             found := http_url(enclosure.get("href"), base)
         ):
-            return found
+            return found, _NO_SIZE
     for fragment in [summary_html] + [c.get("value") or "" for c in entry.get("content") or []]:
         for match in _IMG_SRC.finditer(fragment):
             if found := http_url(html.unescape(next(g for g in match.groups() if g)), base):
-                return found
+                return found, _NO_SIZE
     image = entry.get("image")
-    return http_url(image.get("href"), base) if isinstance(image, dict) else None
+    return (http_url(image.get("href"), base) if isinstance(image, dict) else None), _NO_SIZE
+
+
+def _size(media: dict) -> tuple[int | None, int | None]:
+    """A media element's width and height, both whole pixels from 1 to 20000, else none."""
+    try:
+        width, height = int(str(media.get("width", ""))), int(str(media.get("height", "")))
+    except ValueError:
+        return _NO_SIZE
+    if 0 < width <= 20_000 and 0 < height <= 20_000:
+        return width, height
+    return _NO_SIZE
 
 
 def _is_image(medium: str, mime: str, url: str) -> bool:

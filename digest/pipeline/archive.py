@@ -267,7 +267,7 @@ def _public_copy(ctx: Context, lst: ListConfig, item: PublishedEdition) -> Publi
             newsletter=ctx.newsletter,
             lst=lst,
             base_url=ctx.settings.base_url,
-            env=compose.make_environment(ctx.settings.templates, lst.locale),
+            env=compose.make_environment(ctx.settings.templates, lst.templates, locale=lst.locale),
         )
     except ComposeError as exc:
         log.warning("archive: edition %s of %s has no page: %s", item.key, lst.name, exc)

@@ -8,10 +8,14 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
+from jinja2 import TemplateSyntaxError
+
 from digest import i18n
+from digest.compose import brand
 from digest.compose import check as lint
 from digest.compose import note as editor_note
 from digest.compose.mime import body_text
+from digest.compose.render import make_environment
 from digest.config import ListConfig
 from digest.errors import ComposeError, SelectionError, SubscriberError
 from digest.exits import ExitCode
@@ -116,9 +120,19 @@ class CheckReport:
 def check(
     ctx: Context, list_name: str | None, *, now: datetime, subscriber_email: str | None = None
 ) -> CheckReport:
-    """Lint today's message (a sample reader's with every section, or one subscriber's)."""
-    composed = sample(ctx, list_name, now=now, subscriber_email=subscriber_email)
-    report = _report(composed.edition, composed.message, composed.notes)
+    """Lint today's message (a sample reader's with every section, or one subscriber's),
+    with the list's brand colours and its own template folder."""
+    lst = ctx.newsletter.get_list(list_name)
+    own = list_findings(lst)
+    try:
+        composed = sample(ctx, lst.name, now=now, subscriber_email=subscriber_email)
+    except ComposeError as exc:
+        if lst.templates is None or not exc.message.startswith("template "):
+            raise
+        # A template of the list's folder that fails: said as a finding, with its file.
+        failed = lint.Finding(lint.ERROR, "templates", exc.message, f"lists.{lst.name}.templates")
+        return CheckReport(lst.key_at(now), SAMPLE_RECIPIENT.email, (*own, failed))
+    report = _report(composed.edition, composed.message, composed.notes, lst)
     language = locale_finding(composed.list)
     if language is not None:
         report = dataclasses.replace(report, findings=(*report.findings, language))
@@ -140,10 +154,48 @@ def locale_finding(lst: ListConfig) -> lint.Finding | None:
     )
 
 
-def _report(edition: Edition, message: OutgoingMessage, notes: tuple[str, ...]) -> CheckReport:
-    """The message's findings, and the editor's note's (its markup is checked as written:
-    a link the composer had to leave out is an error)."""
+def list_findings(lst: ListConfig) -> list[lint.Finding]:
+    """What is wrong with a list's look before any message: brand colours under 4.5:1
+    contrast (light and dark), and a template folder that is missing or holds a template
+    that does not parse."""
+    found = [
+        lint.Finding(
+            lint.ERROR, "brand-contrast", str(problem), f"lists.{lst.name}.{problem.setting}"
+        )
+        for problem in brand.contrast_problems(brand.brand_of(lst))
+    ]
+    folder = lst.templates
+    where = f"lists.{lst.name}.templates"
+    if folder is None:
+        return found
+    if not folder.is_dir():
+        what = f"templates folder {folder} does not exist (the bundled templates are used)"
+        return [*found, lint.Finding(lint.ERROR, "templates", what, where)]
+    env = make_environment(None, folder)
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        name = path.relative_to(folder).as_posix()
+        try:
+            env.parse(path.read_text(encoding="utf-8"), name, str(path))
+        except UnicodeDecodeError:
+            found.append(lint.Finding(lint.ERROR, "templates", f"{name} is not UTF-8 text", where))
+        except TemplateSyntaxError as exc:
+            what = f"{name}:{exc.lineno} does not parse: {exc.message}"
+            found.append(lint.Finding(lint.ERROR, "templates", what, where))
+    return found
+
+
+def _report(
+    edition: Edition,
+    message: OutgoingMessage,
+    notes: tuple[str, ...],
+    lst: ListConfig | None = None,
+) -> CheckReport:
+    """The message's findings, the list's own (``list_findings``), and the editor's note's
+    (its markup is checked as written: a link the composer had to leave out is an error)."""
     findings = lint.check(message.raw)
+    findings += list_findings(lst) if lst is not None else []
     findings += [
         lint.Finding(severity, "note", what, "the editor's note")
         for severity, what in editor_note.findings(edition.curation.note)
@@ -165,6 +217,7 @@ def check_edition(composer: Composer) -> CheckReport:
         composer.edition,
         message,
         composer.notes.get(tuple(s.slug for s in composer.edition.sections), ()),
+        composer.lst,
     )
 
 

@@ -50,7 +50,7 @@ def shared_edition(ctx: Context, list_name: str, key: str, page_url: str) -> str
         newsletter=ctx.newsletter,
         lst=lst,
         base_url=base_url,
-        env=compose.make_environment(ctx.settings.templates, lst.locale),
+        env=compose.make_environment(ctx.settings.templates, lst.templates, locale=lst.locale),
     )
     shared = f"{base_url}/shared?list={lst.name}"  # says where a reader's own links are
     _ = i18n.gettext_of(lst.locale)

@@ -73,7 +73,9 @@ class Composer:
     def __init__(self, ctx: Context, edition: Edition, lst: ListConfig, now: datetime):
         self.ctx, self.edition, self.lst, self.now = ctx, edition, lst, now
         self.secret = ctx.settings.require_secret()
-        self.env = compose.make_environment(ctx.settings.templates, lst.locale)
+        self.env = compose.make_environment(
+            ctx.settings.templates, lst.templates, locale=lst.locale
+        )
         self._templates: dict[tuple[str, ...], compose.MessageTemplate] = {}
         self.notes: dict[tuple[str, ...], tuple[str, ...]] = {}  # what trimming did, per set
 

@@ -13,7 +13,18 @@ from digest.models import Article
 from digest.store import schema
 from digest.store._sql import insert_ignore
 
-_CONTENT = ("section", "title", "url", "summary", "byline", "dateline", "image", "published_at")
+_CONTENT = (
+    "section",
+    "title",
+    "url",
+    "summary",
+    "byline",
+    "dateline",
+    "image",
+    "image_width",
+    "image_height",
+    "published_at",
+)
 # Keys looked up per query: well under SQLite's and PostgreSQL's bound-parameter limits.
 _LOOKUP_BATCH = 500
 
@@ -45,6 +56,8 @@ def article_from_row(row: Row[Any]) -> Article:
         byline=row.byline,
         dateline=row.dateline,
         image=row.image,
+        image_width=row.image_width,
+        image_height=row.image_height,
         published_at=row.published_at,
         first_seen_at=row.first_seen_at,
     )

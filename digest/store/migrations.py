@@ -167,6 +167,12 @@ def _m008_drafts(conn: Connection) -> None:
     )
 
 
+def _m011_image_size(conn: Connection) -> None:
+    """An article keeps its picture's size, when its feed gives one."""
+    add_column(conn, schema.articles, "image_width")
+    add_column(conn, schema.articles, "image_height")
+
+
 def _m013_also_reports(conn: Connection) -> None:
     """An edition keeps the other reports of each story it shows (its "Also:" links)."""
     add_column(conn, schema.edition_articles, "also_for")
@@ -190,6 +196,7 @@ MIGRATIONS = [
     ),
     (7, "web sign-ups queued for their confirmation mail", _m007_signups),
     (8, "editions: drafts with the editor's curation, and when each was frozen", _m008_drafts),
+    (11, "articles: the size of each article's picture", _m011_image_size),
     (13, "editions: the other reports of each story, shown as its also links", _m013_also_reports),
     (14, "feeds: the date of the newest entry at the last fetch", _m014_feed_freshness),
 ]

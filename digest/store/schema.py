@@ -91,6 +91,9 @@ articles = Table(
     Column("byline", Text),
     Column("dateline", Text),
     Column("image", Text),
+    # The picture's size in pixels when the feed gives it (the email keeps its ratio).
+    Column("image_width", Integer),
+    Column("image_height", Integer),
     Column("published_at", UTCDateTime),
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

@@ -124,5 +124,16 @@ def golden_edition(newsletter) -> Edition:
     for index, s in enumerate(newsletter.sections[:3]):
         first = article(s.slug, 0, **lead) if index == 0 else article(s.slug, 0, byline="Staff")
         articles = [first] + [article(s.slug, n) for n in range(1, 4)]
+        if index == 0:  # the rich layout's thumbnails: one of known size, one of unknown
+            articles[1] = article(
+                s.slug, 1, image=f"https://img.orbital-dispatch.example/{s.slug}-1.jpg"
+            )
+            articles[2] = article(
+                s.slug,
+                2,
+                image=f"https://img.orbital-dispatch.example/{s.slug}-2.jpg",
+                image_width=640,
+                image_height=427,
+            )
         sections.append(Section(s.slug, s.title, tuple(articles)))
     return Edition("daily", "2026-11-26", NOW, tuple(sections), id=42)

@@ -29,3 +29,17 @@ def localized_config(folder: Path, locale: str) -> Path:
     path = folder / f"{locale}.toml"
     path.write_text(text.replace('locale = "en"', f'locale = "{locale}"', 1))
     return path
+
+
+def list_config(folder: Path, **keys: object) -> Path:
+    """digest.toml with ``keys`` added to its "daily" list (strings quoted, numbers as they
+    are; feeds read from the repository), written into ``folder``; its path returned."""
+    text = (ROOT / "digest.toml").read_text().replace('"samples/', f'"{ROOT}/samples/')
+    lines = "".join(
+        f"{name} = {value!s}\n" if isinstance(value, int) else f'{name} = "{value}"\n'
+        for name, value in keys.items()
+    )
+    text = text.replace('name = "daily"\n', f'name = "daily"\n{lines}', 1)
+    path = folder / "digest.toml"
+    path.write_text(text)
+    return path
