@@ -215,7 +215,7 @@ def make_preheader(sections: tuple[Section, ...], lst: ListConfig) -> str:
 def _edition_date(edition: Edition, lst: ListConfig) -> Date:
     """The date an edition is dated by: the day its period's edition is due."""
     try:
-        return periods.due_date(lst.cadence, edition.key)
+        return periods.due_date(lst.schedule_of(edition.key), edition.key)
     except ValueError:
         raise ComposeError(
             f"edition key {edition.key!r} is not one of a {lst.schedule} list "

@@ -1,0 +1,125 @@
+"""Each reader's frequency: a daily list whose readers may choose its weekly edition instead.
+
+Through the CLI with DIGEST_NOW, on a real store and a recording SMTP server: `digest send`
+run every hour for fifteen days with a new article a day; daily readers get one message a
+local day, weekly readers one a week on Monday, and nobody gets an article twice, a reader
+who switches from daily to weekly mid-week included."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from datetime import datetime, timedelta
+from email import message_from_bytes, policy
+from zoneinfo import ZoneInfo
+
+from digest.compose.mime import body_text
+from digest.exits import ExitCode
+from tests.support.cli import run, sample_settings, set_settings
+from tests.support.smtpd import smtp_server
+from tests.support.values import ROOT
+
+LIST_ZONE = ZoneInfo("Europe/Oslo")
+START = datetime(2026, 11, 30, 0, 0, tzinfo=LIST_ZONE)  # a Monday, week 49
+DAILY, WEEKLY, SWITCHER = "d@example.org", "w@example.org", "s@example.org"
+SWITCH_AT = datetime(2026, 12, 9, 12, 0, tzinfo=LIST_ZONE)  # a Wednesday, after its daily
+
+
+def _config(folder, extra: str = "") -> str:
+    text = (ROOT / "digest.toml").read_text().replace('"samples/', f'"{ROOT}/samples/')
+    text = text.replace('timezone = "America/New_York"', 'timezone = "Europe/Oslo"')
+    text = text.replace('# send_at = "06:15"', f'send_at = "06:15"\n{extra}')
+    path = folder / "digest.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def _at(monkeypatch, moment: datetime) -> None:
+    monkeypatch.setenv("DIGEST_NOW", moment.isoformat())
+
+
+def _new_article(folder, day: int) -> None:
+    item = {
+        "section": "launch-pad",
+        "title": f"Launch news of day {day}",
+        "url": f"https://news.orbital-dispatch.example/launch-pad/day-{day}.html",
+        "summary": f"What happened on day {day}.",
+    }
+    path = folder / f"day{day}.jsonl"
+    path.write_text(json.dumps(item) + "\n")
+    run("articles", "import", str(path))
+
+
+def _articles(message) -> list[str]:
+    return re.findall(
+        r"https://news\.orbital-dispatch\.example/\S+?\.html", body_text(message, "plain")
+    )
+
+
+def test_daily_and_weekly_readers_get_their_own_series_and_no_article_twice(
+    monkeypatch, tmp_path, db_url
+):
+    set_settings(
+        monkeypatch,
+        sample_settings(db_url, DIGEST_CONFIG=_config(tmp_path), DIGEST_SEND_RETRY_BUDGET="0"),
+    )
+    _at(monkeypatch, START)
+    readers = tmp_path / "readers.csv"
+    readers.write_text(
+        f"email,lists,frequency\n{DAILY},daily,\n{WEEKLY},daily,weekly\n{SWITCHER},daily,daily\n"
+    )
+    run("init")
+    run("fetch")
+    run("subscribers", "import", str(readers))
+    received: dict[str, list[tuple[datetime, str, list[str]]]] = defaultdict(list)
+    not_due: set[str] = set()
+    with smtp_server() as server:
+        monkeypatch.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
+        for step in range(15 * 24):
+            moment = START + timedelta(hours=step)
+            _at(monkeypatch, moment)
+            if moment.hour == 0 and step:
+                _new_article(tmp_path, step // 24)
+            if moment == SWITCH_AT:
+                changed = run(
+                    "subscribers", "prefs", SWITCHER, "--list", "daily", "--frequency", "weekly"
+                )
+                assert "weekly" in changed.stdout
+            before = len(server.handler.messages)
+            for line in run("send", "--json").stdout.splitlines():
+                report = json.loads(line)
+                assert report["status"] in ("complete", "not-due"), report
+                if report["status"] == "not-due":
+                    not_due.add(report["message"].split(" is due", 1)[0].split("; the next")[0])
+            for item in server.handler.messages[before:]:
+                message = message_from_bytes(item.raw, policy=policy.default)
+                key = str(message["Feedback-ID"]).split(":")[0]
+                for rcpt in item.rcpt_tos:
+                    received[rcpt].append((moment, key, _articles(message)))
+    days = [(START + timedelta(days=d)).date() for d in range(15)]
+    # The daily reader: one daily edition each local day, from 06:15 on; never a weekly one.
+    daily = received[DAILY]
+    assert [m.date() for m, _, _ in daily] == days
+    assert all("W" not in key and (m.hour, m.minute) >= (6, 15) for m, key, _ in daily)
+    # The weekly reader: one edition a week, on Monday from 06:15, keyed by its week.
+    weekly = received[WEEKLY]
+    assert [key for _, key, _ in weekly] == ["2026-W49", "2026-W50", "2026-W51"]
+    assert all(m.weekday() == 0 and m.hour >= 6 for m, _, _ in weekly)
+    # The week's edition holds the week's news, ranked and capped as the daily ones are.
+    assert [u.split("/")[-1] for u in weekly[2][2] if "/day-" in u] == [
+        f"day-{d}.html" for d in range(14, 8, -1)
+    ]  # days 8 to 14, newest first, to the section's cap of 6
+    # The switcher: daily up to the Wednesday of the switch, then the weekly edition only.
+    switcher = received[SWITCHER]
+    assert [key for _, key, _ in switcher if "W" not in key] == [d.isoformat() for d in days[:10]]
+    assert [key for _, key, _ in switcher if "W" in key] == ["2026-W51"]
+    week = next(urls for _, key, urls in switcher if key == "2026-W51")
+    assert not any(f"/day-{d}.html" in u for u in week for d in (8, 9))  # had them daily
+    assert any("/day-10.html" in u for u in week)
+    for reader, messages in received.items():
+        articles = [u for _, _, urls in messages for u in urls]
+        assert len(articles) == len(set(articles)), reader
+    # Each series said when its next edition is due.
+    assert any(m.startswith("not due: edition 2026-W50") for m in not_due)
+    assert any(m.startswith("not due: edition 2026-12-0") for m in not_due)
