@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from digest.compose.mime import body_text
 from digest.exits import ExitCode
 from tests.support.cli import run, sample_settings, set_settings
@@ -123,3 +125,188 @@ def test_daily_and_weekly_readers_get_their_own_series_and_no_article_twice(
     # Each series said when its next edition is due.
     assert any(m.startswith("not due: edition 2026-W50") for m in not_due)
     assert any(m.startswith("not due: edition 2026-12-0") for m in not_due)
+
+
+# -- the settings and their errors ------------------------------------------------------------
+
+
+def _project(monkeypatch, tmp_path, db_url, extra: str = "") -> None:
+    set_settings(
+        monkeypatch,
+        sample_settings(
+            db_url,
+            DIGEST_CONFIG=_config(tmp_path, extra),
+            DIGEST_OUTBOX=str(tmp_path / "outbox"),
+            DIGEST_SEND_RETRY_BUDGET="0",
+        ),
+    )
+    _at(monkeypatch, START)
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (
+            'schedule = "weekly:mon"\nfrequencies = ["daily", "weekly"]',
+            "a weekly list cannot offer daily",
+        ),
+        ('frequencies = ["weekly"]', "must include the list's own schedule, daily"),
+        ('frequencies = ["daily", "hourly"]', "'hourly' is not a frequency"),
+        ('frequencies = ["daily", "weekly:fri", "weekly"]', "weekly is named twice"),
+        ('frequency_send_at = "25:00"', "is not a time of day"),
+    ],
+)
+def test_a_list_offers_only_the_frequencies_its_schedule_allows(
+    monkeypatch, tmp_path, db_url, extra, said
+):
+    _project(monkeypatch, tmp_path, db_url, extra.replace('schedule = "weekly:mon"\n', ""))
+    if "weekly:mon" in extra:
+        config = tmp_path / "digest.toml"
+        config.write_text(
+            config.read_text().replace('schedule = "daily"', 'schedule = "weekly:mon"')
+        )
+    failed = run("lists", "list", code=ExitCode.CONFIG)
+    assert said in failed.stderr and "lists.0" in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1
+
+
+def test_prefs_sets_a_frequency_the_list_offers_and_names_them_otherwise(
+    monkeypatch, tmp_path, db_url
+):
+    _project(monkeypatch, tmp_path, db_url)
+    run("init")
+    run("subscribers", "add", "ada@example.org", "--list", "daily")
+    refused = run(
+        "subscribers",
+        "prefs",
+        "ada@example.org",
+        "--frequency",
+        "monthly",
+        code=ExitCode.SUBSCRIBER,
+    )
+    assert refused.stderr.strip() == (
+        "error: 'monthly' is not a frequency list daily offers: daily, weekly (or default)"
+    )
+    changed = run("subscribers", "prefs", "ada@example.org", "--frequency", "Weekly")
+    assert changed.stdout.strip() == "ada@example.org daily: all sections, weekly"
+    shown = json.loads(run("subscribers", "show", "ada@example.org", "--json").stdout)
+    assert shown["frequencies"] == {"daily": "weekly"}
+    assert "daily (active, weekly)" in run("subscribers", "show", "ada@example.org").stdout
+    run("subscribers", "prefs", "ada@example.org", "--frequency", "default")
+    shown = json.loads(run("subscribers", "show", "ada@example.org", "--json").stdout)
+    assert shown["frequencies"] == {}
+    # A list that lists monthly offers it.
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        config.read_text().replace(
+            'send_at = "06:15"',
+            'send_at = "06:15"\nfrequencies = ["daily", "weekly", "monthly:15"]',
+        )
+    )
+    run("subscribers", "prefs", "ada@example.org", "--frequency", "monthly")
+    assert json.loads(run("subscribers", "show", "ada@example.org", "--json").stdout)[
+        "frequencies"
+    ] == {"daily": "monthly"}
+
+
+def test_changing_frequency_leaves_an_unsubscribed_reader_unsubscribed(
+    monkeypatch, tmp_path, db_url
+):
+    _project(monkeypatch, tmp_path, db_url)
+    run("init")
+    run("subscribers", "add", "ada@example.org", "--list", "daily")
+    run("subscribers", "unsubscribe", "ada@example.org", "--list", "daily")
+    run("subscribers", "prefs", "ada@example.org", "--frequency", "weekly")
+    shown = json.loads(run("subscribers", "show", "ada@example.org", "--json").stdout)
+    assert shown["status"] == "unsubscribed"
+    assert shown["memberships"]["daily"]["state"] == "unsubscribed"
+
+
+def test_import_reads_a_frequency_column_and_export_writes_it(monkeypatch, tmp_path, db_url):
+    _project(monkeypatch, tmp_path, db_url)
+    run("init")
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "email,lists,frequency\n"
+        "a@example.org,daily,weekly\n"
+        "b@example.org,daily,monthly\n"
+        "c@example.org,daily,\n"
+        "d@example.org,daily,daily:weekly\n"
+    )
+    result = run("subscribers", "import", str(path), code=ExitCode.IMPORT)
+    assert result.stderr.strip() == (
+        f"{path}:3: frequency 'monthly' is not one list daily offers (daily, weekly)"
+    )
+    assert "3 added" in result.stdout and "1 rejected" in result.stdout
+    exported = run("subscribers", "export").stdout.splitlines()
+    assert exported[0].split(",")[:5] == ["email", "name", "lists", "sections", "frequency"]
+    rows = {line.split(",")[0]: line.split(",")[4] for line in exported[1:]}
+    assert rows == {"a@example.org": "weekly", "c@example.org": "", "d@example.org": "weekly"}
+    # --update follows the file's frequency; a file without the column keeps them.
+    path.write_text("email,lists,frequency\na@example.org,daily,daily\n")
+    updated = run("subscribers", "import", str(path), "--update")
+    assert "daily frequency: weekly -> default" in updated.stdout
+    path.write_text("email,lists\nd@example.org,daily\n")
+    run("subscribers", "import", str(path), "--update")
+    listed = {
+        row["email"]: row["frequency"]
+        for row in map(json.loads, run("subscribers", "list", "-f", "json").stdout.splitlines())
+    }
+    assert listed == {"a@example.org": [], "c@example.org": [], "d@example.org": ["weekly"]}
+    # An export imports back unchanged.
+    out = tmp_path / "out.jsonl"
+    run("subscribers", "export", "-f", "json", "--out", str(out))
+    run("subscribers", "remove", "d@example.org")
+    run("subscribers", "import", str(out))
+    assert json.loads(run("subscribers", "show", "d@example.org", "--json").stdout)[
+        "frequencies"
+    ] == {"daily": "weekly"}
+
+
+def test_send_status_editions_and_preview_name_the_weekly_series(monkeypatch, tmp_path, db_url):
+    _project(monkeypatch, tmp_path, db_url)
+    run("init")
+    run("fetch")
+    path = tmp_path / "in.csv"
+    path.write_text("email,lists,frequency\nd@example.org,daily,\nw@example.org,daily,weekly\n")
+    run("subscribers", "import", str(path))
+    _at(monkeypatch, START + timedelta(hours=5))  # Monday 05:00: neither series is due
+    early = [json.loads(line) for line in run("send", "--json").stdout.splitlines()]
+    assert [r["message"] for r in early] == [
+        "not due: edition 2026-11-30 is due 2026-11-30 06:15 Europe/Oslo",
+        "not due: edition 2026-W49 is due 2026-11-30 06:15 Europe/Oslo",
+    ]
+    out = tmp_path / "preview"
+    shown = run("preview", "--frequency", "weekly", "--out", str(out))
+    assert "edition 2026-W49 for" in shown.stdout
+    refused = run("preview", "--frequency", "monthly", "--out", str(out), code=ExitCode.SELECTION)
+    assert "offers: daily, weekly" in refused.stderr
+    keys = [
+        r["key"] for r in map(json.loads, run("editions", "list", "--json").stdout.splitlines())
+    ]
+    assert keys == ["2026-W49", "2026-11-30"]
+    _at(monkeypatch, START + timedelta(hours=7))
+    dry = [json.loads(line) for line in run("send", "--dry-run", "--json").stdout.splitlines()]
+    assert [(r["edition"], r["status"], r["sent"]) for r in dry] == [
+        ("2026-11-30", "dry-run", 1),
+        ("2026-W49", "dry-run", 1),
+    ]
+    sent = [json.loads(line) for line in run("send", "--json").stdout.splitlines()]
+    assert [(r["edition"], r["status"], r["sent"]) for r in sent] == [
+        ("2026-11-30", "complete", 1),
+        ("2026-W49", "complete", 1),
+    ]
+    again = [json.loads(line)["message"] for line in run("send", "--json").stdout.splitlines()]
+    assert again[1] == (
+        "not due: edition 2026-W49 was sent; the next, 2026-W50, is due 2026-12-07 06:15 "
+        "Europe/Oslo"
+    )
+    status = json.loads(run("status", "--json").stdout)
+    assert status["edition"] == "2026-11-30" and status["total"] == 1
+    weekly = json.loads(run("status", "--edition", "2026-W49", "--json").stdout)
+    assert weekly["edition"] == "2026-W49" and weekly["total"] == 1
+    assert json.loads(run("editions", "show", "2026-W49", "--json").stdout)["state"] == "complete"
+    keys = [
+        r["key"] for r in map(json.loads, run("editions", "list", "--json").stdout.splitlines())
+    ]
+    assert keys == ["2026-W50", "2026-12-01", "2026-W49", "2026-11-30"]

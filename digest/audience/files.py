@@ -474,10 +474,9 @@ def detail(record: SubscriberRecord, suppressed: str | None) -> dict:
         "subscriptions": {
             m.list: None if m.sections is None else sorted(m.sections) for m in record.memberships
         },
-        "memberships": {
-            m.list: {"state": m.state, "paused": m.paused, "frequency": m.frequency}
-            for m in record.memberships
-        },
+        "memberships": {m.list: {"state": m.state, "paused": m.paused} for m in record.memberships},
+        # The lists whose reader chose a frequency other than the list's own schedule.
+        "frequencies": {m.list: m.frequency for m in record.memberships if m.frequency},
         "soft_bounces": round(record.soft_bounces, 2),
         "suppressed": suppressed,
     }

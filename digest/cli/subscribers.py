@@ -163,8 +163,8 @@ def subscribers_show(
     for name, sections in data["subscriptions"].items():
         state = data["memberships"][name]
         label = state["state"] + (", paused" if state["paused"] else "")
-        if state["frequency"]:
-            label += f", {state['frequency']}"
+        if name in data["frequencies"]:
+            label += f", {data['frequencies'][name]}"
         out.print(
             f"  {name} ({label}): {', '.join(sections) if sections else 'all sections'}",
             markup=False,

@@ -10,7 +10,7 @@ checked against the draft as it stands, and refused once the edition is frozen.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 
 from digest import periods
 from digest.compose import note as editor_note
@@ -73,10 +73,11 @@ def list_editions(ctx: Context, list_name: str | None, now: datetime) -> list[di
     series += [
         k for k in lst.offered if k != lst.cadence.kind and ctx.store.frequency_readers(lst.name, k)
     ]
-    for frequency in reversed(series):
+    for frequency in series:
         upcoming = next_key(ctx, lst, now, frequency)
         if all(row["key"] != upcoming for row in rows):
-            rows.insert(0, _unstored_row(upcoming))
+            rows.append(_unstored_row(upcoming))
+    rows.sort(key=lambda row: (_due_date(lst, row["key"]), row["key"]), reverse=True)
     for row in rows:
         row["list"] = lst.name
         if row["state"] == EditionState.draft:  # its articles are the draft's of now
@@ -84,6 +85,14 @@ def list_editions(ctx: Context, list_name: str | None, now: datetime) -> list[di
             row["articles"] = draft.article_count if draft is not None else 0
         row.pop("id", None)
     return rows
+
+
+def _due_date(lst: ListConfig, key: str) -> date:
+    """The date an edition of any of the list's series is due (newest first in a listing)."""
+    try:
+        return periods.due_date(lst.schedule_of(key), key)
+    except ValueError:  # a key of a schedule the list had before
+        return date.min
 
 
 def _past(lst: ListConfig, key: str, now: datetime) -> bool:
