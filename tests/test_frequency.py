@@ -12,23 +12,21 @@ import re
 from collections import defaultdict
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from digest.compose.mime import body_text
 from digest.exits import ExitCode
 from tests.support.cli import run, sample_settings, set_settings
+from tests.support.schedules import LIST_ZONE, START, at, new_article
 from tests.support.smtpd import smtp_server
 from tests.support.values import ROOT
 
-LIST_ZONE = ZoneInfo("Europe/Oslo")
-START = datetime(2026, 11, 30, 0, 0, tzinfo=LIST_ZONE)  # a Monday, week 49
 DAILY, WEEKLY, SWITCHER = "d@example.org", "w@example.org", "s@example.org"
 SWITCH_AT = datetime(2026, 12, 9, 12, 0, tzinfo=LIST_ZONE)  # a Wednesday, after its daily
 
 
-def _config(folder, extra: str = "") -> str:
+def _frequency_config(folder, extra: str = "") -> str:
     text = (ROOT / "digest.toml").read_text().replace('"samples/', f'"{ROOT}/samples/')
     text = text.replace('timezone = "America/New_York"', 'timezone = "Europe/Oslo"')
     text = text.replace('# send_at = "06:15"', f'send_at = "06:15"\n{extra}')
@@ -37,23 +35,7 @@ def _config(folder, extra: str = "") -> str:
     return str(path)
 
 
-def _at(monkeypatch, moment: datetime) -> None:
-    monkeypatch.setenv("DIGEST_NOW", moment.isoformat())
-
-
-def _new_article(folder, day: int) -> None:
-    item = {
-        "section": "launch-pad",
-        "title": f"Launch news of day {day}",
-        "url": f"https://news.orbital-dispatch.example/launch-pad/day-{day}.html",
-        "summary": f"What happened on day {day}.",
-    }
-    path = folder / f"day{day}.jsonl"
-    path.write_text(json.dumps(item) + "\n")
-    run("articles", "import", str(path))
-
-
-def _articles(message) -> list[str]:
+def _article_urls(message) -> list[str]:
     return re.findall(
         r"https://news\.orbital-dispatch\.example/\S+?\.html", body_text(message, "plain")
     )
@@ -64,9 +46,11 @@ def test_daily_and_weekly_readers_get_their_own_series_and_no_article_twice(
 ):
     set_settings(
         monkeypatch,
-        sample_settings(db_url, DIGEST_CONFIG=_config(tmp_path), DIGEST_SEND_RETRY_BUDGET="0"),
+        sample_settings(
+            db_url, DIGEST_CONFIG=_frequency_config(tmp_path), DIGEST_SEND_RETRY_BUDGET="0"
+        ),
     )
-    _at(monkeypatch, START)
+    at(monkeypatch, START)
     readers = tmp_path / "readers.csv"
     readers.write_text(
         f"email,lists,frequency\n{DAILY},daily,\n{WEEKLY},daily,weekly\n{SWITCHER},daily,daily\n"
@@ -80,9 +64,9 @@ def test_daily_and_weekly_readers_get_their_own_series_and_no_article_twice(
         monkeypatch.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         for step in range(15 * 24):
             moment = START + timedelta(hours=step)
-            _at(monkeypatch, moment)
+            at(monkeypatch, moment)
             if moment.hour == 0 and step:
-                _new_article(tmp_path, step // 24)
+                new_article(tmp_path, step // 24)
             if moment == SWITCH_AT:
                 changed = run(
                     "subscribers", "prefs", SWITCHER, "--list", "daily", "--frequency", "weekly"
@@ -98,7 +82,7 @@ def test_daily_and_weekly_readers_get_their_own_series_and_no_article_twice(
                 message = message_from_bytes(item.raw, policy=policy.default)
                 key = str(message["Feedback-ID"]).split(":")[0]
                 for rcpt in item.rcpt_tos:
-                    received[rcpt].append((moment, key, _articles(message)))
+                    received[rcpt].append((moment, key, _article_urls(message)))
     days = [(START + timedelta(days=d)).date() for d in range(15)]
     # The daily reader: one daily edition each local day, from 06:15 on; never a weekly one.
     daily = received[DAILY]
@@ -135,12 +119,12 @@ def _project(monkeypatch, tmp_path, db_url, extra: str = "") -> None:
         monkeypatch,
         sample_settings(
             db_url,
-            DIGEST_CONFIG=_config(tmp_path, extra),
+            DIGEST_CONFIG=_frequency_config(tmp_path, extra),
             DIGEST_OUTBOX=str(tmp_path / "outbox"),
             DIGEST_SEND_RETRY_BUDGET="0",
         ),
     )
-    _at(monkeypatch, START)
+    at(monkeypatch, START)
 
 
 @pytest.mark.parametrize(
@@ -270,7 +254,7 @@ def test_send_status_editions_and_preview_name_the_weekly_series(monkeypatch, tm
     path = tmp_path / "in.csv"
     path.write_text("email,lists,frequency\nd@example.org,daily,\nw@example.org,daily,weekly\n")
     run("subscribers", "import", str(path))
-    _at(monkeypatch, START + timedelta(hours=5))  # Monday 05:00: neither series is due
+    at(monkeypatch, START + timedelta(hours=5))  # Monday 05:00: neither series is due
     early = [json.loads(line) for line in run("send", "--json").stdout.splitlines()]
     assert [r["message"] for r in early] == [
         "not due: edition 2026-11-30 is due 2026-11-30 06:15 Europe/Oslo",
@@ -285,7 +269,7 @@ def test_send_status_editions_and_preview_name_the_weekly_series(monkeypatch, tm
         r["key"] for r in map(json.loads, run("editions", "list", "--json").stdout.splitlines())
     ]
     assert keys == ["2026-W49", "2026-11-30"]
-    _at(monkeypatch, START + timedelta(hours=7))
+    at(monkeypatch, START + timedelta(hours=7))
     dry = [json.loads(line) for line in run("send", "--dry-run", "--json").stdout.splitlines()]
     assert [(r["edition"], r["status"], r["sent"]) for r in dry] == [
         ("2026-11-30", "dry-run", 1),
