@@ -419,6 +419,11 @@ class ListConfig(BaseModel):
                 series[kind] = periods.parse_schedule(default if ":" not in entry else entry, at)
         return series
 
+    @property
+    def other_series(self) -> tuple[str, ...]:
+        """The frequencies the list offers besides its own schedule."""
+        return tuple(kind for kind in self.offered if kind != self.cadence.kind)
+
     def series_schedule(self, frequency: str | None) -> periods.Schedule:
         """The schedule of the series a reader of ``frequency`` gets (None, or a frequency the
         list no longer offers: the list's own)."""

@@ -294,3 +294,9 @@ def test_send_status_editions_and_preview_name_the_weekly_series(monkeypatch, tm
         r["key"] for r in map(json.loads, run("editions", "list", "--json").stdout.splitlines())
     ]
     assert keys == ["2026-W50", "2026-12-01", "2026-W49", "2026-11-30"]
+    # The public archive shows the list's own series: the week's edition repeats it.
+    site = tmp_path / "site"
+    run("archive", "build", "--out", str(site))
+    pages = [p.name for p in site.rglob("*")]
+    assert any("2026-11-30" in name for name in pages)
+    assert not any("2026-W49" in name for name in pages)

@@ -81,8 +81,7 @@ def readers_of(lst: ListConfig, frequency: str | None) -> Readers:
     """Which of the list's subscriptions get the series of ``frequency`` (None or the
     list's own schedule: its own series)."""
     own = lst.cadence.kind
-    others = tuple(kind for kind in lst.offered if kind != own)
-    return Readers(None if frequency in (None, own) else frequency, others)
+    return Readers(None if frequency in (None, own) else frequency, lst.other_series)
 
 
 class Composer:
