@@ -14,13 +14,23 @@ from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 
 import pytest
+from sqlalchemy import text
 
 from digest.compose.mime import body_text
 from digest.exits import ExitCode
+from digest.models import (
+    Article,
+    Edition,
+    EditionState,
+    Membership,
+    NewSubscriber,
+    Readers,
+    Section,
+)
 from tests.support.cli import run, sample_settings, set_settings
 from tests.support.schedules import LIST_ZONE, START, at, new_article
 from tests.support.smtpd import smtp_server
-from tests.support.values import ROOT
+from tests.support.values import NOW, ROOT
 
 DAILY, WEEKLY, SWITCHER = "d@example.org", "w@example.org", "s@example.org"
 SWITCH_AT = datetime(2026, 12, 9, 12, 0, tzinfo=LIST_ZONE)  # a Wednesday, after its daily
@@ -109,6 +119,59 @@ def test_daily_and_weekly_readers_get_their_own_series_and_no_article_twice(
     # Each series said when its next edition is due.
     assert any(m.startswith("not due: edition 2026-W50") for m in not_due)
     assert any(m.startswith("not due: edition 2026-12-0") for m in not_due)
+
+
+# -- the ledger, on both engines --------------------------------------------------------------
+
+
+def test_the_ledger_records_what_a_reader_had_and_their_message_leaves_it_out(store):
+    store.ensure_lists([("daily", "Daily")])
+    store.sync_sections([("launch-pad", "Launch Pad", ["/feeds/x.xml"])])
+    items = [
+        Article(key=f"guid:{i}", section="launch-pad", title=f"T{i}", url=f"https://x/{i}")
+        for i in range(4)
+    ]
+    store.save_articles(items, NOW)
+    stored = sorted(store.articles(section="launch-pad"), key=lambda a: a.key)
+    store.add_subscribers(
+        [
+            NewSubscriber(email="d@example.org", lists=("daily",)),
+            NewSubscriber(email="s@example.org", lists=("daily",)),
+            NewSubscriber(
+                email="w@example.org", memberships=(Membership("daily", frequency="weekly"),)
+            ),
+        ],
+        NOW,
+    )
+    own, weekly = Readers(None, ("weekly",)), Readers("weekly", ("weekly",))
+
+    def edition(key: str, articles) -> Edition:
+        return Edition(
+            list_name="daily",
+            key=key,
+            created_at=NOW,
+            sections=(Section("launch-pad", "Launch Pad", tuple(articles)),),
+            state=EditionState.draft,
+        )
+
+    day = store.freeze_edition(edition("2026-12-01", stored[:2]), NOW, own)
+    assert sum(store.counts(day.stored_id).values()) == 2  # the daily readers only
+    switcher = store.subscriber("s@example.org").id
+    store.set_membership(switcher, "daily", NOW, frequency="weekly")
+    week = store.freeze_edition(edition("2026-W49", stored), NOW + timedelta(hours=1), weekly)
+    claimed = {
+        c.subscriber.email: c.subscriber.omit
+        for c in store.claim(week.stored_id, "daily", 10, NOW, "run")
+    }
+    # The switcher's message leaves out what their daily edition (still queued) holds.
+    assert claimed == {
+        "s@example.org": frozenset({stored[0].id, stored[1].id}),
+        "w@example.org": frozenset(),
+    }
+    # Filling again adds nothing; the omissions are the ledger's, not recomputed.
+    assert store.enqueue_list(week.stored_id, "daily", NOW, weekly) == 0
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM delivery_omissions")).scalar_one() == 2
 
 
 # -- the settings and their errors ------------------------------------------------------------
