@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from email import message_from_bytes, policy
 
 import pytest
 from sqlalchemy import text
 
 from digest.compose.mime import body_text
+from digest.config import ListConfig
 from digest.exits import ExitCode
 from digest.models import (
     Article,
@@ -27,6 +28,7 @@ from digest.models import (
     Readers,
     Section,
 )
+from digest.periods import Schedule
 from tests.support.cli import run, sample_settings, set_settings
 from tests.support.schedules import LIST_ZONE, START, at, new_article
 from tests.support.smtpd import smtp_server
@@ -119,6 +121,37 @@ def test_daily_and_weekly_readers_get_their_own_series_and_no_article_twice(
     # Each series said when its next edition is due.
     assert any(m.startswith("not due: edition 2026-W50") for m in not_due)
     assert any(m.startswith("not due: edition 2026-12-0") for m in not_due)
+
+
+# -- the settings -----------------------------------------------------------------------------
+
+
+def _list(**fields) -> ListConfig:
+    return ListConfig(
+        name="news", title="News", sender="News <n@example.org>", postal_address="1 Road", **fields
+    )
+
+
+def test_each_series_is_due_on_its_day_at_its_time():
+    daily = _list(send_at="06:15")
+    assert daily.offered == {
+        "daily": Schedule("daily", 0, time(6, 15)),
+        "weekly": Schedule("weekly", 0, time(6, 15)),  # Monday, at the list's time
+    }
+    chosen = _list(
+        send_at="06:15", frequencies=("daily", "weekly:fri", "monthly"), frequency_send_at="08:00"
+    )
+    assert chosen.series_schedule("weekly") == Schedule("weekly", 4, time(8, 0))
+    assert chosen.series_schedule("monthly") == Schedule("monthly", 1, time(8, 0))
+    noon = START + timedelta(hours=12)
+    assert chosen.key_at(noon, "weekly") == "2026-W49" and chosen.key_at(noon) == "2026-11-30"
+    assert list(_list(schedule="weekly:wed").offered) == ["weekly"]
+    monthly = _list(schedule="weekly:wed", frequencies=("weekly", "monthly:15"))
+    assert list(monthly.offered) == ["weekly", "monthly"]
+    assert monthly.check_frequency("monthly") == "monthly"
+    assert monthly.check_frequency("weekly") is None  # the list's own schedule
+    # A frequency the list stopped offering falls back to its own schedule.
+    assert daily.series_schedule("monthly") == daily.cadence
 
 
 # -- the ledger, on both engines --------------------------------------------------------------

@@ -31,6 +31,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -266,7 +267,7 @@ def reads_series(readers: Readers) -> Any:
     if readers.frequency is not None:
         return sub.c.frequency == readers.frequency
     if not readers.others:
-        return literal(True)
+        return true()
     return or_(sub.c.frequency.is_(None), sub.c.frequency.not_in(readers.others))
 
 
