@@ -429,10 +429,6 @@ class ListConfig(BaseModel):
         list no longer offers: the list's own)."""
         return self.offered.get(frequency or "", self.cadence)
 
-    def frequency_of(self, key: str) -> str:
-        """The frequency whose series the edition ``key`` belongs to."""
-        return periods.key_kind(key)
-
     def schedule_of(self, key: str) -> periods.Schedule:
         """The schedule of the series the edition ``key`` belongs to."""
         return self.series_schedule(periods.key_kind(key))
