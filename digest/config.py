@@ -31,6 +31,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -318,10 +319,31 @@ class ListConfig(BaseModel):
     # selected (a feed's backlog, a republished archive); 0: no limit.
     max_age_hours: int = Field(default=DEFAULT_MAX_AGE_HOURS, ge=0, le=24 * 366)
 
+    # What a reader may choose instead of the list's own schedule, each a series of editions
+    # of its own: daily, weekly or monthly, never more often than the list (weekly:fri,
+    # monthly:15 name the day; default Monday, the 1st). None: a daily list offers daily and
+    # weekly, any other list its own schedule only.
+    frequencies: tuple[str, ...] | None = None
+    frequency_send_at: str | None = None  # when the other series are due; none: send_at
+
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
         return str(periods.parse_schedule(value))
+
+    @field_validator("frequencies")
+    @classmethod
+    def _frequencies(
+        cls, value: tuple[str, ...] | None, info: ValidationInfo
+    ) -> tuple[str, ...] | None:
+        if value is None or "schedule" not in info.data:
+            return value
+        return frequency_entries(value, periods.parse_schedule(info.data["schedule"]))
+
+    @field_validator("frequency_send_at")
+    @classmethod
+    def _frequency_send_at(cls, value: str | None) -> str | None:
+        return None if value is None else periods.parse_time(value).strftime("%H:%M")
 
     @field_validator("send_at")
     @classmethod
@@ -411,13 +433,95 @@ class ListConfig(BaseModel):
         """Hours the first edition looks back."""
         return self.window_hours or self.cadence.window_hours
 
-    def key_at(self, now: datetime) -> str:
-        """The key of the edition whose period holds ``now``."""
-        return periods.edition_key(now, self.tz, self.cadence)
+    def key_at(self, now: datetime, frequency: str | None = None) -> str:
+        """The key of the edition whose period holds ``now`` (of the series of
+        ``frequency``; None: the list's own)."""
+        return periods.edition_key(now, self.tz, self.series_schedule(frequency))
+
+    @property
+    def offered(self) -> dict[str, periods.Schedule]:
+        """The frequencies a reader may choose, each with its series' schedule; the list's own
+        first."""
+        own = self.cadence
+        entries = self.frequencies
+        if entries is None:
+            entries = ("daily", "weekly") if own.kind == "daily" else (own.kind,)
+        at = self.frequency_send_at or self.send_at
+        series: dict[str, periods.Schedule] = {own.kind: own}
+        for entry in entries:
+            kind = entry.split(":")[0]
+            if kind != own.kind:
+                default = {"weekly": "weekly:mon", "monthly": "monthly:1"}[kind]
+                series[kind] = periods.parse_schedule(default if ":" not in entry else entry, at)
+        return series
+
+    @property
+    def other_series(self) -> tuple[str, ...]:
+        """The frequencies the list offers besides its own schedule."""
+        return tuple(kind for kind in self.offered if kind != self.cadence.kind)
+
+    def series_schedule(self, frequency: str | None) -> periods.Schedule:
+        """The schedule of the series a reader of ``frequency`` gets (None, or a frequency the
+        list no longer offers: the list's own)."""
+        return self.offered.get(frequency or "", self.cadence)
+
+    def schedule_of(self, key: str) -> periods.Schedule:
+        """The schedule of the series the edition ``key`` belongs to."""
+        return self.series_schedule(periods.key_kind(key))
+
+    def window_of(self, key: str) -> int:
+        """Hours the first edition of ``key``'s series looks back."""
+        schedule = self.schedule_of(key)
+        return self.window if schedule.kind == self.cadence.kind else schedule.window_hours
+
+    def check_frequency(self, value: str) -> str | None:
+        """A reader's frequency as stored (None: the list's own schedule); ValueError naming
+        the values this list allows."""
+        chosen = value.strip().lower()
+        if chosen in ("", "default"):
+            return None
+        if chosen not in self.offered:
+            raise ValueError(
+                f"{value!r} is not a frequency list {self.name} offers: "
+                f"{', '.join(self.offered)} (or default)"
+            )
+        return None if chosen == self.cadence.kind else chosen
 
     @property
     def sender_address(self) -> str:
         return parseaddr(self.sender)[1]
+
+
+def frequency_entries(entries: tuple[str, ...], own: periods.Schedule) -> tuple[str, ...]:
+    """A list's ``frequencies`` checked against its schedule ``own``; ValueError saying what
+    is allowed otherwise."""
+    allowed = periods.KINDS[periods.KINDS.index(own.kind) :]
+    seen: list[str] = []
+    for entry in entries:
+        kind = entry.strip().lower().split(":")[0]
+        if kind not in periods.KINDS:
+            raise ValueError(
+                f"{entry!r} is not a frequency: write {', '.join(allowed)} "
+                "(weekly:fri or monthly:15 name the day)"
+            )
+        if kind not in allowed:
+            raise ValueError(
+                f"a {own.kind} list cannot offer {kind}: its readers may choose "
+                f"{', '.join(allowed)}"
+            )
+        if kind in seen:
+            raise ValueError(f"{kind} is named twice")
+        if ":" in entry:
+            schedule = periods.parse_schedule(entry)
+            if kind == own.kind and schedule != periods.parse_schedule(str(own)):
+                raise ValueError(
+                    f"{entry!r}: the list's own {kind} edition follows its schedule "
+                    f"({own}); write {kind}"
+                )
+        seen.append(kind)
+    if own.kind not in seen:
+        raise ValueError(f"must include the list's own schedule, {own.kind}")
+    return tuple(entry.strip().lower() for entry in entries)
 
 
 class Newsletter(BaseModel):

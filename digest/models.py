@@ -117,11 +117,27 @@ class Edition:
     def article_count(self) -> int:
         return sum(len(s.articles) for s in self.sections)
 
-    def for_sections(self, slugs: frozenset[str] | None) -> tuple[Section, ...]:
-        """The sections a subscriber with these preferences gets (None: all of them)."""
-        if slugs is None:
-            return self.sections
-        return tuple(s for s in self.sections if s.slug in slugs)
+    def for_sections(
+        self, slugs: frozenset[str] | None, omit: frozenset[int] = frozenset()
+    ) -> tuple[Section, ...]:
+        """The sections a subscriber with these preferences gets (None: all of them), less the
+        articles ``omit`` names (a story whose shown article is omitted goes with it)."""
+        chosen = (
+            self.sections if slugs is None else tuple(s for s in self.sections if s.slug in slugs)
+        )
+        if not omit:
+            return chosen
+        kept = []
+        for s in chosen:
+            articles = tuple(a for a in s.articles if a.id not in omit)
+            if articles:
+                also = {
+                    a.key: tuple(r for r in s.also_for(a) if r.id not in omit) for a in articles
+                }
+                kept.append(
+                    Section(s.slug, s.title, articles, {k: v for k, v in also.items() if v})
+                )
+        return tuple(kept)
 
 
 class SubscriberStatus(str, enum.Enum):
@@ -142,6 +158,22 @@ class Subscriber:
     sections: frozenset[str] | None = None
     lists: tuple[str, ...] = ()
     id: int | None = None
+    # Articles of the edition this reader is not sent (queued for them in another edition).
+    omit: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Readers:
+    """Which of a list's subscriptions one series of its editions goes to: ``frequency``
+    None is the list's own series, which also takes the readers whose chosen frequency is
+    not among ``others`` (the other series the list offers now); else the readers who chose
+    ``frequency``."""
+
+    frequency: str | None = None
+    others: tuple[str, ...] = ()
+
+
+EVERY_READER = Readers()  # a list offering one series: all its readers get it
 
 
 @dataclass(frozen=True)
@@ -152,6 +184,8 @@ class Membership:
     state: str = "active"
     paused: bool = False
     sections: frozenset[str] | None = None
+    # daily, weekly or monthly: the series of the list's editions they get (None: its own).
+    frequency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +206,9 @@ class NewSubscriber:
     consent_ip: str | None = None
     memberships: tuple[Membership, ...] | None = None
     line: int = 0  # where it was read from, for reporting
+    # The row says each list's frequency (an import with a frequency column): --update
+    # applies it; without one, stored frequencies are kept.
+    frequency_given: bool = False
 
     def all_memberships(self) -> tuple[Membership, ...]:
         if self.memberships is not None:

@@ -6,6 +6,10 @@ A list sends one edition per period of its schedule, in the list's time zone:
 - ``weekly:mon`` ... ``weekly:sun``: an ISO week, key ``2026-W49``, due that weekday;
 - ``monthly:1`` ... ``monthly:28``: a month, key ``2026-12``, due that day of the month.
 
+A list may offer its readers a less frequent series besides its own (``frequencies`` in
+digest.toml): a daily list's weekly readers get the editions keyed ``2026-W49``. The shape of
+a key names its series (``key_kind``), so a list's series never share a key.
+
 An edition is due from its time until its period ends, so a run that comes late (cron was
 down at 06:15) still sends the period's edition; a run before the time, or after the
 period's edition was sent, has nothing to do.
@@ -19,6 +23,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 # Every key of every schedule: a day, an ISO week, a month (they also name URLs and headers).
 KEY_PATTERN = re.compile(r"\d{4}-(?:\d{2}-\d{2}|W\d{2}|\d{2})")
+KINDS = ("daily", "weekly", "monthly")  # most frequent first
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SCHEDULE = re.compile(r"daily|weekly:(mon|tue|wed|thu|fri|sat|sun)|monthly:([1-9]|1\d|2[0-8])")
 
@@ -125,3 +130,15 @@ def following_key(schedule: Schedule, key: str) -> str:
 def is_due(schedule: Schedule, now: datetime, tz: tzinfo) -> bool:
     """Whether the edition of the period ``now`` falls in is due at ``now``."""
     return now >= due_at(schedule, edition_key(now, tz, schedule), tz)
+
+
+def key_kind(key: str) -> str:
+    """The kind of schedule whose period ``key`` names (daily, weekly or monthly)."""
+    if "W" in key:
+        return "weekly"
+    return "monthly" if len(key) == 7 else "daily"
+
+
+def key_like(kind: str) -> str:
+    """A SQL LIKE pattern matching the keys of one kind only (``_``: any one character)."""
+    return {"daily": "____-__-__", "weekly": "____-W__", "monthly": "____-__"}[kind]

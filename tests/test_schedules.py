@@ -9,15 +9,13 @@ import re
 from collections import defaultdict
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
-from zoneinfo import ZoneInfo
 
 from digest.compose.mime import body_text
 from tests.support.cli import run, sample_settings, set_settings
+from tests.support.schedules import START, at, new_article
 from tests.support.smtpd import smtp_server
 from tests.support.values import ROOT
 
-LIST_ZONE = ZoneInfo("Europe/Oslo")
-START = datetime(2026, 11, 30, 0, 0, tzinfo=LIST_ZONE)  # a Monday
 DAILY, WEEKLY, BOTH = "d@example.org", "w@example.org", "b@example.org"
 
 
@@ -34,22 +32,6 @@ def _config(folder) -> str:
     return str(path)
 
 
-def _at(monkeypatch, moment: datetime) -> None:
-    monkeypatch.setenv("DIGEST_NOW", moment.isoformat())
-
-
-def _new_article(folder, day: int) -> None:
-    item = {
-        "section": "launch-pad",
-        "title": f"Launch news of day {day}",
-        "url": f"https://news.orbital-dispatch.example/launch-pad/day-{day}.html",
-        "summary": f"What happened on day {day}.",
-    }
-    path = folder / f"day{day}.jsonl"
-    path.write_text(json.dumps(item) + "\n")
-    run("articles", "import", str(path))
-
-
 def test_each_reader_gets_one_edition_per_period_never_early_never_an_article_twice(
     monkeypatch, tmp_path, db_url
 ):
@@ -57,7 +39,7 @@ def test_each_reader_gets_one_edition_per_period_never_early_never_an_article_tw
         monkeypatch,
         sample_settings(db_url, DIGEST_CONFIG=_config(tmp_path), DIGEST_SEND_RETRY_BUDGET="0"),
     )
-    _at(monkeypatch, START)
+    at(monkeypatch, START)
     readers = tmp_path / "readers.csv"
     readers.write_text(f"email,lists\n{DAILY},daily\n{WEEKLY},weekly\n{BOTH},daily;weekly\n")
     run("init")
@@ -68,9 +50,9 @@ def test_each_reader_gets_one_edition_per_period_never_early_never_an_article_tw
         monkeypatch.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         for step in range(15 * 4):
             moment = START + timedelta(hours=6 * step)
-            _at(monkeypatch, moment)
+            at(monkeypatch, moment)
             if moment.hour == 0 and step:
-                _new_article(tmp_path, step // 4)
+                new_article(tmp_path, step // 4)
             before = len(server.handler.messages)
             for line in run("send", "--json").stdout.splitlines():
                 report = json.loads(line)

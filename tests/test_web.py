@@ -250,6 +250,47 @@ def test_saving_preferences_keeps_an_unsubscribed_reader_unsubscribed(site):
     assert state(site, "gone@example.com")[0] == "unsubscribed"
 
 
+def test_preferences_choose_how_often_saved_by_post_only(site):
+    sid = add(site, "f@example.com")
+    url = f"/p/{site.token(sid, 'preferences')}"
+    page = site.http.get(url, params={"frequency": "weekly"})  # a link's parameters save nothing
+    assert '<input type="radio" name="frequency" value="daily" checked>' in page.text
+    assert '<input type="radio" name="frequency" value="weekly">' in page.text
+    assert site.ctx.store.record("f@example.com").membership("daily").frequency is None
+    form = {"action": "save", "section": ["launch-pad"], "frequency": "weekly"}
+    assert site.http.post(url, data=form).status_code == 303
+    assert site.ctx.store.record("f@example.com").membership("daily").frequency == "weekly"
+    assert 'value="weekly" checked' in site.http.get(url).text
+    bad = site.http.post(url, data=form | {"frequency": "monthly"})
+    assert bad.status_code == 400 and "daily, weekly" in bad.text
+    assert site.ctx.store.record("f@example.com").membership("daily").frequency == "weekly"
+    # How often is no consent: a reader who left stays unsubscribed.
+    site.http.post(url, data={"action": "unsubscribe"})
+    gone = add(site, "gone-f@example.com", status=SubscriberStatus.unsubscribed)
+    gone_url = f"/p/{site.token(gone, 'preferences')}"
+    assert site.http.post(gone_url, data=form).status_code == 303
+    assert state(site, "gone-f@example.com")[0] == "unsubscribed"
+    assert site.ctx.store.record("gone-f@example.com").membership("daily").frequency == "weekly"
+
+
+def test_a_sign_up_carries_the_frequency_chosen_through_its_confirmation(site):
+    form = site.http.get("/subscribe")
+    assert '<input type="radio" name="frequency" value="weekly">' in form.text
+    page = site.http.post(
+        "/subscribe", data={"email": "w@example.com", "list": "daily", "frequency": "weekly"}
+    )
+    assert "Check your inbox" in page.text
+    confirmation = site.smtp.handler.wait_for_messages(1)[0]
+    confirm_url = re.search(rb"(http://\S+/c/[A-Za-z0-9_-]+)", confirmation.raw).group(1).decode()
+    assert site.http.post(confirm_url).status_code == 200
+    membership = site.ctx.store.record("w@example.com").membership("daily")
+    assert (membership.state, membership.frequency) == ("active", "weekly")
+    refused = site.http.post(
+        "/subscribe", data={"email": "m@example.com", "list": "daily", "frequency": "monthly"}
+    )
+    assert refused.status_code == 400 and "Choose how often: daily, weekly." in refused.text
+
+
 def test_view_in_browser_is_a_shared_copy_that_names_nobody_and_acts_for_nobody(site):
     one = add(site, "one@example.com", name="Ona Reader", sections=frozenset({"launch-pad"}))
     add(site, "two@example.com")

@@ -1,14 +1,17 @@
 """Import and export files of subscribers, and the rows they are made of.
 
 Import files are CSV (a header row; ``email`` required; ``name``, ``lists``, ``sections``,
-``status``, ``consent``, ``consent_at``, ``consent_ip`` optional) or JSON lines (``.jsonl``,
-``.ndjson``) with the same keys. ``lists`` and ``sections`` hold semicolon-separated names:
+``frequency``, ``status``, ``consent``, ``consent_at``, ``consent_ip`` optional) or JSON lines
+(``.jsonl``, ``.ndjson``) with the same keys. ``lists``, ``sections`` and ``frequency`` hold
+semicolon-separated names:
 
 - a list entry is ``daily`` (subscribed), or ``daily:paused``, ``daily:unsubscribed``,
   ``daily:pending`` for a subscription in that state;
 - a section entry ``launch-pad`` applies to every list; ``weekly:launch-pad`` to one list
   only (an export writes that form when a subscriber's lists have different sections).
   Section slugs match whatever their case.
+- a frequency entry ``weekly`` applies to every list of the row; ``daily:weekly`` to one list
+  only; each must be one the list offers (an empty cell: each list's own schedule).
 
 Other tools' exports are read too: Mailchimp's (``Email Address``, ``First Name``,
 ``Last Name``, ``CONFIRM_TIME``/``OPTIN_TIME``, ``CONFIRM_IP``/``OPTIN_IP``) and listmonk's
@@ -28,8 +31,8 @@ import csv
 import io
 import json
 import re
-from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -38,7 +41,17 @@ from digest.audience.addresses import clean_name, email_key, normalize_email
 from digest.errors import SubscriberError
 from digest.models import Membership, NewSubscriber, SubscriberRecord, SubscriberStatus
 
-COLUMNS = ("email", "name", "lists", "sections", "status", "consent", "consent_at", "consent_ip")
+COLUMNS = (
+    "email",
+    "name",
+    "lists",
+    "sections",
+    "frequency",
+    "status",
+    "consent",
+    "consent_at",
+    "consent_ip",
+)
 _STATE_WORDS = {
     "active": ("active", False),
     "paused": ("active", True),
@@ -147,6 +160,39 @@ def parse_memberships(
     return tuple(out)
 
 
+def parse_frequencies(
+    value: str | None,
+    memberships: tuple[Membership, ...],
+    offered: Mapping[str, Sequence[str]],
+) -> tuple[Membership, ...]:
+    """The memberships with the frequencies a ``frequency`` cell names (see the module
+    docstring); ``offered`` holds each list's frequencies, its own schedule's first."""
+    names = {m.list for m in memberships}
+    common: str | None = None
+    per_list: dict[str, str] = {}
+    for entry in _split(value):
+        scope, _, word = entry.rpartition(":")
+        if scope and scope not in names:
+            raise SubscriberError(f"frequency {entry!r} names a list the row is not on")
+        word = word.strip().lower()
+        for name in [scope] if scope else sorted(names):
+            allowed = offered.get(name, ())
+            if word not in allowed:
+                raise SubscriberError(
+                    f"frequency {word!r} is not one list {name} offers ({', '.join(allowed)})"
+                )
+        if scope:
+            per_list[scope] = word
+        else:
+            common = word
+    out = []
+    for m in memberships:
+        chosen = per_list.get(m.list, common)
+        own = next(iter(offered.get(m.list, ())), None)
+        out.append(replace(m, frequency=None if chosen == own else chosen))
+    return tuple(out)
+
+
 def _parse_time(value: str | None) -> datetime | None:
     if not value or not value.strip():
         return None
@@ -165,8 +211,10 @@ def new_subscriber(
     default_lists: tuple[str, ...],
     source: str,
     line: int = 0,
+    offered: Mapping[str, Sequence[str]] | None = None,
 ) -> NewSubscriber:
-    """One validated subscriber from a row of strings (CLI arguments or a file row).
+    """One validated subscriber from a row of strings (CLI arguments or a file row);
+    ``offered``: each list's frequencies, its own schedule's first (for a ``frequency``).
 
     A ``pending`` row (a sign-up never confirmed) gets no consent it did not have: no
     default source, no time."""
@@ -177,6 +225,9 @@ def new_subscriber(
         sections=sections,
         default_lists=default_lists,
     )
+    given = "frequency" in row and offered is not None
+    if given and offered is not None:
+        memberships = parse_frequencies(row.get("frequency"), memberships, offered)
     status = parse_status(row.get("status"))
     ip = (row.get("consent_ip") or "").strip()[:64] or None
     consent = (row.get("consent") or "").strip()[:200]
@@ -193,6 +244,7 @@ def new_subscriber(
         consent_ip=clean_name(ip) or None,
         memberships=memberships,
         line=line,
+        frequency_given=given,
     )
 
 
@@ -235,7 +287,7 @@ def _json_rows(text: str) -> Iterator[tuple[int, dict | str]]:
             yield number, "not a JSON object"
             continue
         obj = {str(k).strip().lower(): v for k, v in obj.items()}
-        for key in ("lists", "sections"):
+        for key in ("lists", "sections", "frequency"):
             if isinstance(obj.get(key), list):
                 obj[key] = ";".join(str(v) for v in obj[key])
         yield number, _canonical({k: (v if v is None else str(v)) for k, v in obj.items()})
@@ -278,7 +330,12 @@ def _rows(path: Path) -> Iterator[tuple[int, dict | str]]:
 
 
 def read_file(
-    path: Path, *, lists: Collection[str], sections: Collection[str], default_lists: tuple[str, ...]
+    path: Path,
+    *,
+    lists: Collection[str],
+    sections: Collection[str],
+    default_lists: tuple[str, ...],
+    offered: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[list[NewSubscriber], list[Reject]]:
     """Parse an import file into valid subscribers and rejected rows."""
     if not path.is_file():
@@ -300,6 +357,7 @@ def read_file(
                     default_lists=default_lists,
                     source=source,
                     line=number,
+                    offered=offered,
                 )
             except SubscriberError as exc:
                 rejects.append(Reject(number, str(exc)))
@@ -349,6 +407,14 @@ def _sections_cell(record: SubscriberRecord) -> list[str]:
     return [f"{m.list}:{slug}" for m in record.memberships for slug in sorted(m.sections or ())]
 
 
+def _frequency_cell(record: SubscriberRecord) -> list[str]:
+    chosen = {m.frequency for m in record.memberships}
+    if len(chosen) <= 1:
+        only = next(iter(chosen), None)
+        return [only] if only else []
+    return [f"{m.list}:{m.frequency}" for m in record.memberships if m.frequency]
+
+
 def as_dict(record: SubscriberRecord) -> dict:
     """A subscriber as the JSON of ``list`` and ``export``: always ``email`` and ``status``."""
     first = record.memberships[0].sections if record.memberships else None
@@ -358,6 +424,7 @@ def as_dict(record: SubscriberRecord) -> dict:
         "status": record.status.value,
         "lists": _lists_cell(record),
         "sections": sorted(first) if first else None,
+        "frequency": _frequency_cell(record),
         "consent": record.consent_source,
         "consent_at": record.consent_at.isoformat() if record.consent_at else None,
         "consent_ip": record.consent_ip,
@@ -408,6 +475,8 @@ def detail(record: SubscriberRecord, suppressed: str | None) -> dict:
             m.list: None if m.sections is None else sorted(m.sections) for m in record.memberships
         },
         "memberships": {m.list: {"state": m.state, "paused": m.paused} for m in record.memberships},
+        # The lists whose reader chose a frequency other than the list's own schedule.
+        "frequencies": {m.list: m.frequency for m in record.memberships if m.frequency},
         "soft_bounces": round(record.soft_bounces, 2),
         "suppressed": suppressed,
     }

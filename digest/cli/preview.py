@@ -57,6 +57,14 @@ def preview(
             "stands now.",
         ),
     ] = None,
+    frequency: Annotated[
+        str | None,
+        typer.Option(
+            help="The edition of the readers who chose this frequency (daily, weekly, "
+            "monthly: one the list offers), e.g. the week's edition of a daily list.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write today's message for one recipient as HTML, plain text and .eml, or serve the
     preview studio (--serve).
@@ -97,6 +105,7 @@ def preview(
                 subscriber_email=subscriber,
                 next_edition=next_,
                 on=on,
+                frequency=frequency,
             ),
             codes,
             False,

@@ -186,29 +186,38 @@ def send(
     with context() as ctx:
         names = ctx.lists_covered(lst)
 
-        def send_one(name: str | None) -> pipeline.SendReport:
-            progress, stop = _progress_printer(progress_lines)
-            try:
-                return asyncio.run(
-                    pipeline.send(
-                        ctx,
-                        name,
-                        dry_run=dry_run,
-                        resend_unknown=resend_unknown,
-                        on_progress=progress,
-                        workers=workers,
+        def send_one(name: str | None) -> list[pipeline.SendReport]:
+            """Every series of the list: its own edition, then those of the readers who
+            chose another frequency."""
+            reports = []
+            for frequency in pipeline.series_to_send(ctx, name):
+                progress, stop = _progress_printer(progress_lines)
+                try:
+                    reports.append(
+                        asyncio.run(
+                            pipeline.send(
+                                ctx,
+                                name,
+                                dry_run=dry_run,
+                                resend_unknown=resend_unknown,
+                                on_progress=progress,
+                                workers=workers,
+                                frequency=frequency,
+                            )
+                        )
                     )
-                )
-            finally:
-                stop()
+                finally:
+                    stop()
+            return reports
 
         # One list's fault leaves the others to be sent; it counts in the exit code.
-        for _name, summary in each_list(names, send_one, codes, as_json):
-            if as_json:
-                emit_json(summary.as_dict())
-            else:
-                _print_summary(summary)
-            codes.append(summary.exit_code)
+        for _name, summaries in each_list(names, send_one, codes, as_json):
+            for summary in summaries:
+                if as_json:
+                    emit_json(summary.as_dict())
+                else:
+                    _print_summary(summary)
+                codes.append(summary.exit_code)
     raise typer.Exit(most_serious(codes))
 
 

@@ -28,7 +28,7 @@ from digest.models import SubscriberStatus
 FormatOpt = Annotated[
     Format, typer.Option("--format", "-f", help="table (a terminal), csv or json (lines).")
 ]
-COLUMNS = ["email", "name", "status", "lists", "sections"]
+COLUMNS = ["email", "name", "status", "lists", "sections", "frequency"]
 
 
 @subscribers_app.command("add")
@@ -163,6 +163,8 @@ def subscribers_show(
     for name, sections in data["subscriptions"].items():
         state = data["memberships"][name]
         label = state["state"] + (", paused" if state["paused"] else "")
+        if name in data["frequencies"]:
+            label += f", {data['frequencies'][name]}"
         out.print(
             f"  {name} ({label}): {', '.join(sections) if sections else 'all sections'}",
             markup=False,
@@ -183,12 +185,27 @@ def subscribers_prefs(
     join: Annotated[
         bool, typer.Option(help="Subscribe them to the list if they are not on it.")
     ] = False,
+    frequency: Annotated[
+        str | None,
+        typer.Option(
+            help="How often they get the list: daily, weekly or monthly, one the list "
+            "offers (digest.toml frequencies), or 'default' for the list's own schedule.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Change the sections someone gets on a list, or pause it. Never subscribes anyone
-    again: someone who left stays unsubscribed (see `resubscribe`)."""
+    """Change the sections someone gets on a list, how often, or pause it. Never subscribes
+    anyone again: someone who left stays unsubscribed (see `resubscribe`)."""
     with context() as ctx:
         record = pipeline.set_preferences(
-            ctx, email, lst, pipeline.utcnow(), sections=sections, paused=pause, join=join
+            ctx,
+            email,
+            lst,
+            pipeline.utcnow(),
+            sections=sections,
+            paused=pause,
+            join=join,
+            frequency=frequency,
         )
     for m in record.memberships:
         state = "" if m.state == "active" else f" ({m.state})"
@@ -196,7 +213,8 @@ def subscribers_prefs(
             state = f" ({record.status.value})"
         paused = " (paused)" if m.paused else ""
         chosen = ", ".join(sorted(m.sections)) if m.sections else "all sections"
-        out.print(f"{record.email} {m.list}{state}{paused}: {chosen}", markup=False)
+        often = f", {m.frequency}" if m.frequency else ""
+        out.print(f"{record.email} {m.list}{state}{paused}: {chosen}{often}", markup=False)
 
 
 @subscribers_app.command("import")

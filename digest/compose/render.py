@@ -298,7 +298,7 @@ def thumbnail(src: str, width: int | None, height: int | None) -> dict | None:
 def _edition_date(edition: Edition, lst: ListConfig) -> Date:
     """The date an edition is dated by: the day its period's edition is due."""
     try:
-        return periods.due_date(lst.cadence, edition.key)
+        return periods.due_date(lst.schedule_of(edition.key), edition.key)
     except ValueError:
         raise ComposeError(
             f"edition key {edition.key!r} is not one of a {lst.schedule} list "

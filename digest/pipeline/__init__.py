@@ -97,7 +97,7 @@ if TYPE_CHECKING:
     )
     from digest.pipeline.proofs import ProofReport, check_prefix, proof_addresses, send_proofs
     from digest.pipeline.sections import SectionRow, list_sections, rename_section
-    from digest.pipeline.sending import send, send_status
+    from digest.pipeline.sending import send, send_status, series_to_send
     from digest.send import SendReport, SendStatus
 
 # Where each name lives (module, and its name there). A name is imported on first use
@@ -173,6 +173,7 @@ _WHERE = {
     "send_confirmations": ("digest.pipeline.edge", "send_confirmations"),
     "send_proofs": ("digest.pipeline.proofs", "send_proofs"),
     "send_status": ("digest.pipeline.sending", "send_status"),
+    "series_to_send": ("digest.pipeline.sending", "series_to_send"),
     "set_note": ("digest.pipeline.editorial", "set_note"),
     "set_preferences": ("digest.pipeline.people", "set_preferences"),
     "shared_edition": ("digest.pipeline.edge", "shared_edition"),
@@ -254,6 +255,7 @@ __all__ = [
     "send_confirmations",
     "send_proofs",
     "send_status",
+    "series_to_send",
     "set_note",
     "set_preferences",
     "shared_edition",

@@ -125,8 +125,10 @@ def archive_root(ctx: Context) -> ArchiveDocument:
     """``/archive/``: the lists that have an archive."""
     summaries, newest = [], []
     for lst in archived_lists(ctx):
-        summaries.append(ListSummary(lst, ctx.store.published_count(lst.name)))
-        newest += ctx.store.published_editions(lst.name, limit=1)
+        summaries.append(
+            ListSummary(lst, ctx.store.published_count(lst.name, apart=lst.other_series))
+        )
+        newest += ctx.store.published_editions(lst.name, apart=lst.other_series, limit=1)
     html = _pages(ctx).lists(summaries)
     return ArchiveDocument(html.encode(), HTML, _newest(newest))
 
@@ -139,13 +141,17 @@ def archive_index(
     lst = _archived(ctx, list_name)
     if lst is None or page < 1:
         return None
-    pages = max(1, math.ceil(ctx.store.published_count(lst.name) / per_page))
+    pages = max(
+        1, math.ceil(ctx.store.published_count(lst.name, apart=lst.other_series) / per_page)
+    )
     if page > pages:
         return None
-    shown = ctx.store.published_editions(lst.name, limit=per_page, offset=(page - 1) * per_page)
+    shown = ctx.store.published_editions(
+        lst.name, apart=lst.other_series, limit=per_page, offset=(page - 1) * per_page
+    )
     entries = [_index_entry(ctx, lst, item) for item in shown]
     html = _pages(ctx).editions(lst, [e for e in entries if e is not None], page, pages)
-    newest = ctx.store.published_editions(lst.name, limit=1)
+    newest = ctx.store.published_editions(lst.name, apart=lst.other_series, limit=1)
     return ArchiveDocument(html.encode(), HTML, _newest(newest))
 
 
@@ -156,7 +162,9 @@ def archive_edition(
     not public (unknown, or its sending has not started). ``copies``: rendered copies to
     reuse and keep."""
     lst = _archived(ctx, list_name)
-    published = None if lst is None else ctx.store.published_edition(lst.name, key)
+    published = (
+        None if lst is None else ctx.store.published_edition(lst.name, key, apart=lst.other_series)
+    )
     if lst is None or published is None:
         return None
     copy = _copy(ctx, lst, published, copies)
@@ -174,7 +182,7 @@ def archive_feed(
         return None
     urls = _urls(ctx)
     entries = []
-    newest = ctx.store.published_editions(lst.name, limit=FEED_ENTRIES)
+    newest = ctx.store.published_editions(lst.name, apart=lst.other_series, limit=FEED_ENTRIES)
     for item in newest:
         copy = _copy(ctx, lst, item, copies)
         if copy is None:
@@ -218,7 +226,7 @@ def build_archive(
     copies = ArchiveCopies(limit=FEED_ENTRIES)  # the newest pages written go in the feed too
     _write_page(out / ROOT_FILE, archive_root(ctx).body, done)
     for lst in lists:
-        for item in ctx.store.published_editions(lst.name):
+        for item in ctx.store.published_editions(lst.name, apart=lst.other_series):
             if not EDITION_KEY.fullmatch(item.key):
                 continue  # not a key digest makes: no file named after it
             target = out / edition_file(lst.name, item.key)

@@ -47,14 +47,16 @@ def sample(
     sections: frozenset[str] | None = None,
     next_edition: bool = False,
     on: str | None = None,
+    frequency: str | None = None,
 ) -> Sample:
     """Compose one message of today's edition (or the next one to go out, or the one of the
-    date ``on``); changes nothing in the store.
+    date ``on``), of the series of ``frequency`` (None: the list's own); changes nothing in
+    the store.
 
     The recipient is ``subscriber_email`` with their own section choice, else a sample reader
     with ``sections`` (None: every section)."""
     lst = ctx.newsletter.get_list(list_name)
-    edition = preview_edition(ctx, lst, now, next_edition=next_edition, on=on)
+    edition = preview_edition(ctx, lst, now, next_edition=next_edition, on=on, frequency=frequency)
     if edition is None:
         raise SelectionError(
             f"list {lst.name}: no articles for an edition",
@@ -240,6 +242,7 @@ def preview(
     subscriber_email: str | None = None,
     next_edition: bool = False,
     on: str | None = None,
+    frequency: str | None = None,
 ) -> Preview:
     """Write one recipient's message as .html, .txt and .eml; changes nothing in the store.
     Its links are signed with the preview key: a preview file that travels acts on nothing.
@@ -252,6 +255,7 @@ def preview(
         subscriber_email=subscriber_email,
         next_edition=next_edition,
         on=on,
+        frequency=frequency,
     )
     written = write_preview(composed.message, out_dir, composed.edition.key)
     return Preview(

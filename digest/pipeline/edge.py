@@ -92,8 +92,10 @@ def request_subscription(
     sections: frozenset[str] | None,
     now: datetime,
     ip: str | None,
+    frequency: str | None = None,
 ) -> bool:
-    """A web sign-up: queue it for its confirmation mail (double opt-in).
+    """A web sign-up: queue it for its confirmation mail (double opt-in), with the
+    frequency chosen on the form (None or "": the list's own schedule).
 
     Only the address's form and the client's limit are checked here, and the same work is
     done whatever state the address is in (new, subscribed, pending, unsubscribed,
@@ -102,6 +104,10 @@ def request_subscription(
     request. Raises SubscriberError for an address or name that is not valid."""
     lst = ctx.newsletter.get_list(list_name)
     email = normalize_email(email)
+    try:
+        chosen = lst.check_frequency(frequency) if frequency else None
+    except ValueError:
+        raise SubscriberError(f"Choose how often: {', '.join(lst.offered)}.") from None
     return ctx.store.queue_signup(
         email,
         clean_name(name),
@@ -112,6 +118,7 @@ def request_subscription(
         now,
         client_limit=CLIENT_SIGNUPS,
         window_seconds=CLIENT_WINDOW,
+        frequency=chosen,
     )
 
 
@@ -166,7 +173,13 @@ async def _confirm_one(
     # Recorded first (the consent policy's sign-up: a new address pending, with a pending
     # subscription to the list it asked for), then mailed only within the mailbox's limits.
     request = ctx.store.request_confirmation(
-        signup.email, signup.name, lst.name, signup.sections, now, signup.client
+        signup.email,
+        signup.name,
+        lst.name,
+        signup.sections,
+        now,
+        signup.client,
+        frequency=signup.frequency,
     )
     if request is None:  # suppressed, or a confirmation mailed within ten minutes
         ctx.store.finish_signup(signup.id, "dropped")

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from digest import compose, periods
 from digest.config import ListConfig, Settings
-from digest.models import Curation, Edition, OutgoingMessage, Subscriber
+from digest.models import Curation, Edition, OutgoingMessage, Readers, Subscriber
 from digest.pipeline.context import Context
 from digest.selection import select_edition, window_start
 
@@ -17,15 +17,22 @@ SAMPLE_RECIPIENT = compose.Recipient(
 
 
 def current_edition(
-    ctx: Context, lst: ListConfig, now: datetime, *, create: bool, key: str | None = None
+    ctx: Context,
+    lst: ListConfig,
+    now: datetime,
+    *,
+    create: bool,
+    key: str | None = None,
+    frequency: str | None = None,
 ) -> Edition | None:
-    """The edition of a list due at ``now`` (or the one named by ``key``): the frozen one if
-    its sending started, else its draft built afresh from the current articles and the
-    editor's curation; None when nothing is new.
+    """The edition of a list due at ``now`` in the series of ``frequency`` (None: the
+    list's own), or the one named by ``key``: the frozen one if its sending started, else
+    its draft built afresh from the current articles and the editor's curation; None when
+    nothing is new.
 
     ``create`` freezes a draft without filling its ledger (a send freezes and fills in one
     transaction with ``Store.freeze_edition``, so only tests and benchmarks ask for this)."""
-    key = key or lst.key_at(now)
+    key = key or lst.key_at(now, frequency)
     stored = ctx.store.edition(lst.name, key)
     if stored is not None and stored.frozen:
         return stored
@@ -39,16 +46,17 @@ def build_draft(
     ctx: Context, lst: ListConfig, key: str, now: datetime, stored: Edition | None
 ) -> Edition | None:
     """The draft ``key`` of a list as it stands at ``now``: the articles new since the
-    list's previous frozen edition, shaped by the curation stored with the draft."""
+    previous frozen edition of its series (a weekly series of a daily list: the week's),
+    none the series has mailed, shaped by the curation stored with the draft."""
     sections = ctx.newsletter.sections_of(lst)
     curation = stored.curation if stored is not None else Curation()
-    since = window_start(now, ctx.store.previous_edition_time(lst.name, key), lst.window)
+    since = window_start(now, ctx.store.previous_edition_time(lst.name, key), lst.window_of(key))
     edition = select_edition(
         list_name=lst.name,
         key=key,
         sections=sections,
         candidates=ctx.store.articles(sections=[s.slug for s in sections], since=since),
-        already_sent=ctx.store.sent_article_keys(lst.name),
+        already_sent=ctx.store.sent_article_keys(lst.name, periods.key_kind(key)),
         since=since,
         now=now,
         curation=curation,
@@ -60,11 +68,20 @@ def build_draft(
     return edition
 
 
-def next_key(ctx: Context, lst: ListConfig, now: datetime) -> str:
-    """The key of the list's next edition to go out: today's, unless its sending started."""
-    key = lst.key_at(now)
+def next_key(ctx: Context, lst: ListConfig, now: datetime, frequency: str | None = None) -> str:
+    """The key of the list's next edition to go out (in the series of ``frequency``; None:
+    the list's own): the current period's, unless its sending started."""
+    schedule = lst.series_schedule(frequency)
+    key = lst.key_at(now, frequency)
     stored = ctx.store.edition(lst.name, key)
-    return periods.following_key(lst.cadence, key) if stored is not None and stored.frozen else key
+    return periods.following_key(schedule, key) if stored is not None and stored.frozen else key
+
+
+def readers_of(lst: ListConfig, frequency: str | None) -> Readers:
+    """Which of the list's subscriptions get the series of ``frequency`` (None or the
+    list's own schedule: its own series)."""
+    own = lst.cadence.kind
+    return Readers(None if frequency in (None, own) else frequency, lst.other_series)
 
 
 class Composer:
@@ -76,15 +93,25 @@ class Composer:
         self.env = compose.make_environment(
             ctx.settings.templates, lst.templates, locale=lst.locale
         )
-        self._templates: dict[tuple[str, ...], compose.MessageTemplate] = {}
+        self._templates: dict[tuple, compose.MessageTemplate] = {}
         self.notes: dict[tuple[str, ...], tuple[str, ...]] = {}  # what trimming did, per set
 
-    def template(self, sections: frozenset[str] | None) -> compose.MessageTemplate | None:
-        chosen = self.edition.for_sections(sections)
+    def template(
+        self, sections: frozenset[str] | None, omit: frozenset[int] = frozenset()
+    ) -> compose.MessageTemplate | None:
+        """The message of the edition for these sections, less the articles ``omit`` names
+        (those the reader was queued for in another edition); None when nothing is left."""
+        chosen = self.edition.for_sections(sections, omit)
         if not chosen:
             return None
         slugs = tuple(s.slug for s in chosen)
-        if slugs not in self._templates:
+        # Rendered once per section set, and per set of articles left out (rare: readers
+        # who changed frequency).
+        variant = (
+            slugs,
+            tuple(sorted(a.id or 0 for s in chosen for a in s.articles)) if omit else (),
+        )
+        if variant not in self._templates:
             rendered = compose.render(
                 self.edition,
                 chosen,
@@ -94,7 +121,7 @@ class Composer:
                 env=self.env,
             )
             self.notes[slugs] = rendered.notes
-            self._templates[slugs] = compose.prepare(
+            self._templates[variant] = compose.prepare(
                 rendered,
                 self.edition,
                 newsletter=self.ctx.newsletter,
@@ -102,10 +129,10 @@ class Composer:
                 base_url=self.ctx.settings.base_url,
                 date=self.now,
             )
-        return self._templates[slugs]
+        return self._templates[variant]
 
     def message(self, subscriber: Subscriber) -> OutgoingMessage | None:
-        template = self.template(subscriber.sections)
+        template = self.template(subscriber.sections, subscriber.omit)
         if template is None:
             return None
         recipient = compose.Recipient(

@@ -10,7 +10,7 @@ checked against the draft as it stands, and refused once the edition is frozen.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 
 from digest import periods
 from digest.compose import note as editor_note
@@ -23,17 +23,23 @@ from digest.pipeline.editions import build_draft, current_edition, next_key
 ACTIONS = ("lead", "pin", "drop", "move", "clear")
 
 
-def resolve_key(ctx: Context, lst: ListConfig, key: str, now: datetime) -> str:
-    """An edition key as the editor may write it: a date, ``today`` or ``next`` (the next
-    edition to go out: today's, unless its sending started)."""
+def resolve_key(
+    ctx: Context, lst: ListConfig, key: str, now: datetime, frequency: str | None = None
+) -> str:
+    """An edition key as the editor may write it: a date (a week, 2026-W49, or a month of
+    a series the list offers), ``today`` or ``next`` (the next edition to go out: today's,
+    unless its sending started; of the series of ``frequency``, None: the list's own)."""
     if key == "next":
-        return next_key(ctx, lst, now)
+        return next_key(ctx, lst, now, frequency)
     if key == "today":
-        return lst.key_at(now)
+        return lst.key_at(now, frequency)
     if periods.KEY_PATTERN.fullmatch(key) and ctx.store.edition(lst.name, key) is not None:
         return key  # a stored edition, perhaps of the list's schedule before a change
+    schedule = lst.cadence
+    if periods.KEY_PATTERN.fullmatch(key) and periods.key_kind(key) in lst.offered:
+        schedule = lst.schedule_of(key)
     try:
-        return periods.period_key(lst.cadence, periods.first_day(lst.cadence, key))
+        return periods.period_key(schedule, periods.first_day(schedule, key))
     except ValueError:
         example = periods.period_key(lst.cadence, now.astimezone(lst.tz).date())
         raise SelectionError(
@@ -49,7 +55,7 @@ def edition_at(ctx: Context, lst: ListConfig, key: str, now: datetime) -> Editio
     stored = ctx.store.edition(lst.name, key)
     if stored is not None and stored.frozen:
         return stored
-    if key < lst.key_at(now):
+    if _past(lst, key, now):
         raise SelectionError(
             f"list {lst.name}: no edition {key} was sent",
             "a past date shows a sent edition; `digest editions list` lists them",
@@ -62,16 +68,34 @@ def list_editions(ctx: Context, list_name: str | None, now: datetime) -> list[di
     stored one, with their articles and ledger counts."""
     lst = ctx.newsletter.get_list(list_name)
     rows = ctx.store.editions_overview(lst.name)
-    upcoming = next_key(ctx, lst, now)
-    if all(row["key"] != upcoming for row in rows):
-        rows.insert(0, _unstored_row(upcoming))
+    # The next edition of the list's own series, and of each other series a reader chose.
+    series: list[str | None] = [None]
+    series += [k for k in lst.other_series if ctx.store.frequency_readers(lst.name, k)]
+    for frequency in series:
+        upcoming = next_key(ctx, lst, now, frequency)
+        if all(row["key"] != upcoming for row in rows):
+            rows.append(_unstored_row(upcoming))
+    rows.sort(key=lambda row: (_due_date(lst, row["key"]), row["key"]), reverse=True)
     for row in rows:
         row["list"] = lst.name
         if row["state"] == EditionState.draft:  # its articles are the draft's of now
-            draft = None if row["key"] < lst.key_at(now) else _draft(ctx, lst, row, now)
+            draft = None if _past(lst, row["key"], now) else _draft(ctx, lst, row, now)
             row["articles"] = draft.article_count if draft is not None else 0
         row.pop("id", None)
     return rows
+
+
+def _due_date(lst: ListConfig, key: str) -> date:
+    """The date an edition of any of the list's series is due (newest first in a listing)."""
+    try:
+        return periods.due_date(lst.schedule_of(key), key)
+    except ValueError:  # a key of a schedule the list had before
+        return date.min
+
+
+def _past(lst: ListConfig, key: str, now: datetime) -> bool:
+    """Whether the period of ``key`` is over (compared within its series)."""
+    return key < lst.key_at(now, periods.key_kind(key))
 
 
 def _unstored_row(key: str) -> dict:
@@ -250,7 +274,7 @@ def _draft_record(ctx: Context, lst: ListConfig, key: str, now: datetime) -> Edi
     stored = ctx.store.edition(lst.name, key)
     if stored is not None and stored.frozen:
         raise _frozen(ctx, lst, stored)
-    if key < lst.key_at(now):
+    if _past(lst, key, now):
         raise SelectionError(
             f"list {lst.name}: edition {key} is in the past and was never sent",
             "curate today's or a later edition: `digest editions show next`",
@@ -283,7 +307,7 @@ def _eligible(
             f"which list {lst.name} does not have",
             hint,
         )
-    if not in_draft and article.key in ctx.store.sent_article_keys(lst.name):
+    if not in_draft and article.key in ctx.store.sent_article_keys(lst.name, periods.key_kind(key)):
         raise SelectionError(
             f"article {article_id} went out in an earlier edition of list {lst.name}", hint
         )
@@ -362,11 +386,23 @@ def curation_lines(edition: Edition) -> list[str]:
 
 
 def preview_edition(
-    ctx: Context, lst: ListConfig, now: datetime, *, next_edition: bool, on: str | None
+    ctx: Context,
+    lst: ListConfig,
+    now: datetime,
+    *,
+    next_edition: bool,
+    on: str | None,
+    frequency: str | None = None,
 ) -> Edition | None:
     """The edition a preview shows: today's (``current_edition``), the next one to go out
-    (``next_edition``), or the one of the date ``on``; nothing is created."""
+    (``next_edition``), or the one of the date ``on``; of the series of ``frequency``
+    (None: the list's own); nothing is created."""
+    if frequency is not None:
+        try:
+            frequency = lst.check_frequency(frequency)
+        except ValueError as exc:
+            raise SelectionError(str(exc)) from None
     if on is None and not next_edition:
-        return current_edition(ctx, lst, now, create=False)
-    key = resolve_key(ctx, lst, on or "next", now)
+        return current_edition(ctx, lst, now, create=False, frequency=frequency)
+    key = resolve_key(ctx, lst, on or "next", now, frequency)
     return edition_at(ctx, lst, key, now)

@@ -30,6 +30,11 @@ def _known(ctx: Context) -> tuple[list[str], list[str], tuple[str, ...]]:
     return lists, [s.slug for s in ctx.newsletter.sections], default
 
 
+def _offered(ctx: Context) -> dict[str, tuple[str, ...]]:
+    """Each list's frequencies, its own schedule's first."""
+    return {lst.name: tuple(lst.offered) for lst in ctx.newsletter.lists}
+
+
 def _record(ctx: Context, email: str) -> SubscriberRecord:
     email = normalize_email(email)
     record = ctx.store.record(email)
@@ -112,7 +117,9 @@ def import_subscribers(
     is made active again, whatever the file says.
     """
     lists, sections, default = _known(ctx)
-    good, rejects = files.read_file(path, lists=lists, sections=sections, default_lists=default)
+    good, rejects = files.read_file(
+        path, lists=lists, sections=sections, default_lists=default, offered=_offered(ctx)
+    )
     result = ImportResult(
         path=str(path), rows=len(good) + len(rejects), rejected=rejects, dry_run=dry_run
     )
@@ -230,11 +237,19 @@ def set_preferences(
     sections: str | None = None,
     paused: bool | None = None,
     join: bool = False,
+    frequency: str | None = None,
 ) -> SubscriberRecord:
-    """Change one subscription's sections ("" or "all": every section) or pause it; with
-    ``join``, an active subscriber joins the list first. Never makes anyone active."""
+    """Change one subscription's sections ("" or "all": every section), its frequency (one
+    the list offers; "default": the list's own schedule) or pause it; with ``join``, an
+    active subscriber joins the list first. Never makes anyone active."""
     lst = ctx.newsletter.get_list(list_name)
     record = _record(ctx, email)
+    how_often: str | None = "keep"
+    if frequency is not None:
+        try:
+            how_often = lst.check_frequency(frequency)
+        except ValueError as exc:
+            raise SubscriberError(str(exc)) from None
     chosen: frozenset[str] | str | None = "keep"
     if sections is not None:
         known = [s.slug for s in ctx.newsletter.sections_of(lst)]
@@ -258,14 +273,24 @@ def set_preferences(
         policy.check(before, A.preferences, email=record.email, list_name=lst.name, reason=reason)
         if record.membership(lst.name) is None:
             raise SubscriberError(f"{record.email} is not on the list {lst.name!r}")
-    ctx.store.set_membership(record.id, lst.name, now, sections=chosen, paused=paused)
+    ctx.store.set_membership(
+        record.id, lst.name, now, sections=chosen, paused=paused, frequency=how_often
+    )
     return _record(ctx, record.email)
 
 
 def save_web_preferences(
-    ctx: Context, email: str, list_name: str, now: datetime, *, chosen: Iterable[str], pause: bool
+    ctx: Context,
+    email: str,
+    list_name: str,
+    now: datetime,
+    *,
+    chosen: Iterable[str],
+    pause: bool,
+    frequency: str | None = None,
 ) -> None:
-    """The preferences page's form: the sections ticked (of the list's) and the pause box."""
+    """The preferences page's form: the sections ticked (of the list's), the frequency
+    chosen (None: the form offered no choice) and the pause box."""
     known = [s.slug for s in ctx.newsletter.sections_of(ctx.newsletter.get_list(list_name))]
     picked = [slug for slug in chosen if slug in known]
     if not picked:
@@ -277,6 +302,7 @@ def save_web_preferences(
         now,
         sections="all" if set(picked) == set(known) else ";".join(picked),
         paused=pause,
+        frequency=frequency,
     )
 
 

@@ -13,7 +13,7 @@ from digest.models import PENDING_STATES, DeliveryState, Edition, EditionState, 
 from digest.pipeline.checks import check_edition
 from digest.pipeline.context import Context, utcnow
 from digest.pipeline.delivery import deliver, make_transports
-from digest.pipeline.editions import Composer, current_edition
+from digest.pipeline.editions import Composer, current_edition, readers_of
 from digest.pipeline.feeds import failing_feeds
 from digest.pipeline.sections import stale_section_warning
 from digest.pipeline.workers import run_workers
@@ -31,8 +31,10 @@ async def send(
     transport: Transport | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    frequency: str | None = None,
 ) -> SendReport:
-    """Send today's edition of a list; safe to run again and to resume after a crash.
+    """Send today's edition of a list (of the series of ``frequency``: ``series_to_send``
+    names them; None: the list's own); safe to run again and to resume after a crash.
 
     On SQLite one run per list at a time: while another holds the list's lock this one sends
     nothing and says so (status ``locked``), and one worker runs whatever ``workers`` asks. On
@@ -58,6 +60,7 @@ async def send(
             on_progress=on_progress,
             shared=shared,
             workers=workers,
+            frequency=frequency,
         )
 
     stale = stale_section_warning(ctx, lst.name)
@@ -93,21 +96,23 @@ async def _send(
     on_progress: Callable[[int, int], None] | None,
     shared: bool,
     workers: int,
+    frequency: str | None = None,
 ) -> SendReport:
     ctx.settings.require_secret()
     started = now()
-    waiting = _not_due(ctx, lst, started)
+    waiting = _not_due(ctx, lst, started, frequency)
     if waiting is not None:
         return waiting
     # Creating the edition and its ledger is one machine's job: on PostgreSQL the others
     # wait for it here, then all send.
     with ctx.store.list_lock(lst.name, wait=True):
-        prepared = _prepare(ctx, lst, started, dry_run=dry_run)
+        prepared = _prepare(ctx, lst, started, dry_run=dry_run, frequency=frequency)
     if isinstance(prepared, SendReport):
         return prepared
     summary, edition, composer = prepared
     if dry_run:
-        return _dry_run(summary, composer, _would_send(ctx, lst, edition, summary, resend_unknown))
+        would = _would_send(ctx, lst, edition, summary, resend_unknown, frequency)
+        return _dry_run(summary, composer, would)
 
     before = ctx.store.counts(edition.stored_id)
     summary.already_sent = before.get(DeliveryState.sent, 0)
@@ -158,10 +163,19 @@ async def _send(
     return summary
 
 
-def _not_due(ctx: Context, lst: ListConfig, now: datetime) -> SendReport | None:
+def series_to_send(ctx: Context, list_name: str | None) -> list[str | None]:
+    """The series of a list's editions a send goes through: its own (None), then each other
+    frequency it offers that an active reader chose (a series nobody reads is not built)."""
+    lst = ctx.newsletter.get_list(list_name)
+    return [None] + [k for k in lst.other_series if ctx.store.frequency_readers(lst.name, k) > 0]
+
+
+def _not_due(
+    ctx: Context, lst: ListConfig, now: datetime, frequency: str | None = None
+) -> SendReport | None:
     """The report of a run with nothing to do: before the period's send time, or once the
     period's edition is complete (None: the edition is due, or has messages pending)."""
-    schedule, key = lst.cadence, lst.key_at(now)
+    schedule, key = lst.series_schedule(frequency), lst.key_at(now, frequency)
     due = periods.due_at(schedule, key, lst.tz)
     if now < due:
         return SendReport(
@@ -191,15 +205,16 @@ def _when(moment: datetime) -> str:
 
 
 def _prepare(
-    ctx: Context, lst: ListConfig, started: datetime, *, dry_run: bool
+    ctx: Context, lst: ListConfig, started: datetime, *, dry_run: bool, frequency: str | None
 ) -> SendReport | tuple[SendReport, Edition, Composer]:
     """Today's edition, checked, with its ledger filled; or the report that ends the run."""
     feed_warnings = failing_feeds(ctx, lst, started)
-    edition = current_edition(ctx, lst, started, create=False)
+    edition = current_edition(ctx, lst, started, create=False, frequency=frequency)
+    readers = readers_of(lst, frequency)
     if edition is None:
         return SendReport(
             list=lst.name,
-            edition=lst.key_at(started),
+            edition=lst.key_at(started, frequency),
             status=SendStatus.skipped,
             feed_warnings=feed_warnings,
             message="nothing new since the previous edition; nothing sent",
@@ -225,12 +240,12 @@ def _prepare(
     if dry_run:
         return summary, edition, composer
     if edition.state is EditionState.open:  # frozen by a version that filled it apart
-        ctx.store.enqueue_list(edition.stored_id, lst.name, started)
+        ctx.store.enqueue_list(edition.stored_id, lst.name, started, readers)
     elif not edition.frozen:
         # The draft is frozen and its ledger filled in one transaction (streamed from the
         # subscriptions, on PostgreSQL by the server; each message is built from the
         # subscriber as the claim reads it, so no run holds the whole list in memory).
-        frozen = ctx.store.freeze_edition(edition, started)
+        frozen = ctx.store.freeze_edition(edition, started, readers)
         if frozen is None:
             summary.status = SendStatus.skipped
             summary.message = (
@@ -245,11 +260,12 @@ def _prepare(
 def send_status(
     ctx: Context, list_name: str | None, key: str | None = None, *, errors: int = 10
 ) -> dict:
-    """Where an edition stands (the list's latest when ``key`` is None): its ledger counts by
+    """Where an edition stands (the latest of the list's own series when ``key`` is None;
+    an edition of another series by its key, 2026-W49): its ledger counts by
     state, its latest problems, whether a run holds the list's lock (SQLite) and the live
     send workers (any engine; on PostgreSQL from every machine)."""
     lst = ctx.newsletter.get_list(list_name)
-    record = ctx.store.edition_record(lst.name, key)
+    record = ctx.store.edition_record(lst.name, key, lst.cadence.kind)
     if record is None:
         raise SelectionError(
             f"list {lst.name}: no edition {key}" if key else f"list {lst.name} has no edition yet",
@@ -273,14 +289,19 @@ def send_status(
 
 
 def _would_send(
-    ctx: Context, lst: ListConfig, edition: Edition, summary: SendReport, resend_unknown: bool
+    ctx: Context,
+    lst: ListConfig,
+    edition: Edition,
+    summary: SendReport,
+    resend_unknown: bool,
+    frequency: str | None,
 ) -> Iterable[Subscriber | None]:
     """Whom a real send starting now would handle: the list's recipients while the edition has
     no ledger yet; once it has one, its due rows as a claim would read them (None: a row it
     would skip), so those sent already, and those unsubscribed, paused or suppressed since,
     are counted as a real send counts them."""
     if not edition.frozen or edition.state is EditionState.open:
-        return ctx.store.recipient_stream(lst.name)
+        return ctx.store.recipient_stream(lst.name, readers_of(lst, frequency))
     summary.already_sent = ctx.store.counts(edition.stored_id).get(DeliveryState.sent, 0)
     return ctx.store.due_recipients(edition.stored_id, lst.name, resend_unknown=resend_unknown)
 

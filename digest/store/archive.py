@@ -7,11 +7,13 @@ today's or one added later (a draft, say), stays out of the archive.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, Select, func, select
 
+from digest import periods
 from digest.models import EditionState
 from digest.store import schema
 
@@ -31,34 +33,47 @@ class PublishedEdition:
 class ArchiveQueries:
     engine: Engine
 
-    def _published(self, list_name: str) -> Select:
-        return (
+    def _published(self, list_name: str, apart: Collection[str]) -> Select:
+        query = (
             # An edition curated as a draft was created before it was frozen: the frozen
             # time is when its content was fixed.
             select(e.c.key, func.coalesce(e.c.frozen_at, e.c.created_at).label("created_at"))
             .join(lst, lst.c.id == e.c.list_id)
             .where(lst.c.name == list_name, e.c.status.in_(PUBLIC_STATES))
         )
+        # Not the series ``apart`` (daily, weekly, monthly): the editions of readers who
+        # chose another frequency repeat what the list's own show already.
+        for kind in apart:
+            query = query.where(e.c.key.not_like(periods.key_like(kind)))
+        return query
 
     def published_editions(
-        self, list_name: str, limit: int | None = None, offset: int = 0
+        self,
+        list_name: str,
+        limit: int | None = None,
+        offset: int = 0,
+        apart: Collection[str] = (),
     ) -> list[PublishedEdition]:
-        """The list's public editions, newest key first."""
-        query = self._published(list_name).order_by(e.c.key.desc()).offset(offset)
+        """The list's public editions (none of the series ``apart``), newest key first."""
+        query = self._published(list_name, apart).order_by(e.c.key.desc()).offset(offset)
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:
             return [PublishedEdition(row.key, row.created_at) for row in conn.execute(query)]
 
-    def published_count(self, list_name: str) -> int:
+    def published_count(self, list_name: str, apart: Collection[str] = ()) -> int:
         with self.engine.connect() as conn:
             return (
-                conn.scalar(select(func.count()).select_from(self._published(list_name).subquery()))
+                conn.scalar(
+                    select(func.count()).select_from(self._published(list_name, apart).subquery())
+                )
                 or 0
             )
 
-    def published_edition(self, list_name: str, key: str) -> PublishedEdition | None:
+    def published_edition(
+        self, list_name: str, key: str, apart: Collection[str] = ()
+    ) -> PublishedEdition | None:
         """The list's edition of ``key`` when it is public, else None."""
         with self.engine.connect() as conn:
-            row = conn.execute(self._published(list_name).where(e.c.key == key)).first()
+            row = conn.execute(self._published(list_name, apart).where(e.c.key == key)).first()
         return None if row is None else PublishedEdition(row.key, row.created_at)

@@ -37,6 +37,7 @@ class QueuedSignup:
     mailbox: str
     requested_at: datetime
     attempts: int
+    frequency: str | None = None  # chosen on the form; None: the list's own schedule
 
 
 _MARKS = {
@@ -76,6 +77,7 @@ class EdgeQueries:
         *,
         client_limit: int,
         window_seconds: int,
+        frequency: str | None = None,
     ) -> bool:
         """Queue a sign-up; False (and nothing stored) when ``client`` queued ``client_limit``
         of them within ``window_seconds``. The same statements run whatever the address."""
@@ -98,6 +100,7 @@ class EdgeQueries:
                     email=email,
                     name=name,
                     sections=_sections_in(sections),
+                    frequency=frequency,
                     client=client,
                     mailbox=mailbox,
                     requested_at=now,
@@ -151,6 +154,7 @@ class EdgeQueries:
                 r.mailbox,
                 r.requested_at,
                 r.attempts,
+                r.frequency,
             )
             for r in rows
         ]
@@ -210,6 +214,7 @@ class EdgeQueries:
         ip: str | None,
         *,
         quiet_seconds: int = 600,
+        frequency: str | None = None,
     ) -> tuple[int, int] | None:
         """Record a sign-up to confirm: ``(confirmation id, subscriber id)``, or None when the
         address is suppressed or had a confirmation mailed within ``quiet_seconds`` (so the
@@ -250,6 +255,7 @@ class EdgeQueries:
                         state="pending",
                         paused=0,
                         sections=_sections_in(sections),
+                        frequency=frequency,
                         created_at=now,
                         updated_at=now,
                     )
@@ -268,6 +274,7 @@ class EdgeQueries:
                         subscriber_id=sid,
                         list_id=list_id,
                         sections=_sections_in(sections),
+                        frequency=frequency,
                         requested_at=now,
                         requested_ip=ip,
                     )
@@ -345,7 +352,13 @@ class EdgeQueries:
                 .values(used_at=now)
             )
             where = and_(sub.c.subscriber_id == row.subscriber_id, sub.c.list_id == row.list_id)
-            values = {"state": "active", "paused": 0, "sections": row.sections, "updated_at": now}
+            values = {
+                "state": "active",
+                "paused": 0,
+                "sections": row.sections,
+                "frequency": row.frequency,
+                "updated_at": now,
+            }
             if conn.execute(update(sub).where(where).values(**values)).rowcount == 0:
                 conn.execute(
                     sub.insert().values(

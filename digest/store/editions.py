@@ -15,7 +15,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from digest.models import Curation, DeliveryState, Edition, EditionState, Section
+from digest import periods
+from digest.models import (
+    EVERY_READER,
+    Curation,
+    DeliveryState,
+    Edition,
+    EditionState,
+    Readers,
+    Section,
+)
 from digest.store import schema
 from digest.store._sql import inserted_id
 from digest.store.articles import article_from_row
@@ -111,9 +120,11 @@ class EditionQueries:
             frozen_at=row.frozen_at,
         )
 
-    def edition_record(self, list_name: str, key: str | None = None) -> dict | None:
-        """An edition's id, key, status and times (the latest frozen one when ``key`` is
-        None)."""
+    def edition_record(
+        self, list_name: str, key: str | None = None, kind: str | None = None
+    ) -> dict | None:
+        """An edition's id, key, status and times (when ``key`` is None, the latest frozen
+        one of the series of ``kind``: daily, weekly or monthly; None: of any)."""
         query = (
             select(e.c.id, e.c.key, e.c.status, e.c.created_at, e.c.completed_at)
             .join(lst, lst.c.id == e.c.list_id)
@@ -122,6 +133,8 @@ class EditionQueries:
         if key:
             query = query.where(e.c.key == key)
         else:
+            if kind is not None:
+                query = query.where(e.c.key.like(periods.key_like(kind)))
             query = query.where(e.c.status.in_(FROZEN)).order_by(e.c.key.desc()).limit(1)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
@@ -134,12 +147,18 @@ class EditionQueries:
             )
 
     def previous_edition_time(self, list_name: str, before_key: str) -> datetime | None:
-        """When the list's latest frozen edition before ``before_key`` was frozen."""
+        """When the list's latest frozen edition before ``before_key``, of its series (keys
+        of the same shape), was frozen."""
         with self.engine.connect() as conn:
             return conn.scalar(
                 select(func.coalesce(e.c.frozen_at, e.c.created_at))
                 .join(lst, lst.c.id == e.c.list_id)
-                .where(lst.c.name == list_name, e.c.key < before_key, e.c.status.in_(FROZEN))
+                .where(
+                    lst.c.name == list_name,
+                    e.c.key < before_key,
+                    e.c.key.like(periods.key_like(periods.key_kind(before_key))),
+                    e.c.status.in_(FROZEN),
+                )
                 .order_by(e.c.key.desc())
                 .limit(1)
             )
@@ -154,19 +173,21 @@ class EditionQueries:
                 .limit(1)
             )
 
-    def sent_article_keys(self, list_name: str) -> set[str]:
+    def sent_article_keys(self, list_name: str, kind: str | None = None) -> set[str]:
         """Keys of every article in a frozen edition of this list (drafts hold none), the
-        other reports of its stories (its "Also:" links) included."""
+        other reports of its stories (its "Also:" links) included; of the series of ``kind``
+        only (daily, weekly, monthly) when given."""
+        query = (
+            select(a.c.key)
+            .join(ea, ea.c.article_id == a.c.id)
+            .join(e, e.c.id == ea.c.edition_id)
+            .join(lst, lst.c.id == e.c.list_id)
+            .where(lst.c.name == list_name)
+        )
+        if kind is not None:
+            query = query.where(e.c.key.like(periods.key_like(kind)))
         with self.engine.connect() as conn:
-            return set(
-                conn.scalars(
-                    select(a.c.key)
-                    .join(ea, ea.c.article_id == a.c.id)
-                    .join(e, e.c.id == ea.c.edition_id)
-                    .join(lst, lst.c.id == e.c.list_id)
-                    .where(lst.c.name == list_name)
-                )
-            )
+            return set(conn.scalars(query))
 
     def create_edition(self, edition: Edition) -> Edition:
         """Freeze an edition's selection without filling its ledger (state ``open``; the
@@ -180,15 +201,18 @@ class EditionQueries:
         assert created is not None  # inserted above, or by the run that won the race
         return created
 
-    def freeze_edition(self, edition: Edition, now: datetime) -> Edition | None:
-        """Fix a draft's articles and queue its messages, in one transaction: the edition
-        turns ``sending`` with its ledger whole. None (and nothing changed: it stays a draft)
-        when it would go to nobody. An edition frozen already is returned as it is."""
+    def freeze_edition(
+        self, edition: Edition, now: datetime, readers: Readers = EVERY_READER
+    ) -> Edition | None:
+        """Fix a draft's articles and queue its messages to the readers of its series, in one
+        transaction: the edition turns ``sending`` with its ledger whole. None (and nothing
+        changed: it stays a draft) when it would go to nobody. An edition frozen already is
+        returned as it is."""
         try:
             with self.engine.begin() as conn:
                 edition_id = self._freeze(conn, edition, EditionState.sending, now)
                 if edition_id is not None and not fill_ledger(
-                    conn, self.dialect, edition_id, edition.list_name, now
+                    conn, self.dialect, edition_id, edition.list_name, now, readers
                 ):
                     raise _Abandon
         except _Abandon:

@@ -31,11 +31,20 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
 
-from digest.models import PROBLEM_STATES, DeliveryState, EditionState, Subscriber, SubscriberStatus
+from digest.models import (
+    EVERY_READER,
+    PROBLEM_STATES,
+    DeliveryState,
+    EditionState,
+    Readers,
+    Subscriber,
+    SubscriberStatus,
+)
 from digest.store import schema
 from digest.store._sql import address_hash, insert_ignore
 from digest.store.protocols import Claimed, Outcome
@@ -45,12 +54,13 @@ if TYPE_CHECKING:
     from sqlalchemy.dialects.postgresql import Insert as PgInsert
     from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
-d, s, sub, lst, sup = (
+d, s, sub, lst, sup, om = (
     schema.deliveries,
     schema.subscribers,
     schema.subscriptions,
     schema.lists,
     schema.suppressions,
+    schema.delivery_omissions,
 )
 QUEUED, SENDING, IN_DATA = DeliveryState.queued, DeliveryState.sending, DeliveryState.in_data
 DEFERRED, FAILED, UNKNOWN = DeliveryState.deferred, DeliveryState.failed, DeliveryState.unknown
@@ -254,9 +264,21 @@ def _queued(edition_id: int, subscriber_ids: Sequence[int], now: datetime) -> li
     ]
 
 
-def _recipient_batches(conn: Connection, list_name: str, size: int) -> Iterator[list]:
-    """The list's recipients in batches of at most ``size`` rows, by subscriber id (keyset
-    paging: each batch is one short query, whatever the size of the list)."""
+def reads_series(readers: Readers) -> Any:
+    """The condition on a subscription for getting the series ``readers`` names."""
+    if readers.frequency is not None:
+        return sub.c.frequency == readers.frequency
+    if not readers.others:
+        return true()
+    return or_(sub.c.frequency.is_(None), sub.c.frequency.not_in(readers.others))
+
+
+def _recipient_batches(
+    conn: Connection, list_name: str, size: int, readers: Readers = EVERY_READER
+) -> Iterator[list]:
+    """The list's recipients (of the series ``readers`` names) in batches of at most
+    ``size`` rows, by subscriber id (keyset paging: each batch is one short query, whatever
+    the size of the list)."""
     query = (
         select(s.c.id, s.c.email, s.c.name, sub.c.sections)
         .join(sub, sub.c.subscriber_id == s.c.id)
@@ -266,6 +288,7 @@ def _recipient_batches(conn: Connection, list_name: str, size: int) -> Iterator[
             s.c.status == SubscriberStatus.active.value,
             sub.c.state == "active",
             sub.c.paused == 0,
+            reads_series(readers),
         )
         .order_by(s.c.id)
         .limit(size)
@@ -284,7 +307,7 @@ def _recipient_batches(conn: Connection, list_name: str, size: int) -> Iterator[
 
 
 def _enqueue_in_sql(
-    dialect: str, edition_id: int, list_name: str, now: datetime
+    dialect: str, edition_id: int, list_name: str, now: datetime, readers: Readers
 ) -> PgInsert | SqliteInsert:
     """INSERT ... SELECT of the list's recipients into the ledger, in one statement.
 
@@ -312,6 +335,7 @@ def _enqueue_in_sql(
             s.c.status == SubscriberStatus.active.value,
             sub.c.state == "active",
             sub.c.paused == 0,
+            reads_series(readers),
             ~select(sup.c.id).where(sup.c.address_hash == folded_hash).exists(),
         )
         .order_by(s.c.id)
@@ -323,16 +347,95 @@ def _enqueue_in_sql(
 
 
 def fill_ledger(
-    conn: Connection, dialect: str, edition_id: int, list_name: str, now: datetime
+    conn: Connection,
+    dialect: str,
+    edition_id: int,
+    list_name: str,
+    now: datetime,
+    readers: Readers = EVERY_READER,
 ) -> int:
     """Create, in ``conn``'s transaction, the missing ledger rows for everyone the list's
-    edition goes to (active, subscribed, not paused, not suppressed); returns how many rows
-    the edition's ledger holds now (read in the same transaction).
+    edition goes to (active, subscribed, not paused, not suppressed, reading its series),
+    each with the articles it leaves out (``record_omissions``); returns how many rows the
+    edition's ledger holds now (read in the same transaction).
 
     One INSERT ... SELECT on either engine: the rows never pass through Python, which on
     SQLite cost more than a second per 20,000 recipients."""
-    conn.execute(_enqueue_in_sql(dialect, edition_id, list_name, now))
+    conn.execute(_enqueue_in_sql(dialect, edition_id, list_name, now, readers))
+    record_omissions(conn, edition_id)
     return conn.execute(select(func.count()).where(d.c.edition_id == edition_id)).scalar_one()
+
+
+# A message in one of these states may have reached its reader (or will): its articles are
+# not sent to that reader again in another edition of the list.
+_RECEIVED = [s.value for s in DeliveryState if s not in (FAILED, DeliveryState.skipped)]
+
+
+def record_omissions(conn: Connection, edition_id: int) -> None:
+    """Record, for each ledger row of the edition, the articles of it that another edition
+    of the list already holds for the same reader, in a row that may have reached them (a
+    reader who changed frequency: Monday's daily, then the week's weekly). Idempotent.
+
+    Another edition's article counts only if that row did not leave it out itself."""
+    e, ea = schema.editions, schema.edition_articles
+    mine, theirs, other = ea.alias("mine"), ea.alias("theirs"), e.alias("other")
+    list_id = select(e.c.list_id).where(e.c.id == edition_id).scalar_subquery()
+    # First the few (edition, article) pairs this edition shares with the list's others:
+    # usually none, and then no reader is looked at.
+    shared = conn.execute(
+        select(theirs.c.edition_id, theirs.c.article_id)
+        .join(mine, mine.c.article_id == theirs.c.article_id)
+        .join(other, other.c.id == theirs.c.edition_id)
+        .where(
+            mine.c.edition_id == edition_id,
+            theirs.c.edition_id != edition_id,
+            other.c.list_id == list_id,
+        )
+    ).all()
+    if not shared:
+        return
+    new, old = d.alias("new"), d.alias("old")
+    held = select(om.c.delivery_id)
+    pairs = (
+        select(new.c.id, theirs.c.article_id)
+        .distinct()
+        .select_from(new)
+        .join(
+            old,
+            and_(
+                old.c.subscriber_id == new.c.subscriber_id,
+                old.c.edition_id.in_({r.edition_id for r in shared}),
+                old.c.state.in_(_RECEIVED),
+            ),
+        )
+        .join(
+            theirs,
+            and_(
+                theirs.c.edition_id == old.c.edition_id,
+                theirs.c.article_id.in_({r.article_id for r in shared}),
+            ),
+        )
+        .where(
+            new.c.edition_id == edition_id,
+            ~held.where(
+                om.c.delivery_id == old.c.id, om.c.article_id == theirs.c.article_id
+            ).exists(),
+            ~held.where(
+                om.c.delivery_id == new.c.id, om.c.article_id == theirs.c.article_id
+            ).exists(),
+        )
+    )
+    conn.execute(om.insert().from_select(["delivery_id", "article_id"], pairs))
+
+
+def _omissions(conn: Connection, row_ids: Sequence[int]) -> dict[int, frozenset[int]]:
+    """The articles each of these ledger rows leaves out (rows leaving out none are absent)."""
+    found: dict[int, set[int]] = {}
+    for row_id, article_id in conn.execute(
+        select(om.c.delivery_id, om.c.article_id).where(om.c.delivery_id.in_(list(row_ids)))
+    ):
+        found.setdefault(row_id, set()).add(article_id)
+    return {row_id: frozenset(ids) for row_id, ids in found.items()}
 
 
 def _claim_query(edition_id: int, list_name: str) -> Select:
@@ -384,7 +487,9 @@ class LedgerQueries:
                 conn.execute(stmt, _queued(edition_id, chunk, now))
         return self._rows(edition_id) - before
 
-    def enqueue_list(self, edition_id: int, list_name: str, now: datetime) -> int:
+    def enqueue_list(
+        self, edition_id: int, list_name: str, now: datetime, readers: Readers = EVERY_READER
+    ) -> int:
         """Create the missing ledger rows for everyone the list's edition goes to (active,
         subscribed, not paused, not suppressed); returns how many were new.
 
@@ -392,7 +497,7 @@ class LedgerQueries:
         memory stays flat whatever the size of the list."""
         before = self._rows(edition_id)
         with self.engine.begin() as conn:
-            fill_ledger(conn, self.dialect, edition_id, list_name, now)
+            fill_ledger(conn, self.dialect, edition_id, list_name, now, readers)
             # In the same transaction: an edition is `sending` once its ledger is whole.
             editions = schema.editions
             conn.execute(
@@ -402,11 +507,13 @@ class LedgerQueries:
             )
         return self._rows(edition_id) - before
 
-    def recipient_stream(self, list_name: str) -> Iterator[Subscriber]:
-        """The list's current recipients one by one, read ``ENQUEUE_BATCH`` at a time (for a
-        dry run over a list of any size)."""
+    def recipient_stream(
+        self, list_name: str, readers: Readers = EVERY_READER
+    ) -> Iterator[Subscriber]:
+        """The list's current recipients (of the series ``readers`` names) one by one, read
+        ``ENQUEUE_BATCH`` at a time (for a dry run over a list of any size)."""
         with self.engine.connect() as conn:
-            for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH):
+            for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH, readers):
                 for r in rows:
                     yield Subscriber(
                         id=r.id,
@@ -498,6 +605,7 @@ class LedgerQueries:
                         break
             if not rows:
                 return []
+            omitted = _omissions(conn, [r.id for r in rows])
             # Suppressions are matched by hash (erased addresses keep nothing else).
             hashes = {r.id: address_hash(r.email) for r in rows}
             suppressed = set(
@@ -516,7 +624,12 @@ class LedgerQueries:
                 ).all()
             )
         return [
-            Claimed(r.id, r.subscriber_id, _subscriber(r, hashes[r.id] in suppressed), taken[r.id])
+            Claimed(
+                r.id,
+                r.subscriber_id,
+                _subscriber(r, hashes[r.id] in suppressed, omitted.get(r.id)),
+                taken[r.id],
+            )
             for r in rows
             if r.id in taken
         ]
@@ -542,8 +655,9 @@ class LedgerQueries:
                         )
                     )
                 )
+                omitted = _omissions(conn, [r.id for r in rows])
                 for r in rows:
-                    yield _subscriber(r, hashes[r.id] in suppressed)
+                    yield _subscriber(r, hashes[r.id] in suppressed, omitted.get(r.id))
 
     def _claimable(self, state: DeliveryState, run_id: str) -> list:
         """Which rows in a due ``state`` ``run_id`` may claim: any queued row; a deferred or
@@ -681,7 +795,9 @@ class LedgerQueries:
             return conn.scalar(select(func.max(d.c.updated_at)).where(d.c.edition_id == edition_id))
 
 
-def _subscriber(row: Row[*tuple[Any, ...]], suppressed: bool) -> Subscriber | None:
+def _subscriber(
+    row: Row[*tuple[Any, ...]], suppressed: bool, omit: frozenset[int] | None = None
+) -> Subscriber | None:
     # Unsubscribes, bounces and suppressions count from the moment the row is claimed.
     # The same rule as ``SubscriberQueries.deliverable``: active, subscribed, not paused.
     if (
@@ -693,5 +809,9 @@ def _subscriber(row: Row[*tuple[Any, ...]], suppressed: bool) -> Subscriber | No
     ):
         return None
     return Subscriber(
-        email=row.email, name=row.name, sections=_sections_out(row.sections), id=row.subscriber_id
+        email=row.email,
+        name=row.name,
+        sections=_sections_out(row.sections),
+        id=row.subscriber_id,
+        omit=omit or frozenset(),
     )

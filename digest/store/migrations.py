@@ -167,6 +167,15 @@ def _m008_drafts(conn: Connection) -> None:
     )
 
 
+def _m009_frequencies(conn: Connection) -> None:
+    """A reader's frequency per subscription (carried by a sign-up to its confirmation), and
+    the articles each ledger row leaves out because the reader was queued for them before."""
+    add_column(conn, schema.subscriptions, "frequency")
+    add_column(conn, schema.confirmations, "frequency")
+    add_column(conn, schema.signups, "frequency")
+    create_tables(conn, schema.delivery_omissions)
+
+
 def _m011_image_size(conn: Connection) -> None:
     """An article keeps its picture's size, when its feed gives one."""
     add_column(conn, schema.articles, "image_width")
@@ -196,6 +205,11 @@ MIGRATIONS = [
     ),
     (7, "web sign-ups queued for their confirmation mail", _m007_signups),
     (8, "editions: drafts with the editor's curation, and when each was frozen", _m008_drafts),
+    (
+        9,
+        "subscriptions: each reader's frequency; ledger rows: the articles left out",
+        _m009_frequencies,
+    ),
     (11, "articles: the size of each article's picture", _m011_image_size),
     (13, "editions: the other reports of each story, shown as its also links", _m013_also_reports),
     (14, "feeds: the date of the newest entry at the last fetch", _m014_feed_freshness),

@@ -138,6 +138,9 @@ subscriptions = Table(
     Column("state", String(16), nullable=False, server_default=text("'active'")),  # or unsubscribed
     Column("paused", Integer, nullable=False, server_default=text("0")),
     Column("updated_at", UTCDateTime),
+    # daily, weekly or monthly: the series of the list's editions the reader gets; NULL: the
+    # list's own schedule.
+    Column("frequency", String(16)),
 )
 
 # Double opt-in requests: the confirm link's token names a row here, so it works once.
@@ -150,6 +153,7 @@ confirmations = Table(
     ),
     Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), nullable=False),
     Column("sections", Text),
+    Column("frequency", String(16)),
     Column("requested_at", UTCDateTime, nullable=False),
     Column("requested_ip", String(64)),
     Column("used_at", UTCDateTime),
@@ -168,6 +172,7 @@ signups = Table(
     Column("email", Text, nullable=False),  # "" once handled
     Column("name", Text, nullable=False),
     Column("sections", Text),
+    Column("frequency", String(16)),
     Column("client", String(64)),
     Column("mailbox", String(64), nullable=False),  # sha256 of the plus-tag-folded mailbox
     Column("requested_at", UTCDateTime, nullable=False),
@@ -254,6 +259,18 @@ deliveries = Table(
     Index("ix_deliveries_edition_state_id", "edition_id", "state", "id"),
     Index("ix_deliveries_relay_sent", "relay", "sent_at"),
     Index("ix_deliveries_subscriber", "subscriber_id"),
+)
+
+# The articles of an edition a reader is not sent because another edition of the list they
+# were queued for holds them (a reader who changed frequency): written with the ledger rows,
+# in the same transaction, so the ledger says exactly what each message held.
+delivery_omissions = Table(
+    "delivery_omissions",
+    metadata,
+    Column(
+        "delivery_id", Integer, ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("article_id", Integer, ForeignKey("articles.id"), primary_key=True),
 )
 
 suppressions = Table(

@@ -280,18 +280,25 @@ class SubscriberQueries:
                     changes.append(
                         f"joined {m.list}" + ("" if m.state == "active" else f" ({m.state})")
                     )
-            elif stored_m.sections != m.sections:
+                continue
+            where = and_(sub.c.subscriber_id == current.id, sub.c.list_id == list_ids[m.list])
+            if stored_m.sections != m.sections:
                 # Sections follow the file; a state someone chose (unsubscribed) stays.
                 conn.execute(
                     update(sub)
-                    .where(
-                        and_(sub.c.subscriber_id == current.id, sub.c.list_id == list_ids[m.list])
-                    )
+                    .where(where)
                     .values(sections=_sections_in(m.sections), updated_at=now)
                 )
                 changes.append(
                     f"{m.list} sections: {_sections_words(stored_m.sections)} -> "
                     f"{_sections_words(m.sections)}"
+                )
+            if item.frequency_given and stored_m.frequency != m.frequency:
+                # A frequency is no consent change: the state stays what it was.
+                conn.execute(update(sub).where(where).values(frequency=m.frequency, updated_at=now))
+                changes.append(
+                    f"{m.list} frequency: {stored_m.frequency or 'default'} -> "
+                    f"{m.frequency or 'default'}"
                 )
         return changes
 
@@ -337,7 +344,14 @@ class SubscriberQueries:
         self, conn: Connection, ids: Sequence[int] | None
     ) -> dict[int, tuple[Membership, ...]]:
         query = (
-            select(sub.c.subscriber_id, lst.c.name, sub.c.state, sub.c.paused, sub.c.sections)
+            select(
+                sub.c.subscriber_id,
+                lst.c.name,
+                sub.c.state,
+                sub.c.paused,
+                sub.c.sections,
+                sub.c.frequency,
+            )
             .join(lst, lst.c.id == sub.c.list_id)
             .order_by(lst.c.name)
         )
@@ -347,7 +361,9 @@ class SubscriberQueries:
             q = query if batch is None else query.where(sub.c.subscriber_id.in_(batch))
             for r in conn.execute(q):
                 out.setdefault(r.subscriber_id, []).append(
-                    Membership(r.name, r.state, bool(r.paused), _sections_out(r.sections))
+                    Membership(
+                        r.name, r.state, bool(r.paused), _sections_out(r.sections), r.frequency
+                    )
                 )
         return {k: tuple(v) for k, v in out.items()}
 
@@ -434,6 +450,24 @@ class SubscriberQueries:
             if address_hash(r.email) not in hashes
         ]
 
+    def frequency_readers(self, list_name: str, frequency: str) -> int:
+        """How many subscriptions of the list chose ``frequency`` and may be mailed (active,
+        not paused): a series nobody reads is not built."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.count())
+                .select_from(sub)
+                .join(lst, lst.c.id == sub.c.list_id)
+                .join(s, s.c.id == sub.c.subscriber_id)
+                .where(
+                    lst.c.name == list_name,
+                    sub.c.frequency == frequency,
+                    sub.c.state == "active",
+                    sub.c.paused == 0,
+                    s.c.status == SubscriberStatus.active.value,
+                )
+            ).scalar_one()
+
     def deliverable(self, subscriber_id: int, list_name: str) -> bool:
         """Whether a subscriber may still be mailed on this list, checked at claim time."""
         with self.engine.connect() as conn:
@@ -501,6 +535,7 @@ class SubscriberQueries:
         state: str | None = None,
         paused: bool | None = None,
         sections: frozenset[str] | str | None = "keep",
+        frequency: str | None = "keep",
         create: bool = False,
     ) -> bool:
         """Change one subscription; False when there is none (and ``create`` is off).
@@ -516,6 +551,8 @@ class SubscriberQueries:
             values["paused"] = int(paused)
         if sections != "keep":
             values["sections"] = _sections_in(sections)  # type: ignore[arg-type]
+        if frequency != "keep":
+            values["frequency"] = frequency  # None: the list's own schedule
         with self.engine.begin() as conn:
             list_id = conn.scalar(select(lst.c.id).where(lst.c.name == list_name))
             if list_id is None:
@@ -633,6 +670,7 @@ def _membership_row(subscriber_id: int, list_id: int, m: Membership, now: dateti
         "state": m.state,
         "paused": int(m.paused),
         "sections": _sections_in(m.sections),
+        "frequency": m.frequency,
         "created_at": now,
         "updated_at": now,
     }

@@ -146,6 +146,8 @@ class Edge:
             lst=lst,
             membership=membership,
             sections=[(s.slug, s.title, chosen is None or s.slug in chosen) for s in sections],
+            frequencies=_frequencies(lst),
+            frequency=membership.frequency or lst.cadence.kind,
             saved="saved" in request.query_params and error is None,
             error=error,
             blocked=found.blocked,
@@ -168,6 +170,7 @@ class Edge:
                     now,
                     chosen=[str(v) for v in form.getlist("section")],
                     pause=form.get("pause") == "on",
+                    frequency=str(form["frequency"]) if "frequency" in form else None,
                 )
         except SubscriberError as exc:
             if action == "resubscribe":
@@ -242,6 +245,7 @@ class Edge:
                     None if not chosen or set(chosen) == set(known) else frozenset(chosen),
                     _now(),
                     request.client.host if request.client else None,
+                    str(form.get("frequency", "")) or None,
                 )
             except SubscriberError as exc:
                 error, status = exc.message, 400
@@ -265,6 +269,7 @@ class Edge:
             lists=[lst] if named else lists,
             fixed=named is not None,
             sections=self.ctx.newsletter.sections_of(lst),
+            frequencies=_frequencies(lst),
             values=values,
             error=error,
             status=status,
@@ -292,6 +297,16 @@ class Edge:
         return self.pages.render(
             "confirmed.html.j2", title=_("You are subscribed"), lst=lst, preferences=prefs
         )
+
+
+_HOW_OFTEN = {"daily": "Every day", "weekly": "Once a week", "monthly": "Once a month"}
+
+
+def _frequencies(lst: ListConfig) -> list[tuple[str, str]]:
+    """The frequencies a reader of the list may choose, worded for the form (none when the
+    list offers only its own schedule)."""
+    offered = list(lst.offered)
+    return [(kind, _HOW_OFTEN[kind]) for kind in offered] if len(offered) > 1 else []
 
 
 def create_app(settings: Settings, newsletter: Newsletter, store: Store) -> Starlette:
