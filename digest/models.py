@@ -169,6 +169,7 @@ class NewSubscriber:
     consent_ip: str | None = None
     memberships: tuple[Membership, ...] | None = None
     line: int = 0  # where it was read from, for reporting
+    timezone: str | None = None  # an IANA zone the person chose; None: none given
 
     def all_memberships(self) -> tuple[Membership, ...]:
         if self.memberships is not None:
@@ -190,6 +191,7 @@ class SubscriberRecord:
     created_at: datetime
     soft_bounces: float = 0.0
     memberships: tuple[Membership, ...] = field(default=())
+    timezone: str | None = None  # an IANA zone the person chose; None: each list's
 
     @property
     def lists(self) -> tuple[str, ...]:

@@ -13,41 +13,12 @@ from zoneinfo import ZoneInfo
 
 from digest.compose.mime import body_text
 from tests.support.cli import run, sample_settings, set_settings
+from tests.support.schedules import at, daily_and_weekly_config, new_article
 from tests.support.smtpd import smtp_server
-from tests.support.values import ROOT
 
 LIST_ZONE = ZoneInfo("Europe/Oslo")
 START = datetime(2026, 11, 30, 0, 0, tzinfo=LIST_ZONE)  # a Monday
 DAILY, WEEKLY, BOTH = "d@example.org", "w@example.org", "b@example.org"
-
-
-def _config(folder) -> str:
-    text = (ROOT / "digest.toml").read_text().replace('"samples/', f'"{ROOT}/samples/')
-    text = text.replace('timezone = "America/New_York"', 'timezone = "Europe/Oslo"')
-    text = text.replace('# send_at = "06:15"', 'send_at = "06:15"')
-    daily = text[text.index("[[lists]]") : text.index("[[sections]]")]
-    weekly = daily.replace('name = "daily"', 'name = "weekly"', 1)
-    weekly = weekly.replace('schedule = "daily"', 'schedule = "weekly:mon"')
-    weekly = weekly.replace('send_at = "06:15"', 'send_at = "07:00"')
-    path = folder / "digest.toml"
-    path.write_text(text + "\n" + weekly)
-    return str(path)
-
-
-def _at(monkeypatch, moment: datetime) -> None:
-    monkeypatch.setenv("DIGEST_NOW", moment.isoformat())
-
-
-def _new_article(folder, day: int) -> None:
-    item = {
-        "section": "launch-pad",
-        "title": f"Launch news of day {day}",
-        "url": f"https://news.orbital-dispatch.example/launch-pad/day-{day}.html",
-        "summary": f"What happened on day {day}.",
-    }
-    path = folder / f"day{day}.jsonl"
-    path.write_text(json.dumps(item) + "\n")
-    run("articles", "import", str(path))
 
 
 def test_each_reader_gets_one_edition_per_period_never_early_never_an_article_twice(
@@ -55,9 +26,13 @@ def test_each_reader_gets_one_edition_per_period_never_early_never_an_article_tw
 ):
     set_settings(
         monkeypatch,
-        sample_settings(db_url, DIGEST_CONFIG=_config(tmp_path), DIGEST_SEND_RETRY_BUDGET="0"),
+        sample_settings(
+            db_url,
+            DIGEST_CONFIG=daily_and_weekly_config(tmp_path, "Europe/Oslo"),
+            DIGEST_SEND_RETRY_BUDGET="0",
+        ),
     )
-    _at(monkeypatch, START)
+    at(monkeypatch, START)
     readers = tmp_path / "readers.csv"
     readers.write_text(f"email,lists\n{DAILY},daily\n{WEEKLY},weekly\n{BOTH},daily;weekly\n")
     run("init")
@@ -68,9 +43,9 @@ def test_each_reader_gets_one_edition_per_period_never_early_never_an_article_tw
         monkeypatch.setenv("DIGEST_SMTP_URL", f"smtp://{server.host}:{server.port}")
         for step in range(15 * 4):
             moment = START + timedelta(hours=6 * step)
-            _at(monkeypatch, moment)
+            at(monkeypatch, moment)
             if moment.hour == 0 and step:
-                _new_article(tmp_path, step // 4)
+                new_article(tmp_path, step // 4)
             before = len(server.handler.messages)
             for line in run("send", "--json").stdout.splitlines():
                 report = json.loads(line)

@@ -1,8 +1,9 @@
 """Import and export files of subscribers, and the rows they are made of.
 
 Import files are CSV (a header row; ``email`` required; ``name``, ``lists``, ``sections``,
-``status``, ``consent``, ``consent_at``, ``consent_ip`` optional) or JSON lines (``.jsonl``,
-``.ndjson``) with the same keys. ``lists`` and ``sections`` hold semicolon-separated names:
+``status``, ``consent``, ``consent_at``, ``consent_ip``, ``timezone`` optional) or JSON
+lines (``.jsonl``, ``.ndjson``) with the same keys. ``lists`` and ``sections`` hold
+semicolon-separated names:
 
 - a list entry is ``daily`` (subscribed), or ``daily:paused``, ``daily:unsubscribed``,
   ``daily:pending`` for a subscription in that state;
@@ -38,7 +39,17 @@ from digest.audience.addresses import clean_name, email_key, normalize_email
 from digest.errors import SubscriberError
 from digest.models import Membership, NewSubscriber, SubscriberRecord, SubscriberStatus
 
-COLUMNS = ("email", "name", "lists", "sections", "status", "consent", "consent_at", "consent_ip")
+COLUMNS = (
+    "email",
+    "name",
+    "lists",
+    "sections",
+    "status",
+    "consent",
+    "consent_at",
+    "consent_ip",
+    "timezone",
+)
 _STATE_WORDS = {
     "active": ("active", False),
     "paused": ("active", True),
@@ -157,6 +168,23 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def parse_zone(value: str | None) -> str | None:
+    """An IANA time zone name as stored (None for an empty value); SubscriberError otherwise."""
+    import zoneinfo
+
+    name = (value or "").strip()
+    if not name:
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        shown = name if name.isprintable() and len(name) <= 64 else repr(name[:64])
+        raise SubscriberError(
+            f"timezone {shown!r} is not an IANA time zone such as Europe/Oslo"
+        ) from None
+    return name
+
+
 def new_subscriber(
     row: dict,
     *,
@@ -193,6 +221,7 @@ def new_subscriber(
         consent_ip=clean_name(ip) or None,
         memberships=memberships,
         line=line,
+        timezone=parse_zone(row.get("timezone")),
     )
 
 
@@ -361,6 +390,7 @@ def as_dict(record: SubscriberRecord) -> dict:
         "consent": record.consent_source,
         "consent_at": record.consent_at.isoformat() if record.consent_at else None,
         "consent_ip": record.consent_ip,
+        "timezone": record.timezone,
     }
 
 

@@ -16,7 +16,7 @@ goes. ``LedgerQueries`` is the ``Ledger`` of ``digest.store.protocols``, where i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    false,
     func,
     literal,
     or_,
@@ -238,7 +239,9 @@ def _chunks(items: Iterable[int], size: int) -> Iterator[list[int]]:
         yield chunk
 
 
-def _queued(edition_id: int, subscriber_ids: Sequence[int], now: datetime) -> list[dict]:
+def _queued(
+    edition_id: int, subscriber_ids: Sequence[int], now: datetime, due: datetime | None = None
+) -> list[dict]:
     return [
         {
             "edition_id": edition_id,
@@ -247,12 +250,21 @@ def _queued(edition_id: int, subscriber_ids: Sequence[int], now: datetime) -> li
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
+            "due_at": due,
         }
         for sid in subscriber_ids
     ]
 
 
-def _recipient_batches(conn: Connection, list_name: str, size: int) -> Iterator[list]:
+# A reader's zone, to fill a ledger zone by zone (None: the reader has none).
+Zone = str | None
+
+
+def _in_zone(zone: Zone) -> Any:
+    return s.c.timezone.is_(None) if zone is None else s.c.timezone == zone
+
+
+def _recipient_batches(conn: Connection, list_name: str, size: int, *where: Any) -> Iterator[list]:
     """The list's recipients in batches of at most ``size`` rows, by subscriber id (keyset
     paging: each batch is one short query, whatever the size of the list)."""
     query = (
@@ -264,6 +276,7 @@ def _recipient_batches(conn: Connection, list_name: str, size: int) -> Iterator[
             s.c.status == SubscriberStatus.active.value,
             sub.c.state == "active",
             sub.c.paused == 0,
+            *where,
         )
         .order_by(s.c.id)
         .limit(size)
@@ -281,7 +294,9 @@ def _recipient_batches(conn: Connection, list_name: str, size: int) -> Iterator[
         yield [r for r in rows if hashes[r.id] not in suppressed]
 
 
-def _enqueue_on_server(edition_id: int, list_name: str, now: datetime) -> PgInsert:
+def _enqueue_on_server(
+    edition_id: int, list_name: str, now: datetime, due: datetime | None = None, *where: Any
+) -> PgInsert:
     """INSERT ... SELECT of the list's recipients into the ledger (PostgreSQL).
 
     The same rule as ``_recipient_batches``; a suppression is matched by the SHA-256 of the
@@ -295,6 +310,7 @@ def _enqueue_on_server(edition_id: int, list_name: str, now: datetime) -> PgInse
             literal(0),
             literal(now, d.c.created_at.type),
             literal(now, d.c.updated_at.type),
+            literal(due, d.c.due_at.type),
         )
         .join(sub, sub.c.subscriber_id == s.c.id)
         .join(lst, lst.c.id == sub.c.list_id)
@@ -304,33 +320,81 @@ def _enqueue_on_server(edition_id: int, list_name: str, now: datetime) -> PgInse
             sub.c.state == "active",
             sub.c.paused == 0,
             ~select(sup.c.id).where(sup.c.address_hash == folded_hash).exists(),
+            *where,
         )
         .order_by(s.c.id)
     )
     return (
         pg_insert(d)
         .from_select(
-            ["edition_id", "subscriber_id", "state", "attempts", "created_at", "updated_at"],
+            [
+                "edition_id",
+                "subscriber_id",
+                "state",
+                "attempts",
+                "created_at",
+                "updated_at",
+                "due_at",
+            ],
             recipients,
         )
         .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
     )
 
 
+def recipient_zones(conn: Connection, list_name: str) -> set[Zone]:
+    """The zones the list's current recipients chose (None: some have none)."""
+    return set(
+        conn.scalars(
+            select(s.c.timezone)
+            .distinct()
+            .join(sub, sub.c.subscriber_id == s.c.id)
+            .join(lst, lst.c.id == sub.c.list_id)
+            .where(
+                lst.c.name == list_name,
+                s.c.status == SubscriberStatus.active.value,
+                sub.c.state == "active",
+                sub.c.paused == 0,
+            )
+        )
+    )
+
+
 def fill_ledger(
-    conn: Connection, dialect: str, edition_id: int, list_name: str, now: datetime
+    conn: Connection,
+    dialect: str,
+    edition_id: int,
+    list_name: str,
+    now: datetime,
+    due: Callable[[Zone], datetime] | None = None,
 ) -> int:
     """Create, in ``conn``'s transaction, the missing ledger rows for everyone the list's
     edition goes to (active, subscribed, not paused, not suppressed); returns how many rows
-    the edition's ledger holds now (read in the same transaction)."""
-    if dialect == "postgresql":
-        # The server does it in one statement, suppressions hashed there too.
-        conn.execute(_enqueue_on_server(edition_id, list_name, now))
-    else:
-        stmt = insert_ignore(dialect, d, ["edition_id", "subscriber_id"])
-        for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH):
-            conn.execute(stmt, _queued(edition_id, [r.id for r in rows], now))
+    the edition's ledger holds now (read in the same transaction).
+
+    ``due`` (a list delivering in each reader's zone) gives the moment a reader's row
+    becomes due from the reader's zone: the rows are written zone by zone, the earliest
+    first, so the claims, which read rows in id order, meet the due ones first."""
+    parts: list[tuple[datetime | None, tuple]] = [(None, ())]
+    if due is not None:
+        moments = sorted(
+            ((due(zone), zone) for zone in recipient_zones(conn, list_name)), key=lambda m: m[0]
+        )
+        parts = [(moment, (_in_zone(zone),)) for moment, zone in moments]
+    for moment, where in parts:
+        if dialect == "postgresql":
+            # The server does it in one statement, suppressions hashed there too.
+            conn.execute(_enqueue_on_server(edition_id, list_name, now, moment, *where))
+        else:
+            stmt = insert_ignore(dialect, d, ["edition_id", "subscriber_id"])
+            for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH, *where):
+                conn.execute(stmt, _queued(edition_id, [r.id for r in rows], now, moment))
     return conn.execute(select(func.count()).where(d.c.edition_id == edition_id)).scalar_one()
+
+
+def _ripe(now: datetime | None) -> list:
+    """Rows whose moment has come by ``now`` (None: every row)."""
+    return [] if now is None else [or_(d.c.due_at.is_(None), d.c.due_at <= now)]
 
 
 def _claim_query(edition_id: int, list_name: str) -> Select:
@@ -382,7 +446,13 @@ class LedgerQueries:
                 conn.execute(stmt, _queued(edition_id, chunk, now))
         return self._rows(edition_id) - before
 
-    def enqueue_list(self, edition_id: int, list_name: str, now: datetime) -> int:
+    def enqueue_list(
+        self,
+        edition_id: int,
+        list_name: str,
+        now: datetime,
+        due: Callable[[Zone], datetime] | None = None,
+    ) -> int:
         """Create the missing ledger rows for everyone the list's edition goes to (active,
         subscribed, not paused, not suppressed); returns how many were new.
 
@@ -391,7 +461,7 @@ class LedgerQueries:
         size of the list."""
         before = self._rows(edition_id)
         with self.engine.begin() as conn:
-            fill_ledger(conn, self.dialect, edition_id, list_name, now)
+            fill_ledger(conn, self.dialect, edition_id, list_name, now, due)
             # In the same transaction: an edition is `sending` once its ledger is whole.
             editions = schema.editions
             conn.execute(
@@ -401,11 +471,14 @@ class LedgerQueries:
             )
         return self._rows(edition_id) - before
 
-    def recipient_stream(self, list_name: str) -> Iterator[Subscriber]:
+    def recipient_stream(
+        self, list_name: str, zones: Iterable[Zone] | None = None
+    ) -> Iterator[Subscriber]:
         """The list's current recipients one by one, read ``ENQUEUE_BATCH`` at a time (for a
-        dry run over a list of any size)."""
+        dry run over a list of any size); with ``zones``, only those in these zones."""
+        where = [] if zones is None else [or_(false(), *(_in_zone(z) for z in zones))]
         with self.engine.connect() as conn:
-            for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH):
+            for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH, *where):
                 for r in rows:
                     yield Subscriber(
                         id=r.id,
@@ -489,7 +562,7 @@ class LedgerQueries:
                     # SKIP LOCKED (PostgreSQL): rows another worker is claiming right now are
                     # passed over, not waited for and then found taken.
                     rows += conn.execute(
-                        query.where(*self._claimable(state, run_id))
+                        query.where(*self._claimable(state, run_id), *_ripe(now))
                         .limit(limit - len(rows))
                         .with_for_update(of=d, skip_locked=True)
                     ).all()
@@ -521,14 +594,20 @@ class LedgerQueries:
         ]
 
     def due_recipients(
-        self, edition_id: int, list_name: str, *, resend_unknown: bool = False
+        self,
+        edition_id: int,
+        list_name: str,
+        *,
+        resend_unknown: bool = False,
+        now: datetime | None = None,
     ) -> Iterator[Subscriber | None]:
         """What a run starting now would claim, read without claiming (for a dry run): each
         due row's subscriber as ``claim`` would read it, None for one it would skip (since
-        unsubscribed, paused or suppressed). Read ``ENQUEUE_BATCH`` rows at a time."""
+        unsubscribed, paused or suppressed). Read ``ENQUEUE_BATCH`` rows at a time. With
+        ``now``, only the rows whose moment has come."""
         # As a new run would see them: "" is no run's id.
         claimable = [and_(*self._claimable(state, "")) for state in _due(resend_unknown)]
-        query = _claim_query(edition_id, list_name).where(or_(*claimable))
+        query = _claim_query(edition_id, list_name).where(or_(*claimable), *_ripe(now))
         last = 0
         with self.engine.connect() as conn:
             while rows := conn.execute(query.where(d.c.id > last).limit(ENQUEUE_BATCH)).all():
@@ -558,13 +637,25 @@ class LedgerQueries:
             ),
         ]
 
-    def claimable(self, edition_id: int, run_id: str, *, resend_unknown: bool = False) -> bool:
-        """Whether ``claim`` would find a row for ``run_id`` now."""
+    def claimable(
+        self,
+        edition_id: int,
+        run_id: str,
+        *,
+        resend_unknown: bool = False,
+        now: datetime | None = None,
+    ) -> bool:
+        """Whether ``claim`` would find a row for ``run_id`` now (with ``now``: a row whose
+        moment has come)."""
         with self.engine.connect() as conn:
             return any(
                 conn.scalar(
                     select(d.c.id)
-                    .where(d.c.edition_id == edition_id, *self._claimable(state, run_id))
+                    .where(
+                        d.c.edition_id == edition_id,
+                        *self._claimable(state, run_id),
+                        *_ripe(now),
+                    )
                     .limit(1)
                 )
                 is not None
@@ -603,13 +694,31 @@ class LedgerQueries:
                 .values(state=QUEUED, updated_at=now)
             ).rowcount
 
-    def due_count(self, edition_id: int, *, resend_unknown: bool = False) -> int:
+    def due_count(
+        self, edition_id: int, *, resend_unknown: bool = False, now: datetime | None = None
+    ) -> int:
+        """Rows a run may claim (with ``now``: those whose moment has come)."""
         with self.engine.connect() as conn:
             return conn.execute(
                 select(func.count()).where(
-                    d.c.edition_id == edition_id, d.c.state.in_(_due(resend_unknown))
+                    d.c.edition_id == edition_id, d.c.state.in_(_due(resend_unknown)), *_ripe(now)
                 )
             ).scalar_one()
+
+    def waiting(self, edition_id: int, now: datetime) -> tuple[int, datetime | None]:
+        """Queued rows whose moment has not come by ``now``: how many, and the next moment."""
+        with self.engine.connect() as conn:
+            count, first = conn.execute(
+                select(func.count(), func.min(d.c.due_at)).where(
+                    d.c.edition_id == edition_id, d.c.state == QUEUED, d.c.due_at > now
+                )
+            ).one()
+        return count, first
+
+    def recipient_zones(self, list_name: str) -> set[Zone]:
+        """The zones the list's current recipients chose (None: some have none)."""
+        with self.engine.connect() as conn:
+            return recipient_zones(conn, list_name)
 
     def sent_since(self, relay: str, since: datetime) -> int:
         """Messages a relay accepted since ``since``, across editions (for hourly limits)."""

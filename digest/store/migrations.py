@@ -166,6 +166,12 @@ def _m008_drafts(conn: Connection) -> None:
     )
 
 
+def _m010_local_delivery(conn: Connection) -> None:
+    """A subscriber's own time zone, and the moment each ledger row becomes due."""
+    add_column(conn, schema.subscribers, "timezone")
+    add_column(conn, schema.deliveries, "due_at")
+
+
 def _m013_also_reports(conn: Connection) -> None:
     """An edition keeps the other reports of each story it shows (its "Also:" links)."""
     add_column(conn, schema.edition_articles, "also_for")
@@ -189,6 +195,7 @@ MIGRATIONS = [
     ),
     (7, "web sign-ups queued for their confirmation mail", _m007_signups),
     (8, "editions: drafts with the editor's curation, and when each was frozen", _m008_drafts),
+    (10, "local delivery: subscribers' time zones, ledger rows' due moments", _m010_local_delivery),
     (13, "editions: the other reports of each story, shown as its also links", _m013_also_reports),
     (14, "feeds: the date of the newest entry at the last fetch", _m014_feed_freshness),
 ]
