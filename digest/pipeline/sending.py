@@ -265,12 +265,14 @@ async def _send_local(
     reports: list[SendReport] = []
     done: list[str] = []
     for key in periods.local_keys(lst.cadence, started, lst.tz, zones):
-        stored = ctx.store.edition(lst.name, key)
-        if stored is not None and stored.state is EditionState.complete:
+        # Its record only (not its articles): most hourly runs stop here.
+        stored = ctx.store.edition_record(lst.name, key)
+        state = None if stored is None else EditionState(stored["status"])
+        if state is EditionState.complete:
             done.append(key)
             continue
-        if stored is not None and stored.frozen and not dry_run:
-            waiting = _only_waiting(ctx, lst, key, stored.stored_id, started, options)
+        if state is EditionState.sending and stored is not None and not dry_run:
+            waiting = _only_waiting(ctx, lst, key, stored["id"], started, options)
             if waiting is not None:
                 reports.append(waiting)
                 continue
