@@ -41,7 +41,7 @@ def zoned(monkeypatch, tmp_path, db_url, request):
         yield server
 
 
-def send(monkeypatch, moment: datetime) -> dict:
+def send_daily(monkeypatch, moment: datetime) -> dict:
     at(monkeypatch, moment)
     return json.loads(run("send", "--list", "daily", "--json").stdout)
 
@@ -52,7 +52,7 @@ def rcpts(server, since: int = 0) -> list[str]:
 
 def test_each_reader_gets_the_edition_at_send_at_on_their_own_clock(zoned, monkeypatch):
     # 12:00 UTC: Tokyo's and Oslo's 06:15 of 30 November have passed, Los Angeles's not.
-    first = send(monkeypatch, datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+    first = send_daily(monkeypatch, datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
     assert (first["edition"], first["status"], first["sent"]) == ("2026-11-30", "complete", 2)
     assert rcpts(zoned) == [OSLO, TOKYO]
     assert first["waiting"] == 1
@@ -62,7 +62,7 @@ def test_each_reader_gets_the_edition_at_send_at_on_their_own_clock(zoned, monke
     text = run("status", "--list", "daily").stdout
     assert "1 waiting for their zone's send time; the next due 2026-11-30 14:15 UTC" in text
     # An hour on: nothing to send, and the run says who waits for what.
-    idle = send(monkeypatch, datetime(2026, 11, 30, 13, 0, tzinfo=UTC))
+    idle = send_daily(monkeypatch, datetime(2026, 11, 30, 13, 0, tzinfo=UTC))
     assert idle["status"] == "not-due" and idle["sent"] == 0
     assert idle["message"] == (
         "not due: 1 reader(s) wait for 06:15 in their zone; the next are due "
@@ -73,12 +73,12 @@ def test_each_reader_gets_the_edition_at_send_at_on_their_own_clock(zoned, monke
     assert "1 reader(s) wait for their zone's send time" in dry["message"]
     assert len(zoned.handler.messages) == 2
     # Los Angeles's 06:15: the last reader, and the edition is complete.
-    last = send(monkeypatch, datetime(2026, 11, 30, 14, 15, tzinfo=UTC))
+    last = send_daily(monkeypatch, datetime(2026, 11, 30, 14, 15, tzinfo=UTC))
     assert (last["status"], last["sent"], last["waiting"]) == ("complete", 1, 0)
     assert rcpts(zoned, 2) == [LA]
     status = json.loads(run("status", "--list", "daily", "--json").stdout)
     assert (status["status"], status["counts"]) == ("complete", {"sent": 3})
-    after = send(monkeypatch, datetime(2026, 11, 30, 15, 0, tzinfo=UTC))
+    after = send_daily(monkeypatch, datetime(2026, 11, 30, 15, 0, tzinfo=UTC))
     assert after["message"] == (
         "not due: edition 2026-11-30 was sent; edition 2026-12-01 is due "
         "2026-11-30 21:15 UTC (06:15 Asia/Tokyo)"
@@ -88,20 +88,20 @@ def test_each_reader_gets_the_edition_at_send_at_on_their_own_clock(zoned, monke
 def test_a_reader_moving_while_an_edition_is_in_flight_gets_it_at_the_moment_it_was_given(
     zoned, monkeypatch, tmp_path
 ):
-    send(monkeypatch, datetime(2026, 11, 30, 14, 15, tzinfo=UTC))
+    send_daily(monkeypatch, datetime(2026, 11, 30, 14, 15, tzinfo=UTC))
     assert rcpts(zoned) == [LA, OSLO, TOKYO]
     new_article(tmp_path, 2)
-    tokyo = send(monkeypatch, datetime(2026, 11, 30, 21, 15, tzinfo=UTC))
+    tokyo = send_daily(monkeypatch, datetime(2026, 11, 30, 21, 15, tzinfo=UTC))
     assert (tokyo["edition"], tokyo["sent"], tokyo["waiting"]) == ("2026-12-01", 1, 2)
     # The Los Angeles reader moves to Tokyo, whose 06:15 has passed: edition 2026-12-01
     # keeps the moment it gave them (14:15 UTC); the next edition takes the new zone.
     run("subscribers", "prefs", LA, "--timezone", "Asia/Tokyo")
-    assert send(monkeypatch, datetime(2026, 11, 30, 22, 0, tzinfo=UTC))["status"] == "not-due"
+    assert send_daily(monkeypatch, datetime(2026, 11, 30, 22, 0, tzinfo=UTC))["status"] == "not-due"
     assert rcpts(zoned, 3) == [TOKYO]
-    send(monkeypatch, datetime(2026, 12, 1, 14, 15, tzinfo=UTC))
+    send_daily(monkeypatch, datetime(2026, 12, 1, 14, 15, tzinfo=UTC))
     assert rcpts(zoned, 3) == [LA, OSLO, TOKYO]
     new_article(tmp_path, 3)
-    send(monkeypatch, datetime(2026, 12, 1, 21, 15, tzinfo=UTC))
+    send_daily(monkeypatch, datetime(2026, 12, 1, 21, 15, tzinfo=UTC))
     assert rcpts(zoned, 6) == [LA, TOKYO]
 
 
@@ -109,10 +109,10 @@ def test_a_reader_moving_while_an_edition_is_in_flight_gets_it_at_the_moment_it_
 def test_without_deliver_local_everyone_gets_it_at_the_lists_time_whatever_their_zone(
     zoned, monkeypatch
 ):
-    early = send(monkeypatch, datetime(2026, 12, 1, 4, 0, tzinfo=UTC))  # 05:00 in Oslo
+    early = send_daily(monkeypatch, datetime(2026, 12, 1, 4, 0, tzinfo=UTC))  # 05:00 in Oslo
     assert early["status"] == "not-due"
     assert early["message"] == "not due: edition 2026-12-01 is due 2026-12-01 06:15 Europe/Oslo"
-    sent = send(monkeypatch, datetime(2026, 12, 1, 5, 15, tzinfo=UTC))
+    sent = send_daily(monkeypatch, datetime(2026, 12, 1, 5, 15, tzinfo=UTC))
     assert (sent["status"], sent["sent"], sent["waiting"]) == ("complete", 3, 0)
     assert rcpts(zoned) == [LA, OSLO, TOKYO]
     status = json.loads(run("status", "--list", "daily", "--json").stdout)
@@ -126,10 +126,10 @@ def test_one_run_sends_two_editions_in_flight_when_zones_lie_more_than_a_day_apa
     # Pago for 30 November.
     run("subscribers", "prefs", TOKYO, "--timezone", "Pacific/Kiritimati")
     run("subscribers", "prefs", LA, "--timezone", "Pacific/Pago_Pago")
-    send(monkeypatch, datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+    send_daily(monkeypatch, datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
     assert rcpts(zoned) == [OSLO, TOKYO]
     new_article(tmp_path, 2)
-    both = send(monkeypatch, datetime(2026, 11, 30, 17, 15, tzinfo=UTC))
+    both = send_daily(monkeypatch, datetime(2026, 11, 30, 17, 15, tzinfo=UTC))
     assert (both["edition"], both["sent"]) == ("2026-12-01", 1)
     assert [(e["edition"], e["sent"], e["status"]) for e in both["earlier"]] == [
         ("2026-11-30", 1, "complete")
