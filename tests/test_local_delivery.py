@@ -143,3 +143,31 @@ def test_one_run_sends_two_editions_in_flight_when_zones_lie_more_than_a_day_apa
     }
     assert states["2026-11-30"]["status"] == "complete"
     assert (states["2026-12-01"]["status"], states["2026-12-01"]["waiting"]) == ("sending", 2)
+
+
+def test_a_database_of_the_previous_release_gains_zones_and_due_moments(db_url):
+    from digest.models import Edition, NewSubscriber
+    from digest.store import open_store
+    from digest.store.migrations import MIGRATIONS, current_version
+    from tests.support.values import NOW
+
+    store = open_store(db_url)
+    with store.engine.begin() as conn:  # back to the shape before version 10
+        conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN timezone")
+        conn.exec_driver_sql("ALTER TABLE deliveries DROP COLUMN due_at")
+        conn.exec_driver_sql("DELETE FROM schema_migrations WHERE version = 10")
+    store.close()
+    upgraded = open_store(db_url)  # reopened: migration 10 runs
+    assert current_version(upgraded.engine) == max(v for v, _, _ in MIGRATIONS)
+    upgraded.ensure_lists([("daily", "Daily")])
+    upgraded.add_subscribers(
+        [NewSubscriber(email="a@example.org", lists=("daily",), timezone="Asia/Tokyo")], NOW
+    )
+    assert upgraded.record("a@example.org").timezone == "Asia/Tokyo"
+    edition = upgraded.create_edition(
+        Edition(list_name="daily", key="2026-11-26", created_at=NOW, sections=())
+    )
+    # A ledger filled without moments (a list without local delivery): due at once.
+    upgraded.enqueue_list(edition.id, "daily", NOW)
+    assert [c.attempt for c in upgraded.claim(edition.id, "daily", 5, NOW, "r")] == [1]
+    upgraded.close()
