@@ -52,6 +52,11 @@ def rcpts(server, since: int = 0) -> list[str]:
 
 def test_each_reader_gets_the_edition_at_send_at_on_their_own_clock(zoned, monkeypatch):
     # 12:00 UTC: Tokyo's and Oslo's 06:15 of 30 November have passed, Los Angeles's not.
+    at(monkeypatch, datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+    ahead = json.loads(run("send", "--list", "daily", "--dry-run", "--json").stdout)
+    assert (ahead["sent"], ahead["waiting"]) == (2, 1)
+    assert ahead["next_due"] == "2026-11-30 14:15 UTC (06:15 America/Los_Angeles)"
+    assert zoned.handler.messages == []
     first = send_daily(monkeypatch, datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
     assert (first["edition"], first["status"], first["sent"]) == ("2026-11-30", "complete", 2)
     assert rcpts(zoned) == [OSLO, TOKYO]
