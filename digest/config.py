@@ -313,6 +313,9 @@ class ListConfig(BaseModel):
     # daily, weekly:mon ... weekly:sun, monthly:1 ... monthly:28 (digest.periods)
     schedule: str = "daily"
     send_at: str | None = None  # HH:MM in the list's time zone; none: from midnight
+    # Each reader gets the edition at send_at in their own time zone (the list's when they
+    # have none), on their own date (digest.periods.local_keys).
+    deliver_local: bool = False
     # How far the first edition looks back; none: one period of the schedule.
     window_hours: int | None = Field(default=None, ge=1, le=24 * 31)
     # An article whose own date was older than this when digest first saw it is never

@@ -209,6 +209,7 @@ class NewSubscriber:
     # The row says each list's frequency (an import with a frequency column): --update
     # applies it; without one, stored frequencies are kept.
     frequency_given: bool = False
+    timezone: str | None = None  # an IANA zone the person chose; None: none given
 
     def all_memberships(self) -> tuple[Membership, ...]:
         if self.memberships is not None:
@@ -230,6 +231,7 @@ class SubscriberRecord:
     created_at: datetime
     soft_bounces: float = 0.0
     memberships: tuple[Membership, ...] = field(default=())
+    timezone: str | None = None  # an IANA zone the person chose; None: each list's
 
     @property
     def lists(self) -> tuple[str, ...]:

@@ -13,13 +13,19 @@ a key names its series (``key_kind``), so a list's series never share a key.
 An edition is due from its time until its period ends, so a run that comes late (cron was
 down at 06:15) still sends the period's edition; a run before the time, or after the
 period's edition was sent, has nothing to do.
+
+A list that delivers locally (``deliver_local``) sends each reader the period's edition at
+``send_at`` in the reader's own zone, on the reader's own date: edition ``2026-12-01`` goes
+to Tokyo at 06:15 Tokyo time and to Los Angeles at 06:15 Los Angeles time. ``reader_due``,
+``local_keys`` and ``next_local_moment`` say when, from the zones the list's readers are in.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 # Every key of every schedule: a day, an ISO week, a month (they also name URLs and headers).
 KEY_PATTERN = re.compile(r"\d{4}-(?:\d{2}-\d{2}|W\d{2}|\d{2})")
@@ -142,3 +148,60 @@ def key_kind(key: str) -> str:
 def key_like(kind: str) -> str:
     """A SQL LIKE pattern matching the keys of one kind only (``_``: any one character)."""
     return {"daily": "____-__-__", "weekly": "____-W__", "monthly": "____-__"}[kind]
+
+
+def previous_key(schedule: Schedule, key: str) -> str:
+    """The key of the period before ``key``."""
+    return period_key(schedule, first_day(schedule, key) - timedelta(days=1))
+
+
+def reader_due(schedule: Schedule, key: str, zone: tzinfo) -> datetime:
+    """When the edition of ``key`` is due to a reader in ``zone`` (in UTC): ``send_at`` on
+    the due date, on that zone's wall clock. A time the clock skips (the spring change) is
+    read with the offset before the change, so it falls just after the skipped hour; a time
+    the clock shows twice (the autumn change) is its first showing."""
+    return due_at(schedule, key, zone).astimezone(UTC)
+
+
+def period_end(schedule: Schedule, key: str, zone: tzinfo) -> datetime:
+    """When the period ``key`` ends in ``zone`` (its following period's first midnight)."""
+    start = first_day(schedule, following_key(schedule, key))
+    return datetime.combine(start, time(0, 0), tzinfo=zone).astimezone(UTC)
+
+
+def local_keys(
+    schedule: Schedule, now: datetime, home: tzinfo, zones: Iterable[tzinfo]
+) -> list[str]:
+    """The keys, oldest first, whose edition is due to a reader in one of ``zones`` at
+    ``now``: the first zone's moment has come and some zone's period has not ended yet.
+    ``home`` is the list's zone (its own key of ``now`` anchors the search: the zones of
+    the earth lie within a day or so of each other)."""
+    zones = list(zones) or [home]
+    here = edition_key(now, home, schedule)
+    keys = []
+    for key in (previous_key(schedule, here), here, following_key(schedule, here)):
+        first = min(reader_due(schedule, key, z) for z in zones)
+        last = max(period_end(schedule, key, z) for z in zones)
+        if first <= now < last:
+            keys.append(key)
+    return keys
+
+
+def next_local_moment(
+    schedule: Schedule,
+    now: datetime,
+    home: tzinfo,
+    zones: Iterable[tzinfo],
+    skip: Collection[str] = (),
+) -> tuple[str, datetime, tzinfo]:
+    """The next moment after ``now`` at which an edition (not one of ``skip``) falls due to
+    one of ``zones``: its key, the moment (in UTC) and the zone."""
+    zones = list(zones) or [home]
+    key = edition_key(now, home, schedule)
+    moments = []
+    for _ in range(4):  # this period's and the next three: a moment after now lies among them
+        if key not in skip:
+            moments += [(reader_due(schedule, key, z), key, str(z), z) for z in zones]
+        key = following_key(schedule, key)
+    moment, key, _, zone = min(m for m in moments if m[0] > now)
+    return key, moment, zone

@@ -22,11 +22,11 @@ import pytest
 
 from digest.pipeline.context import set_clock
 from tests.support.browser import Browser, find_chromium
-from tests.support.cli import load_sample, sample_settings, set_settings
+from tests.support.cli import load_sample, run, sample_settings, set_settings
 from tests.support.httpd import FeedServer
 from tests.support.network import loopback_only
 from tests.support.smtpd import RecordingServer, smtp_server
-from tests.support.values import ROOT
+from tests.support.values import EXAMPLE_CSV, ROOT
 
 # Real-world feeds and mail kept beside the repository (../shared/corpus), not in it.
 CORPUS = Path(os.environ.get("DIGEST_TEST_CORPUS", "").strip() or ROOT.parent / "shared" / "corpus")
@@ -309,6 +309,14 @@ def sample_env(monkeypatch, tmp_path, db_url) -> Path:
     outbox in the test's folder (which is also the working directory)."""
     set_settings(monkeypatch, sample_settings(db_url, DIGEST_OUTBOX=str(tmp_path / "outbox")))
     return tmp_path
+
+
+@pytest.fixture
+def subscribed(sample_env) -> Path:
+    """The sample newsletter's store with the example subscribers, nothing fetched."""
+    run("init")
+    run("subscribers", "import", str(EXAMPLE_CSV))
+    return sample_env
 
 
 @pytest.fixture

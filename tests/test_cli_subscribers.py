@@ -11,17 +11,9 @@ from datetime import UTC
 
 import pytest
 
-from tests.support.cli import run
+from tests.support.cli import run, shown
 from tests.support.newsletters import two_list_config
-from tests.support.values import DATA, EXAMPLE_CSV
-
-
-@pytest.fixture
-def subscribed(sample_env):
-    """The sample newsletter's store with the example subscribers, nothing fetched."""
-    run("init")
-    run("subscribers", "import", str(EXAMPLE_CSV))
-    return sample_env
+from tests.support.values import DATA
 
 
 def listed(*args: str) -> list[dict]:
@@ -182,10 +174,6 @@ def mailed(folder) -> set[str]:
         for m in messages
         if not str(m["Subject"]).startswith("Confirm")
     }
-
-
-def shown(email: str) -> dict:
-    return json.loads(run("subscribers", "show", "--json", "--", email).stdout)
 
 
 STAYING = {

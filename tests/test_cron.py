@@ -38,9 +38,9 @@ def fresh_install(folder: Path) -> dict[str, str]:
     return env
 
 
-def test_the_readme_has_the_daily_and_the_postgresql_cron_lines():
+def test_the_readme_has_the_daily_the_hourly_and_the_postgresql_cron_lines():
     lines = readme_cron_lines()
-    assert len(lines) == 2 and all(f"cd {INSTALL} && " in line for line in lines)
+    assert len(lines) == 3 and all(f"cd {INSTALL} && " in line for line in lines)
     assert all("2>> log/digest.log" in line for line in lines)
 
 

@@ -12,24 +12,10 @@ from email import message_from_bytes, policy
 
 from digest.compose.mime import body_text
 from tests.support.cli import run, sample_settings, set_settings
-from tests.support.schedules import START, at, new_article
+from tests.support.schedules import START, at, daily_and_weekly_config, new_article
 from tests.support.smtpd import smtp_server
-from tests.support.values import ROOT
 
 DAILY, WEEKLY, BOTH = "d@example.org", "w@example.org", "b@example.org"
-
-
-def _config(folder) -> str:
-    text = (ROOT / "digest.toml").read_text().replace('"samples/', f'"{ROOT}/samples/')
-    text = text.replace('timezone = "America/New_York"', 'timezone = "Europe/Oslo"')
-    text = text.replace('# send_at = "06:15"', 'send_at = "06:15"')
-    daily = text[text.index("[[lists]]") : text.index("[[sections]]")]
-    weekly = daily.replace('name = "daily"', 'name = "weekly"', 1)
-    weekly = weekly.replace('schedule = "daily"', 'schedule = "weekly:mon"')
-    weekly = weekly.replace('send_at = "06:15"', 'send_at = "07:00"')
-    path = folder / "digest.toml"
-    path.write_text(text + "\n" + weekly)
-    return str(path)
 
 
 def test_each_reader_gets_one_edition_per_period_never_early_never_an_article_twice(
@@ -37,7 +23,11 @@ def test_each_reader_gets_one_edition_per_period_never_early_never_an_article_tw
 ):
     set_settings(
         monkeypatch,
-        sample_settings(db_url, DIGEST_CONFIG=_config(tmp_path), DIGEST_SEND_RETRY_BUDGET="0"),
+        sample_settings(
+            db_url,
+            DIGEST_CONFIG=daily_and_weekly_config(tmp_path, "Europe/Oslo"),
+            DIGEST_SEND_RETRY_BUDGET="0",
+        ),
     )
     at(monkeypatch, START)
     readers = tmp_path / "readers.csv"

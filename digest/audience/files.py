@@ -1,9 +1,9 @@
 """Import and export files of subscribers, and the rows they are made of.
 
 Import files are CSV (a header row; ``email`` required; ``name``, ``lists``, ``sections``,
-``frequency``, ``status``, ``consent``, ``consent_at``, ``consent_ip`` optional) or JSON lines
-(``.jsonl``, ``.ndjson``) with the same keys. ``lists``, ``sections`` and ``frequency`` hold
-semicolon-separated names:
+``frequency``, ``status``, ``consent``, ``consent_at``, ``consent_ip``, ``timezone`` optional)
+or JSON lines (``.jsonl``, ``.ndjson``) with the same keys. ``lists``, ``sections`` and
+``frequency`` hold semicolon-separated names:
 
 - a list entry is ``daily`` (subscribed), or ``daily:paused``, ``daily:unsubscribed``,
   ``daily:pending`` for a subscription in that state;
@@ -51,6 +51,7 @@ COLUMNS = (
     "consent",
     "consent_at",
     "consent_ip",
+    "timezone",
 )
 _STATE_WORDS = {
     "active": ("active", False),
@@ -203,6 +204,23 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def parse_zone(value: str | None) -> str | None:
+    """An IANA time zone name as stored (None for an empty value); SubscriberError otherwise."""
+    import zoneinfo
+
+    name = (value or "").strip()
+    if not name:
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        shown = name if name.isprintable() and len(name) <= 64 else repr(name[:64])
+        raise SubscriberError(
+            f"timezone {shown!r} is not an IANA time zone such as Europe/Oslo"
+        ) from None
+    return name
+
+
 def new_subscriber(
     row: dict,
     *,
@@ -245,6 +263,7 @@ def new_subscriber(
         memberships=memberships,
         line=line,
         frequency_given=given,
+        timezone=parse_zone(row.get("timezone")),
     )
 
 
@@ -428,6 +447,7 @@ def as_dict(record: SubscriberRecord) -> dict:
         "consent": record.consent_source,
         "consent_at": record.consent_at.isoformat() if record.consent_at else None,
         "consent_ip": record.consent_ip,
+        "timezone": record.timezone,
     }
 
 

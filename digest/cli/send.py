@@ -268,6 +268,8 @@ def _print_proofs(r: pipeline.ProofReport) -> None:
 
 
 def _print_summary(s: pipeline.SendReport) -> None:
+    for earlier in s.earlier:  # an older edition still in flight, sent by the same run
+        _print_summary(earlier)
     for warning in s.feed_warnings + s.warnings:
         err.print(f"warning: {warning}", markup=False)
     if s.status in (pipeline.SendStatus.skipped, pipeline.SendStatus.not_due):
@@ -303,6 +305,8 @@ def _print_summary(s: pipeline.SendReport) -> None:
         f"{s.already_sent} ({s.rate:.0f} msg/s via {s.transport})",
         markup=False,
     )
+    if s.waiting:
+        out.print(f"waiting {s.waiting}: the next due {s.next_due}", markup=False)
     if s.stopped:
         err.print(
             f"stopped: {s.stopped}; the next run resumes where this one stopped", markup=False
@@ -352,6 +356,12 @@ def status(
     )
     if report["running"]:
         out.print(f"a run is sending it now ({report['running']})", markup=False)
+    if report["waiting"]:
+        out.print(
+            f"{report['waiting']} waiting for their zone's send time; the next due "
+            f"{report['next_due']}",
+            markup=False,
+        )
     for w in report["workers"]:
         out.print(
             f"worker {w['run_id'][:8]} on {w['host']} (pid {w['pid']}) since "

@@ -158,6 +158,8 @@ def subscribers_show(
         + (f" from {data['consent_ip']}" if data["consent_ip"] else ""),
         markup=False,
     )
+    if data["timezone"]:
+        out.print(f"  timezone: {data['timezone']}", markup=False)
     if data["suppressed"]:
         out.print(f"  suppressed: {data['suppressed']}", markup=False)
     for name, sections in data["subscriptions"].items():
@@ -193,10 +195,29 @@ def subscribers_prefs(
             show_default=False,
         ),
     ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone",
+            metavar="ZONE",
+            show_default=False,
+            help="The person's own IANA time zone, e.g. Europe/Oslo ('' clears it): lists "
+            "with deliver_local send at their send_at on its clock.",
+        ),
+    ] = None,
 ) -> None:
-    """Change the sections someone gets on a list, how often, or pause it. Never subscribes
-    anyone again: someone who left stays unsubscribed (see `resubscribe`)."""
+    """Change the sections someone gets on a list, how often, or pause it; set their time
+    zone. Never subscribes anyone again: someone who left stays unsubscribed (see
+    `resubscribe`)."""
     with context() as ctx:
+        if timezone is not None:
+            record = pipeline.set_timezone(ctx, email, timezone, pipeline.utcnow())
+            out.print(
+                f"{record.email} timezone: {record.timezone or 'none (each list its own)'}",
+                markup=False,
+            )
+            if sections is None and pause is None and not join and frequency is None:
+                return
         record = pipeline.set_preferences(
             ctx,
             email,
@@ -239,9 +260,9 @@ def subscribers_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import subscribers. Columns: email (required), name, lists, sections, status, consent,
-    consent_at, consent_ip (Mailchimp's and listmonk's exports too). New addresses are added;
-    subscribers already stored are left as they are unless --update; nobody who left is
-    subscribed again. Bad rows are reported with their line number; the good rows are stored
+    consent_at, consent_ip, timezone (Mailchimp's and listmonk's exports too). New addresses
+    are added; subscribers already stored are left as they are unless --update; nobody who
+    left is subscribed again. Bad rows are reported with their line number; the good rows are stored
     in one transaction; the exit code is 5 if any row was rejected."""
     if update and skip_existing:
         raise typer.BadParameter("--update and --skip-existing contradict each other")

@@ -279,6 +279,15 @@ def set_preferences(
     return _record(ctx, record.email)
 
 
+def set_timezone(ctx: Context, email: str, zone: str, now: datetime) -> SubscriberRecord:
+    """Set the time zone a person reads in ("": none, each list's own). Only lists that
+    deliver locally use it; a change made while an edition is in flight applies from the
+    next edition (docs/decisions.md)."""
+    record = _record(ctx, email)
+    ctx.store.set_timezone(record.id, files.parse_zone(zone), now)
+    return _record(ctx, record.email)
+
+
 def save_web_preferences(
     ctx: Context,
     email: str,

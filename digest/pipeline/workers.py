@@ -110,7 +110,9 @@ async def run_workers(
         )
         for n in range(count)
     ]
-    total = _pending(store.counts(edition.stored_id))
+    # Rows waiting for their reader's zone (deliver_local) are no run's work yet.
+    waiting = store.waiting(edition.stored_id, started)[0]
+    total = _pending(store.counts(edition.stored_id)) - waiting
     for process in processes:
         process.start()
     outcomes: dict[int, dict] = {}
@@ -118,7 +120,8 @@ async def run_workers(
         while True:
             _drain(results, outcomes)
             if on_progress is not None:
-                on_progress(max(0, total - _pending(store.counts(edition.stored_id))), total)
+                left = _pending(store.counts(edition.stored_id)) - waiting
+                on_progress(max(0, total - left), total)
             if not any(p.is_alive() for p in processes):
                 break
             await asyncio.sleep(0.5)
@@ -147,7 +150,7 @@ async def run_workers(
     problems = list(dict.fromkeys(stops))
     report.warnings.extend(problems)
     # A worker that ended early is not a stopped run when the others finished the edition.
-    if stops and _pending(report.counts):
+    if stops and _pending(report.counts) > waiting:
         report.stopped = "; ".join(problems)
     report.rate = report.sent / report.elapsed if report.elapsed > 0 else 0.0
     return report

@@ -374,7 +374,8 @@ async def _send_due(run: _Run, transports: Sequence[Transport], lease: float) ->
     store, edition_id = run.store, run.edition_id
     while True:
         run.exhausted = False
-        run.total = store.due_count(edition_id, resend_unknown=run.resend_unknown)
+        # Rows whose moment has not come (a reader's zone later than this run) wait.
+        run.total = store.due_count(edition_id, resend_unknown=run.resend_unknown, now=run.now())
         if run.total:
             await _run_workers(run, transports)
         # Outcomes still buffered are rows the others would wait for.
@@ -384,13 +385,17 @@ async def _send_due(run: _Run, transports: Sequence[Transport], lease: float) ->
                 return
             if not store.in_flight(edition_id, other_than=run.run_id):
                 # Rows the others released or left deferred when they finished.
-                if not store.claimable(edition_id, run.run_id, resend_unknown=run.resend_unknown):
+                if not store.claimable(
+                    edition_id, run.run_id, resend_unknown=run.resend_unknown, now=run.now()
+                ):
                     return
                 break
             await asyncio.sleep(min(1.0, lease / 4))
             taken = store.recover(edition_id, run.now(), exclusive=False)
             run.report.taken_over += taken["requeued"] + taken["unknown"]
-            if store.claimable(edition_id, run.run_id, resend_unknown=run.resend_unknown):
+            if store.claimable(
+                edition_id, run.run_id, resend_unknown=run.resend_unknown, now=run.now()
+            ):
                 break
 
 

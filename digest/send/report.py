@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import asdict, dataclass, field
 
-from digest.exits import ExitCode
+from digest.exits import SEVERITY, ExitCode
 from digest.models import OUTCOME_STATES, DeliveryState
 
 
@@ -36,6 +36,11 @@ _EXIT_CODES = {
 # `list` is a field of SendReport (a JSON key): its other fields' types are named here.
 Lines = list[str]
 Records = list[dict]
+Reports = list["SendReport"]
+
+
+def _reports() -> Reports:
+    return []
 
 
 @dataclass
@@ -78,6 +83,12 @@ class SendReport:
     notes: Lines = field(default_factory=Lines)  # what trimming left out to fit the budget
     findings: Records = field(default_factory=Records)  # digest check's, errors first
     counts: dict[str, int] = field(default_factory=dict)  # the ledger's rows by state after it
+    # A list delivering in each reader's zone: rows whose moment has not come, and when the
+    # next comes ("2026-12-01 14:15 UTC (06:15 America/Los_Angeles)").
+    waiting: int = 0
+    next_due: str | None = None
+    # An older edition of the list still in flight, sent by the same run (its report first).
+    earlier: Reports = field(default_factory=_reports)
 
     # What one worker's report adds to the others' (--workers N).
     COUNTERS = (
@@ -116,7 +127,8 @@ class SendReport:
 
     @property
     def exit_code(self) -> ExitCode:
-        return _EXIT_CODES.get(self.status, ExitCode.OK)
+        own = _EXIT_CODES.get(self.status, ExitCode.OK)
+        return max([own, *(r.exit_code for r in self.earlier)], key=SEVERITY.index)
 
     def as_dict(self) -> dict:
         return asdict(self)

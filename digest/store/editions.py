@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -202,17 +203,22 @@ class EditionQueries:
         return created
 
     def freeze_edition(
-        self, edition: Edition, now: datetime, readers: Readers = EVERY_READER
+        self,
+        edition: Edition,
+        now: datetime,
+        readers: Readers = EVERY_READER,
+        due: Callable[[str | None], datetime] | None = None,
     ) -> Edition | None:
         """Fix a draft's articles and queue its messages to the readers of its series, in one
         transaction: the edition turns ``sending`` with its ledger whole. None (and nothing
         changed: it stays a draft) when it would go to nobody. An edition frozen already is
-        returned as it is."""
+        returned as it is. ``due``: each row's moment from its reader's zone
+        (``fill_ledger``)."""
         try:
             with self.engine.begin() as conn:
                 edition_id = self._freeze(conn, edition, EditionState.sending, now)
                 if edition_id is not None and not fill_ledger(
-                    conn, self.dialect, edition_id, edition.list_name, now, readers
+                    conn, self.dialect, edition_id, edition.list_name, now, readers, due
                 ):
                     raise _Abandon
         except _Abandon:

@@ -16,7 +16,7 @@ goes. ``LedgerQueries`` is the ``Ledger`` of ``digest.store.protocols``, where i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    false,
     func,
     literal,
     or_,
@@ -250,7 +251,9 @@ def _chunks(items: Iterable[int], size: int) -> Iterator[list[int]]:
         yield chunk
 
 
-def _queued(edition_id: int, subscriber_ids: Sequence[int], now: datetime) -> list[dict]:
+def _queued(
+    edition_id: int, subscriber_ids: Sequence[int], now: datetime, due: datetime | None = None
+) -> list[dict]:
     return [
         {
             "edition_id": edition_id,
@@ -259,6 +262,7 @@ def _queued(edition_id: int, subscriber_ids: Sequence[int], now: datetime) -> li
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
+            "due_at": due,
         }
         for sid in subscriber_ids
     ]
@@ -273,12 +277,18 @@ def reads_series(readers: Readers) -> Any:
     return or_(sub.c.frequency.is_(None), sub.c.frequency.not_in(readers.others))
 
 
-def _recipient_batches(
-    conn: Connection, list_name: str, size: int, readers: Readers = EVERY_READER
-) -> Iterator[list]:
-    """The list's recipients (of the series ``readers`` names) in batches of at most
-    ``size`` rows, by subscriber id (keyset paging: each batch is one short query, whatever
-    the size of the list)."""
+# A reader's zone, to fill a ledger zone by zone (None: the reader has none).
+Zone = str | None
+
+
+def _in_zone(zone: Zone) -> Any:
+    return s.c.timezone.is_(None) if zone is None else s.c.timezone == zone
+
+
+def _recipient_batches(conn: Connection, list_name: str, size: int, *where: Any) -> Iterator[list]:
+    """The list's recipients (those matching ``where``: a series, zones) in batches of at
+    most ``size`` rows, by subscriber id (keyset paging: each batch is one short query,
+    whatever the size of the list)."""
     query = (
         select(s.c.id, s.c.email, s.c.name, sub.c.sections)
         .join(sub, sub.c.subscriber_id == s.c.id)
@@ -288,7 +298,7 @@ def _recipient_batches(
             s.c.status == SubscriberStatus.active.value,
             sub.c.state == "active",
             sub.c.paused == 0,
-            reads_series(readers),
+            *where,
         )
         .order_by(s.c.id)
         .limit(size)
@@ -307,9 +317,15 @@ def _recipient_batches(
 
 
 def _enqueue_in_sql(
-    dialect: str, edition_id: int, list_name: str, now: datetime, readers: Readers
+    dialect: str,
+    edition_id: int,
+    list_name: str,
+    now: datetime,
+    due: datetime | None = None,
+    *where: Any,
 ) -> PgInsert | SqliteInsert:
-    """INSERT ... SELECT of the list's recipients into the ledger, in one statement.
+    """INSERT ... SELECT of the list's recipients (those matching ``where``: a series, a
+    zone) into the ledger, in one statement, each row due at ``due`` (None: at once).
 
     The same rule as ``_recipient_batches``; a suppression is matched by the SHA-256 of the
     stored case-folded address, which is what ``address_hash`` computes in Python: on
@@ -327,6 +343,7 @@ def _enqueue_in_sql(
             literal(0),
             literal(now, d.c.created_at.type),
             literal(now, d.c.updated_at.type),
+            literal(due, d.c.due_at.type),
         )
         .join(sub, sub.c.subscriber_id == s.c.id)
         .join(lst, lst.c.id == sub.c.list_id)
@@ -335,14 +352,42 @@ def _enqueue_in_sql(
             s.c.status == SubscriberStatus.active.value,
             sub.c.state == "active",
             sub.c.paused == 0,
-            reads_series(readers),
             ~select(sup.c.id).where(sup.c.address_hash == folded_hash).exists(),
+            *where,
         )
         .order_by(s.c.id)
     )
     return insert_ignore(dialect, d, ["edition_id", "subscriber_id"]).from_select(
-        ["edition_id", "subscriber_id", "state", "attempts", "created_at", "updated_at"],
+        [
+            "edition_id",
+            "subscriber_id",
+            "state",
+            "attempts",
+            "created_at",
+            "updated_at",
+            "due_at",
+        ],
         recipients,
+    )
+
+
+def recipient_zones(conn: Connection, list_name: str, readers: Readers = EVERY_READER) -> set[Zone]:
+    """The zones the list's current recipients (of the series ``readers`` names) chose
+    (None: some have none)."""
+    return set(
+        conn.scalars(
+            select(s.c.timezone)
+            .distinct()
+            .join(sub, sub.c.subscriber_id == s.c.id)
+            .join(lst, lst.c.id == sub.c.list_id)
+            .where(
+                lst.c.name == list_name,
+                s.c.status == SubscriberStatus.active.value,
+                sub.c.state == "active",
+                sub.c.paused == 0,
+                reads_series(readers),
+            )
+        )
     )
 
 
@@ -353,15 +398,27 @@ def fill_ledger(
     list_name: str,
     now: datetime,
     readers: Readers = EVERY_READER,
+    due: Callable[[Zone], datetime] | None = None,
 ) -> int:
     """Create, in ``conn``'s transaction, the missing ledger rows for everyone the list's
     edition goes to (active, subscribed, not paused, not suppressed, reading its series),
     each with the articles it leaves out (``record_omissions``); returns how many rows the
     edition's ledger holds now (read in the same transaction).
 
-    One INSERT ... SELECT on either engine: the rows never pass through Python, which on
-    SQLite cost more than a second per 20,000 recipients."""
-    conn.execute(_enqueue_in_sql(dialect, edition_id, list_name, now, readers))
+    One INSERT ... SELECT on either engine (per zone, with ``due``): the rows never pass
+    through Python, which on SQLite cost more than a second per 20,000 recipients.
+
+    ``due`` (a list delivering in each reader's zone) gives the moment a reader's row
+    becomes due from the reader's zone: the rows are written zone by zone, the earliest
+    first, so the claims, which read rows in id order, meet the due ones first."""
+    series = reads_series(readers)
+    parts: list[tuple[datetime | None, tuple]] = [(None, ())]
+    if due is not None:
+        zones = recipient_zones(conn, list_name, readers)
+        moments = sorted(((due(zone), zone) for zone in zones), key=lambda m: m[0])
+        parts = [(moment, (_in_zone(zone),)) for moment, zone in moments]
+    for moment, where in parts:
+        conn.execute(_enqueue_in_sql(dialect, edition_id, list_name, now, moment, series, *where))
     record_omissions(conn, edition_id)
     return conn.execute(select(func.count()).where(d.c.edition_id == edition_id)).scalar_one()
 
@@ -438,6 +495,11 @@ def _omissions(conn: Connection, row_ids: Sequence[int]) -> dict[int, frozenset[
     return {row_id: frozenset(ids) for row_id, ids in found.items()}
 
 
+def _ripe(now: datetime | None) -> list:
+    """Rows whose moment has come by ``now`` (None: every row)."""
+    return [] if now is None else [or_(d.c.due_at.is_(None), d.c.due_at <= now)]
+
+
 def _claim_query(edition_id: int, list_name: str) -> Select:
     """An edition's ledger rows in id order, each with its subscriber as of now (the list's
     subscription outer-joined: a removed one reads as NULL)."""
@@ -488,7 +550,12 @@ class LedgerQueries:
         return self._rows(edition_id) - before
 
     def enqueue_list(
-        self, edition_id: int, list_name: str, now: datetime, readers: Readers = EVERY_READER
+        self,
+        edition_id: int,
+        list_name: str,
+        now: datetime,
+        readers: Readers = EVERY_READER,
+        due: Callable[[Zone], datetime] | None = None,
     ) -> int:
         """Create the missing ledger rows for everyone the list's edition goes to (active,
         subscribed, not paused, not suppressed); returns how many were new.
@@ -497,7 +564,7 @@ class LedgerQueries:
         memory stays flat whatever the size of the list."""
         before = self._rows(edition_id)
         with self.engine.begin() as conn:
-            fill_ledger(conn, self.dialect, edition_id, list_name, now, readers)
+            fill_ledger(conn, self.dialect, edition_id, list_name, now, readers, due)
             # In the same transaction: an edition is `sending` once its ledger is whole.
             editions = schema.editions
             conn.execute(
@@ -508,12 +575,19 @@ class LedgerQueries:
         return self._rows(edition_id) - before
 
     def recipient_stream(
-        self, list_name: str, readers: Readers = EVERY_READER
+        self,
+        list_name: str,
+        readers: Readers = EVERY_READER,
+        zones: Iterable[Zone] | None = None,
     ) -> Iterator[Subscriber]:
         """The list's current recipients (of the series ``readers`` names) one by one, read
-        ``ENQUEUE_BATCH`` at a time (for a dry run over a list of any size)."""
+        ``ENQUEUE_BATCH`` at a time (for a dry run over a list of any size); with ``zones``,
+        only those in these zones."""
+        where = [reads_series(readers)]
+        if zones is not None:
+            where.append(or_(false(), *(_in_zone(z) for z in zones)))
         with self.engine.connect() as conn:
-            for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH, readers):
+            for rows in _recipient_batches(conn, list_name, ENQUEUE_BATCH, *where):
                 for r in rows:
                     yield Subscriber(
                         id=r.id,
@@ -597,7 +671,7 @@ class LedgerQueries:
                     # SKIP LOCKED (PostgreSQL): rows another worker is claiming right now are
                     # passed over, not waited for and then found taken.
                     rows += conn.execute(
-                        query.where(*self._claimable(state, run_id))
+                        query.where(*self._claimable(state, run_id), *_ripe(now))
                         .limit(limit - len(rows))
                         .with_for_update(of=d, skip_locked=True)
                     ).all()
@@ -635,14 +709,20 @@ class LedgerQueries:
         ]
 
     def due_recipients(
-        self, edition_id: int, list_name: str, *, resend_unknown: bool = False
+        self,
+        edition_id: int,
+        list_name: str,
+        *,
+        resend_unknown: bool = False,
+        now: datetime | None = None,
     ) -> Iterator[Subscriber | None]:
         """What a run starting now would claim, read without claiming (for a dry run): each
         due row's subscriber as ``claim`` would read it, None for one it would skip (since
-        unsubscribed, paused or suppressed). Read ``ENQUEUE_BATCH`` rows at a time."""
+        unsubscribed, paused or suppressed). Read ``ENQUEUE_BATCH`` rows at a time. With
+        ``now``, only the rows whose moment has come."""
         # As a new run would see them: "" is no run's id.
         claimable = [and_(*self._claimable(state, "")) for state in _due(resend_unknown)]
-        query = _claim_query(edition_id, list_name).where(or_(*claimable))
+        query = _claim_query(edition_id, list_name).where(or_(*claimable), *_ripe(now))
         last = 0
         with self.engine.connect() as conn:
             while rows := conn.execute(query.where(d.c.id > last).limit(ENQUEUE_BATCH)).all():
@@ -673,13 +753,25 @@ class LedgerQueries:
             ),
         ]
 
-    def claimable(self, edition_id: int, run_id: str, *, resend_unknown: bool = False) -> bool:
-        """Whether ``claim`` would find a row for ``run_id`` now."""
+    def claimable(
+        self,
+        edition_id: int,
+        run_id: str,
+        *,
+        resend_unknown: bool = False,
+        now: datetime | None = None,
+    ) -> bool:
+        """Whether ``claim`` would find a row for ``run_id`` now (with ``now``: a row whose
+        moment has come)."""
         with self.engine.connect() as conn:
             return any(
                 conn.scalar(
                     select(d.c.id)
-                    .where(d.c.edition_id == edition_id, *self._claimable(state, run_id))
+                    .where(
+                        d.c.edition_id == edition_id,
+                        *self._claimable(state, run_id),
+                        *_ripe(now),
+                    )
                     .limit(1)
                 )
                 is not None
@@ -718,13 +810,32 @@ class LedgerQueries:
                 .values(state=QUEUED, updated_at=now)
             ).rowcount
 
-    def due_count(self, edition_id: int, *, resend_unknown: bool = False) -> int:
+    def due_count(
+        self, edition_id: int, *, resend_unknown: bool = False, now: datetime | None = None
+    ) -> int:
+        """Rows a run may claim (with ``now``: those whose moment has come)."""
         with self.engine.connect() as conn:
             return conn.execute(
                 select(func.count()).where(
-                    d.c.edition_id == edition_id, d.c.state.in_(_due(resend_unknown))
+                    d.c.edition_id == edition_id, d.c.state.in_(_due(resend_unknown)), *_ripe(now)
                 )
             ).scalar_one()
+
+    def waiting(self, edition_id: int, now: datetime) -> tuple[int, datetime | None]:
+        """Queued rows whose moment has not come by ``now``: how many, and the next moment."""
+        with self.engine.connect() as conn:
+            count, first = conn.execute(
+                select(func.count(), func.min(d.c.due_at)).where(
+                    d.c.edition_id == edition_id, d.c.state == QUEUED, d.c.due_at > now
+                )
+            ).one()
+        return count, first
+
+    def recipient_zones(self, list_name: str, readers: Readers = EVERY_READER) -> set[Zone]:
+        """The zones the list's current recipients (of the series ``readers`` names) chose
+        (None: some have none)."""
+        with self.engine.connect() as conn:
+            return recipient_zones(conn, list_name, readers)
 
     def sent_since(self, relay: str, since: datetime) -> int:
         """Messages a relay accepted since ``since``, across editions (for hourly limits)."""

@@ -176,6 +176,12 @@ def _m009_frequencies(conn: Connection) -> None:
     create_tables(conn, schema.delivery_omissions)
 
 
+def _m010_local_delivery(conn: Connection) -> None:
+    """A subscriber's own time zone, and the moment each ledger row becomes due."""
+    add_column(conn, schema.subscribers, "timezone")
+    add_column(conn, schema.deliveries, "due_at")
+
+
 def _m011_image_size(conn: Connection) -> None:
     """An article keeps its picture's size, when its feed gives one."""
     add_column(conn, schema.articles, "image_width")
@@ -210,6 +216,7 @@ MIGRATIONS = [
         "subscriptions: each reader's frequency; ledger rows: the articles left out",
         _m009_frequencies,
     ),
+    (10, "local delivery: subscribers' time zones, ledger rows' due moments", _m010_local_delivery),
     (11, "articles: the size of each article's picture", _m011_image_size),
     (13, "editions: the other reports of each story, shown as its also links", _m013_also_reports),
     (14, "feeds: the date of the newest entry at the last fetch", _m014_feed_freshness),

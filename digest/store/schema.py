@@ -124,6 +124,9 @@ subscribers = Table(
     Column("consent_ip", String(64)),  # where a web sign-up was confirmed from
     Column("soft_bounces", Float, nullable=False, server_default=text("0")),  # decaying score
     Column("soft_bounce_at", UTCDateTime),
+    # An IANA zone name the person chose; NULL: the list's. Lists that deliver locally send
+    # at their send_at on this zone's clock.
+    Column("timezone", String(64)),
 )
 
 subscriptions = Table(
@@ -253,6 +256,8 @@ deliveries = Table(
     Column("sent_at", UTCDateTime),
     Column("run_id", String(32)),  # the send run that last claimed the row
     Column("relay", String(200)),  # host:port of the relay that last took the row
+    # When the row may be claimed (a list delivering in each reader's zone); NULL: at once.
+    Column("due_at", UTCDateTime),
     UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
     # Claims read one state of one edition in id order and stop at the batch: with the id in
     # the index (SQLite has it there implicitly) no claim sorts the rows that remain.

@@ -199,6 +199,7 @@ class SubscriberQueries:
                     "created_at": now,
                     "updated_at": now,
                     "soft_bounces": 0.0,
+                    "timezone": item.timezone,
                 }
             )
             memberships += [
@@ -269,6 +270,12 @@ class SubscriberQueries:
                 update(s).where(s.c.id == current.id).values(name=item.name, updated_at=now)
             )
             changes.append(f"name: {current.name!r} -> {item.name!r}")
+        # A zone the file names replaces the stored one; an empty cell leaves it.
+        if item.timezone is not None and item.timezone != current.timezone:
+            conn.execute(
+                update(s).where(s.c.id == current.id).values(timezone=item.timezone, updated_at=now)
+            )
+            changes.append(f"timezone: {current.timezone or '-'} -> {item.timezone}")
         active = activate or current.status is SubscriberStatus.active
         for m in item.all_memberships():
             stored_m = have.get(m.list)
@@ -572,6 +579,13 @@ class SubscriberQueries:
             self._settle_status(conn, subscriber_id, now)
         return True
 
+    def set_timezone(self, subscriber_id: int, zone: str | None, now: datetime) -> None:
+        """Set the person's own time zone (None: each list's)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(s).where(s.c.id == subscriber_id).values(timezone=zone, updated_at=now)
+            )
+
     def _settle_status(self, conn: Connection, subscriber_id: int, now: datetime) -> None:
         status = conn.scalar(select(s.c.status).where(s.c.id == subscriber_id))
         subscribed = conn.scalar(
@@ -688,6 +702,7 @@ def _record(row: Row[*tuple[Any, ...]], memberships: tuple[Membership, ...]) -> 
         created_at=row.created_at,
         soft_bounces=row.soft_bounces or 0.0,
         memberships=memberships,
+        timezone=row.timezone,
     )
 
 

@@ -3,11 +3,17 @@ environment."""
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pytest
+import typer.main
+import typer.testing
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -24,6 +30,23 @@ def run(*args: str, code: int = 0) -> Result:
     assert result.exit_code == code, (result.exit_code, result.output, result.stderr)
     assert "Traceback" not in result.output + result.stderr
     return result
+
+
+@functools.cache
+def _command() -> Any:
+    return typer.main.get_command(app)
+
+
+def run_many(*args: str, code: int = 0) -> Result:
+    """``run`` for a test that runs the CLI a thousand times: the click command is built
+    from the app once (building it takes longer than most runs of a command)."""
+    with mock.patch.object(typer.testing, "_get_command", lambda _app: _command()):
+        return run(*args, code=code)
+
+
+def shown(email: str) -> dict:
+    """`digest subscribers show EMAIL --json`."""
+    return json.loads(run("subscribers", "show", "--json", "--", email).stdout)
 
 
 def sample_settings(db_url: str, **more: str) -> dict[str, str]:
