@@ -9,7 +9,8 @@ them) and do not fail (docs/decisions.md). One browser, one server and one studi
 case of the module. The email's screenshots go to build/screenshots/ (or
 $DIGEST_SCREENSHOTS), named email-<layout>-<locale>-<width>-<scheme>.png.
 
-To cover another layout or locale once it exists, add it to EMAIL_LAYOUTS or EMAIL_LOCALES.
+To cover another layout or locale, add it to EMAIL_LAYOUTS (tests/support/editions.py) or
+EMAIL_LOCALES.
 """
 
 from __future__ import annotations
@@ -37,13 +38,18 @@ from digest.web.server import server_config
 from tests.support.axe import audit, axe_or_skip, describe, failing, notices, open_audited
 from tests.support.browser import SCREENSHOTS, Browser
 from tests.support.cli import load_sample, run, sample_settings
-from tests.support.editions import article, bodies, compose, golden_edition, parse
+from tests.support.editions import (
+    EMAIL_LAYOUTS,
+    article,
+    bodies,
+    compose,
+    golden_edition,
+    parse,
+)
 from tests.support.newsletters import two_list_config
 from tests.support.values import ROOT, SECRET, SECRET_BYTES
 from tests.support.web import base_url, uvicorn_running
 
-# "default" is the list's own layout; other values are set as the list's ``layout``.
-EMAIL_LAYOUTS = ("default",)
 # A list's locale sets the email's <html lang dir> and its dates (ar: right to left).
 EMAIL_LOCALES = ("en", "de", "ar")
 EMAIL_WIDTHS = (320, 600)
@@ -96,10 +102,7 @@ class Email:
 
 def list_for(lst, layout: str, locale: str):
     """The sample list in ``layout`` and ``locale``."""
-    changes: dict = {"locale": locale}
-    if layout != "default":
-        changes["layout"] = layout
-    return lst.model_copy(update=changes)
+    return lst.model_copy(update={"locale": locale, "layout": layout})
 
 
 @pytest.fixture(scope="module")

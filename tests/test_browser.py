@@ -14,11 +14,17 @@ import pytest
 
 from digest.compose import Recipient, make_environment, personalize
 from tests.support.browser import SCREENSHOTS as SHOTS
-from tests.support.editions import bodies, compose, golden_edition, long_edition, parse
+from tests.support.editions import (
+    EMAIL_LAYOUTS,
+    bodies,
+    compose,
+    golden_edition,
+    long_edition,
+    parse,
+)
 from tests.support.values import ROOT, SECRET_BYTES
 
 WIDTHS = (320, 375, 600)
-EMAIL_LAYOUTS = ("rich", "compact")
 PICTURE = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="640" height="427" viewBox="0 0 640 427">'
     '<rect width="640" height="427" fill="#7d8fa3"/><circle cx="480" cy="110" r="60" '

@@ -16,6 +16,10 @@ from tests.support.values import NOW
 BASE = "https://news.orbital-dispatch.example"
 
 
+# The email's layouts (``layout`` in a list of digest.toml), the default first.
+EMAIL_LAYOUTS = ("rich", "compact")
+
+
 def article(section: str, n: int, **changes) -> Article:
     fields = dict(
         key=f"{section}-{n}",
