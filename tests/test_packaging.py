@@ -258,8 +258,8 @@ def _corpus_tests(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_the_corpus_tests_fail_under_ci_when_the_corpus_is_missing(tmp_path):
     env = {**os.environ, "CI": "true", "DIGEST_TEST_CORPUS": str(tmp_path / "absent")}
     run = _corpus_tests(env)
-    assert run.returncode == 1 and "2 error" in run.stdout, run.stdout[-2000:]
+    assert run.returncode == 1 and "3 error" in run.stdout, run.stdout[-2000:]
     assert "CI is set, so the corpus tests must run" in run.stdout
     env.pop("CI")
     run = _corpus_tests(env)
-    assert run.returncode == 0 and "2 skipped" in run.stdout, run.stdout[-2000:]
+    assert run.returncode == 0 and "3 skipped" in run.stdout, run.stdout[-2000:]
