@@ -70,7 +70,7 @@ def list_editions(ctx: Context, list_name: str | None, now: datetime) -> list[di
     rows = ctx.store.editions_overview(lst.name)
     # The next edition of the list's own series, and of each other series a reader chose.
     series: list[str | None] = [None]
-    series += [k for k in lst.other_series if ctx.store.frequency_readers(lst.name, k)]
+    series += [k for k in lst.other_series if ctx.store.frequency_chosen(lst.name, k)]
     for frequency in series:
         upcoming = next_key(ctx, lst, now, frequency)
         if all(row["key"] != upcoming for row in rows):

@@ -187,7 +187,7 @@ def series_to_send(ctx: Context, list_name: str | None) -> list[str | None]:
     """The series of a list's editions a send goes through: its own (None), then each other
     frequency it offers that an active reader chose (a series nobody reads is not built)."""
     lst = ctx.newsletter.get_list(list_name)
-    return [None] + [k for k in lst.other_series if ctx.store.frequency_readers(lst.name, k) > 0]
+    return [None] + [k for k in lst.other_series if ctx.store.frequency_chosen(lst.name, k)]
 
 
 def _not_due(

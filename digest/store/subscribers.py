@@ -457,13 +457,12 @@ class SubscriberQueries:
             if address_hash(r.email) not in hashes
         ]
 
-    def frequency_readers(self, list_name: str, frequency: str) -> int:
-        """How many subscriptions of the list chose ``frequency`` and may be mailed (active,
-        not paused): a series nobody reads is not built."""
+    def frequency_chosen(self, list_name: str, frequency: str) -> bool:
+        """Whether a subscription of the list that may be mailed (active, not paused) chose
+        ``frequency``: a series nobody reads is not built."""
         with self.engine.connect() as conn:
-            return conn.execute(
-                select(func.count())
-                .select_from(sub)
+            found = conn.scalar(
+                select(sub.c.subscriber_id)
                 .join(lst, lst.c.id == sub.c.list_id)
                 .join(s, s.c.id == sub.c.subscriber_id)
                 .where(
@@ -473,7 +472,9 @@ class SubscriberQueries:
                     sub.c.paused == 0,
                     s.c.status == SubscriberStatus.active.value,
                 )
-            ).scalar_one()
+                .limit(1)
+            )
+        return found is not None
 
     def deliverable(self, subscriber_id: int, list_name: str) -> bool:
         """Whether a subscriber may still be mailed on this list, checked at claim time."""
