@@ -1,7 +1,8 @@
 """Sixty days of hourly `digest send` runs (DIGEST_NOW moved an hour at a time), in-process
 through the CLI, on a real SQLite file and a recording SMTP server: a daily list delivering
 at 06:15 in each reader's own zone, a weekly list delivering Mondays at 07:00 in each reader's
-zone, readers in Los Angeles, Oslo and Tokyo (and one with no zone: the list's), a new article
+zone, readers in Los Angeles, Oslo and Tokyo (and one with no zone: the list's), readers of
+the daily list who chose its weekly series in each of the three zones, a new article
 a day, both changes of daylight saving time inside the sixty days, and once a real `digest
 send` process killed with SIGKILL in the middle of a send.
 
@@ -61,6 +62,10 @@ ROWS = [
     Reader("oslo@example.org", "Europe/Oslo", "daily"),
     Reader("home@example.org", None, "daily"),
     *(Reader(f"tokyo{i:02d}@example.org", "Asia/Tokyo", "daily") for i in range(8)),
+    # Readers of the daily list who chose its weekly series (Mondays at its send time).
+    Reader("daily-weekly-la@example.org", "America/Los_Angeles", "daily", "weekly"),
+    Reader("daily-weekly-oslo@example.org", "Europe/Oslo", "daily", "weekly"),
+    Reader("daily-weekly-tokyo@example.org", "Asia/Tokyo", "daily", "weekly"),
     Reader("weekly-la@example.org", "America/Los_Angeles", "weekly"),
     Reader("weekly-oslo@example.org", "Europe/Oslo", "weekly"),
     Reader("weekly-tokyo@example.org", "Asia/Tokyo", "weekly"),
@@ -101,7 +106,8 @@ def expected(reader: Reader) -> dict[tuple, datetime]:
 def _readers_file(folder):
     path = folder / "readers.csv"
     path.write_text(
-        "email,lists,timezone\n" + "".join(f"{r.email},{r.list},{r.zone or ''}\n" for r in ROWS)
+        "email,lists,frequency,timezone\n"
+        + "".join(f"{r.email},{r.list},{r.frequency or ''},{r.zone or ''}\n" for r in ROWS)
     )
     return path
 
