@@ -128,6 +128,30 @@ def localized(env: jinja2.Environment, locale: str) -> jinja2.Environment:
     return made
 
 
+class PageEnvironments:
+    """The environments of the HTML pages read through ``loader`` (the web edge's, the
+    archive's): autoescaped, StrictUndefined, one per locale, each with its catalog."""
+
+    def __init__(self, loader: jinja2.BaseLoader):
+        self.loader = loader
+        self._made: dict[str, jinja2.Environment] = {}
+
+    def __call__(self, locale: str) -> jinja2.Environment:
+        if locale not in self._made:
+            import jinja2  # here: the CLI's --help loads this module
+
+            env = jinja2.Environment(
+                loader=self.loader,
+                autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+                undefined=jinja2.StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                extensions=["jinja2.ext.i18n"],
+            )
+            self._made[locale] = install(env, locale)
+        return self._made[locale]
+
+
 def gettext_of(locale: str) -> Callable[[str], str]:
     """``gettext`` of ``locale``'s catalog, for wording built in Python: bind it to ``_`` so
     that extraction finds the strings (``_ = i18n.gettext_of(lst.locale)``)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import ChoiceLoader, FileSystemLoader
 
 from digest import i18n
 from digest.archive.urls import ArchiveUrls
@@ -36,22 +36,11 @@ class ListSummary:
 class Pages:
     def __init__(self, own: Path | None, newsletter: Newsletter, urls: ArchiveUrls):
         loaders = [FileSystemLoader(str(own / "archive"))] if own else []
-        self.loader = ChoiceLoader([*loaders, FileSystemLoader(str(TEMPLATES / "archive"))])
-        self._envs: dict[str, Environment] = {}  # one per locale
+        # One environment per locale: ``self.env(locale)``.
+        self.env = i18n.PageEnvironments(
+            ChoiceLoader([*loaders, FileSystemLoader(str(TEMPLATES / "archive"))])
+        )
         self.newsletter, self.urls = newsletter, urls
-
-    def env(self, locale: str) -> Environment:
-        if locale not in self._envs:
-            env = Environment(
-                loader=self.loader,
-                autoescape=select_autoescape(default=True, default_for_string=True),
-                undefined=StrictUndefined,
-                trim_blocks=True,
-                lstrip_blocks=True,
-                extensions=["jinja2.ext.i18n"],
-            )
-            self._envs[locale] = i18n.install(env, locale)
-        return self._envs[locale]
 
     def _render(self, name: str, locale: str, **values: Any) -> str:
         html = (

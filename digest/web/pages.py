@@ -13,10 +13,7 @@ from typing import Any
 
 from jinja2 import (
     ChoiceLoader,
-    Environment,
     FileSystemLoader,
-    StrictUndefined,
-    select_autoescape,
 )
 from starlette.responses import HTMLResponse
 
@@ -30,22 +27,11 @@ WEB_TEMPLATES = TEMPLATES / "web"
 class Pages:
     def __init__(self, own: Path | None, newsletter: Newsletter):
         loaders = [FileSystemLoader(str(own / "web"))] if own else []
-        self.loader = ChoiceLoader([*loaders, FileSystemLoader(str(WEB_TEMPLATES))])
-        self._envs: dict[str, Environment] = {}  # one per locale
+        # One environment per locale: ``self.env(locale)``.
+        self.env = i18n.PageEnvironments(
+            ChoiceLoader([*loaders, FileSystemLoader(str(WEB_TEMPLATES))])
+        )
         self.newsletter = newsletter
-
-    def env(self, locale: str) -> Environment:
-        if locale not in self._envs:
-            env = Environment(
-                loader=self.loader,
-                autoescape=select_autoescape(default=True, default_for_string=True),
-                undefined=StrictUndefined,
-                trim_blocks=True,
-                lstrip_blocks=True,
-                extensions=["jinja2.ext.i18n"],
-            )
-            self._envs[locale] = i18n.install(env, locale)
-        return self._envs[locale]
 
     def locale(self, lst: ListConfig | None) -> str:
         return (lst or self.newsletter.lists[0]).locale
