@@ -285,13 +285,12 @@ def _in_zone(zone: Zone) -> Any:
     return s.c.timezone.is_(None) if zone is None else s.c.timezone == zone
 
 
-def _recipient_batches(conn: Connection, list_name: str, size: int, *where: Any) -> Iterator[list]:
-    """The list's recipients (those matching ``where``: a series, zones) in batches of at
-    most ``size`` rows, by subscriber id (keyset paging: each batch is one short query,
-    whatever the size of the list)."""
-    query = (
-        select(s.c.id, s.c.email, s.c.name, sub.c.sections)
-        .join(sub, sub.c.subscriber_id == s.c.id)
+def _recipients(query: Select, list_name: str, *where: Any) -> Select:
+    """``query`` over the list's recipients: active people subscribed and not paused (and
+    matching ``where``). Suppressions are matched by each caller: by hash, in Python or in
+    SQL."""
+    return (
+        query.join(sub, sub.c.subscriber_id == s.c.id)
         .join(lst, lst.c.id == sub.c.list_id)
         .where(
             lst.c.name == list_name,
@@ -300,6 +299,15 @@ def _recipient_batches(conn: Connection, list_name: str, size: int, *where: Any)
             sub.c.paused == 0,
             *where,
         )
+    )
+
+
+def _recipient_batches(conn: Connection, list_name: str, size: int, *where: Any) -> Iterator[list]:
+    """The list's recipients (those matching ``where``: a series, zones) in batches of at
+    most ``size`` rows, by subscriber id (keyset paging: each batch is one short query,
+    whatever the size of the list)."""
+    query = (
+        _recipients(select(s.c.id, s.c.email, s.c.name, sub.c.sections), list_name, *where)
         .order_by(s.c.id)
         .limit(size)
     )
@@ -335,7 +343,7 @@ def _enqueue_in_sql(
         folded_hash = func.encode(func.sha256(func.convert_to(s.c.email_key, "UTF8")), "hex")
     else:
         folded_hash = func.digest_address_hash(s.c.email_key)
-    recipients = (
+    recipients = _recipients(
         select(
             literal(edition_id),
             s.c.id,
@@ -344,19 +352,11 @@ def _enqueue_in_sql(
             literal(now, d.c.created_at.type),
             literal(now, d.c.updated_at.type),
             literal(due, d.c.due_at.type),
-        )
-        .join(sub, sub.c.subscriber_id == s.c.id)
-        .join(lst, lst.c.id == sub.c.list_id)
-        .where(
-            lst.c.name == list_name,
-            s.c.status == SubscriberStatus.active.value,
-            sub.c.state == "active",
-            sub.c.paused == 0,
-            ~select(sup.c.id).where(sup.c.address_hash == folded_hash).exists(),
-            *where,
-        )
-        .order_by(s.c.id)
-    )
+        ),
+        list_name,
+        ~select(sup.c.id).where(sup.c.address_hash == folded_hash).exists(),
+        *where,
+    ).order_by(s.c.id)
     return insert_ignore(dialect, d, ["edition_id", "subscriber_id"]).from_select(
         [
             "edition_id",
@@ -375,19 +375,7 @@ def recipient_zones(conn: Connection, list_name: str, readers: Readers = EVERY_R
     """The zones the list's current recipients (of the series ``readers`` names) chose
     (None: some have none)."""
     return set(
-        conn.scalars(
-            select(s.c.timezone)
-            .distinct()
-            .join(sub, sub.c.subscriber_id == s.c.id)
-            .join(lst, lst.c.id == sub.c.list_id)
-            .where(
-                lst.c.name == list_name,
-                s.c.status == SubscriberStatus.active.value,
-                sub.c.state == "active",
-                sub.c.paused == 0,
-                reads_series(readers),
-            )
-        )
+        conn.scalars(_recipients(select(s.c.timezone).distinct(), list_name, reads_series(readers)))
     )
 
 
