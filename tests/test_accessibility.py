@@ -16,13 +16,11 @@ EMAIL_LOCALES.
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
 from lxml import html as lxml_html
@@ -30,11 +28,8 @@ from lxml import html as lxml_html
 from digest import pipeline, studio
 from digest.audience.tokens import edition_token, make_token
 from digest.compose import Recipient, make_environment, personalize
-from digest.config import load_newsletter, load_settings
+from digest.config import load_newsletter
 from digest.models import Curation, NewSubscriber
-from digest.store import open_store
-from digest.web import create_app
-from digest.web.server import server_config
 from tests.support.axe import audit, axe_or_skip, describe, failing, notices, open_audited
 from tests.support.browser import SCREENSHOTS, Browser
 from tests.support.cli import load_sample, run, sample_settings
@@ -47,8 +42,8 @@ from tests.support.editions import (
     parse,
 )
 from tests.support.newsletters import two_list_config
-from tests.support.values import ROOT, SECRET, SECRET_BYTES
-from tests.support.web import base_url, uvicorn_running
+from tests.support.values import ROOT, SECRET_BYTES
+from tests.support.web import base_url, serving, uvicorn_running
 
 # A list's locale sets the email's <html lang dir> and its dates (ar: right to left).
 EMAIL_LOCALES = ("en", "de", "ar")
@@ -244,28 +239,10 @@ def public_site(tmp_path_factory) -> Iterator[PublicSite]:
             patch.setenv(name, value)
         load_sample()
         run("send")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = load_settings(
-        config=config,
-        database_url=db_url,
-        secret_key=SECRET,
-        base_url=url,
-        outbox=folder / "outbox",
-    )
-    newsletter = load_newsletter(settings.config)
-    store = open_store(settings.database_url)
-    try:
-        app = create_app(settings, newsletter, store)
-        with uvicorn_running(server_config(app, settings, log_level="warning"), [sock]):
-            index = httpx.get(f"{url}/archive/daily/", timeout=30).text
-            key = re.search(r'href="[^"]*/archive/daily/(\d{4}-\d\d-\d\d)"', index).group(1)
-            yield PublicSite(url, pipeline.Context(settings, newsletter, store), key, folder)
-    finally:
-        store.close()
-        sock.close()
+    with serving(folder, db_url, config) as served:
+        index = served.http.get("/archive/daily/").text
+        key = re.search(r'href="[^"]*/archive/daily/(\d{4}-\d\d-\d\d)"', index).group(1)
+        yield PublicSite(served.url, served.ctx, key, folder)
 
 
 SUBMIT = "document.querySelector('form').submit()"

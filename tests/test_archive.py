@@ -9,10 +9,7 @@ import asyncio
 import json
 import mailbox
 import re
-import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -26,51 +23,14 @@ from sqlalchemy import update
 
 from digest import pipeline
 from digest.audience.tokens import edition_token, make_token
-from digest.config import load_newsletter, load_settings
 from digest.models import Edition, NewSubscriber, Section
-from digest.store import open_store, schema
-from digest.web import create_app
-from digest.web.server import server_config
+from digest.store import schema
 from tests.support.cli import run, sample_settings, set_settings
 from tests.support.newsletters import two_list_config
-from tests.support.values import DATA, ROOT, SECRET, SECRET_BYTES
-from tests.support.web import uvicorn_running
+from tests.support.values import DATA, ROOT, SECRET_BYTES
+from tests.support.web import Served, serving
 
 ATOM_SCHEMA = DATA / "atom" / "atom.rng"
-
-
-@dataclass
-class Served:
-    url: str
-    ctx: pipeline.Context
-    http: httpx.Client
-
-
-@contextmanager
-def serving(tmp_path: Path, db_url: str, config: Path = ROOT / "digest.toml") -> Iterator[Served]:
-    """``digest serve``'s app on a real uvicorn, its base URL the server's own address."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = load_settings(
-        config=config,
-        database_url=db_url,
-        secret_key=SECRET,
-        base_url=url,
-        outbox=tmp_path / "outbox",
-    )
-    newsletter = load_newsletter(settings.config)
-    store = open_store(settings.database_url)
-    try:
-        app = create_app(settings, newsletter, store)
-        ctx = pipeline.Context(settings, newsletter, store)
-        config_ = server_config(app, settings, log_level="warning")
-        with uvicorn_running(config_, [sock]), httpx.Client(base_url=url, timeout=30) as http:
-            yield Served(url, ctx, http)
-    finally:
-        store.close()
-        sock.close()
 
 
 @pytest.fixture
