@@ -19,8 +19,6 @@ import json
 import os
 import resource
 import shutil
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,18 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from runs import load_average, summary  # noqa: E402
+from send_throughput import sink  # noqa: E402
 
 from digest.config import SmtpRelay  # noqa: E402
 from digest.models import OutgoingMessage  # noqa: E402
 from digest.send import SmtpTransport  # noqa: E402
 
 RAW = (b"Subject: benchmark\r\n\r\n" + b"y" * 70 + b"\r\n") * 700  # about 50 KB
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _session(transport: SmtpTransport, count: int) -> None:
@@ -53,23 +46,7 @@ async def _session(transport: SmtpTransport, count: int) -> None:
 
 
 def _send(pipelining: bool, messages: int, connections: int) -> dict:
-    port = _port()
-    command = ["smtp-sink", "-u", "nobody", *([] if pipelining else ["-p"])]
-    sink = subprocess.Popen(
-        [*command, f"127.0.0.1:{port}", "1000"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    with sink(() if pipelining else ("-p",)) as (port, _):
         transport = SmtpTransport(
             SmtpRelay(host="127.0.0.1", port=port, tls="none"), connections=connections
         )
@@ -83,9 +60,6 @@ def _send(pipelining: bool, messages: int, connections: int) -> dict:
         asyncio.run(run())
         elapsed = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF)
-    finally:
-        sink.terminate()
-        sink.wait()
     sent = each * connections
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     return {"rate": sent / elapsed, "cpu_us_per_message": cpu / sent * 1e6}

@@ -65,11 +65,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def sink():
-    """smtp-sink on a free loopback port, or an aiosmtpd sink in a child process."""
+def sink(options: tuple[str, ...] = ()):
+    """smtp-sink on a free loopback port (with ``options``, e.g. ``-p``: no PIPELINING), or
+    an aiosmtpd sink in a child process."""
     port = free_port()
     if shutil.which("smtp-sink"):
-        command = ["smtp-sink", "-u", "nobody", "-c", f"127.0.0.1:{port}", "1000"]
+        command = ["smtp-sink", "-u", "nobody", *options, "-c", f"127.0.0.1:{port}", "1000"]
     else:
         command = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
