@@ -1,10 +1,13 @@
-"""The bytes on the wire: a message the composer marks dot-safe goes out without SMTP's
-dot-stuffing scan, and the relay still receives exactly ``message.raw``; any other message
-is dot-stuffed. Against a real aiosmtpd server."""
+"""The bytes on the wire: the composer never starts a line with a period (quoted-printable
+writes it "=2E"), so its messages go out without SMTP's dot-stuffing scan, and the relay
+still receives exactly ``message.raw``; any other message is dot-stuffed. Against a real
+aiosmtpd server."""
 
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
@@ -49,19 +52,39 @@ def deliver_all(server, messages: list[OutgoingMessage]) -> None:
     asyncio.run(go())
 
 
-def test_the_composer_says_dot_safe_exactly_when_no_line_starts_with_a_dot(newsletter):
-    plain = composed(newsletter)
-    assert getattr(plain, SAFE) and no_line_starts_with_a_dot(plain.raw)
-    for tail in ("\n.a line of the text that starts with a dot\n", "\n.", "\n..\n"):
-        dotted = composed(newsletter, tail)
-        assert not getattr(dotted, SAFE) and not no_line_starts_with_a_dot(dotted.raw)
+def text_part(message: OutgoingMessage) -> str:
+    parsed = email.message_from_bytes(message.raw, policy=email.policy.default)
+    return parsed.get_body(("plain",)).get_content()
+
+
+# A period opening a line of the text; one that a soft line break puts at a line's start
+# (a sentence's full stop in column 74); one opening a line of the literal fast path.
+DOTTED_TAILS = [
+    "\n.a line of the text that starts with a dot\n",
+    "\n.",
+    "\n..\n",
+    "\n" + "x" * 73 + ". And on.\n",
+    "\n" + "y" * 73 + ".z" * 40 + "\n",
+]
+
+
+@pytest.mark.parametrize("tail", DOTTED_TAILS)
+def test_no_line_of_a_composed_message_starts_with_a_dot(newsletter, tail):
+    message = composed(newsletter, tail)
+    assert getattr(message, SAFE) and no_line_starts_with_a_dot(message.raw)
+    # The reader's text is unchanged: the period was only encoded.
+    decoded = text_part(message).replace("\r\n", "\n")
+    assert decoded.rstrip("\n").endswith(tail.rstrip("\n"))
+    assert "=2E" in message.raw.decode("ascii")
 
 
 def test_the_relay_receives_exactly_the_raw_bytes_either_way(newsletter):
     safe = composed(newsletter)
-    dotted = composed(newsletter, "\n.a line of the text that starts with a dot\n..and two\n")
-    assert getattr(safe, SAFE) and not getattr(dotted, SAFE)
-    assert not no_line_starts_with_a_dot(dotted.raw)
+    # A message with lines starting with a dot (after the last boundary: its epilogue).
+    dotted = replace(
+        safe, raw=safe.raw + b".a line that starts with a dot\r\n..and two\r\n", dot_safe=False
+    )
+    assert getattr(safe, SAFE) and not no_line_starts_with_a_dot(dotted.raw)
     with smtp_server() as server:
         deliver_all(server, [safe, dotted])
         got = [m.raw for m in server.handler.messages]
@@ -81,8 +104,8 @@ def test_a_dkim_signature_keeps_a_message_dot_safe(newsletter):
     signed = signer.sign_message(composed(newsletter))
     assert signed.raw.startswith(b"DKIM-Signature:")
     assert getattr(signed, SAFE) and no_line_starts_with_a_dot(signed.raw)
-    dotted = signer.sign_message(composed(newsletter, "\n.x\n"))
-    assert not getattr(dotted, SAFE)
+    unsafe = replace(composed(newsletter), dot_safe=False)
+    assert not getattr(signer.sign_message(unsafe), SAFE)
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ed25519"])

@@ -4,6 +4,10 @@ A body is encoded once, cut at its placeholders; each piece that does not end a 
 a soft line break, so a recipient's value, encoded the same way, can be put between two
 pieces without any line growing past 76 characters. Decoded, the pieces join back into the
 original text.
+
+No encoded line starts with ".": a period opening a line is written "=2E" (RFC 2049's
+advice), so the message needs no dot-stuffing when it is sent (RFC 5321 4.5.2), and its
+bytes go to the relay as they are.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ for _byte in range(33, 127):
 _TOKENS[ord(" ")] = " "
 _TOKENS[ord("\t")] = "\t"
 _AT_LINE_END = {" ": "=20", "\t": "=09"}
+_LEADING_PERIOD = f"={ord('.'):02X}"
 _LITERAL = re.compile(r"[\x21-\x3c\x3e-\x7e]*")  # printable ASCII but "=": kept as is
 
 
@@ -46,9 +51,10 @@ def encode(text: str, *, soft_end: bool) -> bytes:
 
 def _encode_line(line: str) -> str:
     """One hard line, cut into physical lines joined by soft breaks."""
-    if _LITERAL.fullmatch(line):
-        # Nothing to escape (a URL, an address): only the soft breaks. The same bytes as
-        # the loop below gives, at a fraction of its cost per recipient.
+    if _LITERAL.fullmatch(line) and "." not in line[::_FILL]:
+        # Nothing to escape (a URL, an address) and no period where a line would start:
+        # only the soft breaks. The same bytes as the loop below gives, at a fraction of
+        # its cost per recipient.
         return "=\r\n".join([line[i : i + _FILL] for i in range(0, len(line), _FILL)])
     physical: list[str] = []
     current: list[str] = []
@@ -58,6 +64,8 @@ def _encode_line(line: str) -> str:
         if size + len(token) > _FILL:
             physical.append(_close(current))
             current, size = [], 0
+        if not current and token == ".":
+            token = _LEADING_PERIOD
         current.append(token)
         size += len(token)
     physical.append(_close(current))
