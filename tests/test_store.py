@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 
@@ -181,3 +181,37 @@ def test_an_older_database_gets_normal_form_addresses_and_pending_sign_ups_their
     assert upgraded.record("wait@example.com").memberships[0].state == "pending"
     assert upgraded.suppression("bounced@xn--exmple-cua.com") == "hard-bounce"
     upgraded.close()
+
+
+def test_a_runs_writer_stores_outcomes_exactly_as_the_stores_own_write(store):
+    from sqlalchemy import select
+
+    from digest.store import schema
+    from digest.store.ledger import LedgerWriter
+    from digest.store.protocols import Outcome
+    from tests.support.sending import queued_edition
+
+    edition_id, _ = queued_edition(store, 2)
+    first, second = store.claim(edition_id, "daily", 2, NOW, "run")
+    # Not UTC, with microseconds: both ways must store the same UTC instant the same way.
+    when = (NOW + timedelta(microseconds=123456)).astimezone(timezone(timedelta(hours=-5)))
+
+    def outcome(row):
+        return Outcome(row.row_id, DeliveryState.sent, 250, "2.0.0 ok", "<m@x>", "relay:25")
+
+    writer = LedgerWriter(store.engine)
+    writer.write([outcome(first)], when)
+    writer.close()
+    store.write([outcome(second)], when)
+
+    d = schema.deliveries
+    columns = [d.c.state, d.c.last_code, d.c.last_reply, d.c.message_id, d.c.relay]
+    times = ["updated_at", "sent_at"]
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(*columns).where(d.c.edition_id == edition_id)).all()
+        raw = conn.exec_driver_sql(f"SELECT {', '.join(times)} FROM deliveries ORDER BY id").all()
+        stored = conn.execute(select(d.c.sent_at).order_by(d.c.id)).scalars().all()
+    assert rows[0] == rows[1] == ("sent", 250, "2.0.0 ok", "<m@x>", "relay:25")
+    assert raw[0] == raw[1]  # the same text on SQLite, the same timestamp on PostgreSQL
+    assert stored == [when, when]
+    assert store.sent_since("relay:25", NOW) == 2

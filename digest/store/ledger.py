@@ -77,9 +77,11 @@ _WRITE = (
         updated_at=bindparam("at"),
         last_code=bindparam("code"),
         last_reply=bindparam("reply"),
-        message_id=func.coalesce(bindparam("mid"), d.c.message_id),
-        relay=func.coalesce(bindparam("relay"), d.c.relay),
-        sent_at=func.coalesce(bindparam("sent"), d.c.sent_at),
+        # Typed: a bare parameter inside COALESCE would skip the column type's conversion
+        # (an aware time stored with its offset rather than in UTC).
+        message_id=func.coalesce(bindparam("mid", type_=d.c.message_id.type), d.c.message_id),
+        relay=func.coalesce(bindparam("relay", type_=d.c.relay.type), d.c.relay),
+        sent_at=func.coalesce(bindparam("sent", type_=d.c.sent_at.type), d.c.sent_at),
     )
 )
 
@@ -88,9 +90,30 @@ _WRITE = (
 _WRITE_FENCED = _WRITE.where(d.c.run_id == bindparam("run"), d.c.attempts == bindparam("att"))
 
 
-def _write_params(
-    outcomes: Sequence[Outcome], now: datetime, run_id: str | None = None
-) -> list[dict]:
+class _PreparedWrite:
+    """``_WRITE`` compiled once for a dialect, run as the driver's
+    executemany: a group's rows go as plain tuples, with the one timestamp of the group
+    converted once, rather than each row's values through SQLAlchemy's bind processing
+    (which cost as much as the statement itself)."""
+
+    def __init__(self, statement: Any, engine: Engine):
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = compiled.string
+        positional = compiled.positional
+        self.names: list[str] | None = list(compiled.positiontup or []) if positional else None
+        stamp = d.c.updated_at.type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
+        self._stamp: Callable[[datetime], Any] = stamp or (lambda value: value)
+
+    def run(self, conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
+        rows = _write_params(outcomes, self._stamp(now))
+        if self.names is not None:
+            names = self.names
+            conn.exec_driver_sql(self.sql, [tuple(row[n] for n in names) for row in rows])
+        else:
+            conn.exec_driver_sql(self.sql, rows)
+
+
+def _write_params(outcomes: Sequence[Outcome], now: Any, run_id: str | None = None) -> list[dict]:
     return [
         {
             "row": o.row_id,
@@ -198,6 +221,7 @@ class LedgerWriter:
         self._conn: Connection | None = None
         self._autocommit = False
         self._one_statement = run_id is not None and engine.dialect.name == "postgresql"
+        self._plain = _PreparedWrite(_WRITE, engine)
 
     def write(self, outcomes: Sequence[Outcome], now: datetime) -> set[int]:
         """Commit ``outcomes`` in one transaction; on return they are durable."""
@@ -216,7 +240,7 @@ class LedgerWriter:
             with conn.begin():
                 if self._run_id is not None:
                     return _fenced_write(conn, outcomes, now, self._run_id)
-                conn.execute(_WRITE, _write_params(outcomes, now))
+                self._plain.run(conn, outcomes, now)
                 return set()
         except BaseException:
             self.close()  # a connection that failed mid-transaction is not reused
