@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=10, help="articles per section")
     parser.add_argument("--workers", default="1", help="PostgreSQL worker counts, e.g. 1,2")
     parser.add_argument(
-        "--connections", type=int, default=4, help="DIGEST_SMTP_CONNECTIONS (digest's default: 4)"
+        "--connections", type=int, default=10, help="DIGEST_SMTP_CONNECTIONS (digest's default: 10)"
     )
     args = parser.parse_args()
     if not args.url:

@@ -4,14 +4,14 @@
 
   - ``reference``: Postfix's C client ``smtp-source -d -s 10 -l SIZE -m COUNT`` against
     ``smtp-sink``, with messages of the size digest sends (null when Postfix is missing);
-  - ``digest``: ``digest send --json`` (a child process: edition, ledger, composition, SMTP)
-    for ``--readers`` subscribers against the same sink, over ``--connections`` connections
-    (10, as smtp-source's ``-s 10`` sessions), from a copy of one prepared store; its rate
-    within the run, its rate over the whole process (start-up and enqueueing included), its
-    CPU time and peak RSS;
-  - ``digest_default_connections``: the same with the default DIGEST_SMTP_CONNECTIONS (4);
+  - ``digest_default_connections``: ``digest send --json`` (a child process: edition,
+    ledger, composition, SMTP) for ``--readers`` subscribers against the same sink, with the
+    default settings (DIGEST_SMTP_CONNECTIONS: 10, as smtp-source's ``-s 10`` sessions),
+    from a copy of one prepared store; its rate within the run, its rate over the whole
+    process (start-up and enqueueing included), its CPU time and peak RSS;
+  - ``digest``: the same over ``--connections`` connections, when given;
 
-- ``ratio`` and ``ratio_default_connections``: digest's rate over the reference's in the
+- ``ratio_default_connections`` (and ``ratio``): digest's rate over the reference's in the
   same round, ``in_run`` and ``process`` (whole process), median and spread over the rounds;
   these, not the rates, compare across machines and loads;
 - ``load_average_before`` / ``_after``: the machine's (1, 5, 15 minutes; ``cores``);
@@ -288,7 +288,7 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=100.0)
     parser.add_argument("--paced-readers", type=int, default=500)
     parser.add_argument(
-        "--connections", type=int, default=10, help="DIGEST_SMTP_CONNECTIONS of the unpaced runs"
+        "--connections", type=int, help="also send with this DIGEST_SMTP_CONNECTIONS"
     )
     parser.add_argument(
         "--set",
@@ -298,11 +298,8 @@ def main() -> None:
         help="another setting for the unpaced runs, e.g. DIGEST_SEND_BATCH=500",
     )
     args = parser.parse_args()
-    extra = {
-        "DIGEST_SMTP_CONNECTIONS": str(args.connections),
-        **dict(item.split("=", 1) for item in args.set),
-    }
     defaults = dict(item.split("=", 1) for item in args.set)
+    extra = {**defaults, "DIGEST_SMTP_CONNECTIONS": str(args.connections or "")}
     result: dict = {"readers": args.readers, "cores": os.cpu_count()}
     result["load_average_before"] = load_average()
     with tempfile.TemporaryDirectory() as tmp:
@@ -315,20 +312,21 @@ def main() -> None:
             result["server"] = server
             rounds = []
             for n in range(args.rounds):
-                rounds.append(
-                    {
-                        "reference": reference(port, len(raw), args.readers),
-                        "digest": sqlite_send(env, port, prepared, folder / f"c-{n}", **extra),
-                        "digest_default_connections": sqlite_send(
-                            env, port, prepared, folder / f"d-{n}", **defaults
-                        ),
-                    }
-                )
+                round_ = {
+                    "reference": reference(port, len(raw), args.readers),
+                    "digest_default_connections": sqlite_send(
+                        env, port, prepared, folder / f"d-{n}", **defaults
+                    ),
+                }
+                if args.connections:
+                    round_["digest"] = sqlite_send(env, port, prepared, folder / f"c-{n}", **extra)
+                rounds.append(round_)
             result["rounds"] = rounds
             if all(r["reference"] for r in rounds):
                 result["reference_rate"] = summary([r["reference"]["rate"] for r in rounds], 1)
-                result["ratio"] = ratios(rounds, "digest")
                 result["ratio_default_connections"] = ratios(rounds, "digest_default_connections")
+                if args.connections:
+                    result["ratio"] = ratios(rounds, "digest")
             paced_env = prepare(folder / "paced", args.paced_readers, args.articles)
             result["paced"] = digest_send(
                 paced_env, port, folder / "paced", DIGEST_SMTP_PER_SECOND=str(args.limit)
@@ -338,7 +336,7 @@ def main() -> None:
             )
             if args.memory_readers:
                 memory_env = prepare(folder / "memory", args.memory_readers, args.articles)
-                result["memory"] = digest_send(memory_env, port, folder / "memory", **extra)
+                result["memory"] = digest_send(memory_env, port, folder / "memory", **defaults)
                 result["memory"]["readers"] = args.memory_readers
     result["load_average_after"] = load_average()
     print(json.dumps(result, indent=2))

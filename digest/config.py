@@ -130,7 +130,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///subscribers/digest.db"
     smtp_url: SecretStr | None = None
-    smtp_connections: int = Field(default=4, ge=1, le=64)
+    smtp_connections: int = Field(default=10, ge=1, le=64)
     smtp_timeout: float = Field(default=60.0, gt=0)
     # Sending (docs/sending.md): more relays, pacing, retries, TLS, DKIM, the run lock.
     smtp_relays: list[RelaySetting] = Field(default_factory=list)  # JSON list of relays
