@@ -172,7 +172,9 @@ def test_on_postgresql_a_fenced_group_is_one_statement_writing_each_row_once(sto
     event.remove(store.engine, "before_cursor_execute", note)
 
     assert lost == {stolen.row_id}  # the body of a row taken over must not go
-    assert len(statements) == 1, statements
+    # One statement for the group (around it, the writer's session setting and its undoing).
+    writes = [s for s in statements if not s.startswith(("SET ", "RESET "))]
+    assert len(writes) == 1, statements
     d = schema.deliveries
     with store.engine.connect() as conn:
         written = sorted(conn.exec_driver_sql("SELECT id FROM row_writes").scalars())
@@ -501,3 +503,23 @@ def test_a_worker_taken_over_while_alive_never_sends_a_row_it_lost(store):
     # (its claim still matched) recorded them as sent.
     assert done.counts == {"sent": 30}, done.counts
     assert set(got) == set(emails.values())
+
+
+def test_a_workers_writer_plans_its_statement_once_and_leaves_the_pool_as_it_was(store):
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement writer is PostgreSQL's")
+    edition_id, _ = queued_edition(store, 2)
+    store.register_worker("a", edition_id, ["relay"], 60, NOW)
+    rows = store.claim(edition_id, "daily", 2, NOW, "a")
+    writer = LedgerWriter(store.engine, "a")
+    for row in rows:
+        writer.write([Outcome(row.row_id, DeliveryState.sent, 250, attempt=row.attempt)], NOW)
+    mode = writer._connection(autocommit=True).exec_driver_sql("SHOW plan_cache_mode").scalar()
+    assert mode == "force_generic_plan"
+    with store.engine.connect() as other:  # a pooled connection, while the writer holds its own
+        assert other.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+    writer.close()
+    for _ in range(3):  # whichever connection the pool hands out
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+    assert store.counts(edition_id) == {"sent": 2}
