@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from digest.compose import Recipient, make_environment, personalize, prepare
+from digest.compose import VIEW_URL, Recipient, make_environment, personalize, prepare
 from digest.config import SmtpRelay
 from digest.models import DeliveryResult, DeliveryState, OutgoingMessage
 from digest.send import SmtpTransport
@@ -221,3 +221,21 @@ def test_a_failed_in_data_commit_means_the_body_is_never_written(newsletter):
         asyncio.run(go(server))
         server.handler.wait_until_idle()  # the server has read all the client ever wrote
         assert server.handler.messages == []
+
+
+def test_a_template_given_the_secret_fills_the_edition_link_once_with_the_same_bytes(newsletter):
+    lst = newsletter.get_list("daily")
+    edition = make_edition(newsletter)
+    rendered = render_edition(edition, newsletter, lst, make_environment())
+    args = dict(newsletter=newsletter, lst=lst, base_url=BASE, date=NOW)
+    per_recipient = prepare(rendered, edition, **args)
+    once = prepare(rendered, edition, **args, secret=SECRET_BYTES)
+    assert any(type(p) is tuple and p[0] == VIEW_URL for p in per_recipient.body)
+    assert not any(type(p) is tuple and p[0] == VIEW_URL for p in once.body)
+    for recipient in (Recipient(3, "reader@example.org", "Reader"), Recipient(4, "b@example.org")):
+        expected = personalize(per_recipient, recipient, secret=SECRET_BYTES)
+        got = personalize(once, recipient, secret=SECRET_BYTES)
+        assert got.raw == expected.raw and got.dot_safe == expected.dot_safe
+        # The first value that differs per recipient now comes later: a DKIM body hash
+        # starts there.
+        assert len(got.pieces.layout[0]) > len(expected.pieces.layout[0])

@@ -72,8 +72,14 @@ def prepare(
     lst: ListConfig,
     base_url: str,
     date: datetime,
+    secret: bytes | None = None,
 ) -> MessageTemplate:
-    """``rendered`` encoded once, ready for ``personalize``."""
+    """``rendered`` encoded once, ready for ``personalize``.
+
+    With ``secret``, the values that are the same for every recipient (the edition's web
+    link) are put in here, once, rather than per recipient: the constant bytes then run on
+    to the first value that differs, which is also where a DKIM body hash has to start
+    hashing each message on its own."""
     base_url, domain = _checked_base_url(base_url), _sender_domain(lst)
     if not _EDITION_KEY.fullmatch(edition.key):
         raise ComposeError(
@@ -108,6 +114,11 @@ def prepare(
         *_pieces(rendered.html, is_html=True),
         f"\r\n--{boundary}--\r\n".encode("ascii"),
     ]
+    if secret is not None:
+        view = _view_url(base_url, lst.name, edition.key, secret)
+        body = [
+            _encoded(view, p[1]) if type(p) is tuple and p[0] == ph.VIEW_URL else p for p in body
+        ]
     template = MessageTemplate(
         edition_id=0 if edition.id is None else edition.id,
         edition_key=edition.key,
@@ -136,11 +147,9 @@ def personalize(
     email = checked_address(recipient.email)
     unsubscribe = make_token(secret, sid, t.list_name, "unsubscribe")
     preferences = make_token(secret, sid, t.list_name, "preferences")
-    view = edition_token(secret, t.list_name, t.edition_key)
     values = {
         ph.UNSUBSCRIBE_URL: f"{t.base_url}/u/{unsubscribe}",
         ph.PREFERENCES_URL: f"{t.base_url}/p/{preferences}",
-        ph.VIEW_URL: f"{t.base_url}/e/{t.edition_key}/{view}",
         ph.RECIPIENT_EMAIL: email,
     }
     message_id = _message_id(t, sid, secret)
@@ -166,8 +175,9 @@ def personalize(
             continue
         if piece not in encoded:
             name, is_html = piece
-            value = html.escape(values[name]) if is_html else values[name]
-            encoded[piece] = qp.encode(value, soft_end=True)
+            if name == ph.VIEW_URL:  # a template prepared without the secret
+                values[name] = _view_url(t.base_url, t.list_name, t.edition_key, secret)
+            encoded[piece] = _encoded(values[name], is_html)
         chunks.append(encoded[piece])
         personal.append(encoded[piece])
     return OutgoingMessage(
@@ -180,6 +190,16 @@ def personalize(
         dot_safe=t.dot_safe and _dot_safe(head, *encoded.values()),
         pieces=MessagePieces(len(head), t.body, tuple(personal)),
     )
+
+
+def _view_url(base_url: str, list_name: str, edition_key: str, secret: bytes) -> str:
+    """The edition's web link: the same for every recipient (``ph.VIEW_URL``)."""
+    return f"{base_url}/e/{edition_key}/{edition_token(secret, list_name, edition_key)}"
+
+
+def _encoded(value: str, is_html: bool) -> bytes:
+    """A placeholder's value as the piece that replaces it."""
+    return qp.encode(html.escape(value) if is_html else value, soft_end=True)
 
 
 def _dot_safe(*pieces: bytes | tuple) -> bool:

@@ -128,6 +128,7 @@ class Composer:
                 lst=self.lst,
                 base_url=self.ctx.settings.base_url,
                 date=self.now,
+                secret=self.secret,
             )
         return self._templates[variant]
 
