@@ -79,6 +79,26 @@ def test_relaxed_canonicalization():
     assert canonical_header(b"SUBJECT ", b"  A \r\n\t b  ") == b"subject:A b\r\n"
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        b" plain, one line",  # nothing to unfold or squeeze
+        b" trailing space ",
+        b"no leading space",
+        b" two  spaces",
+        b" a\ttab",
+        b" folded\r\n\tonce",
+        b" folded\r\n  with  runs \r\n\t",
+        b"",
+    ],
+)
+def test_a_relaxed_header_is_the_one_dkimpy_computes(value):
+    from dkim.canonicalization import Relaxed
+
+    [(name, expected)] = Relaxed.canonicalize_headers([(b"X-Head", value + b"\r\n")])
+    assert canonical_header(b"X-Head", value) == name + b":" + expected
+
+
 def test_the_relaxed_body_is_the_one_dkimpy_computes_lone_carriage_returns_included():
     # Only CRLF pairs end lines: a CR before the last CRLF is part of the last line.
     for body in (b"a\r\r\n\r\n", b"a\r\n\r", b"\r\r\n", b"a \r \r\n", b"\n\r\n", b"a\n\n"):

@@ -137,8 +137,10 @@ class BodyPlan:
 
 def canonical_header(name: bytes, value: bytes) -> bytes:
     """One relaxed header line, CRLF-terminated: lower-case name, value unfolded and squeezed."""
-    value = _WSP_RUN.sub(b" ", _FOLD.sub(b"", value)).strip(b" \t\r\n")
-    return name.strip().lower() + b":" + value + b"\r\n"
+    if b"\r\n" in value or b"\t" in value or b"  " in value:
+        value = _WSP_RUN.sub(b" ", _FOLD.sub(b"", value))
+    # Else (most headers: one line, single spaces) there is nothing to unfold or squeeze.
+    return name.strip().lower() + b":" + value.strip(b" \t\r\n") + b"\r\n"
 
 
 def _headers(block: bytes) -> list[tuple[bytes, bytes]]:
