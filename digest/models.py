@@ -6,10 +6,20 @@ plain, immutable values. None of them knows about SQL, HTTP, SMTP or the termina
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from digest.states import (
+    FINAL_STATES,
+    OUTCOME_STATES,
+    PENDING_STATES,
+    PROBLEM_STATES,
+    TEST_SUBJECT_PREFIX,
+    DeliveryState,
+    EditionState,
+    SubscriberStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -54,9 +64,6 @@ class Section:
 
     def also_for(self, article: Article) -> tuple[Article, ...]:
         return tuple(self.also.get(article.key, ()))
-
-
-TEST_SUBJECT_PREFIX = "[TEST] "  # before the subject of a test copy (`digest send --to`)
 
 
 @dataclass(frozen=True)
@@ -138,14 +145,6 @@ class Edition:
                     Section(s.slug, s.title, articles, {k: v for k, v in also.items() if v})
                 )
         return tuple(kept)
-
-
-class SubscriberStatus(str, enum.Enum):
-    pending = "pending"
-    active = "active"
-    unsubscribed = "unsubscribed"
-    bounced = "bounced"
-    complained = "complained"
 
 
 @dataclass(frozen=True)
@@ -285,52 +284,6 @@ class OutgoingMessage:
     pieces: MessagePieces | None = None
 
 
-class DeliveryState(enum.StrEnum):
-    """A delivery ledger row's state (``digest.store.ledger`` says when each is committed)."""
-
-    queued = "queued"
-    sending = "sending"  # claimed; committed before MAIL FROM
-    in_data = "in_data"  # committed just before DATA: the relay may now have the message
-    sent = "sent"
-    deferred = "deferred"  # temporary failure, retried by a later run
-    failed = "failed"  # permanent failure
-    unknown = "unknown"  # the body was written but no final reply came: maybe delivered
-    skipped = "skipped"  # unsubscribed or suppressed when its turn came
-
-
-FINAL_STATES = frozenset({DeliveryState.sent, DeliveryState.failed, DeliveryState.skipped})
-# Not delivered yet: the edition is not complete while a row is in one of these.
-PENDING_STATES = (
-    DeliveryState.queued,
-    DeliveryState.sending,
-    DeliveryState.in_data,
-    DeliveryState.deferred,
-)
-# Where a problem shows: what `digest status` lists under the latest problems.
-PROBLEM_STATES = (DeliveryState.deferred, DeliveryState.failed, DeliveryState.unknown)
-# What a run counts of the rows it handled (the others are its steps on the way).
-OUTCOME_STATES = (
-    DeliveryState.sent,
-    DeliveryState.deferred,
-    DeliveryState.failed,
-    DeliveryState.unknown,
-    DeliveryState.skipped,
-)
-
-
-class EditionState(enum.StrEnum):
-    """An edition's state: ``draft`` while it holds only the editor's curation (its articles
-    are chosen again at every look); ``sending`` once frozen with its ledger whole (both in
-    one transaction, when its first messages are queued); ``complete`` once no row is
-    pending. ``open`` (frozen, ledger not yet filled) is met only in stores from before
-    drafts, and in tests that build a ledger by hand."""
-
-    draft = "draft"
-    open = "open"
-    sending = "sending"
-    complete = "complete"
-
-
 @dataclass(frozen=True)
 class DeliveryResult:
     """What became of one message."""
@@ -340,3 +293,29 @@ class DeliveryResult:
     code: int | None = None
     reply: str = ""
     extra: dict = field(default_factory=dict)
+
+
+__all__ = [
+    "EVERY_READER",
+    "FINAL_STATES",
+    "OUTCOME_STATES",
+    "PENDING_STATES",
+    "PROBLEM_STATES",
+    "TEST_SUBJECT_PREFIX",
+    "Article",
+    "Curation",
+    "DeliveryResult",
+    "DeliveryState",
+    "Edition",
+    "EditionState",
+    "Membership",
+    "MessagePieces",
+    "NewSubscriber",
+    "OutgoingMessage",
+    "Readers",
+    "RenderedEdition",
+    "Section",
+    "Subscriber",
+    "SubscriberRecord",
+    "SubscriberStatus",
+]

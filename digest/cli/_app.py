@@ -6,8 +6,6 @@ command first prints through a console, not before, and help is typer's plain he
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 import sys
 import traceback
@@ -195,6 +193,8 @@ def list_failed(name: str | None, exc: DigestError, as_json: bool) -> None:
 def emit_json(obj: object) -> None:
     # C1 controls and bidirectional overrides are written as \u escapes (the same JSON value):
     # raw, they would act on the terminal that shows the line.
+    import json  # here: a command's help and its plain output need neither json nor csv
+
     typer.echo(
         _TERMINAL_UNSAFE.sub(
             lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False, default=str)
@@ -207,6 +207,8 @@ def print_rows(rows: list[dict], fmt: Format, columns: list[str]) -> None:
         for row in rows:
             emit_json(row)
     elif fmt is Format.csv:
+        import csv
+
         writer = csv.DictWriter(
             sys.stdout, fieldnames=list(rows[0]) if rows else columns, lineterminator="\n"
         )

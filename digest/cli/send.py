@@ -23,7 +23,7 @@ from digest.cli._app import (
 )
 from digest.errors import ConfigError
 from digest.exits import ExitCode, command_help, most_serious
-from digest.models import TEST_SUBJECT_PREFIX, DeliveryState
+from digest.states import TEST_SUBJECT_PREFIX, DeliveryState
 
 
 def _progress_printer(

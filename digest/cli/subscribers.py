@@ -23,7 +23,7 @@ from digest.cli._app import (
 )
 from digest.errors import RowsRejected
 from digest.files import open_private
-from digest.models import SubscriberStatus
+from digest.states import SubscriberStatus
 
 FormatOpt = Annotated[
     Format, typer.Option("--format", "-f", help="table (a terminal), csv or json (lines).")
