@@ -70,7 +70,7 @@ def test_several_relays_from_the_environment(monkeypatch, store):
         "DIGEST_SMTP_RELAYS", '[{"url": "smtp://b.example.com", "connections": 2, "per_second": 5}]'
     )
     first, second = smtp_transports(load_settings(), store, clock)
-    assert (first.label, first.concurrency, first.limiter.limit) == ("a.example.com:465", 4, 20)
+    assert (first.label, first.concurrency, first.limiter.limit) == ("a.example.com:465", 10, 20)
     assert (second.label, second.concurrency, second.limiter.limit) == ("b.example.com:587", 2, 5)
     assert second.relay.tls == "starttls"
 
