@@ -250,3 +250,47 @@ def test_a_line_break_in_a_prefix_never_reaches_the_headers_whoever_calls(newsle
         copy.get_body(("plain",)).get_content()
         == parse(message.raw).get_body(("plain",)).get_content()
     )
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
+def test_a_signed_test_copy_verifies_as_the_relay_received_it(relay, monkeypatch, tmp_path, kind):
+    import base64
+
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if kind == "rsa"
+        else ed25519.Ed25519PrivateKey.generate()
+    )
+    pem = tmp_path / "dkim.pem"
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    pem.chmod(0o600)
+    monkeypatch.setenv("DIGEST_DKIM_KEY_FILE", str(pem))
+    monkeypatch.setenv("DIGEST_DKIM_SELECTOR", "s1")
+    if kind == "rsa":
+        public = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    else:
+        public = key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+    record = f"v=DKIM1; k={kind}; p={base64.b64encode(public).decode()}".encode()
+
+    run("send", "--to", EDITOR)
+
+    [received] = relay.handler.messages
+    # The copy's Subject and Message-ID differ in length from the reader's message it is
+    # made from: the signature covers the copy's bytes all the same.
+    assert received.raw.startswith(b"DKIM-Signature:")
+    assert str(_parsed(received.raw)["Subject"]).startswith("[TEST] ")
+    assert dkim.verify(received.raw, dnsfunc=lambda name, timeout=5: record)

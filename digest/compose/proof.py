@@ -40,7 +40,18 @@ def as_test_copy(
         fold("Message-ID", [message_id]).encode("ascii"),
     )
     # Header lines start with a name or a folding space, never a dot: dot_safe is unchanged.
-    return replace(message, raw=raw, message_id=message_id, envelope_from=template.envelope_from)
+    # Both headers are in the recipient's own bytes, before the template's: the template's
+    # part (what a DKIM signer hashes by pieces) moves by the change in their length.
+    pieces = message.pieces
+    if pieces is not None:
+        pieces = replace(pieces, start=pieces.start + len(raw) - len(message.raw))
+    return replace(
+        message,
+        raw=raw,
+        message_id=message_id,
+        envelope_from=template.envelope_from,
+        pieces=pieces,
+    )
 
 
 def _replace_header(raw: bytes, old: bytes, new: bytes) -> bytes:
