@@ -19,7 +19,7 @@ from digest import pipeline
 from digest.audience.tokens import read_token
 from digest.cli import app
 from digest.config import load_settings
-from tests.support.cli import run, runner
+from tests.support.cli import load_sample, readers_csv, run, runner
 
 
 def outbox_raw(tmp_path: Path) -> list[bytes]:
@@ -287,3 +287,12 @@ def test_bidirectional_overrides_and_c1_controls_never_reach_the_terminal(sample
     ):
         shown = run("subscribers", *args).stdout
         assert "Old" in shown and "\u202e" not in shown and "\x9b" not in shown
+
+
+def test_one_recipient_is_said_in_the_singular(sample_env):
+    load_sample(readers_csv(sample_env, 1))
+    dry = run("send", "--dry-run").stdout
+    assert "1 recipient, 1 message composed (1 variant," in dry, dry
+    run("send")
+    status = run("status").stdout
+    assert ": complete, 1 recipient\n" in status, status

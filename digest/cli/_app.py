@@ -190,6 +190,11 @@ def list_failed(name: str | None, exc: DigestError, as_json: bool) -> None:
         )
 
 
+def counted(count: int, noun: str, plural: str = "") -> str:
+    """``count`` and the noun in the number it takes: "1 recipient", "5 recipients"."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def emit_json(obj: object) -> None:
     # C1 controls and bidirectional overrides are written as \u escapes (the same JSON value):
     # raw, they would act on the terminal that shows the line.

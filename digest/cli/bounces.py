@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from digest import pipeline
-from digest.cli._app import JsonOpt, app, context, emit_json, out
+from digest.cli._app import JsonOpt, app, context, counted, emit_json, out
 
 bounces_app = typer.Typer(help="Bounces and complaints: process a mailbox.", no_args_is_help=True)
 app.add_typer(bounces_app, name="bounces")
@@ -45,7 +45,7 @@ def bounces_process(
             )
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(summary.reports.items())) or "nothing"
     would = "would be " if dry_run else ""
-    out.print(f"{summary.messages} messages: {kinds}", markup=False)
+    out.print(f"{counted(summary.messages, 'message')}: {kinds}", markup=False)
     out.print(
         f"{would}suppressed {summary.suppressed}, {would}unsubscribed {summary.unsubscribed}, "
         f"soft bounces {would}counted {summary.soft_counted}, unmatched {summary.unmatched}, "

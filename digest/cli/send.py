@@ -15,6 +15,7 @@ from digest.cli._app import (
     ListOpt,
     app,
     context,
+    counted,
     each_list,
     emit_json,
     err,
@@ -288,14 +289,15 @@ def _print_summary(s: pipeline.SendReport) -> None:
         return
     sections = ", ".join(f"{k} {v}" for k, v in s.articles.items())
     out.print(
-        f"list {s.list}, edition {s.edition}: {sum(s.articles.values())} articles ({sections})",
+        f"list {s.list}, edition {s.edition}: "
+        f"{counted(sum(s.articles.values()), 'article')} ({sections})",
         markup=False,
     )
     if s.status is pipeline.SendStatus.dry_run:
         out.print(
-            f"{s.recipients} recipients, {s.sent} messages composed "
-            f"({s.variants} variants, {s.bytes} bytes), {s.skipped} skipped, sent before "
-            f"{s.already_sent}. {s.message}",
+            f"{counted(s.recipients, 'recipient')}, {counted(s.sent, 'message')} composed "
+            f"({counted(s.variants, 'variant')}, {s.bytes} bytes), {s.skipped} skipped, "
+            f"sent before {s.already_sent}. {s.message}",
             markup=False,
         )
         return
@@ -351,7 +353,7 @@ def status(
         return
     out.print(
         f"list {report['list']}, edition {report['edition']}: {report['status']}, "
-        f"{report['total']} recipients",
+        f"{counted(report['total'], 'recipient')}",
         markup=False,
     )
     if report["running"]:

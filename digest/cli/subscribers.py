@@ -15,6 +15,7 @@ from digest.cli._app import (
     JsonOpt,
     ListOpt,
     context,
+    counted,
     emit_json,
     err,
     out,
@@ -330,4 +331,4 @@ def subscribers_export(
             count = pipeline.export_subscribers(
                 ctx, fh, json_lines=fmt is Format.json, list_name=lst, status=status
             )
-    err.print(f"exported {count} subscribers to {output}", markup=False)
+    err.print(f"exported {counted(count, 'subscriber')} to {output}", markup=False)
