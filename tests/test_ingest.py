@@ -219,8 +219,8 @@ def test_read_jsonl_keeps_good_rows_and_names_the_bad_lines(tmp_path):
         (10, "published_at 'yesterday' is not an ISO 8601 date"),
         (
             11,
-            "unknown field 'summery' (fields: byline, dateline, guid, image, published_at, "
-            "section, summary, title, url)",
+            "unknown field 'summery' (fields: byline, dateline, guid, image, image_height, "
+            "image_width, published_at, section, summary, title, url)",
         ),
         (12, "title must be a string"),
     ]
@@ -233,6 +233,38 @@ def test_read_jsonl_keeps_good_rows_and_names_the_bad_lines(tmp_path):
     )
     assert first.published_at == datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
     assert (future.key, future.published_at) == ("url:https://e.org/b", NOW)
+
+
+def test_an_imported_image_keeps_its_size_given_whole_and_together(tmp_path):
+    path = tmp_path / "articles.jsonl"
+    image = "https://img.e.org/a.jpg"
+    write_lines(
+        path,
+        good_row(url="https://e.org/1", image=image, image_width=640, image_height=360),
+        good_row(url="https://e.org/2", image=image),
+        good_row(url="https://e.org/3", image=image, image_width=640),
+        good_row(url="https://e.org/4", image_width=640, image_height=360),
+        good_row(url="https://e.org/5", image=image, image_width="640", image_height=360),
+        good_row(url="https://e.org/6", image=image, image_width=0, image_height=360),
+        good_row(url="https://e.org/7", image=image, image_width=640, image_height=20_001),
+        good_row(url="https://e.org/8", image=image, image_width=640.5, image_height=360),
+        good_row(url="https://e.org/9", image=image, image_width=True, image_height=360),
+    )
+    articles, rejects = read_jsonl(path, sections={"news"}, now=NOW)
+    assert [(a.url, a.image_width, a.image_height) for a in articles] == [
+        ("https://e.org/1", 640, 360),
+        ("https://e.org/2", None, None),
+    ]
+    pixels = "must be a whole number of pixels from 1 to 20000"
+    assert rejects == [
+        (3, "image_width and image_height go together"),
+        (4, "image_width and image_height need an image"),
+        (5, f"image_width {pixels}"),
+        (6, f"image_width {pixels}"),
+        (7, f"image_height {pixels}"),
+        (8, f"image_width {pixels}"),
+        (9, f"image_width {pixels}"),
+    ]
 
 
 def test_ingest_needs_nothing_of_the_store_but_its_protocol(store, newsletter, tmp_path):

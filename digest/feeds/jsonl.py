@@ -1,7 +1,8 @@
 """The ``digest articles import`` format: one JSON object a line, cleaned like a feed entry.
 
 Fields: ``section``, ``title``, ``url`` (required); ``summary``, ``byline``, ``dateline``,
-``image``, ``published_at`` (ISO 8601; UTC when it has no offset), ``guid``. Text goes through
+``image`` (with ``image_width`` and ``image_height``, whole pixels, when known),
+``published_at`` (ISO 8601; UTC when it has no offset), ``guid``. Text goes through
 the same cleaning as feeds and the key is made the same way, so an article imported and later
 seen in a feed is one article. Nothing here touches the store (``digest.ingest`` does).
 """
@@ -27,9 +28,14 @@ _JSONL_FIELDS = {
     "byline",
     "dateline",
     "image",
+    "image_width",
+    "image_height",
     "published_at",
     "guid",
 }
+
+
+_SIZES = ("image_width", "image_height")
 
 
 def read_jsonl(
@@ -79,7 +85,7 @@ def _jsonl_article(raw: bytes, sections: Collection[str], now: datetime) -> Arti
             f"unknown field {unknown[0]!r} (fields: {', '.join(sorted(_JSONL_FIELDS))})"
         )
     for name, value in row.items():
-        if value is not None and not isinstance(value, str):
+        if value is not None and not isinstance(value, str) and name not in _SIZES:
             raise ValueError(f"{name} must be a string")
     section = row.get("section")
     if not section:
@@ -97,6 +103,7 @@ def _jsonl_article(raw: bytes, sections: Collection[str], now: datetime) -> Arti
         image = http_url(row["image"])
         if image is None:
             raise ValueError("image must be an absolute http(s) URL")
+    width, height = _image_size(row, image)
     summary_dateline, summary = split_dateline(plain_text(row.get("summary") or ""))
     summary = shorten(summary, SUMMARY_CHARS)
     dateline = one_line(row.get("dateline") or "") or summary_dateline
@@ -109,8 +116,26 @@ def _jsonl_article(raw: bytes, sections: Collection[str], now: datetime) -> Arti
         byline=one_line(row.get("byline") or "") or None,
         dateline=dateline,
         image=image,
+        image_width=width,
+        image_height=height,
         published_at=_iso_date(row.get("published_at"), now),
     )
+
+
+def _image_size(row: dict, image: str | None) -> tuple[int | None, int | None]:
+    """The image's width and height: both or neither, whole pixels from 1 to 20000 (as a
+    feed's media elements are read), and only with an image."""
+    width, height = (row.get(name) for name in _SIZES)
+    if width is None and height is None:
+        return None, None
+    if width is None or height is None:
+        raise ValueError("image_width and image_height go together")
+    if image is None:
+        raise ValueError("image_width and image_height need an image")
+    for name, value in zip(_SIZES, (width, height), strict=True):
+        if type(value) is not int or not 0 < value <= 20_000:
+            raise ValueError(f"{name} must be a whole number of pixels from 1 to 20000")
+    return width, height
 
 
 def _iso_date(value: str | None, now: datetime) -> datetime | None:
