@@ -25,6 +25,7 @@ from digest.models import Article, NewSubscriber, SubscriberStatus
 from digest.store import open_store
 from digest.web import create_app
 from digest.web.server import server_config
+from tests.support.schedules import daily_and_weekly_config
 from tests.support.smtpd import free_port, smtp_server
 from tests.support.values import ROOT, SECRET
 from tests.support.web import uvicorn_running
@@ -43,13 +44,25 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path, db_url) -> Iterator[Site]:
+    yield from _site(tmp_path, db_url, ROOT / "digest.toml")
+
+
+@pytest.fixture
+def local_site(tmp_path, db_url) -> Iterator[Site]:
+    """The site of a newsletter whose lists deliver at each reader's own hour."""
+    yield from _site(
+        tmp_path, db_url, daily_and_weekly_config(tmp_path, "Europe/Oslo", deliver_local=True)
+    )
+
+
+def _site(tmp_path, db_url, config) -> Iterator[Site]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     with smtp_server() as smtp:
         settings = load_settings(
-            config=ROOT / "digest.toml",
+            config=config,
             database_url=db_url,
             secret_key=SECRET,
             base_url=url,
@@ -271,6 +284,35 @@ def test_preferences_choose_how_often_saved_by_post_only(site):
     assert site.http.post(gone_url, data=form).status_code == 303
     assert state(site, "gone-f@example.com")[0] == "unsubscribed"
     assert site.ctx.store.record("gone-f@example.com").membership("daily").frequency == "weekly"
+
+
+def test_a_reader_of_a_list_delivering_at_their_hour_chooses_their_zone_by_post_only(local_site):
+    site_ = local_site
+    sid = add(site_, "z@example.com")
+    url = f"/p/{site_.token(sid, 'preferences')}"
+    page = site_.http.get(url, params={"timezone": "Asia/Tokyo"})  # parameters save nothing
+    assert '<select id="timezone" name="timezone">' in page.text
+    assert '<option value="" selected>The list\'s own (Europe/Oslo)</option>' in page.text
+    assert "<option>Asia/Tokyo</option>" in page.text and "US/Eastern" not in page.text
+    assert site_.ctx.store.record("z@example.com").timezone is None
+    form = {"action": "save", "section": ["launch-pad"], "timezone": "Asia/Tokyo"}
+    assert site_.http.post(url, data=form).status_code == 303
+    assert site_.ctx.store.record("z@example.com").timezone == "Asia/Tokyo"
+    assert "<option selected>Asia/Tokyo</option>" in site_.http.get(url).text
+    # A zone that does not exist is refused, and nothing of the form is saved.
+    bad = site_.http.post(url, data=form | {"section": ["drone-space"], "timezone": "Mars/Olympus"})
+    assert bad.status_code == 400 and "not an IANA time zone" in bad.text
+    record = site_.ctx.store.record("z@example.com")
+    assert record.timezone == "Asia/Tokyo" and record.membership("daily").sections == {"launch-pad"}
+    # Back to the list's own zone.
+    assert site_.http.post(url, data=form | {"timezone": ""}).status_code == 303
+    assert site_.ctx.store.record("z@example.com").timezone is None
+
+
+def test_a_list_sending_at_its_own_hour_asks_for_no_zone(site):
+    sid = add(site, "n@example.com")
+    page = site.http.get(f"/p/{site.token(sid, 'preferences')}")
+    assert page.status_code == 200 and 'name="timezone"' not in page.text
 
 
 def test_a_sign_up_carries_the_frequency_chosen_through_its_confirmation(site):

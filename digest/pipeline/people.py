@@ -297,13 +297,16 @@ def save_web_preferences(
     chosen: Iterable[str],
     pause: bool,
     frequency: str | None = None,
+    timezone: str | None = None,
 ) -> None:
     """The preferences page's form: the sections ticked (of the list's), the frequency
-    chosen (None: the form offered no choice) and the pause box."""
+    chosen (None: the form offered no choice), the pause box and the reader's time zone
+    (None: not asked; "": the list's own). Nothing is saved unless all of it is valid."""
     known = [s.slug for s in ctx.newsletter.sections_of(ctx.newsletter.get_list(list_name))]
     picked = [slug for slug in chosen if slug in known]
     if not picked:
         raise SubscriberError("Choose at least one section, or unsubscribe.")
+    zone = files.parse_zone(timezone) if timezone is not None else None
     set_preferences(
         ctx,
         email,
@@ -313,6 +316,8 @@ def save_web_preferences(
         paused=pause,
         frequency=frequency,
     )
+    if timezone is not None:
+        set_timezone(ctx, email, zone or "", now)
 
 
 def remove_subscriber(ctx: Context, email: str, now: datetime, *, erase: bool = False) -> str:

@@ -13,6 +13,7 @@ pool so a slow disk never stalls the event loop.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from starlette.applications import Starlette
@@ -148,6 +149,9 @@ class Edge:
             sections=[(s.slug, s.title, chosen is None or s.slug in chosen) for s in sections],
             frequencies=_frequencies(lst),
             frequency=membership.frequency or lst.cadence.kind,
+            # A list that delivers at each reader's own hour asks for the reader's zone.
+            zones=_zones() if lst.deliver_local else (),
+            zone=found.record.timezone or "",
             saved="saved" in request.query_params and error is None,
             error=error,
             blocked=found.blocked,
@@ -171,6 +175,7 @@ class Edge:
                     chosen=[str(v) for v in form.getlist("section")],
                     pause=form.get("pause") == "on",
                     frequency=str(form["frequency"]) if "frequency" in form else None,
+                    timezone=str(form["timezone"]) if "timezone" in form else None,
                 )
         except SubscriberError as exc:
             if action == "resubscribe":
@@ -307,6 +312,21 @@ def _frequencies(lst: ListConfig) -> list[tuple[str, str]]:
     list offers only its own schedule)."""
     offered = list(lst.offered)
     return [(kind, _HOW_OFTEN[kind]) for kind in offered] if len(offered) > 1 else []
+
+
+@functools.cache
+def _zones() -> tuple[str, ...]:
+    """The IANA time zones a reader may choose, by name (the aliases kept for old data,
+    such as "US/Eastern" or "Etc/GMT+5", left out)."""
+    import zoneinfo
+
+    return tuple(
+        sorted(
+            zone
+            for zone in zoneinfo.available_timezones()
+            if "/" in zone and zone.split("/")[0] not in {"Etc", "US", "SystemV"}
+        )
+    )
 
 
 def create_app(settings: Settings, newsletter: Newsletter, store: Store) -> Starlette:
