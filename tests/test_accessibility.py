@@ -227,10 +227,14 @@ class PublicSite:
 def public_site(tmp_path_factory) -> Iterator[PublicSite]:
     """``digest serve``'s app on a real uvicorn, for a newsletter of two lists (so that the
     sign-up form offers a choice), on an SQLite file holding the sample articles and readers
-    and the editions sent to them (into a Maildir)."""
+    and the editions sent to them (into a Maildir). "daily" delivers at each reader's hour
+    (from their midnight: due whenever the fixture runs), so its preferences page asks for
+    the reader's time zone."""
     folder = tmp_path_factory.mktemp("public_site")
     db_url = f"sqlite:///{folder / 'digest.db'}"
     config = two_list_config(folder)
+    text = config.read_text()
+    config.write_text(text.replace('name = "daily"\n', 'name = "daily"\ndeliver_local = true\n', 1))
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         for name, value in sample_settings(
@@ -263,6 +267,7 @@ PAGES = {
     "unsubscribe": "Unsubscribe from Orbital Dispatch Daily?",
     "unsubscribed": "You are unsubscribed",
     "preferences": "Sections you get",
+    "preferences with the reader's time zone": "Your time zone",
     "preferences saved": "Saved.",
     "preferences of an unsubscribed reader": "Subscribe again",
     "shared copy notice": "a shared copy",
@@ -296,7 +301,7 @@ def reach(public_site: PublicSite, name: str, email: str) -> tuple[str | Path, s
             return public_site.link(email, "unsubscribe"), None
         case "unsubscribed":
             return public_site.link(email, "unsubscribe"), SUBMIT
-        case "preferences":
+        case "preferences" | "preferences with the reader's time zone":
             return public_site.link(email, "preferences"), None
         case "preferences saved":
             return public_site.link(email, "preferences"), CLICK.format("save")
