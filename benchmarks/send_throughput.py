@@ -299,7 +299,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     defaults = dict(item.split("=", 1) for item in args.set)
-    extra = {**defaults, "DIGEST_SMTP_CONNECTIONS": str(args.connections or "")}
     result: dict = {"readers": args.readers, "cores": os.cpu_count()}
     result["load_average_before"] = load_average()
     with tempfile.TemporaryDirectory() as tmp:
@@ -319,7 +318,13 @@ def main() -> None:
                     ),
                 }
                 if args.connections:
-                    round_["digest"] = sqlite_send(env, port, prepared, folder / f"c-{n}", **extra)
+                    round_["digest"] = sqlite_send(
+                        env,
+                        port,
+                        prepared,
+                        folder / f"c-{n}",
+                        **(defaults | {"DIGEST_SMTP_CONNECTIONS": str(args.connections)}),
+                    )
                 rounds.append(round_)
             result["rounds"] = rounds
             if all(r["reference"] for r in rounds):

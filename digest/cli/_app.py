@@ -190,9 +190,9 @@ def list_failed(name: str | None, exc: DigestError, as_json: bool) -> None:
         )
 
 
-def counted(count: int, noun: str, plural: str = "") -> str:
+def counted(count: int, noun: str) -> str:
     """``count`` and the noun in the number it takes: "1 recipient", "5 recipients"."""
-    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+    return f"{count} {noun if count == 1 else noun + 's'}"
 
 
 def emit_json(obj: object) -> None:

@@ -91,10 +91,10 @@ _WRITE_FENCED = _WRITE.where(d.c.run_id == bindparam("run"), d.c.attempts == bin
 
 
 class _PreparedWrite:
-    """``_WRITE`` compiled once for a dialect, run as the driver's
-    executemany: a group's rows go as plain tuples, with the one timestamp of the group
-    converted once, rather than each row's values through SQLAlchemy's bind processing
-    (which cost as much as the statement itself)."""
+    """``_WRITE`` compiled once for a dialect, run as the driver's executemany: a group's
+    rows go as plain tuples, with the one timestamp of the group converted once, rather than
+    each row's values through SQLAlchemy's bind processing (which cost as much as the
+    statement itself)."""
 
     def __init__(self, statement: Any, engine: Engine):
         compiled = statement.compile(dialect=engine.dialect)
